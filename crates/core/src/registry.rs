@@ -1,0 +1,820 @@
+//! The registry: APIs by name, sessions, broadcast listeners, and the
+//! dispatch of requests (lookup, limits, `noconcurrency`, timeout, panic
+//! containment, cancellation).
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use hashbrown::HashMap;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use crate::api::{ApiDecl, ApiEntry, ApiRef, ApiState, BoxFuture};
+use crate::args::Args;
+use crate::event::{BroadcastMsg, EncodedCache, Event, Listener, PushMsg, RecentBroadcasts, BROADCAST_HOPS};
+use crate::log::{AtomicLevel, LogLevel};
+use crate::name::{validate_api_name, validate_event_name, CiKey, CiRef, NameError};
+use crate::reply::Reply;
+use crate::request::{Chain, Client, ReplySink, Request, Shared};
+use crate::session::{ApiId, SessionConfig, SessionStore};
+use crate::status;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Settings of the registry.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Wall-clock timeout of a request (`--apitimeout`); `None`: no timeout.
+    pub api_timeout: Option<Duration>,
+    /// Sessions.
+    pub sessions: SessionConfig,
+    /// Maximum number of requests in progress; beyond, new requests are
+    /// refused at once with `not-available` (never queued without bound).
+    pub jobs_max: usize,
+    /// Settings for APIs (`--set`): API name (or `*` for all) -> object.
+    pub settings: Map<String, Value>,
+    /// Initial log level of the binder and of every API.
+    pub log_level: LogLevel,
+    /// Maximum number of live events an API may create.
+    pub events_per_api: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            api_timeout: Some(Duration::from_secs(20)),
+            sessions: SessionConfig::default(),
+            jobs_max: 65_536,
+            settings: Map::new(),
+            log_level: LogLevel::Warning,
+            events_per_api: 4096,
+        }
+    }
+}
+
+/// Why an API could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// Bad API or alias name.
+    Name(NameError),
+    /// The name (ignoring case) is taken.
+    Duplicate(String),
+    /// An alias names an API that does not exist.
+    NoTarget(String),
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::Name(e) => e.fmt(f),
+            RegisterError::Duplicate(n) => write!(f, "API {n:?} is already declared"),
+            RegisterError::NoTarget(n) => write!(f, "no API {n:?} to alias"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+/// A start-up failure, naming the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartError {
+    /// The API that could not start.
+    pub api: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "API {} failed to start: {}", self.api, self.reason)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Finds APIs that are not registered yet (`--auto-api`).
+pub trait ApiResolver: Send + Sync + 'static {
+    /// Returns a declaration for `name`, or `None`. The API is registered
+    /// and served at once, without running an `init`.
+    fn resolve(&self, registry: &Arc<Registry>, name: &str) -> Option<ApiDecl>;
+}
+
+/// A call of `api/verb` made from inside the binder.
+#[derive(Debug)]
+pub struct Call {
+    /// Target API.
+    pub api: String,
+    /// Target verb.
+    pub verb: String,
+    /// Argument.
+    pub args: Args,
+    /// Who calls.
+    pub client: Client,
+    /// Whether it comes from outside (private APIs are then unknown).
+    pub external: bool,
+    /// The APIs the call went through.
+    pub chain: Option<Arc<Chain>>,
+}
+
+struct ApiListener {
+    entry: Weak<ApiEntry>,
+}
+
+impl Listener for ApiListener {
+    fn push(&self, msg: &PushMsg<'_>) {
+        if let Some(e) = self.entry.upgrade() {
+            let api = ApiRef::new(e.clone());
+            e.imp.on_event(&api, msg.event.name(), msg.data);
+        }
+    }
+
+    fn broadcast(&self, _msg: &BroadcastMsg<'_>) {}
+}
+
+/// The binder's registry. See the module documentation.
+pub struct Registry {
+    me: Weak<Registry>,
+    apis: RwLock<HashMap<CiKey, Arc<ApiEntry>>>,
+    order: RwLock<Vec<Arc<ApiEntry>>>,
+    next_api_id: AtomicU32,
+    sessions: SessionStore,
+    listeners: Mutex<Vec<Weak<dyn Listener>>>,
+    api_listeners: Mutex<std::collections::HashMap<ApiId, Arc<dyn Listener>>>,
+    recent: Mutex<RecentBroadcasts>,
+    config: RegistryConfig,
+    inflight: AtomicUsize,
+    resolver: RwLock<Option<Arc<dyn ApiResolver>>>,
+    level: AtomicLevel,
+    started: AtomicBool,
+    exit: watch::Sender<Option<i32>>,
+    event_counts: Mutex<std::collections::HashMap<ApiId, usize>>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("apis", &self.api_names())
+            .field("sessions", &self.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry with the given settings.
+    pub fn new(config: RegistryConfig) -> Arc<Self> {
+        let (exit, _) = watch::channel(None);
+        Arc::new_cyclic(|me| Registry {
+            me: me.clone(),
+            apis: RwLock::new(HashMap::new()),
+            order: RwLock::new(Vec::new()),
+            next_api_id: AtomicU32::new(1),
+            sessions: SessionStore::new(config.sessions.clone()),
+            listeners: Mutex::new(Vec::new()),
+            api_listeners: Mutex::new(std::collections::HashMap::new()),
+            recent: Mutex::new(RecentBroadcasts::new(1024)),
+            level: AtomicLevel::new(config.log_level),
+            config,
+            inflight: AtomicUsize::new(0),
+            resolver: RwLock::new(None),
+            started: AtomicBool::new(false),
+            exit,
+            event_counts: Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The sessions.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    /// Number of requests in progress.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn request_finished(&self) {
+        self.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Installs the resolver of unknown APIs.
+    pub fn set_resolver(&self, r: Arc<dyn ApiResolver>) {
+        *write(&self.resolver) = Some(r);
+    }
+
+    // ---- APIs ---------------------------------------------------------
+
+    /// Registers an API (and its aliases). If the registry is already
+    /// started, the API is served at once without running its `init`; use
+    /// [`Registry::add_and_start`] to run it.
+    pub fn add_api(&self, decl: ApiDecl) -> Result<Arc<ApiEntry>, RegisterError> {
+        validate_api_name(&decl.name).map_err(RegisterError::Name)?;
+        for a in &decl.aliases {
+            validate_api_name(a).map_err(RegisterError::Name)?;
+        }
+        let entry = Arc::new(ApiEntry {
+            id: self.next_api_id.fetch_add(1, Ordering::Relaxed),
+            name: decl.name.as_str().into(),
+            info: decl.info,
+            imp: decl.imp,
+            noconcurrency: decl.noconcurrency,
+            nc_lock: tokio::sync::Mutex::new(()),
+            requires: decl.requires,
+            provides_classes: decl.provides_classes,
+            requires_classes: decl.requires_classes,
+            state: std::sync::atomic::AtomicU8::new(ApiState::Declared as u8),
+            level: AtomicLevel::new(self.level.get()),
+            own_session: std::sync::OnceLock::new(),
+            registry: self.me.clone(),
+        });
+        {
+            let mut apis = write(&self.apis);
+            for n in std::iter::once(&decl.name).chain(&decl.aliases) {
+                if apis.contains_key(&CiRef(n)) {
+                    return Err(RegisterError::Duplicate(n.clone()));
+                }
+            }
+            for n in std::iter::once(&decl.name).chain(&decl.aliases) {
+                apis.insert(CiKey::new(n), entry.clone());
+            }
+        }
+        write(&self.order).push(entry.clone());
+        if self.started.load(Ordering::Acquire) {
+            entry.set_state(ApiState::Ready);
+        }
+        Ok(entry)
+    }
+
+    /// Registers an API and runs its `init` (for APIs added after start).
+    pub async fn add_and_start(&self, decl: ApiDecl) -> Result<Arc<ApiEntry>, StartError> {
+        let name = decl.name.clone();
+        let entry = self.add_api(decl).map_err(|e| StartError {
+            api: name,
+            reason: e.to_string(),
+        })?;
+        entry.set_state(ApiState::Declared);
+        self.start_one(&entry, &mut Vec::new()).await?;
+        Ok(entry)
+    }
+
+    /// Adds another name for an existing API.
+    pub fn add_alias(&self, alias: &str, api: &str) -> Result<(), RegisterError> {
+        validate_api_name(alias).map_err(RegisterError::Name)?;
+        let mut apis = write(&self.apis);
+        let target = apis
+            .get(&CiRef(api))
+            .cloned()
+            .ok_or_else(|| RegisterError::NoTarget(api.to_owned()))?;
+        if apis.contains_key(&CiRef(alias)) {
+            return Err(RegisterError::Duplicate(alias.to_owned()));
+        }
+        apis.insert(CiKey::new(alias), target);
+        Ok(())
+    }
+
+    /// Removes an API and its aliases (an imported API whose link is gone
+    /// for good, a dynamic API deleted by its binding).
+    pub fn remove_api(&self, name: &str) -> bool {
+        let mut apis = write(&self.apis);
+        let Some(entry) = apis.get(&CiRef(name)).cloned() else {
+            return false;
+        };
+        apis.retain(|_, e| !Arc::ptr_eq(e, &entry));
+        write(&self.order).retain(|e| !Arc::ptr_eq(e, &entry));
+        lock(&self.api_listeners).remove(&entry.id);
+        true
+    }
+
+    /// Finds an API by name or alias, case-insensitively.
+    pub fn get_api(&self, name: &str) -> Option<Arc<ApiEntry>> {
+        read(&self.apis).get(&CiRef(name)).cloned()
+    }
+
+    /// A binding-side handle on an API.
+    pub fn api_ref(&self, name: &str) -> Option<ApiRef> {
+        self.get_api(name).map(ApiRef::new)
+    }
+
+    /// Finds an API, asking the resolver for unknown names.
+    pub fn find_api(&self, name: &str) -> Option<Arc<ApiEntry>> {
+        if let Some(e) = self.get_api(name) {
+            return Some(e);
+        }
+        let resolver = read(&self.resolver).clone()?;
+        let me = self.me.upgrade()?;
+        let decl = resolver.resolve(&me, name)?;
+        match self.add_api(decl) {
+            Ok(e) => {
+                e.set_state(ApiState::Ready);
+                Some(e)
+            }
+            // Lost a race with another resolution of the same name.
+            Err(RegisterError::Duplicate(_)) => self.get_api(name),
+            Err(e) => {
+                tracing::warn!("resolving API {name:?}: {e}");
+                None
+            }
+        }
+    }
+
+    /// Every API in registration order (aliases not repeated).
+    pub fn apis(&self) -> Vec<Arc<ApiEntry>> {
+        read(&self.order).clone()
+    }
+
+    /// The names of the public APIs, in registration order.
+    pub fn api_names(&self) -> Vec<String> {
+        read(&self.order)
+            .iter()
+            .filter(|e| !e.is_private())
+            .map(|e| e.name().to_owned())
+            .collect()
+    }
+
+    /// The description of an API (its `describe`).
+    pub async fn describe(&self, name: &str) -> Option<Value> {
+        let e = self.get_api(name)?;
+        let api = ApiRef::new(e.clone());
+        e.imp.describe(&api).await
+    }
+
+    /// Settings for an API: `--set` values for `*` then for the API.
+    pub fn settings_for(&self, api: &str) -> Value {
+        let mut merged = Map::new();
+        for key in ["*", api] {
+            let found = self
+                .config
+                .settings
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v);
+            if let Some(Value::Object(o)) = found {
+                for (k, v) in o {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Value::Object(merged)
+    }
+
+    // ---- start --------------------------------------------------------
+
+    /// Starts every API: each `init` runs after those of the APIs and
+    /// classes it requires. The first failure stops and is returned.
+    pub async fn start(&self) -> Result<(), StartError> {
+        let apis = self.apis();
+        for e in &apis {
+            self.start_one(e, &mut Vec::new()).await?;
+        }
+        self.started.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn start_one<'a>(
+        &'a self,
+        e: &'a Arc<ApiEntry>,
+        stack: &'a mut Vec<String>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StartError>> + Send + 'a>> {
+        Box::pin(async move {
+            let err = |reason: String| StartError {
+                api: e.name().to_owned(),
+                reason,
+            };
+            match e.state() {
+                ApiState::Ready => return Ok(()),
+                ApiState::Failed => return Err(err("its init failed earlier".into())),
+                ApiState::Starting => {
+                    stack.push(e.name().to_owned());
+                    return Err(err(format!("circular requirement: {}", stack.join(" -> "))));
+                }
+                ApiState::Declared => {}
+            }
+            e.set_state(ApiState::Starting);
+            stack.push(e.name().to_owned());
+            for req in &e.requires {
+                let dep = self
+                    .find_api(req)
+                    .ok_or_else(|| err(format!("it requires API {req:?}, which does not exist")))?;
+                if let Err(mut de) = self.start_one(&dep, stack).await {
+                    e.set_state(ApiState::Failed);
+                    if de.api != e.name() {
+                        de.reason = format!("{} (required by {})", de.reason, e.name());
+                    }
+                    return Err(de);
+                }
+            }
+            for class in &e.requires_classes {
+                let providers: Vec<_> = self
+                    .apis()
+                    .into_iter()
+                    .filter(|p| p.provides_classes.iter().any(|c| c.eq_ignore_ascii_case(class)))
+                    .collect();
+                if providers.is_empty() {
+                    e.set_state(ApiState::Failed);
+                    return Err(err(format!("it requires class {class:?}, which no API provides")));
+                }
+                for p in providers {
+                    if Arc::ptr_eq(&p, e) {
+                        continue;
+                    }
+                    self.start_one(&p, stack)
+                        .await
+                        .inspect_err(|_| e.set_state(ApiState::Failed))?;
+                }
+            }
+            stack.pop();
+            let api = ApiRef::new(e.clone());
+            match AssertUnwindSafeFuture(e.imp.start(api)).await {
+                Ok(Ok(())) => {
+                    e.set_state(ApiState::Ready);
+                    Ok(())
+                }
+                Ok(Err(reason)) => {
+                    e.set_state(ApiState::Failed);
+                    Err(err(reason))
+                }
+                Err(p) => {
+                    e.set_state(ApiState::Failed);
+                    Err(err(format!("init panicked: {}", panic_message(&*p))))
+                }
+            }
+        })
+    }
+
+    // ---- requests -----------------------------------------------------
+
+    /// Dispatches a request from a transport (external: private APIs are
+    /// unknown). The reply goes to `sink`, exactly once.
+    pub fn dispatch(&self, api: &str, verb: &str, args: Args, client: Client, sink: Box<dyn ReplySink>) {
+        self.dispatch_inner(api, verb, args, client, true, None, sink)
+    }
+
+    /// Dispatches a call made from inside the binder.
+    pub fn dispatch_call(&self, call: Call, sink: Box<dyn ReplySink>) {
+        self.dispatch_inner(
+            &call.api,
+            &call.verb,
+            call.args,
+            call.client,
+            call.external,
+            call.chain,
+            sink,
+        )
+    }
+
+    /// Calls and waits for the reply.
+    pub fn call(self: Arc<Self>, call: Call) -> impl Future<Output = Reply> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        self.dispatch_call(
+            call,
+            Box::new(move |r: Reply| {
+                let _ = tx.send(r);
+            }),
+        );
+        async move {
+            rx.await
+                .unwrap_or_else(|_| Reply::error(status::INTERNAL_ERROR, Some("reply lost".into())))
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch_inner(
+        &self,
+        api: &str,
+        verb: &str,
+        args: Args,
+        client: Client,
+        external: bool,
+        chain: Option<Arc<Chain>>,
+        sink: Box<dyn ReplySink>,
+    ) {
+        let refuse = |sink: Box<dyn ReplySink>, st: &'static str, info: String| {
+            sink.reply(Reply::error(st, Some(info)));
+        };
+        let entry = match self.find_api(api) {
+            Some(e) if !(external && e.is_private()) => e,
+            _ => return refuse(sink, status::UNKNOWN_API, format!("api {api} not found")),
+        };
+        if entry.state() != ApiState::Ready {
+            return refuse(
+                sink,
+                status::BAD_API_STATE,
+                format!("api {} is not started ({:?})", entry.name(), entry.state()),
+            );
+        }
+        if entry.noconcurrency && chain.as_ref().is_some_and(|c| c.contains(entry.id)) {
+            return refuse(
+                sink,
+                status::BAD_STATE,
+                format!(
+                    "self-locked: api {} is noconcurrency and already runs this call chain",
+                    entry.name()
+                ),
+            );
+        }
+        if self.inflight.fetch_add(1, Ordering::AcqRel) >= self.config.jobs_max {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+            return refuse(
+                sink,
+                status::NOT_AVAILABLE,
+                format!("too many requests in progress ({})", self.config.jobs_max),
+            );
+        }
+        let Some(me) = self.me.upgrade() else {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+            return refuse(sink, status::NOT_AVAILABLE, "the binder is shutting down".into());
+        };
+        let cancel = client.cancel.clone();
+        let shared = Shared::new(me, entry.clone(), verb, args, client, chain, sink);
+        let req = Request::from_shared(shared.clone());
+        let imp = entry.imp.clone();
+        let fut: BoxFuture<()> = if entry.noconcurrency {
+            let e = entry.clone();
+            Box::pin(async move {
+                let _one_at_a_time = e.nc_lock.lock().await;
+                imp.process(req).await
+            })
+        } else {
+            match catch_unwind(AssertUnwindSafe(|| imp.process(req))) {
+                Ok(f) => f,
+                Err(p) => {
+                    shared.finish(Reply::error(status::INTERNAL_ERROR, Some("the verb panicked".into())));
+                    tracing::error!(api = %entry.name(), verb, "verb panicked: {}", panic_message(&*p));
+                    return;
+                }
+            }
+        };
+        let deadline = self.config.api_timeout.map(|t| Instant::now() + t);
+        drive(shared, fut, deadline, cancel);
+    }
+
+    // ---- events -------------------------------------------------------
+
+    /// Registers a listener of broadcasts (a connection, a link).
+    pub fn add_listener(&self, l: &Arc<dyn Listener>) {
+        let mut ls = lock(&self.listeners);
+        ls.retain(|w| w.strong_count() > 0);
+        ls.push(Arc::downgrade(l));
+    }
+
+    /// Unregisters a listener of broadcasts.
+    pub fn remove_listener(&self, l: &Arc<dyn Listener>) {
+        let w = Arc::downgrade(l);
+        lock(&self.listeners).retain(|x| x.strong_count() > 0 && !Weak::ptr_eq(x, &w));
+    }
+
+    /// Number of live broadcast listeners.
+    pub fn listener_count(&self) -> usize {
+        lock(&self.listeners).iter().filter(|w| w.strong_count() > 0).count()
+    }
+
+    pub(crate) fn api_listener(&self, e: &Arc<ApiEntry>) -> Option<Arc<dyn Listener>> {
+        let mut m = lock(&self.api_listeners);
+        Some(
+            m.entry(e.id)
+                .or_insert_with(|| {
+                    Arc::new(ApiListener {
+                        entry: Arc::downgrade(e),
+                    })
+                })
+                .clone(),
+        )
+    }
+
+    pub(crate) fn new_api_event(&self, e: &Arc<ApiEntry>, name: &str) -> Result<Event, NameError> {
+        validate_event_name(name)?;
+        let api_id = e.id;
+        {
+            let mut counts = lock(&self.event_counts);
+            let n = counts.entry(api_id).or_insert(0);
+            if *n >= self.config.events_per_api {
+                return Err(NameError {
+                    kind: "event",
+                    name: name.to_owned(),
+                    reason: format!("API {} has too many events ({})", e.name(), self.config.events_per_api),
+                });
+            }
+            *n += 1;
+        }
+        let me = self.me.clone();
+        let on_drop: Box<dyn Fn(u64) + Send + Sync> = Box::new(move |_id| {
+            if let Some(r) = me.upgrade() {
+                if let Some(n) = lock(&r.event_counts).get_mut(&api_id) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        });
+        Ok(Event::new(&format!("{}/{}", e.name(), name), Some(on_drop)))
+    }
+
+    /// Makes an event with a full name given as is (events mirrored from a
+    /// linked binder).
+    pub fn new_event_raw(&self, full_name: &str) -> Event {
+        Event::new(full_name, None)
+    }
+
+    /// Broadcasts `name` with `data` to every listener and to the APIs
+    /// whose handlers match. `origin` is the uuid and hop count of a
+    /// broadcast received from a linked binder; `None` makes a new one.
+    /// Returns false when the broadcast was a recent duplicate.
+    pub fn broadcast(&self, name: &str, data: Option<&RawValue>, origin: Option<([u8; 16], u8)>) -> bool {
+        let (uuid, hop) = origin.unwrap_or_else(|| (*uuid::Uuid::new_v4().as_bytes(), BROADCAST_HOPS));
+        if !lock(&self.recent).insert(uuid) {
+            tracing::debug!(event = name, "duplicate broadcast suppressed");
+            return false;
+        }
+        let listeners: Vec<Arc<dyn Listener>> = {
+            let mut ls = lock(&self.listeners);
+            ls.retain(|w| w.strong_count() > 0);
+            ls.iter().filter_map(Weak::upgrade).collect()
+        };
+        let data = data.unwrap_or(RawValue::NULL);
+        let cache = EncodedCache::default();
+        let msg = BroadcastMsg {
+            name,
+            data,
+            uuid,
+            hop,
+            cache: &cache,
+        };
+        for l in &listeners {
+            l.broadcast(&msg);
+        }
+        for e in self.apis() {
+            if e.imp.wants_events() {
+                let api = ApiRef::new(e.clone());
+                e.imp.on_event(&api, name, data);
+            }
+        }
+        true
+    }
+
+    // ---- logging and exit -------------------------------------------------
+
+    /// The binder's log level.
+    pub fn log_level(&self) -> LogLevel {
+        self.level.get()
+    }
+
+    /// Sets the binder's log level and that of every API.
+    pub fn set_log_level(&self, l: LogLevel) {
+        self.level.set(l);
+        for e in self.apis() {
+            e.set_log_level(l);
+        }
+    }
+
+    /// Asks the daemon to exit with `code` (the `hello/exit` verb).
+    pub fn request_exit(&self, code: i32) {
+        self.exit.send_replace(Some(code));
+    }
+
+    /// Watches exit requests.
+    pub fn exit_requests(&self) -> watch::Receiver<Option<i32>> {
+        self.exit.subscribe()
+    }
+}
+
+/// Text of a panic payload.
+pub fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-text panic payload)".to_owned()
+    }
+}
+
+/// A future that turns a panic while polling into an `Err`.
+struct AssertUnwindSafeFuture<F>(F);
+
+impl<F: Future + Unpin> Future for AssertUnwindSafeFuture<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(p) => Poll::Ready(Err(p)),
+        }
+    }
+}
+
+fn on_panic(shared: &Shared, p: Box<dyn Any + Send>) {
+    let msg = panic_message(&*p);
+    tracing::error!(api = %shared.api.name(), verb = %shared.verb, "verb panicked: {msg}");
+    shared.finish(Reply::error(status::INTERNAL_ERROR, Some("the verb panicked".into())));
+}
+
+/// Runs a verb's future: first polled inline (most verbs reply at once and
+/// need no task), else in a task bounded by the deadline and the client's
+/// cancellation. A request kept for a later reply is timed out the same way.
+///
+/// Whenever the registry answers in the verb's place (panic, timeout,
+/// client gone), it replies *before* dropping the verb's future, so that the
+/// request dropped with the future finds the reply given.
+fn drive(
+    shared: Arc<Shared>,
+    mut fut: BoxFuture<()>,
+    deadline: Option<Instant>,
+    cancel: Option<tokio_util::sync::CancellationToken>,
+) {
+    let mut cx = Context::from_waker(Waker::noop());
+    match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => {
+            drop(fut);
+            if !shared.is_done() {
+                tokio::spawn(async move { wait_reply(&shared, deadline, cancel.as_ref()).await });
+            }
+        }
+        Ok(Poll::Pending) => {
+            tokio::spawn(async move {
+                let mut guarded = AssertUnwindSafeFuture(fut);
+                let outcome = tokio::select! {
+                    r = &mut guarded => match r {
+                        Ok(()) => Outcome::Returned,
+                        Err(p) => Outcome::Panicked(p),
+                    },
+                    _ = until(deadline) => Outcome::TimedOut,
+                    _ = cancelled(cancel.as_ref()) => Outcome::ClientGone,
+                };
+                match outcome {
+                    Outcome::Returned => {
+                        drop(guarded);
+                        if !shared.is_done() {
+                            wait_reply(&shared, deadline, cancel.as_ref()).await;
+                        }
+                    }
+                    Outcome::Panicked(p) => on_panic(&shared, p),
+                    Outcome::TimedOut => timed_out(&shared),
+                    Outcome::ClientGone => client_gone(&shared),
+                }
+            });
+        }
+        Err(p) => on_panic(&shared, p),
+    }
+}
+
+enum Outcome {
+    Returned,
+    Panicked(Box<dyn Any + Send>),
+    TimedOut,
+    ClientGone,
+}
+
+async fn wait_reply(shared: &Shared, deadline: Option<Instant>, cancel: Option<&tokio_util::sync::CancellationToken>) {
+    tokio::select! {
+        _ = shared.notified() => {}
+        _ = until(deadline) => timed_out(shared),
+        _ = cancelled(cancel) => client_gone(shared),
+    }
+}
+
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn cancelled(c: Option<&tokio_util::sync::CancellationToken>) {
+    match c {
+        Some(c) => c.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn timed_out(shared: &Shared) {
+    if shared.finish(Reply::error(status::TIMEOUT, Some("the request timed out".into()))) {
+        tracing::info!(api = %shared.api.name(), verb = %shared.verb, "request timed out");
+    }
+}
+
+fn client_gone(shared: &Shared) {
+    shared.finish(Reply::error(status::DISCONNECTED, Some("the client went away".into())));
+}

@@ -1,0 +1,660 @@
+//! Client sessions: random uuids, tokens, sliding expiry, per-API LOA and
+//! context values, and a bounded store that evicts the least-recently-used
+//! idle session when full.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::auth::LOA_MAX;
+
+/// A context value stored by an API in a session. Its `Drop` is the
+/// destructor: it runs when the value is replaced, the API's state is
+/// closed, the session closes or expires (once the last clone is gone).
+pub type ContextValue = Arc<dyn Any + Send + Sync>;
+
+/// Identifies an API inside sessions (assigned by the registry).
+pub type ApiId = u32;
+
+/// Settings of a session store.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Idle time after which a session expires (`--cntxtimeout`).
+    pub timeout: Duration,
+    /// Maximum number of sessions (`--session-max`).
+    pub max: usize,
+    /// The initial token of every new session (`--token`), if any.
+    pub initial_token: Option<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            timeout: Duration::from_secs(32_000_000),
+            max: 200,
+            initial_token: None,
+        }
+    }
+}
+
+/// Why a session could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// The store is full and every session has a connection or a request in flight.
+    Full {
+        /// The configured maximum.
+        max: usize,
+    },
+    /// LOA outside 0..=7.
+    BadLoa(u32),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Full { max } => {
+                write!(f, "too many sessions ({max}) and none idle to evict")
+            }
+            SessionError::BadLoa(n) => write!(f, "LOA {n} out of range 0..={LOA_MAX}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+#[derive(Default)]
+struct Slot {
+    loa: u8,
+    ctx: Option<ContextValue>,
+}
+
+/// One client's session.
+pub struct Session {
+    uuid: Arc<str>,
+    token: Mutex<Option<Arc<str>>>,
+    slots: Mutex<Vec<(ApiId, Slot)>>,
+    epoch: Instant,
+    last_access_ms: AtomicU64,
+    timeout_ms: u64,
+    connections: AtomicUsize,
+    closed: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these short locks cannot leave the data
+    // half-updated in a way that matters more than stopping the binder.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A fresh random token (uuid v4 text, from the OS CSPRNG).
+pub fn random_token() -> Arc<str> {
+    uuid::Uuid::new_v4().hyphenated().to_string().into()
+}
+
+/// Compares two byte strings in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // black_box keeps the optimiser from turning the fold into an early exit.
+    std::hint::black_box(diff) == 0
+}
+
+impl Session {
+    fn new(uuid: Arc<str>, token: Option<Arc<str>>, epoch: Instant, timeout: Duration) -> Self {
+        let s = Session {
+            uuid,
+            token: Mutex::new(token),
+            slots: Mutex::new(Vec::new()),
+            epoch,
+            last_access_ms: AtomicU64::new(0),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            connections: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        };
+        s.touch();
+        s
+    }
+
+    /// A session outside any store (an API's own session, tests).
+    pub fn detached(token: Option<&str>) -> Arc<Self> {
+        Arc::new(Session::new(
+            uuid::Uuid::new_v4().hyphenated().to_string().into(),
+            token.map(Into::into),
+            Instant::now(),
+            Duration::from_secs(u64::MAX / 4000),
+        ))
+    }
+
+    /// The session's uuid.
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    /// The uuid as a shared string.
+    pub fn uuid_arc(&self) -> Arc<str> {
+        self.uuid.clone()
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(Instant::now().saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Marks the session as used now (sliding expiry).
+    pub fn touch(&self) {
+        self.last_access_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn expires_at_ms(&self) -> u64 {
+        self.last_access_ms
+            .load(Ordering::Relaxed)
+            .saturating_add(self.timeout_ms)
+    }
+
+    /// Whether the session has passed its expiry. A session with an open
+    /// connection never expires.
+    pub fn is_expired(&self) -> bool {
+        self.connections() == 0 && self.now_ms() >= self.expires_at_ms()
+    }
+
+    /// Time left before expiry.
+    pub fn remaining(&self) -> Duration {
+        Duration::from_millis(self.expires_at_ms().saturating_sub(self.now_ms()))
+    }
+
+    /// The configured idle timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Whether the session was closed (it may still be referenced).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Number of open connections (WebSockets, links) using the session.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Registers an open connection; the guard unregisters it when dropped.
+    pub fn connect(self: &Arc<Self>) -> ConnectionGuard {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        ConnectionGuard(self.clone())
+    }
+
+    /// Whether the session has a token (false in development mode until a
+    /// verb renews it).
+    pub fn has_token(&self) -> bool {
+        lock(&self.token).is_some()
+    }
+
+    /// Checks a presented token: exact, constant-time. A session without a
+    /// token (no `--token`, never renewed) accepts any token.
+    pub fn check_token(&self, presented: Option<&str>) -> bool {
+        match &*lock(&self.token) {
+            None => true,
+            Some(t) => presented.is_some_and(|p| constant_time_eq(p.as_bytes(), t.as_bytes())),
+        }
+    }
+
+    /// Replaces the token with a fresh random one and returns it.
+    pub fn renew_token(&self) -> Arc<str> {
+        let t = random_token();
+        *lock(&self.token) = Some(t.clone());
+        t
+    }
+
+    /// Sets the token explicitly (a linked binder declaring its client's token).
+    pub fn set_token(&self, token: Option<&str>) {
+        *lock(&self.token) = token.map(Into::into);
+    }
+
+    fn with_slot<R>(&self, api: ApiId, f: impl FnOnce(&mut Slot) -> R) -> R {
+        let mut slots = lock(&self.slots);
+        let i = match slots.iter().position(|(id, _)| *id == api) {
+            Some(i) => i,
+            None => {
+                slots.push((api, Slot::default()));
+                slots.len() - 1
+            }
+        };
+        f(&mut slots[i].1)
+    }
+
+    /// The LOA of the session for an API (0 when never set).
+    pub fn loa(&self, api: ApiId) -> u8 {
+        lock(&self.slots)
+            .iter()
+            .find(|(id, _)| *id == api)
+            .map(|(_, s)| s.loa)
+            .unwrap_or(0)
+    }
+
+    /// Sets the LOA of the session for an API (0..=7).
+    pub fn set_loa(&self, api: ApiId, loa: u32) -> Result<(), SessionError> {
+        let loa = u8::try_from(loa)
+            .ok()
+            .filter(|l| *l <= LOA_MAX)
+            .ok_or(SessionError::BadLoa(loa))?;
+        self.with_slot(api, |s| s.loa = loa);
+        Ok(())
+    }
+
+    /// The context value an API stored, if any.
+    pub fn context(&self, api: ApiId) -> Option<ContextValue> {
+        lock(&self.slots)
+            .iter()
+            .find(|(id, _)| *id == api)
+            .and_then(|(_, s)| s.ctx.clone())
+    }
+
+    /// Stores (or clears, with `None`) an API's context value. The previous
+    /// value is dropped after the session's lock is released.
+    pub fn set_context(&self, api: ApiId, value: Option<ContextValue>) {
+        let old = self.with_slot(api, |s| std::mem::replace(&mut s.ctx, value));
+        drop(old);
+    }
+
+    /// The API's context value, created by `make` when absent.
+    pub fn context_or_insert_with(&self, api: ApiId, make: impl FnOnce() -> ContextValue) -> ContextValue {
+        if let Some(v) = self.context(api) {
+            return v;
+        }
+        let fresh = make();
+        self.with_slot(api, |s| s.ctx.get_or_insert(fresh).clone())
+    }
+
+    /// Ends the session's state for one API: LOA back to 0, context dropped.
+    pub fn close_api(&self, api: ApiId) {
+        let old = {
+            let mut slots = lock(&self.slots);
+            slots
+                .iter()
+                .position(|(id, _)| *id == api)
+                .map(|i| slots.swap_remove(i).1)
+        };
+        drop(old);
+    }
+
+    /// Closes the whole session: every context value is dropped.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let old = std::mem::take(&mut *lock(&self.slots));
+        drop(old);
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("uuid", &self.uuid)
+            .field("connections", &self.connections())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps a session marked as having an open connection.
+#[derive(Debug)]
+pub struct ConnectionGuard(Arc<Session>);
+
+impl ConnectionGuard {
+    /// The session.
+    pub fn session(&self) -> &Arc<Session> {
+        &self.0
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// The set of live sessions.
+pub struct SessionStore {
+    map: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    config: SessionConfig,
+    epoch: Instant,
+    evictions: AtomicU64,
+}
+
+impl SessionStore {
+    /// An empty store.
+    pub fn new(config: SessionConfig) -> Self {
+        SessionStore {
+            map: Mutex::new(HashMap::new()),
+            config,
+            epoch: Instant::now(),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    /// The store's settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Number of sessions held.
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many sessions were evicted to make room since start.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Finds a live session by uuid and marks it used. An expired session
+    /// is closed and removed, and `None` is returned.
+    pub fn get(&self, uuid: &str) -> Option<Arc<Session>> {
+        let mut map = lock(&self.map);
+        let s = map.get(uuid)?.clone();
+        if s.is_expired() {
+            map.remove(uuid);
+            drop(map);
+            s.close();
+            return None;
+        }
+        s.touch();
+        Some(s)
+    }
+
+    /// Makes a new session with a server-generated random uuid.
+    pub fn create(&self) -> Result<Arc<Session>, SessionError> {
+        let uuid: Arc<str> = uuid::Uuid::new_v4().hyphenated().to_string().into();
+        self.insert_new(uuid)
+    }
+
+    /// Finds the session of `uuid`, or makes one with exactly that uuid (for
+    /// linked binders, which forward their clients' sessions). The boolean
+    /// tells whether it was created.
+    pub fn get_or_create(&self, uuid: &str) -> Result<(Arc<Session>, bool), SessionError> {
+        if let Some(s) = self.get(uuid) {
+            return Ok((s, false));
+        }
+        self.insert_new(uuid.into()).map(|s| (s, true))
+    }
+
+    fn insert_new(&self, uuid: Arc<str>) -> Result<Arc<Session>, SessionError> {
+        let token = self.config.initial_token.as_deref().map(Arc::<str>::from);
+        let session = Arc::new(Session::new(uuid.clone(), token, self.epoch, self.config.timeout));
+        let mut dropped = Vec::new();
+        {
+            let mut map = lock(&self.map);
+            if map.len() >= self.config.max {
+                map.retain(|_, s| {
+                    let keep = !s.is_expired();
+                    if !keep {
+                        dropped.push(s.clone());
+                    }
+                    keep
+                });
+            }
+            if map.len() >= self.config.max {
+                // Least recently used among the sessions nobody else holds
+                // (no connection, no request in flight).
+                let victim = map
+                    .iter()
+                    .filter(|(_, s)| Arc::strong_count(s) == 1)
+                    .min_by_key(|(_, s)| s.last_access_ms.load(Ordering::Relaxed))
+                    .map(|(k, _)| k.clone());
+                match victim.and_then(|k| map.remove(&k)) {
+                    Some(v) => {
+                        let n = self.evictions.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::info!(evicted = %v.uuid(), total_evictions = n, "session table full: evicted least recently used idle session");
+                        dropped.push(v);
+                    }
+                    None => return Err(SessionError::Full { max: self.config.max }),
+                }
+            }
+            if let Some(old) = map.insert(uuid, session.clone()) {
+                dropped.push(old);
+            }
+        }
+        for s in dropped {
+            s.close();
+        }
+        Ok(session)
+    }
+
+    /// Closes and removes a session.
+    pub fn remove(&self, uuid: &str) {
+        let s = lock(&self.map).remove(uuid);
+        if let Some(s) = s {
+            s.close();
+        }
+    }
+
+    /// Closes and removes every expired session; returns how many.
+    pub fn purge_expired(&self) -> usize {
+        let mut dropped = Vec::new();
+        lock(&self.map).retain(|_, s| {
+            let keep = !s.is_expired() || Arc::strong_count(s) > 1;
+            if !keep {
+                dropped.push(s.clone());
+            }
+            keep
+        });
+        let n = dropped.len();
+        for s in dropped {
+            s.close();
+        }
+        n
+    }
+}
+
+impl fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("len", &self.len())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn store(max: usize, timeout_s: u64, token: Option<&str>) -> SessionStore {
+        SessionStore::new(SessionConfig {
+            timeout: Duration::from_secs(timeout_s),
+            max,
+            initial_token: token.map(Into::into),
+        })
+    }
+
+    #[test]
+    fn uuids_are_random_v4() {
+        let st = store(10, 100, None);
+        let a = st.create().unwrap();
+        let b = st.create().unwrap();
+        assert_ne!(a.uuid(), b.uuid());
+        let u = uuid::Uuid::parse_str(a.uuid()).unwrap();
+        assert_eq!(u.get_version_num(), 4);
+        assert_eq!(a.uuid().len(), 36);
+        assert!(Arc::ptr_eq(&st.get(a.uuid()).unwrap(), &a));
+        assert!(st.get("00000000-0000-4000-8000-000000000000").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sliding_expiry() {
+        let st = store(10, 10, None);
+        let s = st.create().unwrap();
+        let uuid = s.uuid().to_owned();
+        drop(s);
+        tokio::time::advance(Duration::from_secs(8)).await;
+        assert!(st.get(&uuid).is_some(), "used at 8s: expiry slides to 18s");
+        tokio::time::advance(Duration::from_secs(8)).await;
+        let s = st.get(&uuid).expect("still alive at 16s");
+        assert_eq!(s.remaining(), Duration::from_secs(10));
+        drop(s);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(st.get(&uuid).is_none(), "expired");
+        assert_eq!(st.len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expiry_runs_context_destructor_once() {
+        let st = store(10, 10, None);
+        let drops = Arc::new(AtomicUsize::new(0));
+        let s = st.create().unwrap();
+        s.set_context(1, Some(Arc::new(Counted(drops.clone()))));
+        let uuid = s.uuid().to_owned();
+        drop(s);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert_eq!(st.purge_expired(), 1);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert!(st.get(&uuid).is_none());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn eviction_takes_least_recently_used_idle() {
+        let st = store(3, 1000, None);
+        let a = st.create().unwrap().uuid_arc();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let b = st.create().unwrap();
+        let b_uuid = b.uuid_arc();
+        let _b_conn = b.connect(); // b has a connection: never evicted
+        drop(b);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let c = st.create().unwrap().uuid_arc();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // a is the oldest idle: refresh it so that c becomes the LRU idle one.
+        assert!(st.get(&a).is_some());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let d = st.create().unwrap().uuid_arc();
+        assert_eq!(st.evictions(), 1);
+        assert!(st.get(&c).is_none(), "c was least recently used and idle");
+        assert!(st.get(&a).is_some());
+        assert!(st.get(&b_uuid).is_some());
+        assert!(st.get(&d).is_some());
+    }
+
+    #[test]
+    fn full_store_with_busy_sessions_refuses() {
+        let st = store(2, 1000, None);
+        let a = st.create().unwrap();
+        let b = st.create().unwrap();
+        assert_eq!(st.create().unwrap_err(), SessionError::Full { max: 2 });
+        drop(a);
+        assert!(st.create().is_ok(), "a became idle and was evicted");
+        drop(b);
+    }
+
+    #[test]
+    fn many_cookieless_clients_never_exhaust() {
+        let st = store(200, 1000, None);
+        for _ in 0..10_000 {
+            let s = st.create().expect("eviction keeps room");
+            drop(s);
+        }
+        assert_eq!(st.len(), 200);
+        assert_eq!(st.evictions(), 9_800);
+    }
+
+    #[test]
+    fn tokens() {
+        let st = store(10, 1000, Some("secret"));
+        let s = st.create().unwrap();
+        assert!(s.check_token(Some("secret")));
+        assert!(!s.check_token(Some("secre")));
+        assert!(!s.check_token(Some("")));
+        assert!(!s.check_token(Some("secretX")));
+        assert!(!s.check_token(None));
+        let t = s.renew_token();
+        assert_ne!(&*t, "secret");
+        assert!(!s.check_token(Some("secret")));
+        assert!(s.check_token(Some(&t)));
+
+        let dev = store(10, 1000, None).create().unwrap();
+        assert!(dev.check_token(None), "no --token: development mode");
+        assert!(dev.check_token(Some("anything")));
+        let t = dev.renew_token();
+        assert!(!dev.check_token(Some("anything")), "a renewed token is enforced");
+        assert!(dev.check_token(Some(&t)));
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn loa_per_api() {
+        let s = Session::detached(None);
+        assert_eq!(s.loa(1), 0);
+        s.set_loa(1, 3).unwrap();
+        assert_eq!(s.loa(1), 3);
+        assert_eq!(s.loa(2), 0);
+        assert_eq!(s.set_loa(1, 8), Err(SessionError::BadLoa(8)));
+        assert_eq!(s.loa(1), 3);
+        s.close_api(1);
+        assert_eq!(s.loa(1), 0);
+    }
+
+    #[test]
+    fn context_destructor_runs_once_on_replace_close() {
+        let s = Session::detached(None);
+        let drops = Arc::new(AtomicUsize::new(0));
+        s.set_context(7, Some(Arc::new(Counted(drops.clone()))));
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        s.set_context(7, Some(Arc::new(Counted(drops.clone()))));
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "replaced");
+        s.close_api(7);
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "api closed");
+        s.set_context(7, Some(Arc::new(Counted(drops.clone()))));
+        s.set_context(8, Some(Arc::new(Counted(drops.clone()))));
+        s.close();
+        assert_eq!(drops.load(Ordering::SeqCst), 4, "session closed");
+        drop(s);
+        assert_eq!(drops.load(Ordering::SeqCst), 4, "never twice");
+    }
+
+    #[test]
+    fn context_or_insert() {
+        let s = Session::detached(None);
+        let v = s.context_or_insert_with(1, || Arc::new(5u32));
+        assert_eq!(v.downcast_ref::<u32>(), Some(&5));
+        let w = s.context_or_insert_with(1, || Arc::new(6u32));
+        assert_eq!(w.downcast_ref::<u32>(), Some(&5));
+    }
+
+    #[test]
+    fn linked_binder_can_choose_uuid() {
+        let st = store(10, 1000, None);
+        let (s, created) = st.get_or_create("wsapi-sess").unwrap();
+        assert!(created);
+        assert_eq!(s.uuid(), "wsapi-sess");
+        let (s2, created) = st.get_or_create("wsapi-sess").unwrap();
+        assert!(!created);
+        assert!(Arc::ptr_eq(&s, &s2));
+    }
+}
