@@ -1,1 +1,177 @@
-//! placeholder
+//! The binding SDK: write binder APIs in idiomatic async Rust.
+//!
+//! An API is a name and a set of verbs. A verb is an `async fn` taking the
+//! request ([`Req`]) and its argument (`()`, a JSON [`Value`], or
+//! [`Json<T>`] for any `T: Deserialize`), and returning `Result<T, Error>`
+//! where `T` is `()`, a [`Value`], a [`Json<T>`] for any `T: Serialize`, or a
+//! [`Response`] (data plus an info text). The binder replies with what the
+//! verb returns: exactly once, even if the verb panics (`internal-error`),
+//! times out (`timeout`) or its client goes away.
+//!
+//! Per-session state is a typed context value ([`Req::context`]); the level
+//! of assurance and the token checks are declared on the verb ([`Auth`]);
+//! events are made by the API ([`Api::new_event`]), subscribed by requests
+//! ([`Req::subscribe`]) and pushed or broadcast with any serialisable data.
+//!
+//! # Example: a shared game board
+//!
+//! This is the shape of the `tictactoe` sample (`samples/tictactoe`): the
+//! board lives in the session's context, a second session can join it,
+//! every change is pushed to the players, and `wait` answers only when the
+//! board changes.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use afb_sdk::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//! use tokio::sync::watch;
+//!
+//! #[derive(Clone, Serialize)]
+//! struct Board {
+//!     cells: [char; 9],
+//!     moves: u32,
+//! }
+//!
+//! /// What a session holds: a handle on a (possibly shared) board.
+//! struct Game {
+//!     board: Mutex<Board>,
+//!     changed: watch::Sender<u32>,
+//!     event: Event,
+//! }
+//!
+//! fn game_of(req: &Req) -> Result<Arc<Game>, Error> {
+//!     if let Some(g) = req.context::<Game>() {
+//!         return Ok(g);
+//!     }
+//!     let event = req.api().new_event("board")?;
+//!     let game = req.set_context(Game {
+//!         board: Mutex::new(Board { cells: [' '; 9], moves: 0 }),
+//!         changed: watch::channel(0).0,
+//!         event,
+//!     });
+//!     let _ = req.subscribe(&game.event); // HTTP clients cannot subscribe
+//!     Ok(game)
+//! }
+//!
+//! #[derive(Deserialize)]
+//! struct Move {
+//!     index: usize,
+//! }
+//!
+//! async fn play_move(req: Req, Json(m): Json<Move>) -> Result<Json<Board>, Error> {
+//!     let game = game_of(&req)?;
+//!     let board = {
+//!         let mut b = game.board.lock().unwrap();
+//!         match b.cells.get(m.index) {
+//!             Some(' ') => {}
+//!             Some(_) => return Err(Error::failed("cell taken")),
+//!             None => return Err(Error::invalid_request("index must be 0..8")),
+//!         }
+//!         b.cells[m.index] = if b.moves % 2 == 0 { 'X' } else { 'O' };
+//!         b.moves += 1;
+//!         b.clone()
+//!     };
+//!     game.event.push(Some(&serde_json::value::to_raw_value(&board).unwrap()));
+//!     game.changed.send_modify(|n| *n += 1);
+//!     Ok(Json(board))
+//! }
+//!
+//! async fn wait(req: Req, _: ()) -> Result<Json<Board>, Error> {
+//!     let game = game_of(&req)?;
+//!     let mut rx = game.changed.subscribe();
+//!     rx.changed().await.map_err(|_| Error::bad_state("board gone"))?;
+//!     let board = game.board.lock().unwrap().clone();
+//!     Ok(Json(board))
+//! }
+//!
+//! fn game_api() -> ApiBuilder {
+//!     ApiBuilder::new("game")
+//!         .info("a tiny shared board")
+//!         .verb(Verb::new("move", play_move).info("play at {index}"))
+//!         .verb(Verb::new("wait", wait).info("reply when the board changes"))
+//!         .verb(Verb::new("reset", |req: Req, _: ()| async move {
+//!             req.clear_context();
+//!             Ok::<_, Error>(())
+//!         }).auth(Auth::check()))
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use afb_sdk::testing::{data, TestBinder};
+//! let binder = TestBinder::start(vec![game_api()]).await.unwrap();
+//! let player = binder.client();
+//! let waiting = {
+//!     // `wait` replies only after the next move of this session's board.
+//!     let r = binder.client(); // another session has its own board: never woken
+//!     drop(r);
+//!     player.call("game", "wait", &())
+//! };
+//! let (waited, moved) = tokio::join!(waiting, async {
+//!     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+//!     player.call("game", "move", &serde_json::json!({"index": 4})).await
+//! });
+//! assert_eq!(data(&moved)["cells"][4], "X");
+//! assert_eq!(data(&waited)["moves"], 1);
+//! let pushed = player.next_event(std::time::Duration::from_secs(1)).await.unwrap();
+//! assert_eq!(pushed.name, "game/board");
+//! # });
+//! ```
+
+pub mod api;
+pub mod error;
+pub mod req;
+pub mod testing;
+pub mod verb;
+
+pub use afb_core::{Args, Auth, Event, Loa, LogLevel, Request};
+pub use api::{Api, ApiBuilder};
+pub use error::Error;
+pub use req::Req;
+pub use serde_json::{json, Value};
+pub use verb::{FromArgs, Handler, IntoReply, IntoResponse, Json, Response, Verb};
+
+/// The core crate, for what the SDK does not wrap.
+pub use afb_core as core;
+
+/// Everything a binding usually needs.
+pub mod prelude {
+    pub use crate::{json, Api, ApiBuilder, Args, Auth, Error, Event, Json, Loa, LogLevel, Req, Response, Value, Verb};
+}
+
+/// Logs through an [`Api`] or a [`Req`] at a level:
+/// `afb_sdk::log!(req, LogLevel::Notice, "moved to {}", index)`.
+#[macro_export]
+macro_rules! log {
+    ($target:expr, $level:expr, $($arg:tt)+) => {
+        $target.log($level, format_args!($($arg)+))
+    };
+}
+
+/// Logs an error through an [`Api`] or a [`Req`].
+#[macro_export]
+macro_rules! error {
+    ($target:expr, $($arg:tt)+) => { $crate::log!($target, $crate::LogLevel::Error, $($arg)+) };
+}
+
+/// Logs a warning through an [`Api`] or a [`Req`].
+#[macro_export]
+macro_rules! warning {
+    ($target:expr, $($arg:tt)+) => { $crate::log!($target, $crate::LogLevel::Warning, $($arg)+) };
+}
+
+/// Logs a notice through an [`Api`] or a [`Req`].
+#[macro_export]
+macro_rules! notice {
+    ($target:expr, $($arg:tt)+) => { $crate::log!($target, $crate::LogLevel::Notice, $($arg)+) };
+}
+
+/// Logs an informational message through an [`Api`] or a [`Req`].
+#[macro_export]
+macro_rules! info {
+    ($target:expr, $($arg:tt)+) => { $crate::log!($target, $crate::LogLevel::Info, $($arg)+) };
+}
+
+/// Logs a debug message through an [`Api`] or a [`Req`].
+#[macro_export]
+macro_rules! debug {
+    ($target:expr, $($arg:tt)+) => { $crate::log!($target, $crate::LogLevel::Debug, $($arg)+) };
+}

@@ -1,1 +1,70 @@
-//! placeholder
+//! The `auth` sample API: a login flow with the level of assurance (LOA)
+//! and token renewal.
+//!
+//! `connect` (token check + renew) raises the session's LOA for `auth` to 1
+//! and returns the new token; `check` and `refresh` need LOA 1; `logout`
+//! closes the session's state for `auth` (LOA back to 0).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use afb_sdk::prelude::*;
+
+#[derive(Default)]
+struct Counter(AtomicU64);
+
+/// Declares the `auth` API.
+pub fn api() -> ApiBuilder {
+    let pings = Arc::new(Counter::default());
+    ApiBuilder::new("auth")
+        .info("Sample authentication API: LOA and token renewal")
+        .verb(Verb::with_state("ping", &pings, ping).info("counts the calls"))
+        .verb(
+            Verb::new("connect", connect)
+                .auth(Auth::loa(0).renew())
+                .info("logs in: LOA 1 and a new token"),
+        )
+        .verb(
+            Verb::new("refresh", refresh)
+                .auth(Auth::loa(1).renew())
+                .info("renews the token (LOA 1)"),
+        )
+        .verb(
+            Verb::new("check", check)
+                .auth(Auth::loa(1))
+                .info("tells whether logged in (LOA 1)"),
+        )
+        .verb(
+            Verb::new("logout", logout)
+                .auth(Auth::loa(1).close())
+                .info("logs out: LOA back to 0"),
+        )
+}
+
+async fn ping(c: Arc<Counter>, _req: Req, _: ()) -> Result<Value, Error> {
+    Ok(json!({"count": c.0.fetch_add(1, Ordering::Relaxed) + 1}))
+}
+
+fn token_reply(req: &Req) -> Result<Value, Error> {
+    let token = req
+        .renewed_token()
+        .ok_or_else(|| Error::internal("the token was not renewed"))?;
+    Ok(json!({"token": &*token, "LOA": req.loa()}))
+}
+
+async fn connect(req: Req, _: ()) -> Result<Value, Error> {
+    req.set_loa(1)?;
+    token_reply(&req)
+}
+
+async fn refresh(req: Req, _: ()) -> Result<Value, Error> {
+    token_reply(&req)
+}
+
+async fn check(_req: Req, _: ()) -> Result<Value, Error> {
+    Ok(json!({"isvalid": true}))
+}
+
+async fn logout(_req: Req, _: ()) -> Result<Response, Error> {
+    Ok(Response::ok().info("logged out"))
+}

@@ -1,1 +1,254 @@
-//! placeholder
+//! The `hello` sample API: the verbs of the C binders' hello sample, with the
+//! same argument shapes, so that scripts and pages written for them work.
+//! See `shared/spec/samples.md` for the contract.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use afb_sdk::core::Args;
+use afb_sdk::prelude::*;
+use serde::Deserialize;
+
+/// State shared by the verbs of one `hello` API.
+#[derive(Default)]
+struct Hello {
+    pings: AtomicU64,
+    events: Mutex<HashMap<String, Event>>,
+}
+
+impl Hello {
+    fn events(&self) -> MutexGuard<'_, HashMap<String, Event>> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn event(&self, tag: &str) -> Result<Event, Error> {
+        self.events()
+            .get(tag)
+            .cloned()
+            .ok_or_else(|| Error::failed(format!("no event with tag {tag:?}")))
+    }
+}
+
+#[derive(Deserialize)]
+struct Tag {
+    tag: String,
+}
+
+#[derive(Deserialize)]
+struct TagName {
+    tag: String,
+    name: String,
+}
+
+/// The context a session stores with `setctx`.
+struct Ctx(Value);
+
+/// Declares the `hello` API.
+pub fn api() -> ApiBuilder {
+    let st = Arc::new(Hello::default());
+    ApiBuilder::new("hello")
+        .info("Sample hello API: pings, events, calls, session context, LOA and tokens")
+        .verb(Verb::with_state("ping", &st, ping).info("replies 'Some String' and counts the calls"))
+        .verb(Verb::new("pingfail", pingfail).info("always fails"))
+        .verb(Verb::new("pingnull", pingnull).info("succeeds without response"))
+        .verb(Verb::new("pingJson", ping_json).info("replies a nested JSON object"))
+        .verb(Verb::new("pingevent", pingevent).info("broadcasts hello/event with the argument"))
+        .verb(Verb::with_state("eventadd", &st, eventadd).info("creates event hello/{name} under {tag}"))
+        .verb(Verb::with_state("eventdel", &st, eventdel).info("deletes the event of {tag}"))
+        .verb(Verb::with_state("eventsub", &st, eventsub).info("subscribes to the event of {tag}"))
+        .verb(Verb::with_state("eventunsub", &st, eventunsub).info("unsubscribes from the event of {tag}"))
+        .verb(Verb::with_state("eventpush", &st, eventpush).info("pushes {data} on the event of {tag}"))
+        .verb(Verb::with_state("broadcast", &st, broadcast).info("broadcasts {data} on {tag} or hello/{name}"))
+        .verb(Verb::new("subcall", subcall).info("calls {api}/{verb} with {args} in the caller's session"))
+        .verb(Verb::new("subcallsync", subcall).info("same as subcall, awaited"))
+        .verb(Verb::new("call", call).info("calls {api}/{verb} with {args} in the API's session"))
+        .verb(Verb::new("callsync", call).info("same as call, awaited"))
+        .verb(Verb::new("setctx", setctx).info("stores the argument as the session's context"))
+        .verb(Verb::new("getctx", getctx).info("replies the session's context"))
+        .verb(Verb::new("set-loa", set_loa).info("sets the session's LOA for hello"))
+        .verb(Verb::new("has-loa-1", ok).auth(Auth::loa(1)).info("requires LOA >= 1"))
+        .verb(Verb::new("has-loa-2", ok).auth(Auth::loa(2)).info("requires LOA >= 2"))
+        .verb(Verb::new("has-loa-3", ok).auth(Auth::loa(3)).info("requires LOA >= 3"))
+        .verb(
+            Verb::new("checktok", ok)
+                .auth(Auth::check())
+                .info("requires a valid token"),
+        )
+        .verb(
+            Verb::new("reftok", reftok)
+                .auth(Auth::check().renew())
+                .info("renews the token"),
+        )
+        .verb(
+            Verb::new("close", ok)
+                .auth(Auth::check().close())
+                .info("closes the session's state for hello"),
+        )
+        .verb(Verb::new("info", info).info("client and session information"))
+        .verb(Verb::new("verbose", verbose).info("logs the argument at each level"))
+        .verb(Verb::new("exit", exit).info("stops the binder with {code}"))
+}
+
+async fn ping(st: Arc<Hello>, _req: Req, args: Value) -> Result<Response, Error> {
+    let n = st.pings.fetch_add(1, Ordering::Relaxed) + 1;
+    Ok(Response::json("Some String")?.info(format!("Ping Binder Daemon tag=pingSample count={n} query={args}")))
+}
+
+async fn pingfail(_req: Req, _: ()) -> Result<(), Error> {
+    Err(Error::failed("Ping Binder Daemon fails"))
+}
+
+async fn pingnull(_req: Req, _: ()) -> Result<Response, Error> {
+    Ok(Response::ok().info("Ping Binder Daemon - NO response"))
+}
+
+async fn ping_json(_req: Req, _: ()) -> Result<Value, Error> {
+    Ok(json!({
+        "myString": "Some String",
+        "myInt": 1234,
+        "eobj": {"subObjString": "Some String", "subObjInt": 5678},
+    }))
+}
+
+async fn pingevent(req: Req, args: Value) -> Result<Value, Error> {
+    req.api().broadcast("event", &args)?;
+    Ok(args)
+}
+
+async fn eventadd(st: Arc<Hello>, req: Req, Json(a): Json<TagName>) -> Result<(), Error> {
+    let mut events = st.events();
+    if events.contains_key(&a.tag) {
+        return Err(Error::failed(format!("tag {:?} already used", a.tag)));
+    }
+    let ev = req.api().new_event(&a.name)?;
+    events.insert(a.tag, ev);
+    Ok(())
+}
+
+async fn eventdel(st: Arc<Hello>, _req: Req, Json(a): Json<Tag>) -> Result<(), Error> {
+    match st.events().remove(&a.tag) {
+        Some(_) => Ok(()),
+        None => Err(Error::failed(format!("no event with tag {:?}", a.tag))),
+    }
+}
+
+async fn eventsub(st: Arc<Hello>, req: Req, Json(a): Json<Tag>) -> Result<(), Error> {
+    req.subscribe(&st.event(&a.tag)?)
+}
+
+async fn eventunsub(st: Arc<Hello>, req: Req, Json(a): Json<Tag>) -> Result<(), Error> {
+    req.unsubscribe(&st.event(&a.tag)?)
+}
+
+async fn eventpush(st: Arc<Hello>, req: Req, Json(a): Json<Tag>) -> Result<Value, Error> {
+    let ev = st.event(&a.tag)?;
+    let data = req.value_json("data").unwrap_or(Value::Null);
+    let raw = serde_json::value::to_raw_value(&data).map_err(|e| Error::internal(e.to_string()))?;
+    let n = ev.push(Some(&raw));
+    Ok(json!(n))
+}
+
+async fn broadcast(st: Arc<Hello>, req: Req, _: ()) -> Result<(), Error> {
+    let data = req.value_json("data").unwrap_or(Value::Null);
+    if let Some(tag) = req.value("tag") {
+        let ev = st.event(&tag)?;
+        let local = ev.name().split_once('/').map(|(_, n)| n.to_owned()).unwrap_or_default();
+        return req.api().broadcast(&local, &data);
+    }
+    match req.value("name") {
+        Some(name) => req.api().broadcast(&name, &data),
+        None => Err(Error::invalid_request("expected {\"tag\":T} or {\"name\":N}")),
+    }
+}
+
+fn call_target(req: &Req) -> Result<(String, String, Args), Error> {
+    let api = req.value("api").ok_or_else(|| Error::invalid_request("missing api"))?;
+    let verb = req
+        .value("verb")
+        .ok_or_else(|| Error::invalid_request("missing verb"))?;
+    let args = req.value_json("args").unwrap_or(Value::Null);
+    Ok((api.into_owned(), verb.into_owned(), Args::from_value(args)))
+}
+
+async fn subcall(req: Req, _: ()) -> afb_sdk::core::Reply {
+    match call_target(&req) {
+        Ok((api, verb, args)) => req.subcall_reply(&api, &verb, args).await,
+        Err(e) => e.into_reply(),
+    }
+}
+
+async fn call(req: Req, _: ()) -> afb_sdk::core::Reply {
+    match call_target(&req) {
+        Ok((api, verb, args)) => req.api().call_reply(&api, &verb, args).await,
+        Err(e) => e.into_reply(),
+    }
+}
+
+async fn setctx(req: Req, args: Value) -> Result<Value, Error> {
+    req.set_context(Ctx(args.clone()));
+    Ok(args)
+}
+
+async fn getctx(req: Req, _: ()) -> Result<Response, Error> {
+    match req.context::<Ctx>() {
+        Some(c) => Response::json(&c.0),
+        None => Ok(Response::ok()),
+    }
+}
+
+async fn set_loa(req: Req, args: Value) -> Result<Response, Error> {
+    let n = args
+        .as_u64()
+        .or_else(|| args.as_str().and_then(|s| s.trim().parse().ok()))
+        .ok_or_else(|| Error::invalid_request("expected an integer LOA"))?;
+    let n = u32::try_from(n).map_err(|_| Error::invalid_request("LOA out of range"))?;
+    req.set_loa(n)?;
+    Ok(Response::ok().info(format!("LOA set to {n}")))
+}
+
+async fn ok(_req: Req, _: ()) -> Result<(), Error> {
+    Ok(())
+}
+
+async fn reftok(req: Req, _: ()) -> Result<Response, Error> {
+    Ok(Response::ok().info(match req.renewed_token() {
+        Some(_) => "token refreshed",
+        None => "token unchanged",
+    }))
+}
+
+async fn info(req: Req, _: ()) -> Result<Value, Error> {
+    let mut v = json!({
+        "uuid": req.session_uuid(),
+        "LOA": req.loa(),
+    });
+    if let Some(c) = req.credentials() {
+        v["uid"] = json!(c.uid);
+        v["gid"] = json!(c.gid);
+        v["pid"] = json!(c.pid);
+        if let Some(l) = &c.label {
+            v["label"] = json!(l);
+        }
+    }
+    Ok(v)
+}
+
+async fn verbose(req: Req, args: Value) -> Result<(), Error> {
+    for level in LogLevel::ALL {
+        afb_sdk::log!(req, level, "verbose {}: {}", level, args);
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Exit {
+    #[serde(default)]
+    code: i32,
+}
+
+async fn exit(req: Req, Json(e): Json<Option<Exit>>) -> Result<Response, Error> {
+    let code = e.map(|e| e.code).unwrap_or(0);
+    req.api().request_exit(code);
+    Ok(Response::ok().info(format!("exiting with code {code}")))
+}
