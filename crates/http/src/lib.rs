@@ -3,4 +3,5 @@
 //!
 //! STATUS: being written.
 
+pub mod assets;
 pub mod ws;

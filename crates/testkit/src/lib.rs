@@ -1,0 +1,261 @@
+//! Test support: run the real `afb-daemon` (and `afb-client`) binaries on
+//! loopback, wait until they serve, and always stop them.
+//!
+//! Binaries are found next to the test executable (`target/<profile>/`), so
+//! integration tests must live in a package whose tests make cargo build
+//! them (the `afb-daemon` and `afb-client` packages have integration tests,
+//! and `cargo test --workspace` builds every binary before running tests).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Path of a binary of the workspace built for the running test profile.
+pub fn bin_path(name: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(format!("AFB_TEST_BIN_{}", name.replace('-', "_").to_uppercase())) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/test-xxxx -> target/<profile>/
+    let dir = exe
+        .parent()
+        .and_then(|d| if d.ends_with("deps") { d.parent() } else { Some(d) })
+        .expect("target directory");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} not built: run the tests with `cargo test --workspace` (looked at {})",
+        name,
+        p.display()
+    );
+    p
+}
+
+/// A free TCP port on 127.0.0.1 (the port is released before returning; a
+/// daemon that then fails to bind it is retried by [`Daemon::start`]).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local address").port()
+}
+
+/// A unique temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `/tmp/afb-test-<pid>-<n>-<tag>`.
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "afb-test-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            tag
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running daemon; killed (SIGTERM, then SIGKILL after 5 s) when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    /// The HTTP port (`--port`), when it has one.
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+/// How to start a daemon.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonOpts {
+    /// Arguments after `--port N` (the port is chosen by the kit unless
+    /// `no_port` is set).
+    pub args: Vec<String>,
+    /// Do not pass `--port` and do not wait for HTTP (e.g. `--no-httpd`).
+    pub no_port: bool,
+    /// Wait until this path exists (a unix socket of `--ws-server`).
+    pub wait_path: Option<PathBuf>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl Daemon {
+    /// Starts `afb-daemon --port <free> ARGS...` and waits until it accepts
+    /// TCP connections on the port.
+    pub fn start(args: &[&str]) -> Daemon {
+        Self::start_with(DaemonOpts {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ..DaemonOpts::default()
+        })
+    }
+
+    /// Starts with options; retries with another port if the port was taken.
+    pub fn start_with(opts: DaemonOpts) -> Daemon {
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            match Self::try_start(&opts) {
+                Ok(d) => return d,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("afb-daemon did not start; its log:\n{last_log}");
+    }
+
+    fn try_start(opts: &DaemonOpts) -> Result<Daemon, String> {
+        let port = if opts.no_port { 0 } else { free_port() };
+        let mut cmd = Command::new(bin_path("afb-daemon"));
+        if !opts.no_port {
+            cmd.arg("--port").arg(port.to_string());
+        }
+        cmd.args(&opts.args);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| format!("spawn afb-daemon: {e}"))?;
+        let log = Arc::new(Mutex::new(String::new()));
+        for out in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = log.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if std::env::var_os("AFB_TEST_VERBOSE").is_some() {
+                        eprintln!("[daemon] {line}");
+                    }
+                    let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let mut d = Daemon {
+            child: Some(child),
+            port,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = d.try_wait() {
+                thread::sleep(Duration::from_millis(50));
+                return Err(format!("exited with {status} before serving\n{}", d.log()));
+            }
+            let http_ok = opts.no_port || TcpStream::connect(("127.0.0.1", port)).is_ok();
+            let path_ok = opts.wait_path.as_ref().is_none_or(|p| p.exists());
+            if http_ok && path_ok {
+                return Ok(d);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not serving after 15 s\n{}", d.log()));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `ws://127.0.0.1:port/api`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/api", self.port)
+    }
+
+    /// Everything the daemon wrote on stdout and stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Exit status if it has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Sends a signal (e.g. `"TERM"`, `"INT"`, `"KILL"`, `"STOP"`, `"CONT"`).
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status();
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops the daemon now (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Resident memory of the daemon in KiB (from /proc).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+    }
+
+    /// Number of open file descriptors of the daemon.
+    pub fn fd_count(&self) -> Option<usize> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).ok().map(|d| d.count())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
