@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks to build and test the binder:
+# Chromium (browser tests), Node.js packages of the browser tests, cargo-fuzz.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=""
+command -v chromium >/dev/null 2>&1 || need_apt="$need_apt chromium"
+command -v node >/dev/null 2>&1 || need_apt="$need_apt nodejs npm"
+command -v valgrind >/dev/null 2>&1 || need_apt="$need_apt valgrind"
+if [ -n "$need_apt" ]; then
+    echo "install-deps: apt-get install$need_apt"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need_apt >/dev/null
+fi
+
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
+    echo "install-deps: npm ci in tests/browser"
+    (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "install-deps: cargo install cargo-fuzz"
+    cargo install cargo-fuzz --locked --quiet
+fi

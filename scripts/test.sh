@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check of the project: formatting, lints, all tests (unit,
+# property, integration against the real daemon, browser), and short fuzz
+# runs of every fuzz target. Installs missing tools first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "dependencies"
+scripts/install-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "fuzz (short runs)"
+scripts/fuzz.sh short
+
+echo
+echo "all checks passed"
