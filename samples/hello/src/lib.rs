@@ -92,7 +92,53 @@ pub fn api() -> ApiBuilder {
 
 async fn ping(st: Arc<Hello>, _req: Req, args: Value) -> Result<Response, Error> {
     let n = st.pings.fetch_add(1, Ordering::Relaxed) + 1;
-    Ok(Response::json("Some String")?.info(format!("Ping Binder Daemon tag=pingSample count={n} query={args}")))
+    let query = jsonc_text(&args);
+    Ok(Response::json("Some String")?.info(format!("Ping Binder Daemon tag=pingSample count={n} query={query}")))
+}
+
+/// Formats JSON as json-c's default `json_object_to_json_string` does
+/// (`{ "a": 1 }`, `[ 1, 2 ]`, `/` escaped), so that `ping`'s info text is
+/// byte for byte that of the C sample (the wsapi golden bytes depend on it).
+pub fn jsonc_text(v: &Value) -> String {
+    let mut out = String::new();
+    write_jsonc(v, &mut out);
+    out
+}
+
+fn write_jsonc(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(o) if o.is_empty() => out.push_str("{ }"),
+        Value::Object(o) => {
+            out.push_str("{ ");
+            for (i, (k, val)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_jsonc_string(k, out);
+                out.push_str(": ");
+                write_jsonc(val, out);
+            }
+            out.push_str(" }");
+        }
+        Value::Array(a) if a.is_empty() => out.push_str("[ ]"),
+        Value::Array(a) => {
+            out.push_str("[ ");
+            for (i, val) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_jsonc(val, out);
+            }
+            out.push_str(" ]");
+        }
+        Value::String(s) => write_jsonc_string(s, out),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn write_jsonc_string(s: &str, out: &mut String) {
+    let escaped = Value::String(s.to_owned()).to_string();
+    out.push_str(&escaped.replace('/', "\\/"));
 }
 
 async fn pingfail(_req: Req, _: ()) -> Result<(), Error> {
@@ -239,6 +285,23 @@ async fn verbose(req: Req, args: Value) -> Result<(), Error> {
         afb_sdk::log!(req, level, "verbose {}: {}", level, args);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jsonc_text;
+    use serde_json::json;
+
+    #[test]
+    fn jsonc_spaced_format() {
+        assert_eq!(jsonc_text(&json!({"a": 1})), r#"{ "a": 1 }"#);
+        assert_eq!(jsonc_text(&json!({})), "{ }");
+        assert_eq!(jsonc_text(&json!([1, "x/y", null, []])), r#"[ 1, "x\/y", null, [ ] ]"#);
+        assert_eq!(jsonc_text(&json!({"o": {"p": true}, "q": "\\"})), r#"{ "o": { "p": true }, "q": "\\" }"#);
+        assert_eq!(jsonc_text(&json!(null)), "null");
+        let info_len = "Ping Binder Daemon tag=pingSample count=1 query=".len() + jsonc_text(&json!({"a": 1})).len() + 1;
+        assert_eq!(info_len, 0x3b, "length of the info in the measured k message of hello/ping");
+    }
 }
 
 #[derive(Deserialize)]

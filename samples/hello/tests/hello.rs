@@ -21,7 +21,7 @@ async fn pings() {
     assert_eq!(data(&r), json!("Some String"));
     assert_eq!(
         r.info.as_deref(),
-        Some(r#"Ping Binder Daemon tag=pingSample count=1 query={"a":1}"#)
+        Some(r#"Ping Binder Daemon tag=pingSample count=1 query={ "a": 1 }"#)
     );
     let r = c.call("HELLO", "PING", &()).await;
     assert_eq!(
@@ -119,7 +119,7 @@ async fn subcalls_and_calls() {
         )
         .await;
     assert!(r.is_success());
-    assert!(r.info.unwrap().ends_with(r#"query={"z":0}"#));
+    assert!(r.info.unwrap().ends_with(r#"query={ "z": 0 }"#));
     let r = c
         .call("hello", "subcallsync", &json!({"api": "hello", "verb": "pingfail"}))
         .await;
