@@ -1,14 +1,45 @@
 //! The `x-afb-ws-json1` WebSocket server: upgrade on the API root, then one
 //! connection task per client running calls, replies and events.
 //!
-//! STATUS: interface only; the implementation is being written.
+//! * [`handle_upgrade`] answers the upgrade request (`101`, or `426`/`412`/`400`)
+//!   and spawns the connection once hyper hands the upgraded stream over.
+//! * [`serve_socket`] runs a connection on any stream whose handshake is done.
+//! * [`WsPeer`] / [`peers_of_session`]: calls from the server to a client
+//!   (`[2,"sN","API/VERB",ARGS]`, answered by the client's `[3]`/`[4]`); the
+//!   core has no hook for this yet, so code that wants it finds the open
+//!   connections of a session here.
+//!
+//! Protocol behaviour (see `shared/spec/wsj1.md`): every call is dispatched at
+//! once (many in flight, replies in completion order); ids are echoed as JSON
+//! strings; the optional 5th element of a call, and a renewed token in a
+//! reply, replace the connection's token; pushed and broadcast events are
+//! written `[5,"API/EVENT",{"jtype":"afb-event","event":…,"data":…}]` (one
+//! wrapper), encoded once per event for all connections. Bad input: an error
+//! reply `invalid-request` when an id can be read (also for a `[3]`/`[4]`
+//! answering an id the server never sent), else close 1008; an event sent by
+//! the client: 1008; binary frames: 1003; invalid UTF-8: 1007; a message over
+//! [`WsConfig::max_message`] (all fragments together): 1009; protocol errors:
+//! 1002; daemon shutdown: 1001. A client whose queue of
+//! [`WsConfig::send_queue`] outgoing messages fills up is disconnected.
+//! When a connection ends its running calls are cancelled.
 
-use std::sync::Arc;
+mod conn;
+mod handshake;
 
-use afb_core::{Credentials, Registry, Session};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+
+use afb_core::{Credentials, Registry, Reply, Session};
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
+
+pub use handshake::{check as check_handshake, Accepted, PROTOCOL};
+
+use conn::Conn;
 
 /// Settings of WebSocket connections.
 #[derive(Debug, Clone)]
@@ -49,14 +80,122 @@ pub struct WsClientInit {
 }
 
 /// Answers a WebSocket upgrade request on the API root: checks version and
-/// subprotocol (426 / 412), answers 101 and spawns the connection task.
+/// subprotocol (426 / 412, 400 for a malformed handshake), answers 101 and
+/// spawns the connection task, which starts when hyper completes the upgrade
+/// (the HTTP connection must be served `with_upgrades`). Must be called
+/// within a tokio runtime.
 pub fn handle_upgrade(
-    _req: hyper::Request<hyper::body::Incoming>,
-    _registry: Arc<Registry>,
-    _init: WsClientInit,
-    _config: WsConfig,
+    req: hyper::Request<hyper::body::Incoming>,
+    registry: Arc<Registry>,
+    init: WsClientInit,
+    config: WsConfig,
 ) -> http::Response<Full<Bytes>> {
-    let mut r = http::Response::new(Full::new(Bytes::from_static(b"WebSocket not implemented yet")));
-    *r.status_mut() = http::StatusCode::NOT_IMPLEMENTED;
-    r
+    let accepted = match handshake::check(req.headers()) {
+        Ok(a) => a,
+        Err(refusal) => return refusal,
+    };
+    tokio::spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => serve_socket(TokioIo::new(upgraded), registry, init, config).await,
+            Err(e) => tracing::debug!("WebSocket upgrade did not complete: {e}"),
+        }
+    });
+    accepted.response()
+}
+
+/// Runs one `x-afb-ws-json1` connection on a stream whose opening handshake
+/// is done, until it ends.
+pub async fn serve_socket<S>(stream: S, registry: Arc<Registry>, init: WsClientInit, config: WsConfig)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    conn::run(stream, registry, init, config).await
+}
+
+/// A handle on an open connection, to call its client.
+#[derive(Clone)]
+pub struct WsPeer(Arc<Conn>);
+
+impl WsPeer {
+    /// The connection's session.
+    pub fn session(&self) -> &Arc<Session> {
+        self.0.session()
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_open(&self) -> bool {
+        self.0.is_open()
+    }
+
+    /// Calls `api_verb` (`"API/VERB"`) on the client with `args`: sends
+    /// `[2,"sN","API/VERB",ARGS]` and resolves with the client's answer
+    /// (`[3]` gives a success reply, `[4]` an error reply, both read from the
+    /// `afb-reply` envelope), with `disconnected` if the connection ends (or
+    /// its queue is full) before, or `not-available` when 1024 calls already
+    /// wait on this connection. There is no timeout: wrap the future in one;
+    /// dropping it forgets the call (a late answer then gets an
+    /// `invalid-request` error reply, as any answer to an unknown id).
+    pub fn call(&self, api_verb: &str, args: &afb_wsj1::RawValue) -> impl Future<Output = Reply> + Send + 'static {
+        self.0.call_client(api_verb, args)
+    }
+}
+
+impl std::fmt::Debug for WsPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsPeer")
+            .field("session", &self.session().uuid())
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+/// The open WebSocket connections of the session `uuid`, oldest first.
+pub fn peers_of_session(uuid: &str) -> Vec<WsPeer> {
+    peers::of_session(uuid)
+}
+
+/// The table of open connections by session uuid (process-wide: uuids are
+/// random, so sessions of several registries never mix).
+mod peers {
+    use super::*;
+
+    type Table = HashMap<Arc<str>, Vec<Weak<Conn>>>;
+
+    static PEERS: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
+
+    fn table() -> MutexGuard<'static, Table> {
+        PEERS.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn register(c: &Arc<Conn>) {
+        table()
+            .entry(c.session().uuid_arc())
+            .or_default()
+            .push(Arc::downgrade(c));
+    }
+
+    pub(super) fn unregister(c: &Arc<Conn>) {
+        let mut t = table();
+        let uuid = c.session().uuid();
+        if let Some(list) = t.get_mut(uuid) {
+            let me = Arc::downgrade(c);
+            list.retain(|w| w.strong_count() > 0 && !Weak::ptr_eq(w, &me));
+            if list.is_empty() {
+                t.remove(uuid);
+            }
+        }
+    }
+
+    pub(super) fn of_session(uuid: &str) -> Vec<WsPeer> {
+        table()
+            .get(uuid)
+            .map(|l| {
+                l.iter()
+                    .filter_map(Weak::upgrade)
+                    .filter(|c| c.is_open())
+                    .map(WsPeer)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }

@@ -1,0 +1,544 @@
+//! One `x-afb-ws-json1` connection: a single task reads the client's frames,
+//! dispatches its calls, and writes what the outgoing queue holds (replies,
+//! events, calls to the client) in batches, flushing once per batch.
+//!
+//! Everything that produces output for the client (reply sinks, event
+//! pushes, broadcasts, server-to-client calls) only `try_send`s an encoded
+//! text frame into the connection's bounded queue and never waits: when the
+//! queue is full the client is considered stuck and the connection is
+//! dropped, so a slow reader never slows anybody else.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use afb_core::event::{BroadcastMsg, PushMsg};
+use afb_core::status::{DISCONNECTED, INVALID_REQUEST, NOT_AVAILABLE};
+use afb_core::{Args, Client, Listener, ListenerSubscriber, Registry, Reply, ReplySink, Session};
+use afb_wsj1::envelope::ReplyEnvelope;
+use afb_wsj1::{RawValue, WriteJson};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use super::{WsClientInit, WsConfig};
+
+/// Most subscriptions one connection may hold.
+const MAX_SUBSCRIPTIONS: usize = 4096;
+/// Most server-to-client calls waiting for their answer on one connection.
+const MAX_CLIENT_CALLS: usize = 1024;
+/// Most messages taken from the queue at once before writing them.
+const BATCH: usize = 64;
+/// Rounds of "take, write" before flushing and reading again.
+const WRITE_ROUNDS: usize = 8;
+/// How long a closing handshake may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// After closing on a broken stream, stop draining input after this much silence.
+const DRAIN_IDLE: Duration = Duration::from_millis(200);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The state of a connection shared with reply sinks, event sources and
+/// [`super::WsPeer`] handles.
+pub(crate) struct Conn {
+    tx: mpsc::Sender<Message>,
+    /// Cancelled on daemon shutdown (it is a child of `WsConfig::shutdown`)
+    /// or when the client is stuck.
+    stop: CancellationToken,
+    stuck: AtomicBool,
+    open: AtomicBool,
+    token: Mutex<Option<Arc<str>>>,
+    inflight: AtomicUsize,
+    session: Arc<Session>,
+    /// Calls made to the client, waiting for its `[3]`/`[4]`.
+    calls: Mutex<HashMap<Box<str>, oneshot::Sender<Reply>>>,
+    next_call: AtomicU64,
+}
+
+impl Conn {
+    /// Queues a frame; never waits. A full queue marks the client stuck and
+    /// stops the connection. Returns whether the frame was queued.
+    fn send(&self, m: Message) -> bool {
+        match self.tx.try_send(m) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.stuck.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(
+                        session = %self.session.uuid(),
+                        "WebSocket client does not read: its send queue is full, closing the connection"
+                    );
+                }
+                self.stop.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Queues an encoded text message (JSON written by `afb-wsj1`, always UTF-8).
+    fn send_text(&self, buf: Vec<u8>) -> bool {
+        match String::from_utf8(buf) {
+            Ok(s) => self.send(Message::Text(s.into())),
+            Err(e) => {
+                tracing::error!("WebSocket: encoder produced invalid UTF-8 ({e}); message dropped");
+                false
+            }
+        }
+    }
+
+    fn send_error(&self, id: &str, status: &str, info: &str) {
+        let mut buf = Vec::with_capacity(96 + id.len() + info.len());
+        afb_wsj1::write_reply_message(&mut buf, id, &ReplyEnvelope::error(status, Some(info)));
+        self.send_text(buf);
+    }
+
+    fn token(&self) -> Option<Arc<str>> {
+        lock(&self.token).clone()
+    }
+
+    fn set_token(&self, t: Arc<str>) {
+        *lock(&self.token) = Some(t);
+    }
+
+    pub(crate) fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Calls `api_verb` on the client: sends `[2,"sN","API/VERB",ARGS]` and
+    /// resolves with the client's `[3]`/`[4]` answer, or `disconnected` when
+    /// the connection ends first, or `not-available` when too many calls
+    /// wait. Dropping the future forgets the call.
+    pub(crate) fn call_client(self: &Arc<Self>, api_verb: &str, args: &RawValue) -> impl Future<Output = Reply> + Send {
+        let (tx, rx) = oneshot::channel();
+        let id = format!("s{}", self.next_call.fetch_add(1, Ordering::Relaxed) + 1);
+        let refused = {
+            let mut calls = lock(&self.calls);
+            if !self.is_open() {
+                Some(Reply::error(DISCONNECTED, Some("the WebSocket connection is closed".into())))
+            } else if calls.len() >= MAX_CLIENT_CALLS {
+                Some(Reply::error(NOT_AVAILABLE, Some("too many calls waiting for this client".into())))
+            } else {
+                calls.insert(id.as_str().into(), tx);
+                None
+            }
+        };
+        let refused = refused.or_else(|| {
+            let mut buf = Vec::with_capacity(32 + api_verb.len() + args.get().len());
+            afb_wsj1::write_call(&mut buf, &id, api_verb, args, None);
+            (!self.send_text(buf)).then(|| Reply::error(DISCONNECTED, Some("the WebSocket client is gone".into())))
+        });
+        let guard = ForgetCall {
+            conn: self.clone(),
+            id: id.into_boxed_str(),
+        };
+        async move {
+            let _guard = guard;
+            if let Some(r) = refused {
+                return r;
+            }
+            rx.await
+                .unwrap_or_else(|_| Reply::error(DISCONNECTED, Some("the WebSocket client went away".into())))
+        }
+    }
+
+    /// The connection ended: nobody will answer the calls made to the client.
+    fn close_calls(&self) {
+        let calls = {
+            let mut c = lock(&self.calls);
+            self.open.store(false, Ordering::Release);
+            std::mem::take(&mut *c)
+        };
+        drop(calls);
+    }
+}
+
+/// Removes a server-to-client call from the waiting table when its future
+/// is dropped (answered, or given up by the caller).
+struct ForgetCall {
+    conn: Arc<Conn>,
+    id: Box<str>,
+}
+
+impl Drop for ForgetCall {
+    fn drop(&mut self) {
+        lock(&self.conn.calls).remove(&self.id);
+    }
+}
+
+/// An event encoded once per message for every connection receiving it
+/// (stored in the message's `EncodedCache`; the newtype keeps other
+/// transports' cached values apart from ours).
+#[derive(Clone)]
+struct EncodedEvent(Option<Utf8Bytes>);
+
+impl EncodedEvent {
+    fn new(name: &str, data: &RawValue) -> Self {
+        let mut buf = Vec::with_capacity(2 * name.len() + data.get().len() + 64);
+        afb_wsj1::write_event_message(&mut buf, name, Some(&data));
+        match String::from_utf8(buf) {
+            Ok(s) => EncodedEvent(Some(s.into())),
+            Err(e) => {
+                tracing::error!("WebSocket: event encoder produced invalid UTF-8 ({e})");
+                EncodedEvent(None)
+            }
+        }
+    }
+}
+
+impl Listener for Conn {
+    fn push(&self, msg: &PushMsg<'_>) {
+        let ev = msg
+            .cache
+            .get_or_compute(|| EncodedEvent::new(msg.event.name(), msg.data));
+        if let Some(t) = ev.0 {
+            self.send(Message::Text(t));
+        }
+    }
+
+    fn broadcast(&self, msg: &BroadcastMsg<'_>) {
+        let ev = msg.cache.get_or_compute(|| EncodedEvent::new(msg.name, msg.data));
+        if let Some(t) = ev.0 {
+            self.send(Message::Text(t));
+        }
+    }
+}
+
+/// Where the reply to one call goes: encoded at once into the queue.
+struct CallSink {
+    conn: Arc<Conn>,
+    id: Box<str>,
+}
+
+impl ReplySink for CallSink {
+    fn reply(self: Box<Self>, reply: Reply) {
+        if let Some(t) = &reply.token {
+            self.conn.set_token(t.clone());
+        }
+        let envelope = ReplyEnvelope {
+            status: &reply.status,
+            code: reply.code,
+            info: reply.info.as_deref(),
+            reqid: None,
+            uuid: None,
+            token: reply.token.as_deref(),
+            response: reply.data.as_ref().map(|d| d as &dyn WriteJson),
+        };
+        let size = 96
+            + self.id.len()
+            + reply.info.as_ref().map_or(0, String::len)
+            + reply.data.as_ref().map_or(0, |d| d.get().len());
+        let mut buf = Vec::with_capacity(size);
+        afb_wsj1::write_reply_message(&mut buf, &self.id, &envelope);
+        self.conn.send_text(buf);
+    }
+}
+
+impl Drop for CallSink {
+    fn drop(&mut self) {
+        self.conn.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How the read/write loop ended.
+enum End {
+    /// The peer closed (handshake done) or the stream ended.
+    Closed,
+    /// We close, the stream is intact: close frame, then wait for the peer's.
+    Close(CloseCode, &'static str),
+    /// We close after a read error: close frame, then discard input a little
+    /// while so that the peer can read the close frame.
+    Broken(CloseCode, &'static str),
+    /// Just drop the socket.
+    Drop(&'static str),
+}
+
+fn end_of_error(e: WsError) -> End {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    match e {
+        WsError::Capacity(_) => End::Broken(CloseCode::Size, "message too big"),
+        WsError::Utf8(_) => End::Broken(CloseCode::Invalid, "text message is not valid UTF-8"),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Drop("reset by the peer"),
+        WsError::Protocol(_) => End::Broken(CloseCode::Protocol, "WebSocket protocol error"),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => End::Closed,
+        _ => End::Drop("I/O error"),
+    }
+}
+
+/// What the task needs to handle the client's messages.
+struct Ctx {
+    conn: Arc<Conn>,
+    registry: Arc<Registry>,
+    /// The client of every call (its token is replaced per call).
+    client: Client,
+    max_inflight: usize,
+}
+
+impl Ctx {
+    /// Handles one text message; `Some` ends the connection.
+    fn on_text(&self, text: &str) -> Option<End> {
+        match afb_wsj1::decode(text) {
+            Ok(afb_wsj1::Message::Call(call)) => {
+                self.on_call(call);
+                None
+            }
+            Ok(afb_wsj1::Message::Reply(reply)) => {
+                self.on_reply(reply);
+                None
+            }
+            Ok(afb_wsj1::Message::Event(_)) => Some(End::Close(
+                CloseCode::Policy,
+                "events are sent by the server only",
+            )),
+            Err(e) => match e.id() {
+                Some(id) => {
+                    tracing::debug!("WebSocket: {e}");
+                    self.conn.send_error(id, INVALID_REQUEST, &e.to_string());
+                    None
+                }
+                None => {
+                    tracing::info!("WebSocket: {e}; closing with 1008");
+                    Some(End::Close(CloseCode::Policy, e.kind().as_str()))
+                }
+            },
+        }
+    }
+
+    fn on_call(&self, call: afb_wsj1::Call<'_>) {
+        let conn = &self.conn;
+        if let Some(t) = &call.token {
+            conn.set_token(Arc::from(t.as_ref()));
+        }
+        if conn.inflight.load(Ordering::Acquire) >= self.max_inflight {
+            let info = format!("too many calls in progress on this connection ({})", self.max_inflight);
+            conn.send_error(&call.id, NOT_AVAILABLE, &info);
+            return;
+        }
+        conn.inflight.fetch_add(1, Ordering::AcqRel);
+        let args = match &call.args {
+            afb_wsj1::Args::Json(raw) => Args::from_raw((*raw).to_owned()),
+            afb_wsj1::Args::Text(text) => Args::from_value(serde_json::Value::String(text.to_string())),
+        };
+        let mut client = self.client.clone();
+        client.token = conn.token();
+        let sink = Box::new(CallSink {
+            conn: conn.clone(),
+            id: call.id.as_ref().into(),
+        });
+        let (api, verb) = call.split();
+        self.registry.dispatch(api, verb, args, client, sink);
+    }
+
+    fn on_reply(&self, reply: afb_wsj1::Reply<'_>) {
+        let waiter = lock(&self.conn.calls).remove(reply.id.as_ref());
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(reply_from_wire(&reply));
+            }
+            None => {
+                tracing::info!(id = %reply.id, "WebSocket: reply to a call id the server never sent");
+                self.conn
+                    .send_error(&reply.id, INVALID_REQUEST, "no call with this id is waiting for a reply");
+            }
+        }
+    }
+}
+
+/// The client's answer to a server-to-client call, as a core [`Reply`].
+fn reply_from_wire(r: &afb_wsj1::Reply<'_>) -> Reply {
+    match r.envelope() {
+        Ok(env) => {
+            let mut reply = if r.success {
+                Reply::success(None, None)
+            } else {
+                Reply::error(env.status.into_owned(), None).with_code(env.code)
+            };
+            reply.info = env.info.map(|i| i.into_owned());
+            reply.data = env.response.map(|d| d.to_owned());
+            reply
+        }
+        // Not an afb-reply envelope: the whole body is the data.
+        Err(_) if r.success => Reply::success(Some(r.body.to_owned()), None),
+        Err(_) => Reply::error("failed", None).with_data(Some(r.body.to_owned())),
+    }
+}
+
+/// Runs a connection on an upgraded stream until it ends.
+pub(crate) async fn run<S>(stream: S, registry: Arc<Registry>, init: WsClientInit, config: WsConfig)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let wsconf = WebSocketConfig::default()
+        .max_message_size(Some(config.max_message))
+        .max_frame_size(Some(config.max_message));
+    let mut ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(wsconf)).await;
+    let capacity = config.send_queue.max(1);
+    let (tx, mut rx) = mpsc::channel(capacity);
+    let stop = config.shutdown.child_token();
+    let conn = Arc::new(Conn {
+        tx,
+        stop: stop.clone(),
+        stuck: AtomicBool::new(false),
+        open: AtomicBool::new(true),
+        token: Mutex::new(init.token.clone()),
+        inflight: AtomicUsize::new(0),
+        session: init.session.clone(),
+        calls: Mutex::new(HashMap::new()),
+        next_call: AtomicU64::new(0),
+    });
+    let listener: Arc<dyn Listener> = conn.clone();
+    let subscriber = Arc::new(ListenerSubscriber::new(&listener, MAX_SUBSCRIPTIONS));
+    registry.add_listener(&listener);
+    super::peers::register(&conn);
+    let _connected = init.session.connect();
+    let cancel = CancellationToken::new();
+    let mut client = Client::new(init.session.clone())
+        .with_subscriber(subscriber.clone())
+        .with_cancel(cancel.clone());
+    if let Some(c) = init.creds {
+        client = client.with_creds(c);
+    }
+    let ctx = Ctx {
+        conn: conn.clone(),
+        registry: registry.clone(),
+        client,
+        max_inflight: config.max_inflight.max(1),
+    };
+    let threshold = (capacity / 2).clamp(1, BATCH);
+    let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
+    let stopped = stop.clone().cancelled_owned();
+    tokio::pin!(stopped);
+    let stop_end = || {
+        if config.shutdown.is_cancelled() {
+            End::Close(CloseCode::Away, "server shutting down")
+        } else {
+            End::Drop("client does not read")
+        }
+    };
+
+    let end = loop {
+        tokio::select! {
+            biased;
+            () = &mut stopped => break stop_end(),
+            item = ws.next() => match item {
+                None => break End::Closed,
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(end) = ctx.on_text(text.as_str()) {
+                        break end;
+                    }
+                    if rx.len() >= threshold {
+                        match write_out(&mut ws, &mut rx, &mut batch, stopped.as_mut()).await {
+                            Ok(()) => {}
+                            Err(None) => break stop_end(),
+                            Err(Some(e)) => break end_of_error(e),
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => break End::Close(CloseCode::Unsupported, "binary messages are not accepted"),
+                // Pings are answered by tungstenite (the pong goes with the next read or flush);
+                // a close is answered the same way and the next read ends the stream.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break end_of_error(e),
+            },
+            _ = rx.recv_many(&mut batch, BATCH) => {
+                match write_out(&mut ws, &mut rx, &mut batch, stopped.as_mut()).await {
+                    Ok(()) => {}
+                    Err(None) => break stop_end(),
+                    Err(Some(e)) => break end_of_error(e),
+                }
+            }
+        }
+    };
+
+    // Running calls are cancelled (the core answers them `disconnected`,
+    // into a queue nobody reads any more), subscriptions dropped.
+    cancel.cancel();
+    conn.close_calls();
+    super::peers::unregister(&conn);
+    registry.remove_listener(&listener);
+    subscriber.unsubscribe_all();
+    match end {
+        End::Closed => {}
+        End::Drop(why) => tracing::debug!(session = %conn.session.uuid(), "WebSocket dropped: {why}"),
+        End::Close(code, reason) => {
+            tracing::debug!(session = %conn.session.uuid(), "WebSocket closing: {code} {reason}");
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                if ws.close(Some(close_frame(code, reason))).await.is_ok() {
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            })
+            .await;
+        }
+        End::Broken(code, reason) => {
+            tracing::debug!(session = %conn.session.uuid(), "WebSocket closing: {code} {reason}");
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                if ws.close(Some(close_frame(code, reason))).await.is_ok() {
+                    drain(ws.get_mut()).await;
+                }
+            })
+            .await;
+        }
+    }
+}
+
+fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
+    CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }
+}
+
+/// Writes the batch and whatever else is queued (a few rounds at most),
+/// then flushes once. `Err(None)`: the connection was stopped meanwhile.
+async fn write_out<S>(
+    ws: &mut WebSocketStream<S>,
+    rx: &mut mpsc::Receiver<Message>,
+    batch: &mut Vec<Message>,
+    stopped: Pin<&mut WaitForCancellationFutureOwned>,
+) -> Result<(), Option<WsError>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let work = async {
+        for round in 0..WRITE_ROUNDS {
+            for m in batch.drain(..) {
+                ws.feed(m).await?;
+            }
+            if round + 1 == WRITE_ROUNDS || rx.is_empty() {
+                break;
+            }
+            rx.recv_many(batch, BATCH).await;
+        }
+        ws.flush().await
+    };
+    tokio::select! {
+        biased;
+        r = work => r.map_err(Some),
+        () = stopped => Err(None),
+    }
+}
+
+/// Reads and discards input until the peer is silent for a moment or
+/// closes, so that it gets to read our close frame.
+async fn drain<S: AsyncRead + Unpin>(io: &mut S) {
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(Ok(n)) = tokio::time::timeout(DRAIN_IDLE, io.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
