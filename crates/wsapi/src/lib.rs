@@ -1,24 +1,60 @@
 //! wsapi transport: export a local API on a socket (`--ws-server`) and
 //! import a remote API (`--ws-client`), so that several binder processes
-//! form one API space. The bytes are those of `afb-wsapi-codec`.
+//! form one API space. The bytes are those of `afb-wsapi-codec`; the
+//! protocol is `shared/spec/wsapi.md`.
 //!
-//! STATUS: interface only; the implementation is being written.
+//! - [`serve`] / [`serve_listener`]: the server stub (`server` module), one
+//!   link per connected peer;
+//! - [`import`]: the client stub (`client` module), an [`ApiImpl`] that
+//!   connects lazily and forwards requests;
+//! - [`auto_api`]: the `--auto-api DIR` resolver;
+//! - [`SocketUri`]: the URI parser.
+//!
+//! Each link is one task (`link` module) that reads frames, dispatches
+//! messages and writes the outgoing queue (`outbox` module) in batches.
+//!
+//! [`ApiImpl`]: afb_core::ApiImpl
 
+mod client;
+mod link;
+mod net;
+mod outbox;
+mod server;
+pub mod uri;
+
+use std::borrow::Cow;
 use std::fmt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use afb_core::{ApiResolver, Registry};
+use afb_core::{ApiDecl, ApiResolver, Registry};
 use tokio_util::sync::CancellationToken;
+
+pub use uri::{Endpoint, SocketUri, UriError};
 
 /// Settings of wsapi links.
 #[derive(Debug, Clone)]
 pub struct WsapiOptions {
-    /// Largest message accepted (`--ws-maxlen`), all fragments together.
+    /// Largest message accepted (`--ws-maxlen`), all fragments together;
+    /// a bigger one closes the link with 1009.
     pub max_message: usize,
-    /// How long a call through a link may wait for its reply.
+    /// How long a call through a link may wait for its reply (on top of the
+    /// registry's own request timeout); `None`: no limit.
     pub call_timeout: Option<Duration>,
+    /// Bytes a link may hold waiting to be sent; a peer that does not read
+    /// past this bound is disconnected. One message always fits.
+    pub max_queued: usize,
+    /// A server link that has not offered its version (`V`) within this
+    /// time is closed; `None`: no limit.
+    pub hello_timeout: Option<Duration>,
+    /// When set, servers accept only unix-socket peers running as one of
+    /// these uids (TCP peers are then refused).
+    pub allow_uids: Option<Vec<u32>>,
+    /// Permissions given to a server's unix socket file (e.g. `0o660`);
+    /// `None`: as the umask makes them.
+    pub socket_mode: Option<u32>,
 }
 
 impl Default for WsapiOptions {
@@ -26,6 +62,10 @@ impl Default for WsapiOptions {
         WsapiOptions {
             max_message: 1_048_500,
             call_timeout: Some(Duration::from_secs(20)),
+            max_queued: 16 << 20,
+            hello_timeout: Some(Duration::from_secs(30)),
+            allow_uids: None,
+            socket_mode: None,
         }
     }
 }
@@ -42,6 +82,12 @@ impl fmt::Display for WsapiError {
 
 impl std::error::Error for WsapiError {}
 
+impl From<UriError> for WsapiError {
+    fn from(e: UriError) -> Self {
+        WsapiError(e.to_string())
+    }
+}
+
 /// A running `--ws-server` export.
 #[derive(Debug)]
 pub struct ServerHandle {
@@ -49,45 +95,157 @@ pub struct ServerHandle {
     pub api: String,
     /// Where it listens (resolved address or path).
     pub address: String,
+    /// The TCP port listened on (useful with port 0), `None` for unix sockets.
+    pub port: Option<u16>,
+}
+
+/// `s` with its NUL bytes replaced (the peer reads C strings).
+pub(crate) fn clean(s: &str) -> Cow<'_, str> {
+    if s.as_bytes().contains(&0) {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// Exports the local API named by `uri` (`unix:/path/API`, `unix:@name/API`,
-/// `tcp:HOST:PORT/API`) until `shutdown` is cancelled.
+/// `tcp:HOST:PORT/API`) until `shutdown` is cancelled. Returns once the
+/// socket listens; cancelling `shutdown` stops accepting, closes every link
+/// (their running calls are cancelled) and removes the socket file.
 pub async fn serve(
-    _registry: Arc<Registry>,
+    registry: Arc<Registry>,
     uri: &str,
-    _opts: WsapiOptions,
-    _shutdown: CancellationToken,
+    opts: WsapiOptions,
+    shutdown: CancellationToken,
 ) -> Result<ServerHandle, WsapiError> {
-    Err(WsapiError(format!("--ws-server {uri}: not implemented yet")))
+    let u = SocketUri::parse(uri)?;
+    if registry.find_api(&u.api).is_none() {
+        return Err(WsapiError(format!("--ws-server {uri}: no API {:?} to export", u.api)));
+    }
+    let bound = net::bind(&u.endpoint, opts.socket_mode)
+        .await
+        .map_err(|e| WsapiError(format!("--ws-server {uri}: {e}")))?;
+    Ok(start_server(registry, u.api, bound, opts, shutdown))
 }
 
 /// Exports API `api` on an already bound listening socket (`sd:NAME`,
-/// socket activation).
+/// socket activation), unix or TCP.
 pub async fn serve_listener(
-    _registry: Arc<Registry>,
-    _listener: std::os::fd::OwnedFd,
+    registry: Arc<Registry>,
+    listener: std::os::fd::OwnedFd,
     api: &str,
-    _opts: WsapiOptions,
-    _shutdown: CancellationToken,
+    opts: WsapiOptions,
+    shutdown: CancellationToken,
 ) -> Result<ServerHandle, WsapiError> {
-    Err(WsapiError(format!("--ws-server sd: for {api}: not implemented yet")))
+    afb_core::name::validate_api_name(api).map_err(|e| WsapiError(format!("--ws-server sd: {e}")))?;
+    if registry.find_api(api).is_none() {
+        return Err(WsapiError(format!("--ws-server sd: no API {api:?} to export")));
+    }
+    let bound = net::adopt(listener).map_err(|e| WsapiError(format!("--ws-server sd: for {api}: {e}")))?;
+    Ok(start_server(registry, api.to_owned(), bound, opts, shutdown))
+}
+
+fn start_server(
+    registry: Arc<Registry>,
+    api: String,
+    bound: net::Bound,
+    opts: WsapiOptions,
+    shutdown: CancellationToken,
+) -> ServerHandle {
+    let handle = ServerHandle {
+        api: api.clone(),
+        address: bound.address.clone(),
+        port: bound.port,
+    };
+    tracing::info!(api = %api, "wsapi: serving API {api} on {}", bound.address);
+    let listener = bound.listener;
+    let api: Arc<str> = api.into();
+    let opts = Arc::new(opts);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = listener.accept() => r,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    if let Some(allowed) = &opts.allow_uids {
+                        if !peer.creds.as_ref().is_some_and(|c| allowed.contains(&c.uid)) {
+                            tracing::warn!(api = %api, peer = %peer.label, "wsapi: peer not allowed: connection refused");
+                            continue;
+                        }
+                    }
+                    let (registry, api, opts, stop) = (registry.clone(), api.clone(), opts.clone(), shutdown.clone());
+                    tokio::spawn(async move {
+                        let (rd, wr) = stream.into_halves();
+                        server::serve_link(rd, wr, registry, api, peer, &opts, &stop).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(api = %api, "wsapi: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        listener.remove_file();
+        tracing::info!(api = %api, "wsapi: stopped serving API {api}");
+    });
+    handle
 }
 
 /// Imports the remote API of `uri` (`?as-api=NAME` renames it) into the
-/// registry; returns the local API name. Connection is made lazily.
-pub fn import(_registry: &Arc<Registry>, uri: &str, _opts: WsapiOptions) -> Result<String, WsapiError> {
-    Err(WsapiError(format!("--ws-client {uri}: not implemented yet")))
+/// registry; returns the local API name. Connection is made lazily, by the
+/// first call.
+pub fn import(registry: &Arc<Registry>, uri: &str, opts: WsapiOptions) -> Result<String, WsapiError> {
+    let u = SocketUri::parse(uri)?;
+    if matches!(u.endpoint, Endpoint::Systemd(_)) {
+        return Err(WsapiError(format!("--ws-client {uri}: sd: sockets are for servers only")));
+    }
+    let name = u.api.clone();
+    let mut decl = ApiDecl::new(
+        name.clone(),
+        Arc::new(client::ImportedApi::new(registry, u, uri, opts)),
+    );
+    decl.info = format!("imported from {uri}");
+    registry
+        .add_api(decl)
+        .map_err(|e| WsapiError(format!("--ws-client {uri}: {e}")))?;
+    Ok(name)
 }
 
 /// The `--auto-api DIR` resolver: an unknown API `X` is imported from
 /// `unix:DIR/X` when that socket exists.
-pub fn auto_api(_dir: PathBuf, _opts: WsapiOptions) -> Arc<dyn ApiResolver> {
-    struct Nothing;
-    impl ApiResolver for Nothing {
-        fn resolve(&self, _r: &Arc<Registry>, _name: &str) -> Option<afb_core::ApiDecl> {
-            None
+pub fn auto_api(dir: PathBuf, opts: WsapiOptions) -> Arc<dyn ApiResolver> {
+    Arc::new(AutoApi { dir, opts })
+}
+
+struct AutoApi {
+    dir: PathBuf,
+    opts: WsapiOptions,
+}
+
+impl ApiResolver for AutoApi {
+    fn resolve(&self, registry: &Arc<Registry>, name: &str) -> Option<ApiDecl> {
+        afb_core::name::validate_api_name(name).ok()?;
+        if name.starts_with('.') {
+            return None;
         }
+        let path = self.dir.join(name);
+        let meta = std::fs::metadata(&path).ok()?;
+        if !meta.file_type().is_socket() {
+            return None;
+        }
+        let text = format!("unix:{}", path.display());
+        let uri = SocketUri {
+            endpoint: Endpoint::Unix(path),
+            api: name.to_owned(),
+        };
+        tracing::info!("auto-api: importing {name} from {text}");
+        let mut decl = ApiDecl::new(
+            name,
+            Arc::new(client::ImportedApi::new(registry, uri, &text, self.opts.clone())),
+        );
+        decl.info = format!("imported from {text}");
+        Some(decl)
     }
-    Arc::new(Nothing)
 }

@@ -1,0 +1,138 @@
+//! The outgoing side of a link: every producer (reply sinks, event listeners,
+//! the link's own task) encodes its frames straight into one shared buffer,
+//! and the link's task writes whatever accumulated in one go (batched writes,
+//! no per-message allocation). The buffer is bounded: a peer that does not
+//! read makes it overflow, and the link is then closed.
+
+use std::sync::{Mutex, MutexGuard};
+
+use afb_wsapi_codec::{encode_framed, Message};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+struct Inner {
+    buf: Vec<u8>,
+    closed: bool,
+}
+
+/// A bounded outgoing byte queue shared by the producers of one link.
+pub(crate) struct Outbox {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    /// Cancelled when the link must end (overflow, hang-up asked).
+    pub(crate) close: CancellationToken,
+    limit: usize,
+}
+
+/// Why the outbox refused bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// The link is closed or closing.
+    Closed,
+}
+
+impl Outbox {
+    /// An outbox holding at most `limit` bytes (one message always fits);
+    /// `close` ends the link (a child of the server's shutdown token, say).
+    pub(crate) fn new(limit: usize, close: CancellationToken) -> Self {
+        Outbox {
+            inner: Mutex::new(Inner {
+                buf: Vec::with_capacity(8192),
+                closed: false,
+            }),
+            notify: Notify::new(),
+            close,
+            limit,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends bytes with `fill`; fails when closed. When the queue passes
+    /// its bound (and held something before), the link is closed.
+    pub(crate) fn append(&self, fill: impl FnOnce(&mut Vec<u8>)) -> Result<(), SendError> {
+        let mut g = self.lock();
+        if g.closed {
+            return Err(SendError::Closed);
+        }
+        let before = g.buf.len();
+        fill(&mut g.buf);
+        if before > 0 && g.buf.len() > self.limit {
+            let queued = g.buf.len();
+            g.closed = true;
+            g.buf = Vec::new();
+            drop(g);
+            tracing::warn!(
+                queued,
+                limit = self.limit,
+                "wsapi link: the peer does not read its messages (outgoing queue full): closing the link"
+            );
+            self.close.cancel();
+            return Err(SendError::Closed);
+        }
+        drop(g);
+        if before == 0 {
+            self.notify.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Appends one message as a binary frame.
+    pub(crate) fn send(&self, msg: &Message<'_>) -> Result<(), SendError> {
+        self.append(|buf| encode_framed(msg, buf))
+    }
+
+    /// Appends pre-encoded frames.
+    pub(crate) fn send_raw(&self, bytes: &[u8]) -> Result<(), SendError> {
+        self.append(|buf| buf.extend_from_slice(bytes))
+    }
+
+    /// Moves the queued bytes into `into` (which must be empty), keeping
+    /// `into`'s old allocation for the next batch.
+    pub(crate) fn take(&self, into: &mut Vec<u8>) {
+        let mut g = self.lock();
+        std::mem::swap(&mut g.buf, into);
+    }
+
+    /// Waits until bytes may have been queued.
+    pub(crate) async fn wait(&self) {
+        self.notify.notified().await
+    }
+
+    /// Refuses any further bytes and drops the queued ones.
+    pub(crate) fn shut(&self) {
+        let mut g = self.lock();
+        g.closed = true;
+        g.buf = Vec::new();
+    }
+
+    /// Whether the outbox refuses bytes.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_and_overflow() {
+        let o = Outbox::new(10, CancellationToken::new());
+        o.send_raw(b"abcdef").unwrap();
+        o.send_raw(b"gh").unwrap();
+        let mut b = Vec::new();
+        o.take(&mut b);
+        assert_eq!(b, b"abcdefgh");
+        b.clear();
+        o.send_raw(&[0; 50]).expect("one message always fits in an empty queue");
+        assert!(!o.close.is_cancelled());
+        assert_eq!(o.send_raw(b"x"), Err(SendError::Closed));
+        assert!(o.close.is_cancelled());
+        assert!(o.is_closed());
+        o.take(&mut b);
+        assert!(b.is_empty(), "the queue is dropped on overflow");
+    }
+}
