@@ -1,0 +1,346 @@
+//! The server: accept loops (TCP, unix sockets), one hyper connection task
+//! per client (HTTP/1.1 keep-alive, cleartext HTTP/2, upgrades), the router,
+//! and the graceful shutdown.
+//!
+//! Router (see [`route`]):
+//! 1. request target longer than `max_url` -> 414;
+//! 2. `GET {rootapi}` or `{rootapi}/` with `Upgrade: websocket` ->
+//!    [`crate::ws::handle_upgrade`] with the session and token resolved as
+//!    for REST calls (the response gets the session cookie);
+//! 3. `{rootapi}/...` -> [`crate::rest`];
+//! 4. anything else -> [`crate::statics`].
+//!
+//! Shutdown: [`HttpServer::shutdown`] stops the accept loops, asks every
+//! connection to finish its current request and close, waits up to the
+//! grace period, then cancels what is still running (the registry answers
+//! those requests `disconnected`) and waits briefly for those answers.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use afb_core::session::SessionError;
+use afb_core::{Args, Credentials, Registry};
+use http::header::{HeaderValue, CONNECTION, SET_COOKIE, UPGRADE};
+use http::{Request, Response, StatusCode};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::statics::Statics;
+use crate::ws::{WsClientInit, WsConfig};
+use crate::{full, lookup, query, rest, Body, HttpConfig, Limits};
+
+/// A configuration error of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct HttpError(pub String);
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// What every request handler shares.
+pub(crate) struct State {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) rootapi: String,
+    pub(crate) cookie_name: String,
+    cookie_prefix: String,
+    cookie_suffix: String,
+    pub(crate) limits: Limits,
+    pub(crate) upload_dir: std::path::PathBuf,
+    pub(crate) ws: WsConfig,
+    statics: Statics,
+}
+
+impl State {
+    /// `Set-Cookie: x-afb-uuid-PORT=UUID; Path=/; Max-Age=TIMEOUT; HttpOnly; SameSite=Lax`.
+    pub(crate) fn session_cookie(&self, uuid: &str) -> Option<HeaderValue> {
+        rest::cookie_value(&self.cookie_prefix, uuid, &self.cookie_suffix)
+    }
+}
+
+/// What the requests of one connection share.
+pub(crate) struct ConnCtx {
+    /// Peer credentials (unix sockets).
+    pub(crate) creds: Option<Arc<Credentials>>,
+    /// Cancelled when the connection ends or at the end of the shutdown
+    /// grace period: the registry then answers its requests `disconnected`.
+    pub(crate) cancel: CancellationToken,
+}
+
+struct Inner {
+    state: Arc<State>,
+    builder: auto::Builder<TokioExecutor>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    abort: CancellationToken,
+}
+
+/// The HTTP server. Cheap to clone; every clone serves the same state.
+#[derive(Clone)]
+pub struct HttpServer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("rootapi", &self.inner.state.rootapi)
+            .field("connections", &self.inner.tracker.len())
+            .finish()
+    }
+}
+
+/// Normalises a URL prefix: leading `/`, no trailing `/`.
+fn prefix(p: &str, what: &str) -> Result<String, HttpError> {
+    let t = p.trim_end_matches('/');
+    if !t.starts_with('/') || t.bytes().any(|b| b <= b' ' || b == b'?' || b == b'#') {
+        return Err(HttpError(format!(
+            "{what} {p:?}: expected an absolute URL path such as /api"
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+impl HttpServer {
+    /// A server for `registry` with `config`. Fails on a missing static
+    /// directory or a bad prefix.
+    pub fn new(registry: Arc<Registry>, config: HttpConfig) -> Result<Self, HttpError> {
+        let rootapi = prefix(&config.rootapi, "--rootapi")?;
+        let mut config = config;
+        config.rootbase = prefix(&config.rootbase, "--rootbase")?;
+        let statics = Statics::new(&config).map_err(HttpError)?;
+        let cookie_name = format!("x-afb-uuid-{}", config.port);
+        let timeout = registry.sessions().config().timeout.as_secs();
+        let limits = config.limits.clone();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .keep_alive(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(limits.max_header.max(8192));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header).unwrap_or(u32::MAX));
+        let state = State {
+            registry,
+            rootapi,
+            cookie_prefix: format!("{cookie_name}="),
+            cookie_suffix: format!("; Path=/; Max-Age={timeout}; HttpOnly; SameSite=Lax"),
+            cookie_name,
+            limits,
+            upload_dir: config.upload_dir,
+            ws: config.ws,
+            statics,
+        };
+        Ok(HttpServer {
+            inner: Arc::new(Inner {
+                state: Arc::new(state),
+                builder,
+                tracker: TaskTracker::new(),
+                stop: CancellationToken::new(),
+                abort: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// Serves the connections of a TCP listener until shutdown.
+    pub fn serve_tcp(&self, listener: TcpListener) {
+        let me = self.clone();
+        let stop = self.inner.stop.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    r = listener.accept() => match r {
+                        Ok((s, _)) => {
+                            let _ = s.set_nodelay(true);
+                            me.serve_io(s, None);
+                        }
+                        Err(e) => accept_failed(e).await,
+                    },
+                }
+            }
+        });
+    }
+
+    /// Serves the connections of a unix-socket listener until shutdown;
+    /// requests carry the peer's credentials.
+    pub fn serve_unix(&self, listener: UnixListener) {
+        let me = self.clone();
+        let stop = self.inner.stop.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    r = listener.accept() => match r {
+                        Ok((s, _)) => {
+                            let creds = s.peer_cred().ok().map(|c| Credentials {
+                                uid: c.uid(),
+                                gid: c.gid(),
+                                pid: c.pid().and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+                                label: None,
+                            });
+                            me.serve_io(s, creds);
+                        }
+                        Err(e) => accept_failed(e).await,
+                    },
+                }
+            }
+        });
+    }
+
+    /// Serves one connection (any byte stream).
+    pub fn serve_io<I>(&self, io: I, creds: Option<Credentials>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let cancel = inner.abort.child_token();
+        let ctx = Arc::new(ConnCtx {
+            creds: creds.map(Arc::new),
+            cancel: cancel.clone(),
+        });
+        self.inner.tracker.spawn(async move {
+            let _cancel_requests_on_close = cancel.drop_guard();
+            let state = inner.state.clone();
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                let ctx = ctx.clone();
+                async move { Ok::<_, Infallible>(route(&state, &ctx, req).await) }
+            });
+            let conn = inner.builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = inner.stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!("HTTP connection ended: {e}");
+            }
+        });
+    }
+
+    /// Number of connections and accept loops running.
+    pub fn tasks(&self) -> usize {
+        self.inner.tracker.len()
+    }
+
+    /// Stops accepting, lets running requests finish for up to `grace`,
+    /// then cancels the rest (answered `disconnected`). Returns whether
+    /// everything finished within the grace period.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        let inner = &self.inner;
+        inner.stop.cancel();
+        inner.state.ws.shutdown.cancel();
+        inner.tracker.close();
+        if tokio::time::timeout(grace, inner.tracker.wait()).await.is_ok() {
+            return true;
+        }
+        tracing::info!(
+            "{} HTTP connection(s) still busy after the {grace:?} grace period: cancelling their requests",
+            inner.tracker.len()
+        );
+        inner.abort.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), inner.tracker.wait()).await;
+        false
+    }
+}
+
+async fn accept_failed(e: std::io::Error) {
+    // Out of file descriptors and the like: wait instead of spinning.
+    tracing::warn!("accept failed: {e}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+fn plain(code: StatusCode, msg: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(msg));
+    *r.status_mut() = code;
+    r
+}
+
+fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+    let has = |name, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
+}
+
+/// Routes one request. See the module documentation.
+pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > state.limits.max_url {
+        return plain(StatusCode::URI_TOO_LONG, "URI too long\n");
+    }
+    if let Some(rest) = req.uri().path().strip_prefix(state.rootapi.as_str()) {
+        if (rest.is_empty() || rest == "/") && is_websocket_upgrade(&req) {
+            return websocket(state, conn, req);
+        }
+        if rest.is_empty() || rest.starts_with('/') {
+            return rest::handle(state, conn, req).await;
+        }
+    }
+    state.statics.handle(req).await
+}
+
+fn websocket(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+    let args = match req.uri().query().filter(|q| !q.is_empty()) {
+        Some(q) => Args::from_value(Value::Object(query::parse(q))),
+        None => Args::null(),
+    };
+    let token = lookup::token(req.headers(), &args).map(|t| Arc::<str>::from(&*t));
+    let found = lookup::session_uuid(req.headers(), &args, &state.cookie_name).map(|c| c.into_owned());
+    let session = match lookup::resolve_session(state.registry.sessions(), found.as_deref()) {
+        Ok((s, _)) => s,
+        Err(e @ SessionError::Full { .. }) => {
+            return rest::error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                afb_core::status::NOT_AVAILABLE,
+                &e.to_string(),
+                None,
+            )
+        }
+        Err(e) => {
+            return rest::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                afb_core::status::INTERNAL_ERROR,
+                &e.to_string(),
+                None,
+            )
+        }
+    };
+    let cookie = state.session_cookie(session.uuid());
+    let init = WsClientInit {
+        session,
+        token,
+        creds: conn.creds.as_deref().cloned(),
+    };
+    let mut r = crate::ws::handle_upgrade(req, state.registry.clone(), init, state.ws.clone()).map(Either::Left);
+    if r.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(c) = cookie {
+            r.headers_mut().insert(SET_COOKIE, c);
+        }
+    }
+    r
+}
