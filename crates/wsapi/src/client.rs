@@ -288,38 +288,48 @@ impl ClientCore {
         });
         *lock(&self.slot) = Some(conn.clone());
         tracing::info!(api = %self.uri.api, "connected to {}", self.text);
-        let core = self.clone();
+        let core = Arc::downgrade(self);
         let link_conn = conn.clone();
+        let registry = self.registry.clone();
+        let max_message = self.opts.max_message;
+        let tick = self
+            .opts
+            .call_timeout
+            .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
+            .unwrap_or(Duration::from_secs(1));
+        let (api, text) = (self.uri.api.clone(), self.text.clone());
         tokio::spawn(async move {
             let (rd, wr) = stream.into_halves();
-            let tick = core
-                .opts
-                .call_timeout
-                .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
-                .unwrap_or(Duration::from_secs(1));
             let mut handler = ClientHandler {
                 conn: link_conn.clone(),
-                registry: core.registry.clone(),
+                registry,
                 tick,
                 next_tick: Instant::now() + tick,
             };
-            let end = link::run(rd, wr, &link_conn.out, core.opts.max_message, &mut handler).await;
-            core.disconnected(&link_conn, &end);
+            let end = link::run(rd, wr, &link_conn.out, max_message, &mut handler).await;
+            if let Some(core) = core.upgrade() {
+                core.forget(&link_conn);
+            }
+            link_conn.disconnected(&api, &text, &end);
         });
         Ok(conn)
     }
 
-    /// The link ended: every waiting call gets `disconnected`, mirrored
-    /// events are deleted, and the next call reconnects.
-    fn disconnected(&self, conn: &Arc<ClientConn>, end: &link::End) {
-        {
-            let mut slot = lock(&self.slot);
-            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
-                *slot = None;
-            }
+    /// Forgets `conn` as the current connection: the next call reconnects.
+    fn forget(&self, conn: &Arc<ClientConn>) {
+        let mut slot = lock(&self.slot);
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            *slot = None;
         }
+    }
+}
+
+impl ClientConn {
+    /// The link ended: every waiting call gets `disconnected` and mirrored
+    /// events are deleted.
+    fn disconnected(&self, api: &str, text: &str, end: &link::End) {
         let (calls, describes, events) = {
-            let mut st = lock(&conn.st);
+            let mut st = lock(&self.st);
             st.dead = true;
             (
                 std::mem::take(&mut st.calls),
@@ -327,14 +337,11 @@ impl ClientCore {
                 std::mem::take(&mut st.events),
             )
         };
-        conn.out.shut();
-        tracing::warn!(api = %self.uri.api, "disconnected from {}: {end}", self.text);
+        self.out.shut();
+        tracing::warn!(api, "disconnected from {text}: {end}");
         for p in calls.into_values() {
             if let Some(req) = p.req {
-                req.fail(
-                    status::DISCONNECTED,
-                    Some(format!("the link to {} was lost", self.text)),
-                );
+                req.fail(status::DISCONNECTED, Some(format!("the link to {text} was lost")));
             }
         }
         drop(describes);
@@ -359,6 +366,15 @@ impl ImportedApi {
                 attempts: AtomicU64::new(0),
                 connecting: tokio::sync::Mutex::new(String::new()),
             }),
+        }
+    }
+}
+
+impl Drop for ImportedApi {
+    /// The API is gone from the registry: close its link.
+    fn drop(&mut self) {
+        if let Some(conn) = self.core.current() {
+            conn.out.close.cancel();
         }
     }
 }

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use afb_core::{Registry, RegistryConfig};
+use afb_sdk::prelude::*;
 use afb_sdk::testing::TestBinder;
 use afb_wsapi::{ServerHandle, WsapiOptions};
 use afb_wsapi_codec::frame::{self, FrameDecoder, FrameEvent, OpCode};
@@ -129,10 +132,12 @@ impl Back {
     }
 
     pub async fn start_with(uri: &str, config: RegistryConfig, opts: WsapiOptions) -> Back {
+        Self::start_apis(uri, config, opts, vec![afb_sample_hello::api()]).await
+    }
+
+    pub async fn start_apis(uri: &str, config: RegistryConfig, opts: WsapiOptions, apis: Vec<ApiBuilder>) -> Back {
         logs();
-        let binder = TestBinder::start_with(config, vec![afb_sample_hello::api()])
-            .await
-            .expect("hello starts");
+        let binder = TestBinder::start_with(config, apis).await.expect("APIs start");
         let stop = CancellationToken::new();
         let handle = afb_wsapi::serve(binder.registry().clone(), uri, opts, stop.clone())
             .await
@@ -150,6 +155,27 @@ impl Back {
         drop(self.binder);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+struct CountDrop(Arc<AtomicUsize>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// API `slow`: `sleep` (milliseconds) replies after that time; `dropped`
+/// counts the `sleep` verbs that ended, replied or cancelled.
+pub fn slow_api(dropped: Arc<AtomicUsize>) -> ApiBuilder {
+    ApiBuilder::new("slow").verb(Verb::new("sleep", move |_req: Req, Json(ms): Json<u64>| {
+        let guard = CountDrop(dropped.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            drop(guard);
+            Ok::<_, Error>(Json(ms))
+        }
+    }))
 }
 
 /// A started registry with no API, importing `uri`.
