@@ -100,7 +100,9 @@ impl ConnState {
 
     fn new_id(&mut self) -> u16 {
         let (calls, describes) = (&self.calls, &self.describes);
-        alloc_id(&mut self.next_id, |id| calls.contains_key(&id) || describes.contains_key(&id))
+        alloc_id(&mut self.next_id, |id| {
+            calls.contains_key(&id) || describes.contains_key(&id)
+        })
     }
 
     /// The id of `session` on this link, declaring it first; `None` when all ids are taken.
@@ -148,7 +150,11 @@ impl ConnState {
             return *id;
         }
         if self.tokens.len() >= MAX_TOKENS {
-            let oldest = self.tokens.iter().min_by_key(|(_, (_, u))| *u).map(|(t, (id, _))| (t.clone(), *id));
+            let oldest = self
+                .tokens
+                .iter()
+                .min_by_key(|(_, (_, u))| *u)
+                .map(|(t, (id, _))| (t.clone(), *id));
             if let Some((t, id)) = oldest {
                 self.tokens.remove(&t);
                 self.token_ids.remove(&id);
@@ -424,8 +430,9 @@ impl ApiImpl for ImportedApi {
 fn raw_json(text: &str) -> Box<RawValue> {
     match RawValue::from_string(text.to_owned()) {
         Ok(r) => r,
-        Err(_) => RawValue::from_string(object_to_json(text).into_owned())
-            .unwrap_or_else(|_| RawValue::NULL.to_owned()),
+        Err(_) => {
+            RawValue::from_string(object_to_json(text).into_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned())
+        }
     }
 }
 
@@ -518,16 +525,22 @@ impl Handler for ClientHandler {
             } => self.on_reply(callid, error, info, reply),
             Message::EventCreate { eventid, name } => {
                 if eventid == 0 || name.len() > MAX_EVENT_NAME {
-                    return Err(format!("bad event declaration (id {eventid}, name of {} bytes)", name.len()));
+                    return Err(format!(
+                        "bad event declaration (id {eventid}, name of {} bytes)",
+                        name.len()
+                    ));
                 }
                 let Some(registry) = self.registry.upgrade() else {
                     return Ok(());
                 };
                 let mut st = lock(&self.conn.st);
-                if st.events.contains_key(&eventid) {
-                    tracing::warn!(eventid, name, "event id declared twice: the first declaration is kept");
-                } else {
-                    st.events.insert(eventid, registry.new_event_raw(name));
+                match st.events.entry(eventid) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        tracing::warn!(eventid, name, "event id declared twice: the first declaration is kept")
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(registry.new_event_raw(name));
+                    }
                 }
             }
             Message::EventRemove(eventid) => {
@@ -540,7 +553,10 @@ impl Handler for ClientHandler {
             Message::Subscribe { callid, eventid } => {
                 if let Some((req, ev)) = self.call_and_event(callid, eventid) {
                     if let Err(e) = req.subscribe(&ev) {
-                        tracing::info!(event = ev.name(), "subscription relayed from the remote API failed: {e}");
+                        tracing::info!(
+                            event = ev.name(),
+                            "subscription relayed from the remote API failed: {e}"
+                        );
                     }
                 }
             }
@@ -598,7 +614,10 @@ impl Handler for ClientHandler {
             req.fail(status::TIMEOUT, Some("the remote API did not answer in time".into()));
         }
         if wedged {
-            return Err(format!("the remote API left more than {} calls unanswered", MAX_PENDING / 2));
+            return Err(format!(
+                "the remote API left more than {} calls unanswered",
+                MAX_PENDING / 2
+            ));
         }
         Ok(())
     }

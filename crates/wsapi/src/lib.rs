@@ -199,13 +199,12 @@ fn start_server(
 pub fn import(registry: &Arc<Registry>, uri: &str, opts: WsapiOptions) -> Result<String, WsapiError> {
     let u = SocketUri::parse(uri)?;
     if matches!(u.endpoint, Endpoint::Systemd(_)) {
-        return Err(WsapiError(format!("--ws-client {uri}: sd: sockets are for servers only")));
+        return Err(WsapiError(format!(
+            "--ws-client {uri}: sd: sockets are for servers only"
+        )));
     }
     let name = u.api.clone();
-    let mut decl = ApiDecl::new(
-        name.clone(),
-        Arc::new(client::ImportedApi::new(registry, u, uri, opts)),
-    );
+    let mut decl = ApiDecl::new(name.clone(), Arc::new(client::ImportedApi::new(registry, u, uri, opts)));
     decl.info = format!("imported from {uri}");
     registry
         .add_api(decl)

@@ -150,7 +150,9 @@ impl ServerLink {
         let mut st = lock(&self.st);
         match st.sessions.remove(&id) {
             Some(g) => st.declared_bytes = st.declared_bytes.saturating_sub(g.session().uuid().len()),
-            None => tracing::info!(api = %self.api, peer = %self.peer.label, id, "forgetting undeclared session id: ignored"),
+            None => {
+                tracing::info!(api = %self.api, peer = %self.peer.label, id, "forgetting undeclared session id: ignored")
+            }
         }
     }
 
@@ -176,7 +178,9 @@ impl ServerLink {
         let mut st = lock(&self.st);
         match st.tokens.remove(&id) {
             Some(t) => st.declared_bytes = st.declared_bytes.saturating_sub(t.len()),
-            None => tracing::info!(api = %self.api, peer = %self.peer.label, id, "forgetting undeclared token id: ignored"),
+            None => {
+                tracing::info!(api = %self.api, peer = %self.peer.label, id, "forgetting undeclared token id: ignored")
+            }
         }
     }
 
@@ -310,7 +314,10 @@ impl ServerLink {
         st.next_ev = wid.wrapping_add(1);
         let name = clean(event.name());
         self.out
-            .send(&Message::EventCreate { eventid: wid, name: &name })
+            .send(&Message::EventCreate {
+                eventid: wid,
+                name: &name,
+            })
             .map_err(|_| SubscribeError::Refused("link closed".into()))?;
         st.ev_ids.insert(event.id(), wid);
         st.ev_wire.insert(wid, event.downgrade());
@@ -364,7 +371,13 @@ pub(crate) fn parse_creds(text: &str) -> Option<Credentials> {
 
 /// Formats credentials as the C binders export them.
 pub(crate) fn export_creds(c: &Credentials) -> String {
-    format!("{:x}:{:x}:{:x}-{}", c.uid, c.gid, c.pid, c.label.as_deref().unwrap_or("NoLabel"))
+    format!(
+        "{:x}:{:x}:{:x}-{}",
+        c.uid,
+        c.gid,
+        c.pid,
+        c.label.as_deref().unwrap_or("NoLabel")
+    )
 }
 
 impl Listener for ServerLink {

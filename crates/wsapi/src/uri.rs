@@ -106,7 +106,10 @@ impl SocketUri {
                     return Err(err("empty abstract socket name".into()));
                 }
                 if name.len() + 1 > MAX_UNIX_PATH {
-                    return Err(err(format!("abstract socket name longer than {} bytes", MAX_UNIX_PATH - 1)));
+                    return Err(err(format!(
+                        "abstract socket name longer than {} bytes",
+                        MAX_UNIX_PATH - 1
+                    )));
                 }
                 (Endpoint::Abstract(name.to_owned()), name)
             } else {

@@ -83,7 +83,8 @@ async fn server_events_are_the_measured_bytes() {
     assert_eq!(p.msg().await, hex("58 0400 0100"));
     assert_eq!(p.msg().await, reply(4, None, None, "null"));
     // push
-    p.send(&call(5, "eventpush", 1, 0, r#"{"tag":"t","data":{"n":1}}"#)).await;
+    p.send(&call(5, "eventpush", 1, 0, r#"{"tag":"t","data":{"n":1}}"#))
+        .await;
     assert_eq!(p.msg().await, cat(&[&hex("50 0100 08000000"), b"{\"n\":1}\0"]));
     assert_eq!(p.msg().await, reply(5, None, None, "1"), "the push reached the link");
     // unsubscribing: x, no E again
@@ -179,7 +180,8 @@ async fn client_stub_bytes_against_a_raw_server() {
         p.send(&reply(1, None, Some("pong"), r#""Some String""#)).await;
         // second call, same session and token: no new S/T
         assert_eq!(p.msg().await, call(2, "pingfail", 1, 1, "null"));
-        p.send(&reply(2, Some("failed"), Some("Ping Binder Daemon fails"), "null")).await;
+        p.send(&reply(2, Some("failed"), Some("Ping Binder Daemon fails"), "null"))
+            .await;
         // push reaches the subscribed client; a push of an unknown event gets U
         p.send(&cat(&[&hex("50 0500"), &s(r#"{"n":1}"#)])).await;
         p.send(&cat(&[&hex("50 0900"), &s("1")])).await;
@@ -200,13 +202,25 @@ async fn client_stub_bytes_against_a_raw_server() {
     assert_eq!(data(&r), json!("Some String"));
     assert_eq!(r.info.as_deref(), Some("pong"));
     let r = c.call("hello", "pingfail", &()).await;
-    assert_eq!((&*r.status, r.info.as_deref()), ("failed", Some("Ping Binder Daemon fails")));
+    assert_eq!(
+        (&*r.status, r.info.as_deref()),
+        ("failed", Some("Ping Binder Daemon fails"))
+    );
     assert!(r.data.is_none());
     let ev = c.next_event(T).await.expect("push");
-    assert_eq!((ev.name.as_str(), ev.data.clone(), ev.broadcast), ("hello/ev", json!({"n":1}), false));
+    assert_eq!(
+        (ev.name.as_str(), ev.data.clone(), ev.broadcast),
+        ("hello/ev", json!({"n":1}), false)
+    );
     let ev = c.next_event(T).await.expect("broadcast");
-    assert_eq!((ev.name.as_str(), ev.data.clone(), ev.broadcast), ("hello/event", json!({"b":1}), true));
+    assert_eq!(
+        (ev.name.as_str(), ev.data.clone(), ev.broadcast),
+        ("hello/event", json!({"b":1}), true)
+    );
     let d = front.registry().describe("hello").await;
     assert_eq!(d, Some(json!({"x": 1})));
-    let _p = tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap();
+    let _p = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -79,7 +79,11 @@ async fn same_session_uuid_and_loa_on_both_sides() {
     assert_eq!(&*b.call("hello", "has-loa-1", &()).await.status, "insufficient-scope");
     // the back holds the same session, with the LOA for its hello API
     let hello_id = back.registry().get_api("hello").unwrap().id();
-    let s = back.registry().sessions().get(&a.session_uuid()).expect("session on the back");
+    let s = back
+        .registry()
+        .sessions()
+        .get(&a.session_uuid())
+        .expect("session on the back");
     assert_eq!(s.loa(hello_id), 1);
     // context values live on the back's session too
     assert!(a.call("hello", "setctx", &json!({"k": 1})).await.is_success());
@@ -117,27 +121,47 @@ async fn events_through_the_link() {
     let _back = Back::start(&unix_uri(&dir, "hello")).await;
     let front = front(&unix_uri(&dir, "hello")).await;
     let (a, other) = (front.client(), front.client());
-    assert!(a.call("hello", "eventadd", &json!({"tag": "t", "name": "ev"})).await.is_success());
+    assert!(a
+        .call("hello", "eventadd", &json!({"tag": "t", "name": "ev"}))
+        .await
+        .is_success());
     assert!(a.call("hello", "eventsub", &json!({"tag": "t"})).await.is_success());
-    let r = other.call("hello", "eventpush", &json!({"tag": "t", "data": {"v": 42}})).await;
+    let r = other
+        .call("hello", "eventpush", &json!({"tag": "t", "data": {"v": 42}}))
+        .await;
     assert!(r.is_success(), "{r:?}");
     let ev = a.next_event(T).await.expect("pushed event");
-    assert_eq!((ev.name.as_str(), ev.data.clone(), ev.broadcast), ("hello/ev", json!({"v": 42}), false));
-    assert!(other.next_event(Duration::from_millis(200)).await.is_none(), "not subscribed");
+    assert_eq!(
+        (ev.name.as_str(), ev.data.clone(), ev.broadcast),
+        ("hello/ev", json!({"v": 42}), false)
+    );
+    assert!(
+        other.next_event(Duration::from_millis(200)).await.is_none(),
+        "not subscribed"
+    );
     // unsubscribed: nothing more
     assert!(a.call("hello", "eventunsub", &json!({"tag": "t"})).await.is_success());
-    assert!(other.call("hello", "eventpush", &json!({"tag": "t", "data": 1})).await.is_success());
+    assert!(other
+        .call("hello", "eventpush", &json!({"tag": "t", "data": 1}))
+        .await
+        .is_success());
     assert!(a.next_event(Duration::from_millis(200)).await.is_none());
     // subscribing again works (the event is announced again if it was dropped)
     assert!(a.call("hello", "eventsub", &json!({"tag": "t"})).await.is_success());
-    assert!(other.call("hello", "eventpush", &json!({"tag": "t", "data": 2})).await.is_success());
+    assert!(other
+        .call("hello", "eventpush", &json!({"tag": "t", "data": 2}))
+        .await
+        .is_success());
     assert_eq!(a.next_event(T).await.expect("pushed again").data, json!(2));
     // broadcast: every front client once
     let r = a.call("hello", "pingevent", &json!({"b": 1})).await;
     assert!(r.is_success());
     for c in [&a, &other] {
         let ev = c.next_event(T).await.expect("broadcast");
-        assert_eq!((ev.name.as_str(), ev.data.clone(), ev.broadcast), ("hello/event", json!({"b": 1}), true));
+        assert_eq!(
+            (ev.name.as_str(), ev.data.clone(), ev.broadcast),
+            ("hello/event", json!({"b": 1}), true)
+        );
         assert!(c.next_event(Duration::from_millis(200)).await.is_none(), "exactly once");
     }
 }
@@ -162,7 +186,10 @@ async fn ring_of_three_gets_each_broadcast_once() {
     let r1 = clients[0].call("hello", "pingevent", &json!({"ring": 1})).await;
     assert!(r1.is_success());
     for (i, c) in clients.iter().enumerate() {
-        let ev = c.next_event(T).await.unwrap_or_else(|| panic!("registry {} got no broadcast", i + 1));
+        let ev = c
+            .next_event(T)
+            .await
+            .unwrap_or_else(|| panic!("registry {} got no broadcast", i + 1));
         assert_eq!((ev.name.as_str(), ev.data.clone()), ("hello/event", json!({"ring": 1})));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -187,7 +214,10 @@ async fn back_killed_then_restarted() {
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     back.kill().await;
-    let r = tokio::time::timeout(T, pending).await.expect("pending call answered").unwrap();
+    let r = tokio::time::timeout(T, pending)
+        .await
+        .expect("pending call answered")
+        .unwrap();
     assert_eq!((&*r.status, r.code), ("disconnected", -15), "{r:?}");
     assert!(logs().wait_for("disconnected from").await);
     let r = c.call("slow", "sleep", &1).await;

@@ -231,7 +231,15 @@ pub fn token_create(id: u16, token: &str) -> Vec<u8> {
 }
 
 pub fn call(callid: u16, verb: &str, session: u16, token: u16, args: &str) -> Vec<u8> {
-    cat(&[b"K", &u16le(callid), &s(verb), &u16le(session), &u16le(token), &s(args), &[0, 0, 0, 0]])
+    cat(&[
+        b"K",
+        &u16le(callid),
+        &s(verb),
+        &u16le(session),
+        &u16le(token),
+        &s(args),
+        &[0, 0, 0, 0],
+    ])
 }
 
 pub fn reply(callid: u16, error: Option<&str>, info: Option<&str>, data: &str) -> Vec<u8> {
@@ -278,7 +286,11 @@ impl RawPeer<tokio::net::UnixStream> {
 
 impl RawPeer<tokio::net::TcpStream> {
     pub async fn tcp(port: u16) -> Self {
-        RawPeer::new(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect"))
+        RawPeer::new(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect"),
+        )
     }
 }
 
