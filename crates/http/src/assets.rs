@@ -87,7 +87,10 @@ mod tests {
                         continue;
                     }
                     let target = target.trim_start_matches("./");
-                    assert!(get(target).is_some(), "{name} refers to {target}, which is not built in");
+                    assert!(
+                        get(target).is_some(),
+                        "{name} refers to {target}, which is not built in"
+                    );
                 }
             }
         }

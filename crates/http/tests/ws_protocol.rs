@@ -22,7 +22,10 @@ async fn spec_example_ping_pingfail_event() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v[2]["response"], "Some String");
     let info = v[2]["request"]["info"].as_str().unwrap();
-    assert!(info.starts_with("Ping Binder Daemon tag=pingSample count=1 query="), "{info}");
+    assert!(
+        info.starts_with("Ping Binder Daemon tag=pingSample count=1 query="),
+        "{info}"
+    );
 
     c.send(r#"[2,"2","hello/pingfail",null]"#).await;
     let text = c.recv_text().await;
@@ -37,7 +40,8 @@ async fn spec_example_ping_pingfail_event() {
         c.recv_text().await,
         r#"[3,"6",{"jtype":"afb-reply","request":{"status":"success","code":0}}]"#
     );
-    c.call_ok("7", "hello/eventpush", r#"{"tag":"t1","data":{"v":42}}"#).await;
+    c.call_ok("7", "hello/eventpush", r#"{"tag":"t1","data":{"v":42}}"#)
+        .await;
     assert_eq!(c.events.len(), 1, "the event comes before the reply of the push");
     assert_eq!(
         c.events[0],
@@ -51,7 +55,8 @@ async fn event_text_is_exact_and_stops_after_unsubscribe() {
     let mut c = srv.client().await;
     c.call_ok("a", "hello/eventadd", r#"{"tag":"u","name":"evu"}"#).await;
     c.call_ok("b", "hello/eventsub", r#"{"tag":"u"}"#).await;
-    c.send(r#"[2,"c","hello/eventpush",{"tag":"u","data":"{\"k\":[1,2]}"}]"#).await;
+    c.send(r#"[2,"c","hello/eventpush",{"tag":"u","data":"{\"k\":[1,2]}"}]"#)
+        .await;
     assert_eq!(
         c.recv_text().await,
         r#"[5,"hello/evu",{"jtype":"afb-event","event":"hello/evu","data":{"k":[1,2]}}]"#
@@ -127,7 +132,10 @@ async fn renewed_token_in_a_reply_becomes_the_connection_token() {
     let mut c = srv.client_of(&session, Some(&token)).await;
     c.call_ok("1", "hello/checktok", "null").await;
     let r = c.call_ok("2", "hello/reftok", "null").await;
-    let new = r[2]["request"]["token"].as_str().expect("request.token in the reply").to_owned();
+    let new = r[2]["request"]["token"]
+        .as_str()
+        .expect("request.token in the reply")
+        .to_owned();
     assert_ne!(new, &*token);
     // The connection now presents the new token.
     c.call_ok("3", "hello/checktok", "null").await;
@@ -141,7 +149,8 @@ async fn broadcast_reaches_every_connection_with_one_wrapper() {
     let srv = Server::start().await;
     let mut a = srv.client().await;
     let mut b = srv.client().await;
-    a.call_ok("1", "hello/broadcast", r#"{"name":"bc","data":{"x":1}}"#).await;
+    a.call_ok("1", "hello/broadcast", r#"{"name":"bc","data":{"x":1}}"#)
+        .await;
     let expected = r#"[5,"hello/bc",{"jtype":"afb-event","event":"hello/bc","data":{"x":1}}]"#;
     let from_a = if a.events.is_empty() {
         a.recv_text().await

@@ -86,7 +86,10 @@ async fn reply_to_an_unknown_id_gets_an_error_reply() {
     c.send(r#"[3,"zz",{"jtype":"afb-reply","request":{"status":"success","code":0}}]"#)
         .await;
     let r = c.recv().await;
-    assert_eq!((r[0].as_u64(), r[1].as_str(), status(&r)), (Some(4), Some("zz"), "invalid-request"));
+    assert_eq!(
+        (r[0].as_u64(), r[1].as_str(), status(&r)),
+        (Some(4), Some("zz"), "invalid-request")
+    );
     c.send(r#"[4,17,{"jtype":"afb-reply","request":{"status":"failed","code":-1}},"tok"]"#)
         .await;
     let r = c.recv().await;
@@ -195,7 +198,9 @@ async fn default_limit_is_1048500_bytes() {
 async fn ping_is_answered_with_pong() {
     let srv = Server::start().await;
     let mut c = srv.client().await;
-    c.ws.send(Message::Ping(bytes::Bytes::from_static(b"abc"))).await.unwrap();
+    c.ws.send(Message::Ping(bytes::Bytes::from_static(b"abc")))
+        .await
+        .unwrap();
     match c.next().await {
         Some(Ok(Message::Pong(p))) => assert_eq!(&p[..], b"abc"),
         other => panic!("expected a pong, got {other:?}"),
@@ -225,11 +230,19 @@ async fn raw_handshake(srv: &Server, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_version_and_subprotocol() {
     let srv = Server::start().await;
-    let r = raw_handshake(&srv, "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Protocol: x-afb-ws-json1\r\n").await;
+    let r = raw_handshake(
+        &srv,
+        "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Protocol: x-afb-ws-json1\r\n",
+    )
+    .await;
     assert!(r.starts_with("http/1.1 426"), "{r}");
     assert!(r.contains("\r\nsec-websocket-version: 13\r\n"), "{r}");
 
-    let r = raw_handshake(&srv, "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n").await;
+    let r = raw_handshake(
+        &srv,
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n",
+    )
+    .await;
     assert!(r.starts_with("http/1.1 412"), "{r}");
 
     let r = raw_handshake(
@@ -239,7 +252,10 @@ async fn handshake_version_and_subprotocol() {
     .await;
     assert!(r.starts_with("http/1.1 101"), "{r}");
     assert!(r.contains("\r\nsec-websocket-protocol: x-afb-ws-json1\r\n"), "{r}");
-    assert!(r.contains("\r\nsec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"), "{r}");
+    assert!(
+        r.contains("\r\nsec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"),
+        "{r}"
+    );
 
     // No subprotocol named: x-afb-ws-json1 all the same, and none echoed.
     let r = raw_handshake(&srv, "Sec-WebSocket-Version: 13\r\n").await;
@@ -260,7 +276,9 @@ async fn a_client_that_does_not_read_is_dropped_and_blocks_nobody() {
     })
     .await;
     let mut stuck = srv.client().await;
-    stuck.call_ok("1", "hello/eventadd", r#"{"tag":"flood","name":"flood"}"#).await;
+    stuck
+        .call_ok("1", "hello/eventadd", r#"{"tag":"flood","name":"flood"}"#)
+        .await;
     stuck.call_ok("2", "hello/eventsub", r#"{"tag":"flood"}"#).await;
     // From now on `stuck` reads nothing.
     let mut pusher = srv.client().await;
@@ -284,7 +302,10 @@ async fn a_client_that_does_not_read_is_dropped_and_blocks_nobody() {
             break;
         }
     }
-    assert!(worst < Duration::from_secs(2), "pushing never waits for the stuck client ({worst:?})");
+    assert!(
+        worst < Duration::from_secs(2),
+        "pushing never waits for the stuck client ({worst:?})"
+    );
     srv.wait_until("the stuck client is dropped", || reg.listener_count() == 1)
         .await;
     // The other client still gets quick replies.
@@ -300,7 +321,10 @@ async fn a_client_that_does_not_read_is_dropped_and_blocks_nobody() {
             Some(Ok(_)) => {}
         }
     }
-    assert!(received < pushed, "dropped before receiving everything ({received} of {pushed})");
+    assert!(
+        received < pushed,
+        "dropped before receiving everything ({received} of {pushed})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,8 +340,10 @@ async fn disconnecting_cancels_running_calls() {
     assert_eq!(reg.listener_count(), 1);
     drop(c);
     srv.wait_until("the waits are cancelled", || reg.inflight() == 0).await;
-    srv.wait_until("the connection is gone", || session.connections() == 0 && reg.listener_count() == 0)
-        .await;
+    srv.wait_until("the connection is gone", || {
+        session.connections() == 0 && reg.listener_count() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +373,10 @@ async fn server_calls_the_client() {
     let args: Box<serde_json::value::RawValue> = serde_json::from_str(r#"{"q":1}"#).unwrap();
     let call = tokio::spawn(peer.call("ui/ask", &args));
     let m = c.recv().await;
-    assert_eq!((m[0].as_u64(), m[2].as_str(), &m[3]), (Some(2), Some("ui/ask"), &serde_json::json!({"q":1})));
+    assert_eq!(
+        (m[0].as_u64(), m[2].as_str(), &m[3]),
+        (Some(2), Some("ui/ask"), &serde_json::json!({"q":1}))
+    );
     let id = m[1].as_str().unwrap().to_owned();
     c.send(&format!(
         r#"[3,"{id}",{{"jtype":"afb-reply","request":{{"status":"success","code":0,"info":"fine"}},"response":42}}]"#
@@ -365,7 +394,10 @@ async fn server_calls_the_client() {
     ))
     .await;
     let r = tokio::time::timeout(WAIT, call).await.unwrap().unwrap();
-    assert_eq!((&*r.status, r.code, r.info.as_deref()), ("unknown-verb", -4, Some("no")));
+    assert_eq!(
+        (&*r.status, r.code, r.info.as_deref()),
+        ("unknown-verb", -4, Some("no"))
+    );
 
     // A call the client never answers completes `disconnected` when it goes.
     let call = tokio::spawn(peer.call("ui/ask", &args));

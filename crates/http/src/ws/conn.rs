@@ -129,9 +129,15 @@ impl Conn {
         let refused = {
             let mut calls = lock(&self.calls);
             if !self.is_open() {
-                Some(Reply::error(DISCONNECTED, Some("the WebSocket connection is closed".into())))
+                Some(Reply::error(
+                    DISCONNECTED,
+                    Some("the WebSocket connection is closed".into()),
+                ))
             } else if calls.len() >= MAX_CLIENT_CALLS {
-                Some(Reply::error(NOT_AVAILABLE, Some("too many calls waiting for this client".into())))
+                Some(Reply::error(
+                    NOT_AVAILABLE,
+                    Some("too many calls waiting for this client".into()),
+                ))
             } else {
                 calls.insert(id.as_str().into(), tx);
                 None
@@ -300,10 +306,9 @@ impl Ctx {
                 self.on_reply(reply);
                 None
             }
-            Ok(afb_wsj1::Message::Event(_)) => Some(End::Close(
-                CloseCode::Policy,
-                "events are sent by the server only",
-            )),
+            Ok(afb_wsj1::Message::Event(_)) => {
+                Some(End::Close(CloseCode::Policy, "events are sent by the server only"))
+            }
             Err(e) => match e.id() {
                 Some(id) => {
                     tracing::debug!("WebSocket: {e}");
@@ -351,8 +356,11 @@ impl Ctx {
             }
             None => {
                 tracing::info!(id = %reply.id, "WebSocket: reply to a call id the server never sent");
-                self.conn
-                    .send_error(&reply.id, INVALID_REQUEST, "no call with this id is waiting for a reply");
+                self.conn.send_error(
+                    &reply.id,
+                    INVALID_REQUEST,
+                    "no call with this id is waiting for a reply",
+                );
             }
         }
     }

@@ -98,7 +98,12 @@ pub fn check(headers: &HeaderMap) -> Result<Accepted, Response<Full<Bytes>>> {
     }
     let key = match headers.get(SEC_WEBSOCKET_KEY) {
         Some(k) if valid_key(k.as_bytes().trim_ascii()) => k.as_bytes().trim_ascii(),
-        _ => return Err(refuse(StatusCode::BAD_REQUEST, "missing or invalid Sec-WebSocket-Key\n")),
+        _ => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "missing or invalid Sec-WebSocket-Key\n",
+            ))
+        }
     };
     let mut offered = tokens(headers, &SEC_WEBSOCKET_PROTOCOL).peekable();
     let protocol = if offered.peek().is_none() {

@@ -190,18 +190,17 @@ impl Client {
     /// Connects offering `x-afb-ws-json1`.
     pub async fn connect(url: &str) -> Client {
         let mut req = url.into_client_request().expect("client request");
-        req.headers_mut()
-            .insert("sec-websocket-protocol", "x-afb-ws-json1".parse().expect("header value"));
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            "x-afb-ws-json1".parse().expect("header value"),
+        );
         let (ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
             .await
             .expect("connect in time")
             .expect("WebSocket handshake");
         assert_eq!(resp.status(), 101);
         assert_eq!(resp.headers()["sec-websocket-protocol"], "x-afb-ws-json1");
-        Client {
-            ws,
-            events: Vec::new(),
-        }
+        Client { ws, events: Vec::new() }
     }
 
     /// Sends a text message.
