@@ -1,0 +1,555 @@
+//! Start-up and life of the daemon, in this order: directories, token,
+//! settings and environment (before any thread exists); then, in the
+//! runtime: register the APIs, start them (a failing `init` stops the
+//! daemon), listen (HTTP, `--ws-server`), run the `--call`s, notify systemd
+//! (`READY=1`), start `--exec`; then serve until SIGTERM/SIGINT, an exit
+//! request (`hello/exit`) or the end of the `--exec` child, and shut down
+//! gracefully.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use afb_core::{ApiDecl, ApiResolver, Args, Call, Client, LogLevel, Registry, RegistryConfig, SessionConfig};
+use afb_http::ws::WsConfig;
+use afb_http::{HttpConfig, HttpServer, Limits};
+use afb_wsapi::WsapiOptions;
+use serde_json::{Map, Value};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+use crate::listen::{self, Bound, Interface};
+use crate::logging::LevelSource;
+use crate::options::Options;
+use crate::{exec, monitor, sys};
+
+/// The sample APIs served when no option gives an API.
+pub const SAMPLES: &str = "hello, tictactoe, auth";
+
+/// Everything decided before the runtime starts.
+pub struct Prepared {
+    opts: Options,
+    level: LogLevel,
+    token: Option<String>,
+    workdir: PathBuf,
+    rootdir: PathBuf,
+    uploaddir: PathBuf,
+    settings: Map<String, Value>,
+    calls: Vec<(String, String, Args)>,
+    activation: HashMap<String, OwnedFd>,
+}
+
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Adds one `--set` value to the settings: `API/KEY:JSON`, `/KEY:JSON`
+/// (every API), `API/:JSON` or `API:JSON` (an object merged into API's
+/// settings), or a JSON object `{"API":{...}}`. A value that is not JSON is
+/// taken as a string.
+pub fn parse_set(s: &str, into: &mut Map<String, Value>) -> Result<(), String> {
+    fn merge(into: &mut Map<String, Value>, api: &str, key: Option<&str>, v: Value) -> Result<(), String> {
+        let api = if api.is_empty() { "*" } else { api };
+        let slot = into.entry(api.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(m) = slot else {
+            return Err(format!("settings of {api} are not an object"));
+        };
+        match (key, v) {
+            (Some(k), v) => {
+                m.insert(k.to_owned(), v);
+            }
+            (None, Value::Object(o)) => m.extend(o),
+            (None, other) => return Err(format!("settings of {api} must be a JSON object, not {other}")),
+        }
+        Ok(())
+    }
+    let t = s.trim();
+    if t.starts_with('{') {
+        let Ok(Value::Object(o)) = serde_json::from_str::<Value>(t) else {
+            return Err(format!("--set {s}: not a JSON object"));
+        };
+        for (api, v) in o {
+            merge(into, &api, None, v).map_err(|e| format!("--set {s}: {e}"))?;
+        }
+        return Ok(());
+    }
+    let (path, json) = t
+        .split_once(':')
+        .ok_or_else(|| format!("--set {s}: expected [API]/[KEY]:JSON or {{\"API\":{{...}}}}"))?;
+    let value = serde_json::from_str::<Value>(json).unwrap_or_else(|_| Value::String(json.to_owned()));
+    let (api, key) = match path.split_once('/') {
+        Some((api, key)) => (api, Some(key).filter(|k| !k.is_empty())),
+        None => (path, None),
+    };
+    merge(into, api, key, value).map_err(|e| format!("--set {s}: {e}"))
+}
+
+/// Parses a `--call API/VERB:JSON` (no `:JSON`: no argument).
+pub fn parse_call(s: &str) -> Result<(String, String, Args), String> {
+    let (target, json) = match s.split_once(':') {
+        Some((t, j)) => (t, Some(j)),
+        None => (s, None),
+    };
+    let (api, verb) = target
+        .split_once('/')
+        .filter(|(a, v)| !a.is_empty() && !v.is_empty())
+        .ok_or_else(|| format!("--call {s}: expected API/VERB:JSON"))?;
+    let args = match json.map(str::trim).filter(|j| !j.is_empty()) {
+        Some(j) => Args::from_json_str(j).map_err(|e| format!("--call {s}: bad JSON: {e}"))?,
+        None => Args::null(),
+    };
+    Ok((api.to_owned(), verb.to_owned(), args))
+}
+
+/// Decides everything that must be known before threads exist: creates
+/// the working and upload directories, moves to the working directory,
+/// picks the token, parses settings and calls, takes the activation
+/// sockets and exports `AFB_*` variables.
+pub fn prepare(opts: Options, level: LogLevel) -> Result<Prepared, String> {
+    for (what, list) in [
+        ("--binding", &opts.binding),
+        ("--ldpaths", &opts.ldpaths),
+        ("--weak-ldpaths", &opts.weak_ldpaths),
+    ] {
+        if let Some(first) = list.first() {
+            return Err(format!(
+                "{what} {first}: loading shared-object bindings is not supported yet"
+            ));
+        }
+    }
+    std::fs::create_dir_all(&opts.workdir)
+        .map_err(|e| format!("--workdir {}: cannot create it: {e}", opts.workdir.display()))?;
+    std::env::set_current_dir(&opts.workdir)
+        .map_err(|e| format!("--workdir {}: cannot enter it: {e}", opts.workdir.display()))?;
+    let workdir = std::env::current_dir().map_err(|e| format!("working directory: {e}"))?;
+    let rootdir = opts
+        .rootdir
+        .as_deref()
+        .map_or_else(|| workdir.clone(), |r| absolute(&workdir, r));
+    if !rootdir.is_dir() {
+        return Err(format!("--rootdir {}: not a directory", rootdir.display()));
+    }
+    let uploaddir = opts
+        .uploaddir
+        .as_deref()
+        .map_or_else(|| workdir.clone(), |u| absolute(&workdir, u));
+    std::fs::create_dir_all(&uploaddir)
+        .map_err(|e| format!("--uploaddir {}: cannot create it: {e}", uploaddir.display()))?;
+    let token = match (&opts.token, opts.random_token) {
+        (Some(t), _) => Some(t.clone()),
+        (None, true) => Some(uuid::Uuid::new_v4().hyphenated().to_string()),
+        (None, false) => None,
+    };
+    let mut settings = Map::new();
+    for s in &opts.set {
+        parse_set(s, &mut settings)?;
+    }
+    let calls = opts.call.iter().map(|c| parse_call(c)).collect::<Result<Vec<_>, _>>()?;
+    let activation = sys::take_activation_fds().into_iter().collect();
+    // Exported to bindings and to the --exec child. No other thread exists
+    // yet, so changing the environment races with nothing.
+    std::env::set_var("AFB_PORT", opts.port.to_string());
+    std::env::set_var("AFB_WORKDIR", &workdir);
+    std::env::set_var("AFB_ROOTDIR", &rootdir);
+    if let Some(t) = &token {
+        std::env::set_var("AFB_TOKEN", t);
+    }
+    if let Some(n) = &opts.name {
+        std::env::set_var("AFB_NAME", n);
+    }
+    Ok(Prepared {
+        opts,
+        level,
+        token,
+        workdir,
+        rootdir,
+        uploaddir,
+        settings,
+        calls,
+        activation,
+    })
+}
+
+/// Several `--auto-api` resolvers, tried in order.
+struct Resolvers(Vec<Arc<dyn ApiResolver>>);
+
+impl ApiResolver for Resolvers {
+    fn resolve(&self, registry: &Arc<Registry>, name: &str) -> Option<ApiDecl> {
+        self.0.iter().find_map(|r| r.resolve(registry, name))
+    }
+}
+
+/// What must be undone at exit.
+#[derive(Default)]
+struct Running {
+    http: Option<HttpServer>,
+    socket_files: Vec<PathBuf>,
+    child: Option<tokio::process::Child>,
+}
+
+async fn listen_http(
+    p: &mut Prepared,
+    registry: &Arc<Registry>,
+    ws_shutdown: CancellationToken,
+) -> Result<Running, String> {
+    let o = &p.opts;
+    let mut running = Running::default();
+    if o.no_httpd {
+        if !o.interface.is_empty() {
+            tracing::warn!("--no-httpd: the --interface options are ignored");
+        }
+        return Ok(running);
+    }
+    let aliases = o
+        .alias
+        .iter()
+        .map(|a| {
+            a.split_once(':')
+                .map(|(prefix, dir)| (prefix.to_owned(), absolute(&p.workdir, Path::new(dir))))
+                .ok_or_else(|| format!("--alias {a}: expected /PREFIX:DIR"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = HttpConfig {
+        port: o.port,
+        rootapi: o.rootapi.clone(),
+        rootbase: o.rootbase.clone(),
+        roothttp: o.roothttp.as_deref().map(|r| absolute(&p.rootdir, r)),
+        aliases,
+        cache_eol: o.cache_eol,
+        upload_dir: p.uploaddir.clone(),
+        limits: Limits {
+            max_body: o.http_max_body,
+            max_upload: o.http_max_upload,
+            max_header: o.http_max_header as usize,
+            max_url: o.http_max_url as usize,
+            ..Limits::default()
+        },
+        ws: WsConfig {
+            max_message: o.ws_maxlen,
+            shutdown: ws_shutdown,
+            ..WsConfig::default()
+        },
+    };
+    let http = HttpServer::new(registry.clone(), config).map_err(|e| e.to_string())?;
+    let interfaces = o
+        .interface
+        .iter()
+        .map(|i| listen::parse_interface(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut bound = Vec::new();
+    let port_taken = interfaces
+        .iter()
+        .any(|i| matches!(i, Interface::Tcp { port, .. } if *port == o.port));
+    if !port_taken {
+        let l = listen::bind_tcp("127.0.0.1", o.port)
+            .await
+            .map_err(|e| format!("--port {}: {e}", o.port))?;
+        bound.extend(l.into_iter().map(Bound::Tcp));
+        match listen::bind_tcp("::1", o.port).await {
+            Ok(l) => bound.extend(l.into_iter().map(Bound::Tcp)),
+            Err(e) => tracing::debug!("no IPv6 loopback listener: {e}"),
+        }
+    }
+    for i in interfaces {
+        match i {
+            Interface::Tcp { host, port } => {
+                let l = listen::bind_tcp(&host, port)
+                    .await
+                    .map_err(|e| format!("--interface: {e}"))?;
+                bound.extend(l.into_iter().map(Bound::Tcp));
+            }
+            Interface::Unix(path) => bound.push(listen::bind_unix(&path)?),
+            Interface::Sd(name) => {
+                let fd = p
+                    .activation
+                    .remove(&name)
+                    .ok_or_else(|| format!("--interface sd:{name}: no socket of that name was passed by systemd"))?;
+                bound.push(listen::from_fd(fd, &name)?);
+            }
+        }
+    }
+    for b in bound {
+        tracing::info!("HTTP listening on {}", b.describe());
+        match b {
+            Bound::Tcp(l) => http.serve_tcp(l),
+            Bound::Unix(l, file) => {
+                running.socket_files.extend(file);
+                http.serve_unix(l);
+            }
+        }
+    }
+    running.http = Some(http);
+    Ok(running)
+}
+
+async fn start_ws_servers(
+    p: &mut Prepared,
+    registry: &Arc<Registry>,
+    opts: &WsapiOptions,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    for uri in p.opts.ws_server.clone() {
+        let handle = if let Some(rest) = uri.strip_prefix("sd:") {
+            let (name, api) = rest.split_once('/').unwrap_or((rest, rest));
+            let fd = p
+                .activation
+                .remove(name)
+                .ok_or_else(|| format!("--ws-server {uri}: no socket named {name:?} was passed by systemd"))?;
+            afb_wsapi::serve_listener(registry.clone(), fd, api, opts.clone(), shutdown.clone()).await
+        } else {
+            afb_wsapi::serve(registry.clone(), &uri, opts.clone(), shutdown.clone()).await
+        };
+        let h = handle.map_err(|e| format!("--ws-server {uri}: {e}"))?;
+        tracing::info!("exporting API {} over wsapi on {}", h.api, h.address);
+    }
+    Ok(())
+}
+
+async fn run_calls(p: &mut Prepared, registry: &Arc<Registry>) -> Result<(), String> {
+    if p.calls.is_empty() {
+        return Ok(());
+    }
+    let session = registry
+        .sessions()
+        .create()
+        .map_err(|e| format!("--call: no session: {e}"))?;
+    for (api, verb, args) in std::mem::take(&mut p.calls) {
+        let call = Call {
+            api: api.clone(),
+            verb: verb.clone(),
+            args,
+            client: Client::new(session.clone()).with_token(p.token.as_deref().map(Arc::from)),
+            external: true,
+            chain: None,
+        };
+        let reply = registry.clone().call(call).await;
+        if !reply.is_success() {
+            return Err(format!(
+                "--call {api}/{verb} failed: {} ({})",
+                reply.status,
+                reply.info.as_deref().unwrap_or("no info")
+            ));
+        }
+        tracing::info!("--call {api}/{verb}: {}", reply.data_json().unwrap_or("success"));
+    }
+    Ok(())
+}
+
+fn watchdog() {
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period / 2);
+            loop {
+                tick.tick().await;
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+    }
+}
+
+/// Why the daemon stops.
+enum Stop {
+    Signal(&'static str),
+    ExitRequest(i32),
+    Child(i32),
+}
+
+/// Runs the daemon until it stops; returns the exit code.
+pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32, String> {
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    let o = &p.opts;
+    let config = RegistryConfig {
+        api_timeout: (o.apitimeout > 0).then(|| Duration::from_secs(o.apitimeout)),
+        sessions: SessionConfig {
+            timeout: Duration::from_secs(o.cntxtimeout),
+            max: usize::try_from(o.session_max).unwrap_or(usize::MAX),
+            initial_token: p.token.clone(),
+        },
+        jobs_max: o.jobs_max.unwrap_or(RegistryConfig::default().jobs_max),
+        settings: std::mem::take(&mut p.settings),
+        log_level: p.level,
+        ..RegistryConfig::default()
+    };
+    let registry = Registry::new(config);
+    level_source.attach(&registry);
+    if p.token.is_none() {
+        tracing::warn!("no --token: token checks accept any token until a verb renews it (development mode)");
+    }
+    for (flag, v) in [
+        ("--tracereq", &o.tracereq),
+        ("--traceevt", &o.traceevt),
+        ("--traceses", &o.traceses),
+        ("--traceapi", &o.traceapi),
+        ("--traceglob", &o.traceglob),
+    ] {
+        if v.is_some() {
+            tracing::warn!("{flag} is accepted but tracing is not implemented yet");
+        }
+    }
+    let wsapi_opts = WsapiOptions {
+        max_message: o.ws_maxlen,
+        call_timeout: registry.config().api_timeout,
+        ..WsapiOptions::default()
+    };
+
+    // APIs.
+    let register = |b: afb_sdk::ApiBuilder| {
+        let name = b.name().to_owned();
+        b.register(&registry)
+            .map(|_| ())
+            .map_err(|e| format!("API {name}: {e}"))
+    };
+    register(monitor::api())?;
+    if o.samples || !o.provides_apis() {
+        register(afb_sample_hello::api())?;
+        register(afb_sample_tictactoe::api())?;
+        register(afb_sample_auth::api())?;
+    }
+    for uri in &o.ws_client {
+        let name =
+            afb_wsapi::import(&registry, uri, wsapi_opts.clone()).map_err(|e| format!("--ws-client {uri}: {e}"))?;
+        tracing::info!("API {name} imported from {uri}");
+    }
+    if !o.auto_api.is_empty() {
+        let resolvers = o
+            .auto_api
+            .iter()
+            .map(|d| afb_wsapi::auto_api(absolute(&p.workdir, d), wsapi_opts.clone()))
+            .collect();
+        registry.set_resolver(Arc::new(Resolvers(resolvers)));
+    }
+    registry.start().await.map_err(|e| e.to_string())?;
+
+    // Listen.
+    let shutdown = CancellationToken::new();
+    let mut running = listen_http(&mut p, &registry, shutdown.child_token()).await?;
+    start_ws_servers(&mut p, &registry, &wsapi_opts, &shutdown).await?;
+
+    // Start-up calls, readiness, child.
+    let result = async {
+        run_calls(&mut p, &registry).await?;
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!("cannot notify systemd: {e}");
+        }
+        watchdog();
+        tracing::info!("ready (APIs: {})", registry.api_names().join(", "));
+        if !p.opts.exec.is_empty() {
+            let token = p.token.as_deref().unwrap_or("");
+            let mut env = vec![
+                ("AFB_PORT", p.opts.port.to_string()),
+                ("AFB_WORKDIR", p.workdir.display().to_string()),
+                ("AFB_ROOTDIR", p.rootdir.display().to_string()),
+            ];
+            if let Some(t) = &p.token {
+                env.push(("AFB_TOKEN", t.clone()));
+            }
+            if let Some(n) = &p.opts.name {
+                env.push(("AFB_NAME", n.clone()));
+            }
+            running.child = Some(exec::spawn(&p.opts.exec, p.opts.port, token, &env)?);
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+
+    let stop = match result {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let mut exit_rx = registry.exit_requests();
+            let child = &mut running.child;
+            Ok(tokio::select! {
+                _ = sigterm.recv() => Stop::Signal("SIGTERM"),
+                _ = sigint.recv() => Stop::Signal("SIGINT"),
+                r = exit_rx.wait_for(Option::is_some) => Stop::ExitRequest(r.ok().and_then(|v| *v).unwrap_or(0)),
+                status = async {
+                    match child.as_mut() {
+                        Some(c) => c.wait().await,
+                        None => std::future::pending().await,
+                    }
+                } => Stop::Child(status.map(exec::exit_code).unwrap_or(1)),
+            })
+        }
+    };
+    let code = match &stop {
+        Ok(Stop::Signal(s)) => {
+            tracing::info!("{s} received: shutting down");
+            0
+        }
+        Ok(Stop::ExitRequest(c)) => {
+            tracing::info!("exit requested with code {c}");
+            *c
+        }
+        Ok(Stop::Child(c)) => {
+            tracing::info!("the --exec child exited with code {c}");
+            running.child = None;
+            *c
+        }
+        Err(_) => 1,
+    };
+    let grace = Duration::try_from_secs_f64(p.opts.shutdown_grace.max(0.0)).unwrap_or(Duration::from_secs(5));
+    shutdown.cancel();
+    if let Some(h) = &running.http {
+        h.shutdown(grace).await;
+    }
+    if let Some(mut c) = running.child.take() {
+        let _ = c.start_kill();
+        let _ = c.wait().await;
+    }
+    for f in &running.socket_files {
+        let _ = std::fs::remove_file(f);
+    }
+    stop.map(|_| code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_forms() {
+        let mut m = Map::new();
+        parse_set("hello/key:{\"a\":1}", &mut m).unwrap();
+        parse_set("hello/text:not json", &mut m).unwrap();
+        parse_set("/all:true", &mut m).unwrap();
+        parse_set("auth:{\"x\":2}", &mut m).unwrap();
+        parse_set("{\"tictactoe\":{\"level\":3},\"hello\":{\"more\":null}}", &mut m).unwrap();
+        assert_eq!(
+            Value::Object(m),
+            json!({
+                "hello": {"key": {"a": 1}, "text": "not json", "more": null},
+                "*": {"all": true},
+                "auth": {"x": 2},
+                "tictactoe": {"level": 3},
+            })
+        );
+        let mut m = Map::new();
+        assert!(parse_set("nocolon", &mut m).is_err());
+        assert!(
+            parse_set("hello:3", &mut m).is_err(),
+            "whole settings must be an object"
+        );
+        assert!(parse_set("{bad", &mut m).is_err());
+    }
+
+    #[test]
+    fn call_forms() {
+        let (a, v, args) = parse_call("hello/ping:{\"x\":1}").unwrap();
+        assert_eq!(
+            (a.as_str(), v.as_str(), args.json_text()),
+            ("hello", "ping", "{\"x\":1}")
+        );
+        let (_, v, args) = parse_call("hello/a/b").unwrap();
+        assert_eq!((v.as_str(), args.json_text()), ("a/b", "null"));
+        assert!(parse_call("hello").is_err());
+        assert!(parse_call("/ping").is_err());
+        assert!(parse_call("hello/ping:{bad").is_err());
+    }
+}

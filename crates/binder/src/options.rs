@@ -1,0 +1,576 @@
+//! The daemon's options: command line (the C binders' option names),
+//! environment (`AFB_*`), and JSON config files (`--config FILE`, keys are
+//! the long option names, repeatable, merged; unknown keys are errors).
+//!
+//! Merging: each config file becomes `--KEY=VALUE` arguments placed before
+//! the command line's, in the order of the files; then everything is parsed
+//! once. A single-valued option given twice keeps its last value (so the
+//! command line wins over config files), a repeatable one accumulates.
+//! `-e/--exec` takes the rest of the command line (it must be last).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The daemon's options.
+#[derive(Debug, Clone, Parser, Serialize)]
+#[command(
+    name = "afb-daemon",
+    version,
+    about = "The application framework binder: serves APIs over HTTP, WebSocket (x-afb-ws-json1) and wsapi",
+    args_override_self = true,
+    after_help = "Options can also come from JSON config files (--config FILE): keys are the long option \
+                  names. -e/--exec must be the last option: everything after it is the command."
+)]
+#[serde(rename_all = "kebab-case")]
+pub struct Options {
+    // ---- HTTP ---------------------------------------------------------
+    /// HTTP port (listened on 127.0.0.1 and ::1 unless an --interface uses it)
+    #[arg(short = 'p', long, default_value_t = 1234, value_name = "N")]
+    pub port: u16,
+
+    /// Extra HTTP listener: tcp:HOST:PORT (HOST may be *, [::1]...), unix:PATH (unix:@NAME: abstract), sd:NAME (socket activation)
+    #[arg(short = 'i', long = "interface", value_name = "URI", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interface: Vec<String>,
+
+    /// No HTTP server
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub no_httpd: bool,
+
+    /// Static files served at / (default: the built-in web console)
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roothttp: Option<PathBuf>,
+
+    /// API prefix and WebSocket endpoint
+    #[arg(long, default_value = "/api", value_name = "URL")]
+    pub rootapi: String,
+
+    /// One-page-app prefix (GET /opa/x redirects to /opa/#!x)
+    #[arg(long, default_value = "/opa", value_name = "URL")]
+    pub rootbase: String,
+
+    /// More static files: /PREFIX:DIR (repeatable)
+    #[arg(long, value_name = "/PREFIX:DIR", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alias: Vec<String>,
+
+    /// Cache-Control max-age of static files, in seconds
+    #[arg(long, default_value_t = 100_000, value_name = "S")]
+    pub cache_eol: u64,
+
+    /// Largest request body (JSON, urlencoded, multipart text field), in bytes; bigger gets 413
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
+    pub http_max_body: u64,
+
+    /// Largest multipart (upload) body, in bytes; bigger gets 413
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
+    pub http_max_upload: u64,
+
+    /// Largest request head (request line and headers), in bytes (at least 8192); bigger gets 431
+    #[arg(long, default_value_t = 32 * 1024, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(8192..))]
+    pub http_max_header: u32,
+
+    /// Longest request target (path and query), in bytes; longer gets 414
+    #[arg(long, default_value_t = 8 * 1024, value_name = "BYTES")]
+    pub http_max_url: u32,
+
+    /// Seconds running requests get to finish on SIGTERM/SIGINT before they are cancelled
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub shutdown_grace: f64,
+
+    // ---- directories ----------------------------------------------------
+    /// Working directory (created if missing)
+    #[arg(short = 'w', long, default_value = ".", value_name = "DIR")]
+    pub workdir: PathBuf,
+
+    /// Where uploaded files are stored (default: the working directory)
+    #[arg(short = 'u', long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaddir: Option<PathBuf>,
+
+    /// The application's root directory (default: the working directory)
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rootdir: Option<PathBuf>,
+
+    // ---- APIs ---------------------------------------------------------
+    /// Load a binding (shared object; not supported yet), repeatable
+    #[arg(short = 'b', long, value_name = "PATH", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub binding: Vec<String>,
+
+    /// Load every binding under these :-separated directories (not supported yet)
+    #[arg(long, value_name = "DIRS", env = "AFB_LDPATHS", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ldpaths: Vec<String>,
+
+    /// Same as --ldpaths, errors only logged (not supported yet)
+    #[arg(long, value_name = "DIRS", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weak_ldpaths: Vec<String>,
+
+    /// Import an API over wsapi (unix:PATH/API, tcp:HOST:PORT/API), repeatable
+    #[arg(long, value_name = "URI", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ws_client: Vec<String>,
+
+    /// Export a local API over wsapi (unix:PATH/API, tcp:HOST:PORT/API, sd:NAME/API), repeatable
+    #[arg(long, value_name = "URI", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ws_server: Vec<String>,
+
+    /// On an unknown API X, import it from unix:DIR/X, repeatable
+    #[arg(short = 'A', long, value_name = "DIR", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auto_api: Vec<PathBuf>,
+
+    /// Serve the sample APIs (hello, tictactoe, auth) beside the others (they are served when no API is given)
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub samples: bool,
+
+    // ---- requests and sessions ------------------------------------------
+    /// Per-request timeout in seconds (0: none)
+    #[arg(long, default_value_t = 20, value_name = "S")]
+    pub apitimeout: u64,
+
+    /// Session idle timeout in seconds
+    #[arg(long, default_value_t = 32_000_000, value_name = "S")]
+    pub cntxtimeout: u64,
+
+    /// Maximum number of sessions (the least recently used idle one is evicted beyond)
+    #[arg(long, default_value_t = 200, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_max: u64,
+
+    /// Initial token of new sessions (without it, token checks accept any token)
+    #[arg(short = 't', long, value_name = "TOKEN", conflicts_with = "random_token")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+
+    /// Use a random initial token
+    #[arg(short = 'r', long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub random_token: bool,
+
+    /// Settings for APIs: [API]/[KEY]:JSON or '{"API":{...}}' (API * or empty: all APIs), repeatable
+    #[arg(short = 's', long, value_name = "SETTING", env = "AFB_SET", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
+
+    /// Call API/VERB:JSON at start-up, in order; an error stops the daemon
+    #[arg(long, value_name = "API/VERB:JSON", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub call: Vec<String>,
+
+    /// Maximum number of requests in progress (beyond: not-available)
+    #[arg(short = 'j', long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs_max: Option<usize>,
+
+    /// Number of worker threads (default: one per CPU)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads_max: Option<u64>,
+
+    /// Largest WebSocket and wsapi message, in bytes
+    #[arg(long, default_value_t = 1_048_500, value_name = "N")]
+    pub ws_maxlen: usize,
+
+    // ---- logging ------------------------------------------------------
+    /// More verbose (repeatable)
+    #[arg(short = 'v', long, action = ArgAction::Count)]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub verbose: u8,
+
+    /// Less verbose (repeatable)
+    #[arg(short = 'q', long, action = ArgAction::Count)]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub quiet: u8,
+
+    /// Log level: LEVEL, +LEVEL (at least), -LEVEL (below), comma-separated (error, warning, notice, info, debug)
+    #[arg(short = 'l', long, value_name = "SPEC", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+
+    /// Coloured log
+    #[arg(short = 'c', long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub color: bool,
+
+    /// Trace requests (accepted; not implemented yet)
+    #[arg(long, value_name = "FLAGS", env = "AFB_TRACEREQ")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracereq: Option<String>,
+
+    /// Trace events (accepted; not implemented yet)
+    #[arg(long, value_name = "FLAGS", env = "AFB_TRACEEVT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceevt: Option<String>,
+
+    /// Trace sessions (accepted; not implemented yet)
+    #[arg(long, value_name = "FLAGS", env = "AFB_TRACESES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceses: Option<String>,
+
+    /// Trace APIs (accepted; not implemented yet)
+    #[arg(long, value_name = "FLAGS", env = "AFB_TRACEAPI")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceapi: Option<String>,
+
+    /// Trace globals (accepted; not implemented yet)
+    #[arg(long, value_name = "FLAGS", env = "AFB_TRACEGLOB")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceglob: Option<String>,
+
+    /// Process name in logs
+    #[arg(short = 'n', long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+
+    /// Redirect stdout and stderr to FILE (appended)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<PathBuf>,
+
+    // ---- process ------------------------------------------------------
+    /// Stay in the foreground (the default)
+    #[arg(long, conflicts_with = "daemon")]
+    #[serde(skip_serializing_if = "is_false")]
+    pub foreground: bool,
+
+    /// Run in the background
+    #[arg(short = 'D', long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub daemon: bool,
+
+    /// Read options from a JSON config file (keys: long option names), repeatable
+    #[arg(long, value_name = "FILE", action = ArgAction::Append)]
+    #[serde(skip)]
+    pub config: Vec<PathBuf>,
+
+    /// Print the merged configuration as JSON and exit
+    #[arg(short = 'Z', long)]
+    #[serde(skip)]
+    pub dump_config: bool,
+
+    /// Run PROG ARGS... once started (@p: port, @t: token, @@: @); the daemon exits when it exits, with its code. Must be last.
+    #[arg(short = 'e', long, value_name = "PROG ARGS", num_args = 1.., allow_hyphen_values = true)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+/// Why the options could not be loaded.
+#[derive(Debug)]
+pub enum OptionsError {
+    /// A command-line error, `--help` or `--version` (clap prints it).
+    Clap(clap::Error),
+    /// A config file error.
+    Config(String),
+}
+
+impl fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionsError::Clap(e) => e.fmt(f),
+            OptionsError::Config(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
+/// Splits `argv` (without the program name) at the first `-e`/`--exec`:
+/// the options before it, and the command after it.
+pub fn split_exec(args: &[OsString]) -> (Vec<OsString>, Vec<OsString>) {
+    for (i, a) in args.iter().enumerate() {
+        let s = a.to_string_lossy();
+        if s == "--" {
+            break;
+        }
+        if s == "-e" || s == "--exec" {
+            return (args[..i].to_vec(), args[i + 1..].to_vec());
+        }
+        if let Some(prog) = s.strip_prefix("--exec=") {
+            let mut cmd = vec![OsString::from(prog)];
+            cmd.extend_from_slice(&args[i + 1..]);
+            return (args[..i].to_vec(), cmd);
+        }
+    }
+    (args.to_vec(), Vec::new())
+}
+
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, OptionsError> {
+    let matches = Options::command()
+        .try_get_matches_from(args)
+        .map_err(OptionsError::Clap)?;
+    Options::from_arg_matches(&matches).map_err(OptionsError::Clap)
+}
+
+/// The long names a config file may use.
+pub fn config_keys() -> Vec<String> {
+    Options::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|l| !matches!(*l, "help" | "version" | "config"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn scalar(key: &str, v: &Value, file: &str) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Object(_) if key == "set" => Ok(v.to_string()),
+        other => Err(format!("{file}: key {key:?}: unexpected value {other}")),
+    }
+}
+
+/// Turns one config file's JSON object into `--KEY=VALUE` arguments.
+pub fn config_to_args(text: &str, file: &str) -> Result<(Vec<OsString>, Vec<OsString>), String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("{file}: not JSON: {e}"))?;
+    let Value::Object(obj) = v else {
+        return Err(format!(
+            "{file}: expected a JSON object whose keys are long option names"
+        ));
+    };
+    let keys = config_keys();
+    let mut out = Vec::new();
+    let mut exec = Vec::new();
+    for (key, value) in obj {
+        if key == "config" {
+            return Err(format!(
+                "{file}: key \"config\": config files cannot include other config files"
+            ));
+        }
+        if !keys.contains(&key) {
+            return Err(format!(
+                "{file}: unknown key {key:?} (keys are the long option names, see --help)"
+            ));
+        }
+        if key == "exec" {
+            match value {
+                Value::Array(a) => {
+                    for x in a {
+                        exec.push(OsString::from(scalar(&key, &x, file)?));
+                    }
+                }
+                other => exec.push(OsString::from(scalar(&key, &other, file)?)),
+            }
+            continue;
+        }
+        let flag = Options::command()
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()))
+            .map(|a| matches!(a.get_action(), ArgAction::SetTrue | ArgAction::Count))
+            .unwrap_or(false);
+        let items = match value {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        for item in items {
+            match (&item, flag) {
+                (Value::Bool(true), true) => out.push(OsString::from(format!("--{key}"))),
+                (Value::Bool(false), true) | (Value::Null, _) => {}
+                (Value::Number(n), true) => {
+                    let times = n
+                        .as_u64()
+                        .ok_or_else(|| format!("{file}: key {key:?}: expected a count"))?;
+                    for _ in 0..times.min(16) {
+                        out.push(OsString::from(format!("--{key}")));
+                    }
+                }
+                (_, true) => return Err(format!("{file}: key {key:?}: expected true or false")),
+                (_, false) => out.push(OsString::from(format!("--{key}={}", scalar(&key, &item, file)?))),
+            }
+        }
+    }
+    Ok((out, exec))
+}
+
+/// Loads the options from the command line (`args` without the program
+/// name) and the config files it names.
+pub fn load(args: &[OsString]) -> Result<Options, OptionsError> {
+    let prog = || OsString::from("afb-daemon");
+    let (front, cli_exec) = split_exec(args);
+    let first = parse(std::iter::once(prog()).chain(front.iter().cloned()))?;
+    let mut merged = vec![prog()];
+    let mut exec = Vec::new();
+    for file in &first.config {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| OptionsError::Config(format!("--config {name}: {e}")))?;
+        let (a, e) = config_to_args(&text, &name).map_err(OptionsError::Config)?;
+        merged.extend(a);
+        if !e.is_empty() {
+            exec = e;
+        }
+    }
+    merged.extend(front);
+    let mut opts = parse(merged)?;
+    if !cli_exec.is_empty() {
+        exec = cli_exec;
+    }
+    if !exec.is_empty() {
+        opts.exec = exec.into_iter().map(|s| s.to_string_lossy().into_owned()).collect();
+    }
+    Ok(opts)
+}
+
+impl Options {
+    /// The merged configuration as a JSON object (keys: long option names),
+    /// which `--config` accepts back.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_else(|_| Value::Object(Map::new()))
+    }
+
+    /// Whether an option provides APIs (then the samples are not served
+    /// unless `--samples`).
+    pub fn provides_apis(&self) -> bool {
+        !(self.binding.is_empty()
+            && self.ldpaths.is_empty()
+            && self.weak_ldpaths.is_empty()
+            && self.ws_client.is_empty()
+            && self.auto_api.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    fn tmp(name: &str, text: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("afb-options-{}-{name}", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn defaults_are_those_of_the_spec() {
+        let o = load(&[]).unwrap();
+        assert_eq!(o.port, 1234);
+        assert_eq!(o.rootapi, "/api");
+        assert_eq!(o.rootbase, "/opa");
+        assert_eq!(o.cache_eol, 100_000);
+        assert_eq!(o.apitimeout, 20);
+        assert_eq!(o.cntxtimeout, 32_000_000);
+        assert_eq!(o.session_max, 200);
+        assert_eq!(o.ws_maxlen, 1_048_500);
+        assert_eq!(o.http_max_body, 10 * 1024 * 1024);
+        assert!(!o.provides_apis());
+    }
+
+    #[test]
+    fn exec_takes_the_rest_of_the_command_line() {
+        let (front, cmd) = split_exec(&os(&["-v", "--exec", "sh", "-c", "echo @p", "-v"]));
+        assert_eq!(front, os(&["-v"]));
+        assert_eq!(cmd, os(&["sh", "-c", "echo @p", "-v"]));
+        let o = load(&os(&["-p", "7", "-e", "prog", "--port", "9"])).unwrap();
+        assert_eq!(o.port, 7);
+        assert_eq!(o.exec, vec!["prog", "--port", "9"]);
+        let (_, cmd) = split_exec(&os(&["--exec=prog", "a"]));
+        assert_eq!(cmd, os(&["prog", "a"]));
+    }
+
+    #[test]
+    fn config_files_merge_and_the_command_line_wins() {
+        let a = tmp(
+            "a.json",
+            r#"{"port": 8000, "alias": ["/a:/tmp"], "no-httpd": true, "verbose": 2, "set": {"hello": {"x": 1}}}"#,
+        );
+        let b = tmp("b.json", r#"{"alias": "/b:/tmp", "exec": ["prog", "arg"]}"#);
+        let args = vec![
+            OsString::from("--config"),
+            a.clone().into_os_string(),
+            OsString::from("--config"),
+            b.clone().into_os_string(),
+            OsString::from("--port=9000"),
+            OsString::from("-v"),
+        ];
+        let o = load(&args).unwrap();
+        assert_eq!(o.port, 9000, "command line wins");
+        assert_eq!(o.alias, vec!["/a:/tmp", "/b:/tmp"], "repeatable options accumulate");
+        assert!(o.no_httpd);
+        assert_eq!(o.verbose, 3);
+        assert_eq!(o.set, vec![r#"{"hello":{"x":1}}"#]);
+        assert_eq!(o.exec, vec!["prog", "arg"]);
+        std::fs::remove_file(a).unwrap();
+        std::fs::remove_file(b).unwrap();
+    }
+
+    #[test]
+    fn unknown_config_key_is_an_error_naming_it() {
+        let f = tmp("bad.json", r#"{"port": 1, "no-htttpd": true}"#);
+        let err = load(&[OsString::from("--config"), f.clone().into_os_string()]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("no-htttpd"), "{msg}");
+        assert!(msg.contains("unknown key"), "{msg}");
+        std::fs::remove_file(f).unwrap();
+    }
+
+    #[test]
+    fn config_value_errors_are_clear() {
+        assert!(config_to_args("[1]", "f").unwrap_err().contains("JSON object"));
+        assert!(config_to_args("{", "f").unwrap_err().contains("not JSON"));
+        assert!(config_to_args(r#"{"no-httpd": "yes"}"#, "f")
+            .unwrap_err()
+            .contains("true or false"));
+        assert!(config_to_args(r#"{"config": "x"}"#, "f")
+            .unwrap_err()
+            .contains("cannot include"));
+        assert!(config_to_args(r#"{"help": true}"#, "f")
+            .unwrap_err()
+            .contains("unknown key"));
+    }
+
+    #[test]
+    fn dump_config_round_trips_through_config() {
+        let o = load(&os(&[
+            "-p",
+            "4321",
+            "--alias",
+            "/x:/tmp",
+            "-vv",
+            "--set",
+            "hello/k:1",
+            "-e",
+            "a",
+            "b",
+        ]))
+        .unwrap();
+        let dumped = o.to_json();
+        assert_eq!(dumped["port"], 4321);
+        assert_eq!(dumped["verbose"], 2);
+        let f = tmp("dump.json", &dumped.to_string());
+        let back = load(&[OsString::from("--config"), f.clone().into_os_string()]).unwrap();
+        assert_eq!(back.to_json(), dumped);
+        std::fs::remove_file(f).unwrap();
+    }
+
+    #[test]
+    fn unknown_option_and_token_conflict_are_errors() {
+        assert!(load(&os(&["--no-such-option"])).is_err());
+        assert!(load(&os(&["-t", "x", "-r"])).is_err());
+        assert!(
+            load(&os(&["--http-max-header", "100"])).is_err(),
+            "below hyper's minimum"
+        );
+    }
+}
