@@ -1,0 +1,280 @@
+//! `afb-icount PATH ITERATIONS`: runs one hot path of the binder ITERATIONS times, for
+//! instruction counts under callgrind (`scripts/callgrind.sh` runs it with two iteration
+//! counts and divides the difference, so start-up costs cancel).
+//!
+//! Each path first checks once that it computes the right thing, then loops, reusing its
+//! buffers as a transport would. `afb-icount list` prints the paths.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use afb_core::{Args, Client, Registry, RegistryConfig, Reply};
+use afb_wsapi_codec::frame::{FrameDecoder, FrameEvent};
+use afb_wsapi_codec::Message;
+use afb_wsj1::envelope::ReplyEnvelope;
+use afb_wsj1::{JsonString, RawValue};
+
+const CALL: &str = r#"[2,"17","hello/ping",{"a":1}]"#;
+const REPLY: &str = r#"[3,"17",{"jtype":"afb-reply","request":{"status":"success","code":0,"info":"Ping Binder Daemon tag=pingSample count=1 query={ \"a\": 1 }"},"response":"Some String"}]"#;
+const INFO: &str = r#"Ping Binder Daemon tag=pingSample count=1 query={ "a": 1 }"#;
+
+/// The measured paths and what each does per iteration.
+const PATHS: &[(&str, &str)] = &[
+    (
+        "wsj1-decode-call",
+        "afb_wsj1::decode of [2,\"17\",\"hello/ping\",{\"a\":1}]",
+    ),
+    (
+        "wsj1-encode-call",
+        "afb_wsj1::write_call of the same call into a reused buffer",
+    ),
+    (
+        "wsj1-decode-reply",
+        "afb_wsj1::decode of the hello/ping reply message, then its envelope",
+    ),
+    (
+        "wsj1-encode-reply",
+        "afb_wsj1::write_reply_message of the hello/ping reply into a reused buffer",
+    ),
+    (
+        "wsapi-decode-call",
+        "FrameDecoder + afb_wsapi_codec::decode of a framed K call",
+    ),
+    (
+        "wsapi-encode-call",
+        "afb_wsapi_codec::encode_framed of a K call into a reused buffer",
+    ),
+    (
+        "wsapi-decode-reply",
+        "FrameDecoder + afb_wsapi_codec::decode of a framed k reply",
+    ),
+    (
+        "wsapi-encode-reply",
+        "afb_wsapi_codec::encode_framed of a k reply into a reused buffer",
+    ),
+    (
+        "dispatch-hello-ping",
+        "Registry::dispatch of hello/ping {\"a\":1} (SDK sample) with a no-op sink",
+    ),
+];
+
+fn wsapi_call() -> Message<'static> {
+    Message::Call {
+        callid: 17,
+        verb: "ping",
+        sessionid: 1,
+        tokenid: 0,
+        args: r#"{"a":1}"#,
+        user_creds: None,
+    }
+}
+
+fn wsapi_reply() -> Message<'static> {
+    Message::Reply {
+        callid: 17,
+        error: None,
+        info: Some(INFO),
+        reply: r#""Some String""#,
+    }
+}
+
+fn decode_framed(dec: &mut FrameDecoder, frame: &[u8]) -> Option<(u16, bool)> {
+    let mut input = frame;
+    let Ok(Some(FrameEvent::Binary(b))) = dec.decode(&mut input) else {
+        return None;
+    };
+    match afb_wsapi_codec::decode(&b) {
+        Ok(Message::Call { callid, .. }) => Some((callid, true)),
+        Ok(Message::Reply { callid, error, .. }) => Some((callid, error.is_none())),
+        _ => None,
+    }
+}
+
+fn run(path: &str, n: u64) -> Result<(), String> {
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    match path {
+        "wsj1-decode-call" => {
+            let Ok(afb_wsj1::Message::Call(c)) = afb_wsj1::decode(CALL) else {
+                return Err("call not decoded".into());
+            };
+            check(c.id == "17" && c.api() == "hello" && c.verb() == "ping", "call fields")?;
+            for _ in 0..n {
+                let m = afb_wsj1::decode(black_box(CALL));
+                black_box(&m);
+            }
+        }
+        "wsj1-encode-call" => {
+            let args: &RawValue = afb_wsj1::serde_json::from_str(r#"{"a":1}"#).map_err(|e| e.to_string())?;
+            afb_wsj1::write_call(&mut out, "17", "hello/ping", args, None);
+            check(out == CALL.as_bytes(), "encoded call")?;
+            for _ in 0..n {
+                out.clear();
+                afb_wsj1::write_call(
+                    &mut out,
+                    black_box("17"),
+                    black_box("hello/ping"),
+                    black_box(args),
+                    None,
+                );
+                black_box(&out);
+            }
+        }
+        "wsj1-decode-reply" => {
+            let Ok(afb_wsj1::Message::Reply(r)) = afb_wsj1::decode(REPLY) else {
+                return Err("reply not decoded".into());
+            };
+            let env = r.envelope().map_err(|e| e.to_string())?;
+            check(
+                r.id == "17" && env.is_success() && env.info.as_deref() == Some(INFO),
+                "reply fields",
+            )?;
+            for _ in 0..n {
+                if let Ok(afb_wsj1::Message::Reply(r)) = afb_wsj1::decode(black_box(REPLY)) {
+                    black_box(r.envelope().ok());
+                }
+            }
+        }
+        "wsj1-encode-reply" => {
+            let resp = JsonString("Some String");
+            let mut env = ReplyEnvelope::success(Some(&resp));
+            env.info = Some(INFO);
+            afb_wsj1::write_reply_message(&mut out, "17", &env);
+            check(out == REPLY.as_bytes(), "encoded reply")?;
+            for _ in 0..n {
+                out.clear();
+                afb_wsj1::write_reply_message(&mut out, black_box("17"), black_box(&env));
+                black_box(&out);
+            }
+        }
+        "wsapi-decode-call" | "wsapi-decode-reply" => {
+            let (msg, ok) = if path == "wsapi-decode-call" {
+                (wsapi_call(), true)
+            } else {
+                (wsapi_reply(), true)
+            };
+            let frame = {
+                let mut f = Vec::new();
+                afb_wsapi_codec::encode_framed(&msg, &mut f);
+                f
+            };
+            let mut dec = FrameDecoder::default();
+            check(decode_framed(&mut dec, &frame) == Some((17, ok)), "decoded message")?;
+            for _ in 0..n {
+                black_box(decode_framed(&mut dec, black_box(&frame)));
+            }
+        }
+        "wsapi-encode-call" | "wsapi-encode-reply" => {
+            let msg = if path == "wsapi-encode-call" {
+                wsapi_call()
+            } else {
+                wsapi_reply()
+            };
+            afb_wsapi_codec::encode_framed(&msg, &mut out);
+            let mut dec = FrameDecoder::default();
+            check(
+                decode_framed(&mut dec, &out).map(|x| x.0) == Some(17),
+                "encoded message",
+            )?;
+            for _ in 0..n {
+                out.clear();
+                afb_wsapi_codec::encode_framed(black_box(&msg), &mut out);
+                black_box(&out);
+            }
+        }
+        "dispatch-hello-ping" => dispatch(n)?,
+        other => return Err(format!("unknown path {other:?}; `afb-icount list` prints them")),
+    }
+    Ok(())
+}
+
+fn check(ok: bool, what: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("self-check failed: {what}"))
+    }
+}
+
+fn dispatch(n: u64) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let reg = Registry::new(RegistryConfig::default());
+        afb_sample_hello::api().register(&reg).map_err(|e| e.to_string())?;
+        reg.start().await.map_err(|e| e.to_string())?;
+        let session = reg.sessions().create().map_err(|e| format!("{e:?}"))?;
+        let client = Client::new(session);
+        // Once, checking the reply.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        reg.dispatch(
+            "hello",
+            "ping",
+            Args::from_json_str(r#"{"a":1}"#).map_err(|e| e.to_string())?,
+            client.clone(),
+            Box::new(move |r: Reply| {
+                let _ = tx.send(r);
+            }),
+        );
+        let r = rx.await.map_err(|_| "no reply".to_string())?;
+        check(
+            r.is_success() && r.data_json() == Some(r#""Some String""#),
+            "hello/ping reply",
+        )?;
+        let replies = Arc::new(AtomicU64::new(0));
+        for _ in 0..n {
+            let args = Args::from_json_str(black_box(r#"{"a":1}"#)).map_err(|e| e.to_string())?;
+            let count = replies.clone();
+            reg.dispatch(
+                black_box("hello"),
+                black_box("ping"),
+                args,
+                client.clone(),
+                Box::new(move |r: Reply| {
+                    black_box(&r);
+                    count.fetch_add(1, Ordering::Relaxed);
+                }),
+            );
+        }
+        // hello/ping replies synchronously: every reply is in by now.
+        tokio::task::yield_now().await;
+        check(replies.load(Ordering::Relaxed) == n, "every dispatch replied")
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [cmd] if cmd == "list" => {
+            for (p, what) in PATHS {
+                println!("{p}\t{what}");
+            }
+            ExitCode::SUCCESS
+        }
+        [path, n] => {
+            let Ok(n) = n.parse::<u64>() else {
+                eprintln!("afb-icount: bad iteration count {n:?}");
+                return ExitCode::from(2);
+            };
+            let paths: Vec<&str> = if path == "all" {
+                PATHS.iter().map(|p| p.0).collect()
+            } else {
+                vec![path.as_str()]
+            };
+            for p in paths {
+                if let Err(e) = run(p, n) {
+                    eprintln!("afb-icount {p}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("usage: afb-icount list | afb-icount PATH|all ITERATIONS");
+            ExitCode::from(2)
+        }
+    }
+}

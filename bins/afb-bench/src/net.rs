@@ -1,0 +1,400 @@
+//! Minimal, fast client protocol code for the load generator: an HTTP/1.1 response reader
+//! (keep-alive, Content-Length or chunked bodies, `Set-Cookie`), the WebSocket client
+//! handshake, masked text frames, and wsapi endpoints (`unix:` / `tcp:` URIs).
+
+use std::io;
+use std::net::SocketAddr;
+
+use afb_wsapi_codec::frame::{self, FrameDecoder, FrameEvent, OpCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response head or message the clients accept.
+pub const MAX_MESSAGE: usize = 16 << 20;
+
+fn bad(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Connects with `TCP_NODELAY` set.
+pub async fn connect_tcp(addr: SocketAddr) -> io::Result<TcpStream> {
+    let s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+/// A `GET path` request with `Host`, and a `Cookie` header when given.
+pub fn get_request(path: &str, host: &str, cookie: Option<&str>) -> Vec<u8> {
+    let mut r = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n");
+    if let Some(c) = cookie {
+        r.push_str("Cookie: ");
+        r.push_str(c);
+        r.push_str("\r\n");
+    }
+    r.push_str("\r\n");
+    r.into_bytes()
+}
+
+/// What the reader keeps of a response.
+#[derive(Debug, Default)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Body length.
+    pub body_len: usize,
+    /// The `NAME=VALUE` part of the first `Set-Cookie`, when asked for.
+    pub cookie: Option<String>,
+    /// The server will close the connection after this response.
+    pub close: bool,
+}
+
+/// An HTTP/1.1 client connection reading responses from a reused buffer.
+pub struct HttpConn {
+    /// The socket.
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl HttpConn {
+    /// Wraps a connected socket.
+    pub fn new(stream: TcpStream) -> Self {
+        HttpConn {
+            stream,
+            buf: vec![0; 16 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Reads more bytes into the buffer (compacting or growing it first when full).
+    async fn fill(&mut self) -> io::Result<()> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < MAX_MESSAGE {
+                let n = self.buf.len() * 2;
+                self.buf.resize(n, 0);
+            } else {
+                return Err(bad("response too large"));
+            }
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed by the server",
+            ));
+        }
+        self.end += n;
+        Ok(())
+    }
+
+    /// Reads until `len` unread bytes are buffered.
+    async fn need(&mut self, len: usize) -> io::Result<()> {
+        if len > MAX_MESSAGE {
+            return Err(bad("response too large"));
+        }
+        while self.end - self.start < len {
+            if self.start + len > self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                if len > self.buf.len() {
+                    self.buf.resize(len, 0);
+                }
+            }
+            self.fill().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads a line ending in CRLF (returned without it).
+    async fn line(&mut self) -> io::Result<Vec<u8>> {
+        loop {
+            if let Some(i) = find(&self.buf[self.start..self.end], b"\r\n") {
+                let l = self.buf[self.start..self.start + i].to_vec();
+                self.start += i + 2;
+                return Ok(l);
+            }
+            if self.end - self.start > 64 * 1024 {
+                return Err(bad("line too long"));
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Reads one whole response (head and body); keeps the `Set-Cookie` value when
+    /// `want_cookie`.
+    pub async fn read_response(&mut self, want_cookie: bool) -> io::Result<Response> {
+        let head_len = loop {
+            if let Some(i) = find(&self.buf[self.start..self.end], b"\r\n\r\n") {
+                break i + 4;
+            }
+            if self.end - self.start > 64 * 1024 {
+                return Err(bad("response head too long"));
+            }
+            self.fill().await?;
+        };
+        let head = &self.buf[self.start..self.start + head_len];
+        let mut resp = Response::default();
+        let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let status_line = lines.next().unwrap_or_default();
+        let version_http10 = status_line.starts_with(b"HTTP/1.0");
+        resp.status = status_line
+            .split(|&b| b == b' ')
+            .nth(1)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad(format!("bad status line {:?}", String::from_utf8_lossy(status_line))))?;
+        let mut content_length = None;
+        let mut chunked = false;
+        resp.close = version_http10;
+        for l in lines {
+            let Some(colon) = l.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&l[..colon], trim(&l[colon + 1..]));
+            if name.eq_ignore_ascii_case(b"content-length") {
+                content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse::<usize>().ok());
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                chunked = contains_ci(value, b"chunked");
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                if contains_ci(value, b"close") {
+                    resp.close = true;
+                } else if contains_ci(value, b"keep-alive") {
+                    resp.close = false;
+                }
+            } else if want_cookie && resp.cookie.is_none() && name.eq_ignore_ascii_case(b"set-cookie") {
+                let v = value.split(|&b| b == b';').next().unwrap_or_default();
+                resp.cookie = Some(String::from_utf8_lossy(v).into_owned());
+            }
+        }
+        self.start += head_len;
+        if chunked {
+            loop {
+                let l = self.line().await?;
+                let size_text = l.split(|&b| b == b';').next().unwrap_or_default();
+                let size = std::str::from_utf8(trim(size_text))
+                    .ok()
+                    .and_then(|s| usize::from_str_radix(s, 16).ok())
+                    .ok_or_else(|| bad("bad chunk size"))?;
+                if size == 0 {
+                    // Trailers, then an empty line.
+                    while !self.line().await?.is_empty() {}
+                    break;
+                }
+                self.need(size + 2).await?;
+                self.start += size + 2;
+                resp.body_len += size;
+            }
+        } else if let Some(n) = content_length {
+            self.need(n).await?;
+            self.start += n;
+            resp.body_len = n;
+        } else if resp.status >= 200 && resp.status != 204 && resp.status != 304 {
+            // Body until the connection closes.
+            loop {
+                match self.fill().await {
+                    Ok(()) => {
+                        resp.body_len += self.end - self.start;
+                        self.start = self.end;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            resp.close = true;
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        Ok(resp)
+    }
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Position of `needle` in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Opens a WebSocket: sends the upgrade request for `path` (with the subprotocol and cookie
+/// when given), checks the `101` answer, and returns the socket with the bytes already read
+/// after the response head.
+pub async fn ws_connect(
+    addr: SocketAddr,
+    path: &str,
+    protocol: Option<&str>,
+    cookie: Option<&str>,
+) -> io::Result<(TcpStream, Vec<u8>)> {
+    let mut s = connect_tcp(addr).await?;
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: YWZiLWJlbmNoLWtleS0wMQ==\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    if let Some(p) = protocol {
+        req.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    if let Some(c) = cookie {
+        req.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let head_len = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(bad("upgrade response head too long"));
+        }
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed during the WebSocket handshake",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let first = buf.split(|&b| b == b'\r').next().unwrap_or_default();
+    if !first.starts_with(b"HTTP/1.1 101") {
+        return Err(bad(format!(
+            "WebSocket upgrade refused: {}",
+            String::from_utf8_lossy(first)
+        )));
+    }
+    Ok((s, buf.split_off(head_len)))
+}
+
+/// A mask key that differs between connections (the masking work is the same for any key).
+pub fn mask_key(seed: u64) -> [u8; 4] {
+    let x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) as u32;
+    (x | 0x0101_0101).to_le_bytes()
+}
+
+/// Appends `text` as one masked text frame (client to server).
+pub fn masked_text(text: &[u8], mask: [u8; 4], out: &mut Vec<u8>) {
+    frame::encode_frame(OpCode::Text, true, text, Some(mask), out);
+}
+
+/// Sends one wsj1 call and waits for its reply (events and other replies before it are
+/// skipped); returns whether it succeeded and the reply's text.
+pub async fn wsj1_call_once<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    dec: &mut FrameDecoder,
+    pending: &mut Vec<u8>,
+    mask: [u8; 4],
+    id: &str,
+    api_verb: &str,
+    args: &str,
+) -> io::Result<(bool, String)> {
+    let raw: &afb_wsj1::RawValue = afb_wsj1::serde_json::from_str(args).map_err(|e| bad(format!("args: {e}")))?;
+    let mut text = Vec::new();
+    afb_wsj1::write_call(&mut text, id, api_verb, raw, None);
+    let mut out = Vec::new();
+    masked_text(&text, mask, &mut out);
+    s.write_all(&out).await?;
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        let mut input: &[u8] = pending;
+        while let Some(ev) = dec.decode(&mut input).map_err(|e| bad(format!("framing: {e:?}")))? {
+            if let FrameEvent::Text(t) = ev {
+                if let Ok(afb_wsj1::Message::Reply(r)) = afb_wsj1::decode(&t) {
+                    if r.id == id {
+                        let ok = r.success;
+                        pending.clear();
+                        return Ok((ok, t.clone()));
+                    }
+                }
+            } else if let FrameEvent::Close(c) = ev {
+                return Err(bad(format!("closed by the server: {c:?}")));
+            }
+        }
+        pending.clear();
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+        }
+        pending.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A wsapi endpoint: `unix:/path/API`, `unix:@abstract/API`, `tcp:HOST:PORT/API` or
+/// `HOST:PORT/API`.
+#[derive(Debug, Clone)]
+pub enum WsapiAddr {
+    /// A unix socket path (abstract when it starts with `@`).
+    Unix(String),
+    /// A TCP address.
+    Tcp(String),
+}
+
+impl WsapiAddr {
+    /// Parses a URI; the API name (last path segment) is part of the socket path for `unix:`
+    /// and dropped for `tcp:`.
+    pub fn parse(uri: &str) -> Result<WsapiAddr, String> {
+        if let Some(p) = uri.strip_prefix("unix:") {
+            return Ok(WsapiAddr::Unix(p.to_owned()));
+        }
+        let t = uri.strip_prefix("tcp:").unwrap_or(uri);
+        let hostport = t.split('/').next().unwrap_or_default();
+        if hostport.is_empty() {
+            return Err(format!("bad wsapi URI {uri:?}"));
+        }
+        Ok(WsapiAddr::Tcp(hostport.to_owned()))
+    }
+}
+
+/// A connected wsapi stream.
+pub enum WsapiStream {
+    /// Over a unix socket.
+    Unix(tokio::net::UnixStream),
+    /// Over TCP.
+    Tcp(TcpStream),
+}
+
+/// Connects to a wsapi endpoint.
+pub async fn wsapi_connect(addr: &WsapiAddr) -> io::Result<WsapiStream> {
+    match addr {
+        WsapiAddr::Unix(p) => {
+            if let Some(name) = p.strip_prefix('@') {
+                let sa = abstract_addr(name)?;
+                let std = std::os::unix::net::UnixStream::connect_addr(&sa)?;
+                std.set_nonblocking(true)?;
+                Ok(WsapiStream::Unix(tokio::net::UnixStream::from_std(std)?))
+            } else {
+                Ok(WsapiStream::Unix(tokio::net::UnixStream::connect(p).await?))
+            }
+        }
+        WsapiAddr::Tcp(hp) => {
+            let s = TcpStream::connect(hp.as_str()).await?;
+            s.set_nodelay(true)?;
+            Ok(WsapiStream::Tcp(s))
+        }
+    }
+}
+
+fn abstract_addr(name: &str) -> io::Result<std::os::unix::net::SocketAddr> {
+    use std::os::linux::net::SocketAddrExt;
+    std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+}
