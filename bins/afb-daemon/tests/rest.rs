@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// A daemon working in its own temporary directory.
 struct D {
     d: Daemon,
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 impl D {
@@ -26,7 +26,7 @@ impl D {
         all.extend_from_slice(args);
         D {
             d: Daemon::start(&all),
-            dir,
+            _dir: dir,
         }
     }
 
