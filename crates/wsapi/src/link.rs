@@ -89,6 +89,13 @@ where
     let mut rbuf = vec![0u8; READ_CHUNK];
     let mut wbuf: Vec<u8> = Vec::with_capacity(8192);
     let mut woff = 0usize;
+    // Long-lived waits, so that each turn of the loop registers nothing anew.
+    let closed = out.close.cancelled();
+    tokio::pin!(closed);
+    let mut queued = Box::pin(out.wait());
+    let mut timer_at = handler.next_timer();
+    let timer = tokio::time::sleep_until(timer_at.unwrap_or_else(Instant::now));
+    tokio::pin!(timer);
     let end = loop {
         if woff == wbuf.len() {
             wbuf.clear();
@@ -96,22 +103,29 @@ where
             out.take(&mut wbuf);
         }
         let want_write = woff < wbuf.len();
-        let timer = handler.next_timer();
+        let next = handler.next_timer();
+        if next != timer_at {
+            timer_at = next;
+            if let Some(t) = next {
+                timer.as_mut().reset(t);
+            }
+        }
         let step = tokio::select! {
             biased;
-            _ = out.close.cancelled() => Step::Closed,
+            _ = &mut closed => Step::Closed,
             r = wr.write(wbuf.get(woff..).unwrap_or_default()), if want_write => Step::Wrote(r),
-            _ = out.wait(), if !want_write => Step::Queued,
-            _ = sleep_until(timer), if timer.is_some() => Step::Timer,
+            _ = &mut queued, if !want_write => Step::Queued,
+            _ = &mut timer, if timer_at.is_some() => Step::Timer,
             r = rd.read(&mut rbuf) => Step::Read(r),
         };
         match step {
             Step::Closed => break End::Local,
-            Step::Queued => {}
+            Step::Queued => queued = Box::pin(out.wait()),
             Step::Wrote(Ok(0)) => break End::Io(io::ErrorKind::WriteZero.into()),
             Step::Wrote(Ok(n)) => woff += n,
             Step::Wrote(Err(e)) => break End::Io(e),
             Step::Timer => {
+                timer_at = None;
                 if let Err(why) = handler.on_timer() {
                     break End::Protocol(why, close_code::POLICY_VIOLATION);
                 }
@@ -125,6 +139,7 @@ where
             }
         }
     };
+    drop(queued);
     // Best effort: deliver what is pending and a close frame, briefly.
     let overflowed = matches!(end, End::Local) && out.is_closed();
     out.shut();
@@ -142,13 +157,6 @@ where
         .await;
     }
     end
-}
-
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Feeds read bytes to the frame decoder and handles every complete event.

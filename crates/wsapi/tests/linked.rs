@@ -303,3 +303,121 @@ async fn serve_and_import_errors() {
     let e = afb_wsapi::import(reg.registry(), "unix:/x/hello", opts()).unwrap_err();
     assert!(e.to_string().contains("already"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgotten_sessions_are_released_on_the_back() {
+    let dir = TempDir::new("forget");
+    let back = Back::start(&unix_uri(&dir, "hello")).await;
+    let front = front_with(
+        &unix_uri(&dir, "hello"),
+        RegistryConfig::default(),
+        WsapiOptions {
+            call_timeout: Some(Duration::from_millis(200)),
+            ..opts()
+        },
+    )
+    .await;
+    let c = front.client();
+    assert!(c.call("hello", "ping", &()).await.is_success());
+    let uuid = c.session_uuid();
+    let on_back = back.registry().sessions().get(&uuid).expect("declared session");
+    assert_eq!(on_back.connections(), 1, "held while declared");
+    front.registry().sessions().remove(&uuid);
+    for _ in 0..100 {
+        if on_back.connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(on_back.connections(), 0, "released after `s`");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_passed_by_the_daemon_and_peer_restrictions() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    let dir = TempDir::new("sd");
+    let reg = TestBinder::start(vec![afb_sample_hello::api()]).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    // a unix listener passed as a file descriptor (socket activation)
+    let l = std::os::unix::net::UnixListener::bind(dir.join("sd-hello")).unwrap();
+    let h = afb_wsapi::serve_listener(reg.registry().clone(), OwnedFd::from(l), "hello", opts(), stop.clone())
+        .await
+        .unwrap();
+    assert_eq!(h.api, "hello");
+    let f = front(&format!("{}?as-api=hello", unix_uri(&dir, "sd-hello"))).await;
+    let r = f.client().call("hello", "ping", &()).await;
+    assert!(r.is_success(), "{r:?}");
+    // a TCP one
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = afb_wsapi::serve_listener(reg.registry().clone(), OwnedFd::from(l), "hello", opts(), stop.clone())
+        .await
+        .unwrap();
+    assert_eq!(h.port, Some(port));
+    let f = front(&format!("tcp:127.0.0.1:{port}/hello")).await;
+    let r = f.client().call("hello", "ping", &()).await;
+    assert!(r.is_success(), "{r:?}");
+    // not a socket at all
+    let file = std::fs::File::create(dir.join("file")).unwrap();
+    let e = afb_wsapi::serve_listener(
+        reg.registry().clone(),
+        OwnedFd::from(file),
+        "hello",
+        opts(),
+        stop.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("neither"), "{e}");
+
+    // socket permissions and an allow-list of peer uids
+    let me = std::fs::metadata("/proc/self").unwrap().uid();
+    let restricted = WsapiOptions {
+        allow_uids: Some(vec![me]),
+        socket_mode: Some(0o600),
+        ..opts()
+    };
+    afb_wsapi::serve(
+        reg.registry().clone(),
+        &format!("{}?as-api=hello", unix_uri(&dir, "mine")),
+        restricted,
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::metadata(dir.join("mine")).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let f = front(&format!("{}?as-api=hello", unix_uri(&dir, "mine"))).await;
+    let r = f.client().call("hello", "ping", &()).await;
+    assert!(r.is_success(), "{r:?}");
+    let others = WsapiOptions {
+        allow_uids: Some(vec![me.wrapping_add(1)]),
+        ..opts()
+    };
+    afb_wsapi::serve(
+        reg.registry().clone(),
+        &format!("{}?as-api=hello", unix_uri(&dir, "theirs")),
+        others,
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let f = front(&format!("{}?as-api=hello", unix_uri(&dir, "theirs"))).await;
+    assert_eq!(&*f.client().call("hello", "ping", &()).await.status, "disconnected");
+    assert!(logs().wait_for("peer not allowed").await);
+    stop.cancel();
+    for _ in 0..100 {
+        if !dir.join("mine").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !dir.join("mine").exists(),
+        "the socket file is removed when serving stops"
+    );
+}

@@ -193,7 +193,9 @@ impl Ws {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
-            self.s.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+            self.s
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
             let mut h = [0u8; 2];
             self.s.read_exact(&mut h).ok()?;
             let mut len = u64::from(h[1] & 0x7f);
@@ -293,7 +295,10 @@ fn fronts_over_unix_and_tcp_serve_http_and_websocket_clients() {
 fn session_uuid_and_loa_are_the_same_on_the_back() {
     let dir = TempDir::new("wsapi-session");
     let sock = dir.path().join("hello");
-    let back = daemon(&args(&["--ws-server", &format!("unix:{}", sock.display())]), Some(&sock));
+    let back = daemon(
+        &args(&["--ws-server", &format!("unix:{}", sock.display())]),
+        Some(&sock),
+    );
     let front = daemon(&args(&["--ws-client", &format!("unix:{}", sock.display())]), None);
     let mut h = HttpClient::new(front.port);
     let r = h.call("hello/info", Value::Null);
@@ -322,25 +327,37 @@ fn session_uuid_and_loa_are_the_same_on_the_back() {
 fn events_and_broadcasts_reach_websocket_clients_of_the_front() {
     let dir = TempDir::new("wsapi-events");
     let sock = dir.path().join("hello");
-    let back = daemon(&args(&["--ws-server", &format!("unix:{}", sock.display())]), Some(&sock));
+    let back = daemon(
+        &args(&["--ws-server", &format!("unix:{}", sock.display())]),
+        Some(&sock),
+    );
     let front = daemon(&args(&["--ws-client", &format!("unix:{}", sock.display())]), None);
     let mut a = Ws::connect(front.port);
     let mut b = Ws::connect(front.port);
     let mut on_back = Ws::connect(back.port);
-    assert_eq!(status(&a.call("hello/eventadd", json!({"tag": "t", "name": "ev"}))), "success");
+    assert_eq!(
+        status(&a.call("hello/eventadd", json!({"tag": "t", "name": "ev"}))),
+        "success"
+    );
     assert_eq!(status(&a.call("hello/eventsub", json!({"tag": "t"}))), "success");
     let r = b.call("hello/eventpush", json!({"tag": "t", "data": {"v": 42}}));
     assert_eq!(status(&r), "success", "{r}");
     let e = a.event(T).expect("pushed event");
     assert_eq!(e[1], json!("hello/ev"));
-    assert_eq!(e[2], json!({"jtype": "afb-event", "event": "hello/ev", "data": {"v": 42}}));
+    assert_eq!(
+        e[2],
+        json!({"jtype": "afb-event", "event": "hello/ev", "data": {"v": 42}})
+    );
     assert!(b.event(Duration::from_millis(300)).is_none(), "b is not subscribed");
     // broadcast: every client of the front and of the back, once
     let r = b.call("hello/pingevent", json!({"b": 1}));
     assert_eq!(status(&r), "success");
     for ws in [&mut a, &mut b, &mut on_back] {
         let e = ws.event(T).expect("broadcast");
-        assert_eq!(e[2], json!({"jtype": "afb-event", "event": "hello/event", "data": {"b": 1}}));
+        assert_eq!(
+            e[2],
+            json!({"jtype": "afb-event", "event": "hello/event", "data": {"b": 1}})
+        );
         assert!(ws.event(Duration::from_millis(300)).is_none(), "exactly once");
     }
 }
@@ -390,9 +407,14 @@ fn ring_of_three_daemons_gets_one_broadcast_per_client() {
     for c in clients.iter_mut() {
         assert_eq!(status(&c.call("up/ping", Value::Null)), "success", "links up");
     }
-    assert_eq!(status(&clients[0].call("hello/pingevent", json!({"ring": 1}))), "success");
+    assert_eq!(
+        status(&clients[0].call("hello/pingevent", json!({"ring": 1}))),
+        "success"
+    );
     for (i, c) in clients.iter_mut().enumerate() {
-        let e = c.event(T).unwrap_or_else(|| panic!("daemon {} got no broadcast", i + 1));
+        let e = c
+            .event(T)
+            .unwrap_or_else(|| panic!("daemon {} got no broadcast", i + 1));
         assert_eq!(e[2]["data"], json!({"ring": 1}));
         assert!(
             c.event(Duration::from_millis(500)).is_none(),
