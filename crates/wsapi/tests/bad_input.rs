@@ -349,3 +349,65 @@ async fn client_closes_a_link_to_a_bad_server_and_reconnects() {
     assert!(r.is_success(), "{r:?}");
     let _p = tokio::time::timeout(T, server).await.unwrap().unwrap();
 }
+
+/// A server that never answers: at most 4095 calls wait on the link, the
+/// next one fails at once with `not-available` ("busy"); when the link goes,
+/// every waiting call gets `disconnected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_limits_outstanding_calls_to_4095() {
+    let dir = TempDir::new("busy");
+    let path = dir.join("hello");
+    let listener = UnixListener::bind(&path).unwrap();
+    let front = front_with(
+        &format!("unix:{}", path.display()),
+        RegistryConfig::default(),
+        WsapiOptions {
+            call_timeout: None,
+            ..opts()
+        },
+    )
+    .await;
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<u16>();
+    let hang_up = Arc::new(tokio::sync::Notify::new());
+    let server = {
+        let hang_up = hang_up.clone();
+        tokio::spawn(async move {
+            let (sock, _) = listener.accept().await.unwrap();
+            let mut p = RawPeer::new(sock);
+            p.send(&hex("76 01")).await;
+            loop {
+                tokio::select! {
+                    _ = hang_up.notified() => break,
+                    r = p.recv() => match r {
+                        Recv::Msg(m) if m[0] == b'K' => { let _ = seen_tx.send(u16::from_le_bytes([m[1], m[2]])); }
+                        Recv::Msg(_) | Recv::Timeout => {}
+                        other => panic!("{other:?}"),
+                    },
+                }
+            }
+        })
+    };
+    let client = Arc::new(front.client());
+    let mut waiting = Vec::new();
+    for _ in 0..4095 {
+        let c = client.clone();
+        waiting.push(tokio::spawn(async move { c.call("hello", "ping", &()).await }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < 4095 {
+        let id = tokio::time::timeout(T, seen_rx.recv())
+            .await
+            .expect("calls reach the server")
+            .unwrap();
+        assert!(id != 0 && ids.insert(id), "call ids are non-zero and distinct");
+    }
+    let r = client.call("hello", "ping", &()).await;
+    assert_eq!(&*r.status, "not-available", "{r:?}");
+    assert!(r.info.as_deref().unwrap_or("").starts_with("busy"), "{r:?}");
+    hang_up.notify_one();
+    server.await.unwrap();
+    for w in waiting {
+        let r = tokio::time::timeout(T, w).await.unwrap().unwrap();
+        assert_eq!(&*r.status, "disconnected", "{r:?}");
+    }
+}
