@@ -211,7 +211,7 @@ async fn listen_http(
         .iter()
         .map(|a| {
             a.split_once(':')
-                .map(|(prefix, dir)| (prefix.to_owned(), absolute(&p.workdir, Path::new(dir))))
+                .map(|(prefix, dir)| (prefix.to_owned(), absolute(&p.rootdir, Path::new(dir))))
                 .ok_or_else(|| format!("--alias {a}: expected /PREFIX:DIR"))
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -75,11 +75,19 @@ pub fn run(args: &[OsString]) -> i32 {
             return 1;
         }
     };
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // One worker (asked, or one CPU available): a current-thread runtime
+    // does the same work without cross-thread wake-ups.
+    let workers = threads
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut rt = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
     rt.enable_all();
-    if let Some(n) = threads {
-        rt.worker_threads(usize::try_from(n).unwrap_or(1));
-    }
     let rt = match rt.build() {
         Ok(rt) => rt,
         Err(e) => {
