@@ -13,6 +13,32 @@
 //! Each link is one task (`link` module) that reads frames, dispatches
 //! messages and writes the outgoing queue (`outbox` module) in batches.
 //!
+//! Choices where the spec is silent:
+//! - A server link accepts nothing before the version offer `V` (the C
+//!   clients always send it first); anything else first is a protocol error.
+//!   A link that sends no `V` within [`WsapiOptions::hello_timeout`] is closed
+//!   (1008). A repeated `V` is answered again.
+//! - Protocol errors (undecodable message, unknown code, message of the wrong
+//!   direction, session or token id 0 declared, session uuid over 256 bytes,
+//!   token over 4096 bytes, more than 4 MiB of declarations, more than 4095
+//!   calls in progress) close the link with 1002 and a log line; a text frame
+//!   with 1003; a message over `max_message` with 1009.
+//! - Forgetting an undeclared session or token id, `U` of an unknown event:
+//!   ignored with a log line. A token id never declared means "no token" (as
+//!   the C server does). Re-declaring an id replaces it.
+//! - `U` makes the server drop the event on that link and send `e`, so the
+//!   client forgets its mirror (as the C binders do); a later subscription
+//!   announces it again with `E`.
+//! - `user_creds` are honoured only from a unix peer running as our uid or
+//!   root; otherwise the calls carry the link's peer credentials (unix) or none.
+//! - Client: more than 4095 outstanding calls -> the call fails at once with
+//!   `not-available`, info `busy: ...`. A call past
+//!   [`WsapiOptions::call_timeout`] is answered `timeout` locally; its id stays
+//!   reserved until the late reply comes (dropped), and a link with more than
+//!   2047 such calls is closed. Events pushed to nobody here get `U`.
+//! - A renewed token (`RENEW` verb on the remote side) cannot travel back:
+//!   wsapi v1 replies have no token field.
+//!
 //! [`ApiImpl`]: afb_core::ApiImpl
 
 mod client;

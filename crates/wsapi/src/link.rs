@@ -13,8 +13,10 @@ use tokio::time::{Duration, Instant};
 
 use crate::outbox::Outbox;
 
-/// Size of the read buffer of a link.
-const READ_CHUNK: usize = 64 * 1024;
+/// Size of the read buffer of a new link (an idle link holds little).
+const READ_START: usize = 4 * 1024;
+/// Size the read buffer grows to when reads fill it.
+const READ_MAX: usize = 64 * 1024;
 
 /// How long a closing link tries to deliver what it still has to send.
 const FLUSH_ON_CLOSE: Duration = Duration::from_millis(500);
@@ -86,8 +88,8 @@ where
     H: Handler,
 {
     let mut decoder = FrameDecoder::new(max_message);
-    let mut rbuf = vec![0u8; READ_CHUNK];
-    let mut wbuf: Vec<u8> = Vec::with_capacity(8192);
+    let mut rbuf = vec![0u8; READ_START];
+    let mut wbuf: Vec<u8> = Vec::new();
     let mut woff = 0usize;
     // Long-lived waits, so that each turn of the loop registers nothing anew.
     let closed = out.close.cancelled();
@@ -135,6 +137,9 @@ where
             Step::Read(Ok(n)) => {
                 if let Some(end) = consume(&mut decoder, rbuf.get(..n).unwrap_or_default(), out, handler) {
                     break end;
+                }
+                if n == rbuf.len() && rbuf.len() < READ_MAX {
+                    rbuf.resize(READ_MAX, 0);
                 }
             }
         }

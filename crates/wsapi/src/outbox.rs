@@ -37,7 +37,7 @@ impl Outbox {
     pub(crate) fn new(limit: usize, close: CancellationToken) -> Self {
         Outbox {
             inner: Mutex::new(Inner {
-                buf: Vec::with_capacity(8192),
+                buf: Vec::new(),
                 closed: false,
             }),
             notify: Notify::new(),

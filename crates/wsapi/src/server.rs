@@ -109,8 +109,14 @@ impl ServerLink {
     fn on_version(&self, versions: &[u8]) -> Result<(), String> {
         match choose_version(versions) {
             Some(v) => {
-                lock(&self.st).version = Some(v);
+                let first = lock(&self.st).version.replace(v).is_none();
                 let _ = self.out.send(&Message::VersionSet(v));
+                if first {
+                    // Broadcasts go to links that completed their handshake only.
+                    if let Some(l) = self.listener() {
+                        self.registry.add_listener(&l);
+                    }
+                }
                 Ok(())
             }
             None => Err(format!("no common wsapi version (offered {versions:?}, supported [1])")),
@@ -564,9 +570,6 @@ pub(crate) async fn serve_link<R, W>(
             inflight: 0,
         }),
     });
-    let as_listener: Arc<dyn Listener> = link.clone();
-    registry.add_listener(&as_listener);
-    drop(as_listener);
     tracing::debug!(api = %link.api, peer = %link.peer.label, "wsapi link opened");
     let mut handler = ServerHandler {
         link: link.clone(),

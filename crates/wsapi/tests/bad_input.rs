@@ -238,6 +238,12 @@ async fn silent_peers_are_harmless_and_timed_out() {
         silent.push(f.peer().await);
     }
     f.unaffected().await;
+    // broadcasts go only to links that offered their version
+    assert!(f.local.call("hello", "pingevent", &1).await.is_success());
+    assert!(matches!(
+        silent[0].recv_within(Duration::from_millis(100)).await,
+        Recv::Timeout
+    ));
     for p in &mut silent {
         assert_eq!(p.closed().await, Some(1008));
     }
