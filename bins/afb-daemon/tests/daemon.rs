@@ -140,6 +140,41 @@ fn exec_child_success_exits_zero() {
 }
 
 #[test]
+fn random_token_is_given_to_the_exec_child_and_enforced() {
+    let work = TempDir::new("rtok");
+    let port = free_port().to_string();
+    let script = "printf %s '@t' > tok.txt; \
+                  exec 3<>/dev/tcp/127.0.0.1/@p; \
+                  printf 'GET /api/hello/checktok HTTP/1.0\\r\\nAuthorization: Bearer @t\\r\\n\\r\\n' >&3; \
+                  cat <&3 > good.txt; \
+                  exec 4<>/dev/tcp/127.0.0.1/@p; \
+                  printf 'GET /api/hello/checktok HTTP/1.0\\r\\n\\r\\n' >&4; \
+                  cat <&4 > bad.txt";
+    let r = run(
+        &[
+            "--port",
+            &port,
+            "--workdir",
+            work.path().to_str().unwrap(),
+            "-r",
+            "--exec",
+            "bash",
+            "-c",
+            script,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let tok = std::fs::read_to_string(work.path().join("tok.txt")).unwrap();
+    assert_eq!(tok.len(), 36, "a random uuid token: {tok:?}");
+    assert!(!r.stderr.contains(&tok), "the token is never logged");
+    let good = std::fs::read_to_string(work.path().join("good.txt")).unwrap();
+    assert!(good.lines().next().unwrap_or("").contains(" 200 "), "{good}");
+    let bad = std::fs::read_to_string(work.path().join("bad.txt")).unwrap();
+    assert!(bad.lines().next().unwrap_or("").contains(" 401 "), "{bad}");
+}
+
+#[test]
 fn calls_run_in_order_and_a_failing_call_exits_non_zero() {
     let work = TempDir::new("call");
     let wd = work.path().to_str().unwrap();
