@@ -337,7 +337,7 @@ mod tests {
         for junk in ["{", "}", "\"abc", "\"a\\", "[[[", "]]]", ":,:", "{\"a\" 1", "\u{feff}x"] {
             let _ = p(junk);
         }
-        let deep = "[".repeat(100_000) + &"1" + &"]".repeat(100_000);
+        let deep = "[".repeat(100_000) + "1" + &"]".repeat(100_000);
         let out = p(&deep);
         assert!(out.len() > deep.len() && out.len() < 300 * deep.len(), "{}", out.len());
     }
