@@ -127,9 +127,12 @@ fn history_path() -> Option<std::path::PathBuf> {
 /// prompt, or an error when the terminal cannot be used (then stdin is read as lines).
 pub fn interactive(completions: Arc<Mutex<Completions>>, direct: bool) -> Result<(Input, Sink), String> {
     use rustyline::history::DefaultHistory;
-    use rustyline::{Config, Editor};
+    use rustyline::{CompletionType, Config, Editor};
 
-    let config = Config::builder().auto_add_history(false).build();
+    let config = Config::builder()
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .build();
     let mut editor: Editor<Helper, DefaultHistory> =
         Editor::with_config(config).map_err(|e| format!("cannot use the terminal: {e}"))?;
     editor.set_helper(Some(Helper::new(completions, direct)));

@@ -167,6 +167,8 @@ async fn start<L: session::Link>(
                 let _ = ctx.out.flush();
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 terminal.restore();
+                // Leave the prompt's line.
+                eprintln!();
                 return code;
             }
             Err(msg) => eprintln!("afb-client: {msg}; reading stdin as lines"),

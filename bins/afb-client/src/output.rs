@@ -82,6 +82,19 @@ impl Output {
         }
     }
 
+    /// Prints a warning: on stderr, or above the prompt in the interactive mode (where
+    /// writing to stderr directly would garble the line being edited).
+    pub fn warn(&mut self, msg: &str) {
+        if let Sink::Printer(_) = self.sink {
+            self.text.push_str("afb-client: ");
+            self.line(msg);
+            let _ = self.flush();
+        } else {
+            let _ = self.flush();
+            eprintln!("afb-client: {msg}");
+        }
+    }
+
     fn line(&mut self, s: &str) {
         self.text.push_str(s);
         self.text.push('\n');

@@ -99,8 +99,7 @@ pub struct Ctx {
 impl Ctx {
     /// Prints a warning on stderr (after what stdout already holds).
     pub fn warn(&mut self, msg: &str) {
-        let _ = self.out.flush();
-        eprintln!("afb-client: {msg}");
+        self.out.warn(msg);
     }
 
     /// Records the outcome of a user call.
