@@ -136,7 +136,10 @@ fn api_slash_verb_lines_and_dash_args_from_stdin() {
     let r = run(&[&url(&d)], In::Text("hello/ping [1,2]\n"));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("query=[ 1, 2 ]"), "{}", r.stdout);
-    let r = run(&[&url(&d), "hello", "ping", "-"], In::Text("{\"from\":\"stdin\"}"));
+    let r = run(
+        &["-H", &format!("localhost:{}/api", d.port), "hello", "ping", "-"],
+        In::Text("{\"from\":\"stdin\"}"),
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(r#"\"from\": \"stdin\""#), "{}", r.stdout);
 }
@@ -257,6 +260,12 @@ fn break_exits_0_right_after_sending() {
 fn token_and_session_options() {
     let d = Daemon::start(&["--token", "SECRET"]);
     let r = run(&["-t", "SECRET", &url(&d), "hello", "checktok"], In::Null);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The C clients' form: the token in the URI's own query.
+    let r = run(
+        &[&format!("localhost:{}/api?token=SECRET", d.port), "hello", "checktok"],
+        In::Null,
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let r = run(&["--token", "WRONG", &url(&d), "hello", "checktok"], In::Null);
     assert_eq!(r.code, 1, "{r:?}");
