@@ -8,6 +8,7 @@
 //! queue is full the client is considered stuck and the connection is
 //! dropped, so a slow reader never slows anybody else.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +21,7 @@ use afb_core::status::{DISCONNECTED, INVALID_REQUEST, NOT_AVAILABLE};
 use afb_core::{Args, Client, Listener, ListenerSubscriber, Registry, Reply, ReplySink, Session};
 use afb_wsj1::envelope::ReplyEnvelope;
 use afb_wsj1::{RawValue, WriteJson};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
@@ -38,12 +39,20 @@ const MAX_SUBSCRIPTIONS: usize = 4096;
 const MAX_CLIENT_CALLS: usize = 1024;
 /// Most messages taken from the queue at once before writing them.
 const BATCH: usize = 64;
+/// Messages already received handled in a row before writing the replies.
+const READ_BATCH: usize = 64;
 /// Rounds of "take, write" before flushing and reading again.
 const WRITE_ROUNDS: usize = 8;
 /// How long a closing handshake may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// After closing on a broken stream, stop draining input after this much silence.
 const DRAIN_IDLE: Duration = Duration::from_millis(200);
+
+thread_local! {
+    /// While a connection task dispatches a call on this thread: that
+    /// connection (its address) and the task's outgoing batch.
+    static INLINE: RefCell<Option<(usize, Vec<Message>)>> = const { RefCell::new(None) };
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -53,6 +62,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// [`super::WsPeer`] handles.
 pub(crate) struct Conn {
     tx: mpsc::Sender<Message>,
+    /// Most messages kept in the task's own batch during one dispatch.
+    inline_max: usize,
     /// Cancelled on daemon shutdown (it is a child of `WsConfig::shutdown`)
     /// or when the client is stuck.
     stop: CancellationToken,
@@ -70,6 +81,23 @@ impl Conn {
     /// Queues a frame; never waits. A full queue marks the client stuck and
     /// stops the connection. Returns whether the frame was queued.
     fn send(&self, m: Message) -> bool {
+        // Produced by the connection's own task while it dispatches a call
+        // (a verb replying at once, pushing to its caller): straight into the
+        // task's batch, no channel, no wake-up.
+        let me = self as *const Conn as usize;
+        let m = match INLINE.with(|slot| match slot.try_borrow_mut() {
+            Ok(mut slot) => match slot.as_mut() {
+                Some((conn, out)) if *conn == me && out.len() < self.inline_max => {
+                    out.push(m);
+                    None
+                }
+                _ => Some(m),
+            },
+            Err(_) => Some(m),
+        }) {
+            None => return true,
+            Some(m) => m,
+        };
         match self.tx.try_send(m) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -295,11 +323,27 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Handles what the stream gave; `Some` ends the connection.
+    fn on_item(&self, item: Option<Result<Message, WsError>>, out: &mut Vec<Message>) -> Option<End> {
+        match item {
+            None => Some(End::Closed),
+            Some(Ok(Message::Text(text))) => self.on_text(text.as_str(), out),
+            Some(Ok(Message::Binary(_))) => {
+                Some(End::Close(CloseCode::Unsupported, "binary messages are not accepted"))
+            }
+            // Pings are answered by tungstenite (the pong goes with the next
+            // read or flush); a close is answered the same way and the next
+            // read ends the stream.
+            Some(Ok(_)) => None,
+            Some(Err(e)) => Some(end_of_error(e)),
+        }
+    }
+
     /// Handles one text message; `Some` ends the connection.
-    fn on_text(&self, text: &str) -> Option<End> {
+    fn on_text(&self, text: &str, out: &mut Vec<Message>) -> Option<End> {
         match afb_wsj1::decode(text) {
             Ok(afb_wsj1::Message::Call(call)) => {
-                self.on_call(call);
+                self.on_call(call, out);
                 None
             }
             Ok(afb_wsj1::Message::Reply(reply)) => {
@@ -323,7 +367,7 @@ impl Ctx {
         }
     }
 
-    fn on_call(&self, call: afb_wsj1::Call<'_>) {
+    fn on_call(&self, call: afb_wsj1::Call<'_>, out: &mut Vec<Message>) {
         let conn = &self.conn;
         if let Some(t) = &call.token {
             conn.set_token(Arc::from(t.as_ref()));
@@ -345,7 +389,12 @@ impl Ctx {
             id: call.id.as_ref().into(),
         });
         let (api, verb) = call.split();
+        let me = Arc::as_ptr(conn) as usize;
+        INLINE.with(|slot| *slot.borrow_mut() = Some((me, std::mem::take(out))));
         self.registry.dispatch(api, verb, args, client, sink);
+        if let Some((_, batch)) = INLINE.with(|slot| slot.borrow_mut().take()) {
+            *out = batch;
+        }
     }
 
     fn on_reply(&self, reply: afb_wsj1::Reply<'_>) {
@@ -399,6 +448,7 @@ where
     let stop = config.shutdown.child_token();
     let conn = Arc::new(Conn {
         tx,
+        inline_max: capacity,
         stop: stop.clone(),
         stuck: AtomicBool::new(false),
         open: AtomicBool::new(true),
@@ -442,25 +492,37 @@ where
         tokio::select! {
             biased;
             () = &mut stopped => break stop_end(),
-            item = ws.next() => match item {
-                None => break End::Closed,
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(end) = ctx.on_text(text.as_str()) {
-                        break end;
+            item = ws.next() => {
+                if let Some(end) = ctx.on_item(item, &mut batch) {
+                    break end;
+                }
+                // Handle what else has already arrived (no waiting), then
+                // write the replies produced meanwhile with one flush.
+                let mut more = 0;
+                let end = loop {
+                    if more == READ_BATCH || rx.len() + batch.len() >= threshold {
+                        break None;
                     }
-                    if rx.len() >= threshold {
-                        match write_out(&mut ws, &mut rx, &mut batch, stopped.as_mut()).await {
-                            Ok(()) => {}
-                            Err(None) => break stop_end(),
-                            Err(Some(e)) => break end_of_error(e),
+                    match ws.next().now_or_never() {
+                        Some(item) => {
+                            if let Some(end) = ctx.on_item(item, &mut batch) {
+                                break Some(end);
+                            }
+                            more += 1;
                         }
+                        None => break None,
+                    }
+                };
+                if let Some(end) = end {
+                    break end;
+                }
+                if !batch.is_empty() || !rx.is_empty() {
+                    match write_out(&mut ws, &mut rx, &mut batch, stopped.as_mut()).await {
+                        Ok(()) => {}
+                        Err(None) => break stop_end(),
+                        Err(Some(e)) => break end_of_error(e),
                     }
                 }
-                Some(Ok(Message::Binary(_))) => break End::Close(CloseCode::Unsupported, "binary messages are not accepted"),
-                // Pings are answered by tungstenite (the pong goes with the next read or flush);
-                // a close is answered the same way and the next read ends the stream.
-                Some(Ok(_)) => {}
-                Some(Err(e)) => break end_of_error(e),
             },
             _ = rx.recv_many(&mut batch, BATCH) => {
                 match write_out(&mut ws, &mut rx, &mut batch, stopped.as_mut()).await {
