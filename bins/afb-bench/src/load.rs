@@ -119,13 +119,13 @@ where
             }
             Some(sum)
         };
-        let (l0, s0) = (procs::cpu_seconds("self"), server_cpu());
+        let (l0, s0, m0) = (procs::cpu_seconds("self"), server_cpu(), procs::system_busy_seconds());
         let t0 = Instant::now();
         ctl.recording.set(true);
         tokio::time::sleep(timing.duration).await;
         ctl.recording.set(false);
         let elapsed = t0.elapsed();
-        let (l1, s1) = (procs::cpu_seconds("self"), server_cpu());
+        let (l1, s1, m1) = (procs::cpu_seconds("self"), server_cpu(), procs::system_busy_seconds());
         ctl.stop.set(true);
         let grace = tokio::time::sleep(Duration::from_secs(2));
         tokio::pin!(grace);
@@ -140,13 +140,20 @@ where
             (Some(a), Some(b)) if secs > 0.0 => Some((b - a) / secs),
             _ => None,
         };
+        let load_cpu = share(l0, l1);
+        let server = if server_pids.is_empty() { None } else { share(s0, s1) };
+        let other_cpu = match (share(m0, m1), load_cpu, server) {
+            (Some(m), Some(l), Some(s)) => Some((m - l - s).max(0.0)),
+            _ => None,
+        };
         let result = LoadResult {
             ops: ctl.ops.get(),
             errors: ctl.errors.get(),
             elapsed,
             hist: ctl.hist.borrow().clone(),
-            load_cpu: share(l0, l1),
-            server_cpu: if server_pids.is_empty() { None } else { share(s0, s1) },
+            load_cpu,
+            server_cpu: server,
+            other_cpu,
             first_error: ctl.first_error.borrow().clone(),
             extra: ctl.extra.borrow().clone(),
         };
@@ -214,6 +221,7 @@ async fn rest_conn(mut conn: HttpConn, ctl: &Ctl, opts: &RestOpts, host: &str) {
     let mut cookie: Option<String> = None;
     let mut req = net::get_request(&opts.path, host, None);
     while !ctl.stop.get() {
+        conn.idle();
         let t0 = Instant::now();
         let r = match conn.stream.write_all(&req).await {
             Ok(()) => conn.read_response(opts.cookie && cookie.is_none()).await,
@@ -329,6 +337,10 @@ async fn wsj1_conn(
     loop {
         // Send what is due, stamping the send time just before the write.
         if !resend.is_empty() || !out.is_empty() {
+            if outstanding == 0 && input_owned.is_empty() && dec.is_idle() {
+                // Every answer is in: nothing can be pending on the socket.
+                net::clear_read_ready(&stream);
+            }
             let now = Instant::now();
             for &slot in &resend {
                 out.extend_from_slice(&frames[slot]);

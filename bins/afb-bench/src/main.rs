@@ -140,7 +140,7 @@ enum Cmd {
     Mem {
         #[command(flatten)]
         daemon: DaemonArgs,
-        /// Sessions to create (cookie-less REST requests); also passed as --session-max.
+        /// Sessions to create (cookie-less REST requests); --session-max is the larger of this and --websockets.
         #[arg(long, default_value_t = 10_000)]
         sessions: usize,
         /// Idle WebSockets to open.

@@ -16,6 +16,20 @@ fn bad(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
+/// Forgets the socket's read readiness without a system call, so that the next read waits
+/// for the poller instead of first trying a `read` that would fail with `EWOULDBLOCK`.
+///
+/// Only for a socket known to be drained with no answer due (a response fully read, nothing
+/// requested since): tokio would otherwise keep the readiness of the last successful read. If
+/// bytes did arrive meanwhile, they are read with the next ones (the answer to the next
+/// request makes the socket ready again), so nothing hangs. This saves one failing system
+/// call per request in the request/response loads, keeping the load generator cheap.
+pub fn clear_read_ready(s: &TcpStream) {
+    let _ = s.try_io(tokio::io::Interest::READABLE, || {
+        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+    });
+}
+
 /// Connects with `TCP_NODELAY` set.
 pub async fn connect_tcp(addr: SocketAddr) -> io::Result<TcpStream> {
     let s = TcpStream::connect(addr).await?;
@@ -65,6 +79,13 @@ impl HttpConn {
             buf: vec![0; 16 * 1024],
             start: 0,
             end: 0,
+        }
+    }
+
+    /// Declares the socket drained when every byte read so far was used (see [`clear_read_ready`]).
+    pub fn idle(&mut self) {
+        if self.start == self.end {
+            clear_read_ready(&self.stream);
         }
     }
 

@@ -77,9 +77,34 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) as f64 / clock_ticks() as f64)
 }
 
+/// CPU time spent busy (not idle, not waiting for I/O) by the whole machine so far, all CPUs
+/// summed, in seconds (first line of `/proc/stat`).
+pub fn system_busy_seconds() -> Option<f64> {
+    let text = fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).copied().unwrap_or(0);
+    Some(busy as f64 / clock_ticks() as f64)
+}
+
+/// Busy share of the whole machine (1.0 = one CPU) over `window`.
+pub fn system_busy_share(window: Duration) -> Option<f64> {
+    let a = system_busy_seconds()?;
+    thread::sleep(window);
+    let b = system_busy_seconds()?;
+    Some((b - a) / window.as_secs_f64())
+}
+
 /// Resident set size of process `pid`, in KiB (`VmRSS`).
 pub fn rss_kib(pid: u32) -> Option<u64> {
     kib_field(pid, "VmRSS:")
+}
+
+/// Anonymous part of the resident set of process `pid` (heap, stacks), in KiB (`RssAnon`);
+/// the rest is mostly the program's own code pages (`RssFile`).
+pub fn anon_rss_kib(pid: u32) -> Option<u64> {
+    kib_field(pid, "RssAnon:")
 }
 
 /// Peak resident set size of process `pid`, in KiB (`VmHWM`).

@@ -23,8 +23,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request as WsRequest, Re
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The body of the daemon's reply to `GET /api/hello/ping` (first call of a session).
-pub const PING_REPLY: &str = r#"{"jtype":"afb-reply","request":{"status":"success","code":0,"info":"Ping Binder Daemon tag=pingSample count=1 query={ }"},"response":"Some String"}"#;
+/// The body of the daemon's reply to `GET /api/hello/ping` in a known session, as it is once
+/// the call counter has six digits (the size the daemon's replies have during a run).
+pub const PING_REPLY: &str = r#"{"jtype":"afb-reply","request":{"status":"success","code":0,"info":"Ping Binder Daemon tag=pingSample count=100000 query=null"},"response":"Some String"}"#;
 
 fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     if workers <= 1 {

@@ -27,6 +27,9 @@ pub struct LoadResult {
     pub load_cpu: Option<f64>,
     /// CPU share of the measured server processes (summed) over the window.
     pub server_cpu: Option<f64>,
+    /// CPU share of everything else on the machine over the window (1.0 = one CPU): a busy
+    /// neighbour makes the run noisy.
+    pub other_cpu: Option<f64>,
     /// The first error seen, if any.
     pub first_error: Option<String>,
     /// Extra facts about the run (reconnects, fan-out completions, ...).
@@ -68,6 +71,9 @@ impl LoadResult {
         if let Some(c) = self.load_cpu {
             s.push_str(&format!("  load cpu {:.0}%", c * 100.0));
         }
+        if let Some(c) = self.other_cpu {
+            s.push_str(&format!("  other cpu {:.0}%", c * 100.0));
+        }
         for (k, v) in &self.extra {
             s.push_str(&format!("  {k} {v}"));
         }
@@ -88,6 +94,7 @@ impl LoadResult {
             "latency_us": latency_json(&self.hist),
             "server_cpu": self.server_cpu,
             "load_cpu": self.load_cpu,
+            "other_cpu": self.other_cpu,
             "first_error": self.first_error,
             "extra": extra,
         })

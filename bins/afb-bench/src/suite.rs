@@ -75,6 +75,20 @@ pub struct SuiteArgs {
     /// fanout, mem, startup, size.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Before each scenario, wait up to this many seconds for the machine to be quiet (less
+    /// than --quiet-below busy, measured over 1 s); 0: do not wait.
+    #[arg(long, default_value_t = 0.0)]
+    wait_quiet: f64,
+    /// Busy share (1.0 = one CPU) of the whole machine under which it counts as quiet.
+    #[arg(long, default_value_t = 0.1)]
+    quiet_below: f64,
+    /// A run during which the rest of the machine used more than this share of a CPU is
+    /// noisy: it is run again (at most --retries times).
+    #[arg(long, default_value_t = 0.25)]
+    noisy_above: f64,
+    /// Extra attempts of a noisy run.
+    #[arg(long, default_value_t = 2)]
+    retries: usize,
     /// Use the batching echo server (`serve-echo --batch`) as the WebSocket baseline.
     #[arg(long)]
     echo_batch: bool,
@@ -155,6 +169,10 @@ impl Side {
         Spread::of(&self.runs.iter().filter_map(|r| r.load_cpu).collect::<Vec<_>>())
     }
 
+    fn other_cpu(&self) -> Option<Spread> {
+        Spread::of(&self.runs.iter().filter_map(|r| r.other_cpu).collect::<Vec<_>>())
+    }
+
     fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.errors).sum()
     }
@@ -168,6 +186,7 @@ impl Side {
             "latency_us_all_runs": latency_json(&h),
             "server_cpu": self.server_cpu().map(Spread::to_json),
             "load_cpu": self.load_cpu().map(Spread::to_json),
+            "other_cpu": self.other_cpu().map(Spread::to_json),
             "errors": self.errors(),
             "error": self.error,
             "runs": self.runs.iter().map(LoadResult::to_json).collect::<Vec<_>>(),
@@ -278,6 +297,10 @@ impl Scalar {
 pub struct MemResult {
     /// RSS after start-up, KiB.
     pub idle_kib: u64,
+    /// Its anonymous part (heap, stacks), KiB.
+    pub idle_anon_kib: Option<u64>,
+    /// Anonymous part of the loaded RSS, KiB.
+    pub loaded_anon_kib: Option<u64>,
     /// RSS with the sessions and WebSockets, KiB.
     pub loaded_kib: Option<u64>,
     /// Peak RSS (VmHWM) at the end, KiB.
@@ -294,11 +317,13 @@ impl MemResult {
     /// One line for humans.
     pub fn line(&self) -> String {
         format!(
-            "idle RSS {:.2} MiB; with {} sessions and {} idle WebSockets: RSS {} MiB, peak {} MiB{}",
+            "idle RSS {:.2} MiB (anonymous {} MiB); with {} sessions and {} idle WebSockets: RSS {} MiB (anonymous {} MiB), peak {} MiB{}",
             self.idle_kib as f64 / 1024.0,
+            mib(self.idle_anon_kib),
             self.sessions,
             self.websockets,
             mib(self.loaded_kib),
+            mib(self.loaded_anon_kib),
             mib(self.peak_kib),
             if self.note.is_empty() {
                 String::new()
@@ -312,6 +337,8 @@ impl MemResult {
     pub fn to_json(&self) -> Value {
         json!({
             "idle_kib": self.idle_kib,
+            "idle_anon_kib": self.idle_anon_kib,
+            "loaded_anon_kib": self.loaded_anon_kib,
             "loaded_kib": self.loaded_kib,
             "peak_kib": self.peak_kib,
             "sessions": self.sessions,
@@ -340,25 +367,26 @@ fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Starts the daemon with `--session-max SESSIONS`, measures its idle RSS, creates `sessions`
+/// Starts the daemon with `--session-max max(SESSIONS, WEBSOCKETS)`, measures its idle RSS, creates `sessions`
 /// sessions (cookie-less `GET /api/hello/ping`, distinct `Set-Cookie` values counted), opens
 /// `websockets` idle WebSockets, and measures RSS again.
 pub fn measure_mem(d: &DaemonArgs, sessions: usize, websockets: usize) -> Result<MemResult, String> {
     let scratch = Scratch::new("mem").map_err(|e| e.to_string())?;
     let port = procs::free_port().map_err(|e| e.to_string())?;
-    let max = sessions.max(1).to_string();
+    let max = sessions.max(websockets).max(1).to_string();
     let cmd = daemon_cmd(d, "daemon-mem", &["--port", &port.to_string(), "--session-max", &max]);
     let mut srv = Server::spawn(&cmd, Some(d.server_cpu), &scratch.0)?;
     srv.wait_tcp(local(port), Duration::from_secs(10))?;
     std::thread::sleep(Duration::from_millis(500));
     let idle_kib = procs::rss_kib(srv.pid).ok_or("cannot read the daemon's RSS")?;
+    let idle_anon_kib = procs::anon_rss_kib(srv.pid);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let pid = srv.pid;
     let mut note = String::new();
-    let (cookies, ws, loaded, peak) = rt.block_on(async {
+    let (cookies, ws, loaded, loaded_anon_kib, peak) = rt.block_on(async {
         let addr = local(port);
         let host = addr.to_string();
         // Sessions: cookie-less requests over 16 keep-alive connections.
@@ -416,8 +444,9 @@ pub fn measure_mem(d: &DaemonArgs, sessions: usize, websockets: usize) -> Result
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let loaded = procs::rss_kib(pid);
+        let loaded_anon = procs::anon_rss_kib(pid);
         let peak = procs::peak_rss_kib(pid);
-        (cookies.len(), ws.len(), loaded, peak)
+        (cookies.len(), ws.len(), loaded, loaded_anon, peak)
     });
     if cookies < sessions {
         let _ = write!(note, "only {cookies} distinct sessions of {sessions} asked; ");
@@ -426,6 +455,8 @@ pub fn measure_mem(d: &DaemonArgs, sessions: usize, websockets: usize) -> Result
     srv.stop();
     Ok(MemResult {
         idle_kib,
+        idle_anon_kib,
+        loaded_anon_kib,
         loaded_kib: loaded,
         peak_kib: peak,
         sessions: cookies,
@@ -438,8 +469,6 @@ pub fn measure_mem(d: &DaemonArgs, sessions: usize, websockets: usize) -> Result
 pub struct StartupResult {
     /// Each run, ms.
     pub runs_ms: Vec<f64>,
-    /// Time of `taskset -c CPU true` (the pinning's own exec, included in each run), ms.
-    pub taskset_ms: f64,
 }
 
 impl StartupResult {
@@ -447,12 +476,11 @@ impl StartupResult {
     pub fn line(&self) -> String {
         match Spread::of(&self.runs_ms) {
             Some(s) => format!(
-                "start-up to listening: median {:.2} ms (min {:.2}, max {:.2}, {} runs; includes {:.2} ms of taskset)",
+                "start-up to listening: median {:.2} ms (min {:.2}, max {:.2}, {} runs)",
                 s.median,
                 s.min,
                 s.max,
-                self.runs_ms.len(),
-                self.taskset_ms
+                self.runs_ms.len()
             ),
             None => "start-up: no run".into(),
         }
@@ -463,32 +491,21 @@ impl StartupResult {
         json!({
             "ms": Spread::of(&self.runs_ms).map(Spread::to_json),
             "runs_ms": self.runs_ms,
-            "taskset_ms": self.taskset_ms,
         })
     }
 }
 
-/// Time from spawning the daemon (pinned with taskset) to its port accepting a connection,
-/// `runs` times.
+/// Time from spawning the daemon to its port accepting a connection, `runs` times. The daemon
+/// is executed directly (no `taskset`, whose own exec would count), so it inherits this
+/// process's CPU affinity; the poller sleeps 100 µs between connection attempts.
 pub fn measure_startup(d: &DaemonArgs, runs: usize) -> Result<StartupResult, String> {
     let scratch = Scratch::new("startup").map_err(|e| e.to_string())?;
-    let mut taskset = Vec::new();
-    for _ in 0..5 {
-        let t0 = Instant::now();
-        Command::new("taskset")
-            .arg("-c")
-            .arg(d.server_cpu.to_string())
-            .arg("true")
-            .status()
-            .map_err(|e| format!("taskset: {e}"))?;
-        taskset.push(t0.elapsed().as_secs_f64() * 1000.0);
-    }
     let mut out = Vec::new();
     for i in 0..runs {
         let port = procs::free_port().map_err(|e| e.to_string())?;
         let cmd = daemon_cmd(d, &format!("daemon-startup-{i}"), &["--port", &port.to_string()]);
         let t0 = Instant::now();
-        let mut srv = Server::spawn(&cmd, Some(d.server_cpu), &scratch.0)?;
+        let mut srv = Server::spawn(&cmd, None, &scratch.0)?;
         let addr = local(port);
         loop {
             if std::net::TcpStream::connect(addr).is_ok() {
@@ -503,10 +520,7 @@ pub fn measure_startup(d: &DaemonArgs, runs: usize) -> Result<StartupResult, Str
         out.push(t0.elapsed().as_secs_f64() * 1000.0);
         srv.stop();
     }
-    Ok(StartupResult {
-        runs_ms: out,
-        taskset_ms: Spread::of(&taskset).map(|s| s.median).unwrap_or(0.0),
-    })
+    Ok(StartupResult { runs_ms: out })
 }
 
 /// Size of the binary and of a stripped copy, bytes.
@@ -564,7 +578,26 @@ impl Ctx {
         Ok(s)
     }
 
-    /// Runs A and B interleaved `runs` times with `load(port, pids)`.
+    /// One run of `load`, run again (at most `--retries` times) while the rest of the machine
+    /// was busy during it; waits for a quiet machine first when `--wait-quiet` is set.
+    fn measure(&self, load: &dyn Fn() -> Result<LoadResult, String>) -> Result<LoadResult, String> {
+        let mut attempt = 0;
+        loop {
+            wait_quiet(&self.args);
+            let r = load()?;
+            let other = r.other_cpu.unwrap_or(0.0);
+            if other <= self.args.noisy_above || attempt >= self.args.retries {
+                return Ok(r);
+            }
+            attempt += 1;
+            eprintln!(
+                "    (noisy run: the rest of the machine used {:.0}% of a CPU; running it again)",
+                other * 100.0
+            );
+        }
+    }
+
+    /// Runs A and B interleaved (A B B A A B ...) `runs` times each with `load(port, pids)`.
     fn interleave(
         &self,
         a: &mut Side,
@@ -573,11 +606,18 @@ impl Ctx {
         b_target: (u16, Vec<u32>),
         load: &LoadFn<'_>,
     ) {
-        for _ in 0..self.args.runs.max(1) {
-            a.push(load(a_target.0, &a_target.1));
-            pause();
-            b.push(load(b_target.0, &b_target.1));
-            pause();
+        // A B B A A B ...: each side runs first as often as second, so that a drift of the
+        // machine during the scenario weighs on both alike.
+        for i in 0..self.args.runs.max(1) {
+            let order: [bool; 2] = if i % 2 == 0 { [true, false] } else { [false, true] };
+            for first_a in order {
+                if first_a {
+                    a.push(self.measure(&|| load(a_target.0, &a_target.1)));
+                } else {
+                    b.push(self.measure(&|| load(b_target.0, &b_target.1)));
+                }
+                pause();
+            }
         }
     }
 
@@ -593,7 +633,7 @@ impl Ctx {
                 a.error = Some(e.clone());
                 eprintln!("    {:<34} ERROR {e}", a.label);
                 for _ in 0..self.args.runs.max(1) {
-                    b.push(load(ports.1, &[sb.pid]));
+                    b.push(self.measure(&|| load(ports.1, &[sb.pid])));
                     pause();
                 }
             }
@@ -766,17 +806,19 @@ impl Ctx {
             Ok((b, _, _f, _, sock)) => {
                 let mut s = Side::new(&row.sides[0].label);
                 for _ in 0..self.args.runs.max(1) {
-                    s.push(load::wsapi(
-                        load::WsapiOpts {
-                            addr: net::WsapiAddr::Unix(sock.display().to_string()),
-                            conns: 1,
-                            inflight: self.args.inflight,
-                            verb: "ping".into(),
-                            args: "null".into(),
-                        },
-                        self.timing,
-                        &[b.pid],
-                    ));
+                    s.push(self.measure(&|| {
+                        load::wsapi(
+                            load::WsapiOpts {
+                                addr: net::WsapiAddr::Unix(sock.display().to_string()),
+                                conns: 1,
+                                inflight: self.args.inflight,
+                                verb: "ping".into(),
+                                args: "null".into(),
+                            },
+                            self.timing,
+                            &[b.pid],
+                        )
+                    }));
                     pause();
                 }
                 row.sides = vec![s];
@@ -802,22 +844,30 @@ impl Ctx {
             verdict: String::new(),
         };
         let p = port();
-        let cmd = daemon_cmd(&self.args.daemon, "daemon-fanout", &["--port", &p.to_string()]);
+        // Every WebSocket client has its own session: room for all of them.
+        let max = (self.args.fanout_clients + 100).to_string();
+        let cmd = daemon_cmd(
+            &self.args.daemon,
+            "daemon-fanout",
+            &["--port", &p.to_string(), "--session-max", &max],
+        );
         match self.start(&cmd, p) {
             Ok(s) => {
                 let mut side = Side::new(&row.sides[0].label);
                 for run in 0..self.args.runs.max(1) {
-                    side.push(load::fanout(
-                        load::FanoutOpts {
-                            addr: local(p),
-                            path: "/api".into(),
-                            clients: self.args.fanout_clients,
-                            window: 1,
-                            tag: format!("fan{run}"),
-                        },
-                        self.timing,
-                        &[s.pid],
-                    ));
+                    side.push(self.measure(&|| {
+                        load::fanout(
+                            load::FanoutOpts {
+                                addr: local(p),
+                                path: "/api".into(),
+                                clients: self.args.fanout_clients,
+                                window: 1,
+                                tag: format!("fan{run}"),
+                            },
+                            self.timing,
+                            &[s.pid],
+                        )
+                    }));
                     pause();
                 }
                 row.sides = vec![side];
@@ -828,6 +878,27 @@ impl Ctx {
             }
         }
         row
+    }
+}
+
+/// Waits (at most `--wait-quiet` seconds) until the machine is quiet.
+fn wait_quiet(args: &SuiteArgs) {
+    if args.wait_quiet <= 0.0 {
+        return;
+    }
+    let t0 = Instant::now();
+    loop {
+        let busy = procs::system_busy_share(Duration::from_millis(500)).unwrap_or(0.0);
+        if busy < args.quiet_below {
+            return;
+        }
+        if t0.elapsed().as_secs_f64() > args.wait_quiet {
+            eprintln!(
+                "    (machine still busy: {:.0}% of a CPU; running anyway)",
+                busy * 100.0
+            );
+            return;
+        }
     }
 }
 
@@ -858,7 +929,7 @@ fn machine() -> Value {
     };
     json!({
         "cpu": cpu,
-        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpus": read("/proc/cpuinfo").lines().filter(|l| l.starts_with("processor")).count(),
         "kernel": read("/proc/sys/kernel/osrelease"),
         "rustc": cmd("rustc", &["--version"]),
         "loadavg": read("/proc/loadavg"),
@@ -947,17 +1018,30 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
                 (None, None, e.clone())
             }
         };
+        let anon =
+            |k: Option<u64>| k.map(|k| format!("anonymous {:.2} MiB, the rest is mapped code", k as f64 / 1024.0));
+        let idle_note = [m.as_ref().ok().and_then(|m| anon(m.idle_anon_kib)), Some(note.clone())]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         scalars.push(Scalar {
             name: "idle RSS".into(),
             value: idle,
             unit: "MiB".into(),
             target: Some(6.0),
-            note: note.clone(),
+            note: idle_note,
         });
         let (s, w) = m.as_ref().map(|m| (m.sessions, m.websockets)).unwrap_or((0, 0));
         let mut n = format!("{s} sessions, {w} WebSockets open");
         if let Ok(m) = &m {
-            let _ = write!(n, "; peak {} MiB", mib(m.peak_kib));
+            let _ = write!(
+                n,
+                "; peak {} MiB; anonymous {} MiB",
+                mib(m.peak_kib),
+                mib(m.loaded_anon_kib)
+            );
         }
         if !note.is_empty() {
             let _ = write!(n, "; {note}");
@@ -986,15 +1070,7 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
                     unit: "ms".into(),
                     target: Some(50.0),
                     note: sp
-                        .map(|sp| {
-                            format!(
-                                "min {:.2}, max {:.2}, {} runs, includes {:.2} ms of taskset",
-                                sp.min,
-                                sp.max,
-                                s.runs_ms.len(),
-                                s.taskset_ms
-                            )
-                        })
+                        .map(|sp| format!("min {:.2}, max {:.2}, {} runs", sp.min, sp.max, s.runs_ms.len()))
                         .unwrap_or_default(),
                 });
             }
@@ -1099,8 +1175,8 @@ fn markdown(ctx: &Ctx, started: &Value, ended: &Value, rows: &[Row], scalars: &[
         ended["loadavg"].as_str().unwrap_or("?"),
     );
     if !rows.is_empty() {
-        o.push_str("| scenario | server | ops/s median (min–max) | p50 µs | p90 | p99 | p99.9 | max | server CPU | load CPU | ratio | target | verdict |\n");
-        o.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        o.push_str("| scenario | server | ops/s median (min–max) | p50 µs | p90 | p99 | p99.9 | max | server CPU | load CPU | other CPU | ratio | target | verdict |\n");
+        o.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for r in rows {
             for (i, s) in r.sides.iter().enumerate() {
                 let h = merged(&s.runs);
@@ -1131,7 +1207,7 @@ fn markdown(ctx: &Ctx, started: &Value, ended: &Value, rows: &[Row], scalars: &[
                 };
                 let _ = writeln!(
                     o,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     name,
                     s.label,
                     thr,
@@ -1150,6 +1226,7 @@ fn markdown(ctx: &Ctx, started: &Value, ended: &Value, rows: &[Row], scalars: &[
                     },
                     fmt_spread(s.server_cpu(), 100.0, 0).replace(" (", "% ("),
                     fmt_spread(s.load_cpu(), 100.0, 0).replace(" (", "% ("),
+                    fmt_spread(s.other_cpu(), 100.0, 0).replace(" (", "% ("),
                     ratio,
                     target,
                     verdict.replace('|', "/"),
