@@ -10,6 +10,8 @@
 
 #[path = "ws_support/cdp.rs"]
 mod cdp;
+#[path = "ws_support/std_ws.rs"]
+mod std_ws;
 mod ws_support;
 
 use std::net::SocketAddr;
@@ -19,36 +21,49 @@ use afb_http::{HttpConfig, HttpServer};
 use cdp::{Browser, Page};
 use serde_json::{json, Value};
 
+/// An `HttpServer` with the sample APIs on its own runtime.
 struct Web {
     addr: SocketAddr,
     server: HttpServer,
+    rt: tokio::runtime::Runtime,
 }
 
 impl Web {
-    async fn start() -> Web {
-        let registry = ws_support::registry().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = HttpConfig {
-            port: addr.port(),
-            ..HttpConfig::default()
-        };
-        let server = HttpServer::new(registry, config).expect("HTTP server");
-        server.serve_tcp(listener);
-        Web { addr, server }
+    fn start() -> Web {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (addr, server) = rt.block_on(async {
+            let registry = ws_support::registry().await;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let config = HttpConfig {
+                port: addr.port(),
+                ..HttpConfig::default()
+            };
+            let server = HttpServer::new(registry, config).expect("HTTP server");
+            server.serve_tcp(listener);
+            (addr, server)
+        });
+        Web { addr, server, rt }
     }
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    async fn stop(self) {
-        self.server.shutdown(Duration::from_millis(200)).await;
+    fn stop(self) {
+        let s = self.server.clone();
+        self.rt
+            .block_on(async move { s.shutdown(Duration::from_millis(200)).await });
+        self.rt.shutdown_timeout(Duration::from_secs(1));
     }
 }
 
-async fn browser() -> Option<Browser> {
-    let b = Browser::launch().await;
+fn browser() -> Option<Browser> {
+    let b = Browser::launch();
     if b.is_none() {
         eprintln!("SKIPPED: Chromium not found (install the Debian package `chromium`, or set AFB_CHROMIUM)");
     }
@@ -60,178 +75,160 @@ fn assert_no_page_errors(b: &Browser) {
     assert!(errors.is_empty(), "JavaScript errors in the pages: {errors:?}");
 }
 
-async fn shot(page: &Page<'_>, name: &str) {
+fn shot(page: &Page<'_>, name: &str) {
     if let Ok(dir) = std::env::var("AFB_BROWSER_SHOTS") {
-        page.screenshot(&std::path::Path::new(&dir).join(format!("{name}.png")))
-            .await;
+        page.screenshot(&std::path::Path::new(&dir).join(format!("{name}.png")));
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn console_lists_apis_and_calls_a_verb_by_clicking() {
-    let Some(b) = browser().await else { return };
-    let web = Web::start().await;
+#[test]
+fn console_lists_apis_and_calls_a_verb_by_clicking() {
+    let Some(b) = browser() else { return };
+    let web = Web::start();
     // Without the monitor API (it belongs to the daemon) the console is told which APIs to describe.
-    let page = b.open(&web.url("/devtools/?apis=hello,tictactoe"), None).await;
+    let page = b.open(&web.url("/devtools/?apis=hello,tictactoe"), None);
     page.wait_for(
         r#"document.querySelector('button.verb[data-api="hello"][data-verb="ping"]')"#,
         "hello/ping in the API list",
-    )
-    .await;
+    );
     page.wait_for(
         r#"document.querySelector('button.verb[data-api="tictactoe"][data-verb="join"]')"#,
         "tictactoe/join in the API list",
-    )
-    .await;
+    );
     page.wait_for(
         "document.getElementById('conn-state').textContent === 'open'",
         "connected",
-    )
-    .await;
-    page.click(r#"button.verb[data-api="hello"][data-verb="ping"]"#).await;
-    assert_eq!(page.eval("document.getElementById('call-api').value").await, "hello");
-    assert_eq!(page.eval("document.getElementById('call-verb').value").await, "ping");
-    page.type_into("#call-args", r#"{"from":"browser"}"#).await;
-    page.click("#call-button").await;
+    );
+    page.click(r#"button.verb[data-api="hello"][data-verb="ping"]"#);
+    assert_eq!(page.eval("document.getElementById('call-api').value"), "hello");
+    assert_eq!(page.eval("document.getElementById('call-verb').value"), "ping");
+    page.type_into("#call-args", r#"{"from":"browser"}"#);
+    page.click("#call-button");
     page.wait_for(
         "document.getElementById('last-reply').textContent.includes('Some String')",
         "the ping reply",
-    )
-    .await;
-    let reply: Value = serde_json::from_str(&page.text("#last-reply").await).unwrap();
+    );
+    let reply: Value = serde_json::from_str(&page.text("#last-reply")).unwrap();
     assert_eq!(reply["request"]["status"], "success");
     assert!(reply["request"]["info"].as_str().unwrap().contains("from"), "{reply}");
-    assert!(page.text("#log").await.contains("hello/ping → success"));
+    assert!(page.text("#log").contains("hello/ping → success"));
 
     // An error reply, then an event shown live.
-    page.click(r#"button.verb[data-api="hello"][data-verb="pingfail"]"#)
-        .await;
-    page.click("#call-button").await;
+    page.click(r#"button.verb[data-api="hello"][data-verb="pingfail"]"#);
+    page.click("#call-button");
     page.wait_for(
         "document.getElementById('log').textContent.includes('hello/pingfail → failed')",
         "the failure",
-    )
-    .await;
-    page.click(r#"button.verb[data-api="hello"][data-verb="pingevent"]"#)
-        .await;
-    page.type_into("#call-args", r#"{"live":42}"#).await;
-    page.click("#call-button").await;
+    );
+    page.click(r#"button.verb[data-api="hello"][data-verb="pingevent"]"#);
+    page.type_into("#call-args", r#"{"live":42}"#);
+    page.click("#call-button");
     page.wait_for(
         "document.getElementById('log').textContent.includes('event hello/event')",
         "the event in the log",
-    )
-    .await;
-    assert!(page.text("#log").await.contains("\"live\": 42"));
+    );
+    assert!(page.text("#log").contains("\"live\": 42"));
     // The session (from hello/info).
     page.wait_for(
         "document.getElementById('session-uuid').textContent.length === 36",
         "the session uuid",
-    )
-    .await;
-    assert_eq!(page.text("#session-loa").await, "0");
-    shot(&page, "console").await;
+    );
+    assert_eq!(page.text("#session-loa"), "0");
+    shot(&page, "console");
 
     // Served at / too when there is no --roothttp.
-    let root = b.open(&web.url("/"), None).await;
-    assert_eq!(root.eval("document.title").await, "AFB console");
+    let root = b.open(&web.url("/"), None);
+    assert_eq!(root.eval("document.title"), "AFB console");
     assert_no_page_errors(&b);
     drop(b);
-    web.stop().await;
+    web.stop();
 }
 
-async fn board_text(p: &Page<'_>) -> String {
+fn board_text(p: &Page<'_>) -> String {
     p.eval("[...document.querySelectorAll('#board button')].map(b => b.textContent || '.').join('')")
-        .await
         .as_str()
         .unwrap()
         .to_owned()
 }
 
-async fn wait_board(p: &Page<'_>, expected: &str) {
+fn wait_board(p: &Page<'_>, expected: &str) {
     let expr = format!(
         "[...document.querySelectorAll('#board button')].map(b => b.textContent || '.').join('') === {}",
         serde_json::to_string(expected).unwrap()
     );
-    p.wait_for(&expr, &format!("the board {expected}")).await;
+    p.wait_for(&expr, &format!("the board {expected}"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tictactoe_two_tabs_share_a_board_through_join() {
-    let Some(b) = browser().await else { return };
-    let web = Web::start().await;
-    let other = b.new_context().await;
-    let a = b.open(&web.url("/devtools/tictactoe.html"), None).await;
-    let c = b.open(&web.url("/devtools/tictactoe.html"), Some(&other)).await;
+#[test]
+fn tictactoe_two_tabs_share_a_board_through_join() {
+    let Some(b) = browser() else { return };
+    let web = Web::start();
+    let other = b.new_context();
+    let a = b.open(&web.url("/devtools/tictactoe.html"), None);
+    let c = b.open(&web.url("/devtools/tictactoe.html"), Some(&other));
     for p in [&a, &c] {
         p.wait_for(
             "/^[0-9]+$/.test(document.getElementById('board-id').textContent)",
             "a board",
-        )
-        .await;
+        );
     }
-    let id_a = a.text("#board-id").await;
-    let id_c = c.text("#board-id").await;
+    let id_a = a.text("#board-id");
+    let id_c = c.text("#board-id");
     assert_ne!(id_a, id_c, "separate sessions have separate boards");
 
-    c.type_into("#join-id", &id_a).await;
-    c.click("#join-button").await;
+    c.type_into("#join-id", &id_a);
+    c.click("#join-button");
     c.wait_for(
         &format!("document.getElementById('board-id').textContent === '{id_a}'"),
         "joined",
-    )
-    .await;
+    );
 
-    a.click(r#"#board button[data-index="4"]"#).await;
-    wait_board(&a, "....X....").await;
-    wait_board(&c, "....X....").await;
-    c.click(r#"#board button[data-index="0"]"#).await;
-    wait_board(&c, "O...X....").await;
-    wait_board(&a, "O...X....").await;
-    a.click("#server-play").await;
+    a.click(r#"#board button[data-index="4"]"#);
+    wait_board(&a, "....X....");
+    wait_board(&c, "....X....");
+    c.click(r#"#board button[data-index="0"]"#);
+    wait_board(&c, "O...X....");
+    wait_board(&a, "O...X....");
+    a.click("#server-play");
     a.wait_for(
         "[...document.querySelectorAll('#board button')].filter(b => b.textContent).length === 3",
         "3 marks",
-    )
-    .await;
-    let after_play = board_text(&a).await;
-    wait_board(&c, &after_play).await;
-    c.click("#undo").await;
-    wait_board(&a, "O...X....").await;
-    wait_board(&c, "O...X....").await;
+    );
+    let after_play = board_text(&a);
+    wait_board(&c, &after_play);
+    c.click("#undo");
+    wait_board(&a, "O...X....");
+    wait_board(&c, "O...X....");
 
     // A level change shows on the partner's page; a pending wait ends on a move.
-    a.type_into("#level", "3").await;
-    a.click("#level-form button").await;
-    c.wait_for("document.getElementById('level').value === '3'", "the partner's level")
-        .await;
-    c.click("#wait").await;
+    a.type_into("#level", "3");
+    a.click("#level-form button");
+    c.wait_for("document.getElementById('level').value === '3'", "the partner's level");
+    c.click("#wait");
     c.wait_for(
         "document.getElementById('wait-result').textContent === 'waiting…'",
         "waiting",
-    )
-    .await;
-    a.click(r#"#board button[data-index="8"]"#).await;
+    );
+    a.click(r#"#board button[data-index="8"]"#);
     c.wait_for(
         "document.getElementById('wait-result').textContent.includes('changed: move')",
         "the wait answered",
-    )
-    .await;
-    wait_board(&c, "O...X...X").await;
-    shot(&a, "tictactoe-a").await;
-    shot(&c, "tictactoe-b").await;
+    );
+    wait_board(&c, "O...X...X");
+    shot(&a, "tictactoe-a");
+    shot(&c, "tictactoe-b");
     assert_no_page_errors(&b);
     drop(b);
-    web.stop().await;
+    web.stop();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn afb_js_client_api() {
-    let Some(b) = browser().await else { return };
-    let web = Web::start().await;
-    let page = b.open(&web.url("/devtools/afb.js"), None).await;
-    let r = page
-        .eval(
-            r#"(async () => {
+#[test]
+fn afb_js_client_api() {
+    let Some(b) = browser() else { return };
+    let web = Web::start();
+    let page = b.open(&web.url("/devtools/afb.js"), None);
+    let r = page.eval(
+        r#"(async () => {
             const { AFB, AfbClient, matchEvent } = await import('/devtools/afb.js');
             const out = {};
             const afb = new AFB({});
@@ -269,8 +266,7 @@ async fn afb_js_client_api() {
             out.state = afb.state;
             return out;
         })()"#,
-        )
-        .await;
+    );
     assert_eq!(r["isClient"], true);
     assert_eq!(r["ping"]["response"], "Some String");
     assert_eq!(r["ping"]["request"]["status"], "success");
@@ -306,18 +302,19 @@ async fn afb_js_client_api() {
         if !peers.is_empty() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(20));
     }
     let peer = peers.last().expect("the page's connection").clone();
     let args: Box<serde_json::value::RawValue> = serde_json::from_str(r#"{"n":5}"#).unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(10), peer.call("ui/ask", &args))
-        .await
-        .unwrap();
+    let reply = web
+        .rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), peer.call("ui/ask", &args)).await })
+        .expect("the page answers in time");
     assert!(reply.is_success(), "{reply:?}");
     assert_eq!(reply.data_json(), Some(r#"{"echo":{"n":5}}"#));
-    let reply = peer.call("ui/fail", &args).await;
+    let reply = web.rt.block_on(peer.call("ui/fail", &args));
     assert_eq!((&*reply.status, reply.info.as_deref()), ("forbidden", Some("nope")));
-    let reply = peer.call("ui/unknown", &args).await;
+    let reply = web.rt.block_on(peer.call("ui/unknown", &args));
     assert_eq!(&*reply.status, "unknown-verb");
 
     // The AGL factory: AFB(base, token) -> {context, ws}; new ws(onopen, onabort).
@@ -339,7 +336,7 @@ async fn afb_js_client_api() {
             return out;
         })()"#,
         )
-        .await;
+        ;
     assert_eq!(r["token"], "initial-token");
     assert_eq!(r["same"], true);
     assert_eq!(r["ping"]["response"], "Some String");
@@ -352,5 +349,5 @@ async fn afb_js_client_api() {
     assert_eq!(r["tokenAfter"], new_token, "the context follows the renewed token");
     assert_no_page_errors(&b);
     drop(b);
-    web.stop().await;
+    web.stop();
 }

@@ -2,7 +2,8 @@
 //! headless Chromium on loopback, opens pages (optionally in separate
 //! browser contexts, i.e. separate cookie jars), evaluates JavaScript,
 //! clicks with real mouse events and types text. Stops the browser when
-//! dropped. Uses only tokio-tungstenite and serde_json.
+//! dropped. Blocking, over std sockets (`std_ws.rs`, which the including
+//! crate declares as `crate::std_ws`) and serde_json only.
 //!
 //! Chromium is found at `$AFB_CHROMIUM`, else `/usr/bin/chromium`,
 //! `chromium-browser`, `google-chrome`; [`Browser::launch`] returns `None`
@@ -14,15 +15,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::thread::sleep;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message;
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+use crate::std_ws::{WsConn, WsMsg, WsWriter};
+
+type Pending = Arc<Mutex<HashMap<u64, mpsc::Sender<Value>>>>;
 
 /// How long one DevTools command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
@@ -46,7 +48,7 @@ pub fn find_chromium() -> Option<PathBuf> {
 pub struct Browser {
     child: Child,
     profile: PathBuf,
-    out: mpsc::UnboundedSender<String>,
+    out: WsWriter,
     pending: Pending,
     next_id: Arc<AtomicU64>,
     /// JavaScript errors and console errors of every page: (session, text).
@@ -62,7 +64,7 @@ pub struct Page<'a> {
 
 impl Browser {
     /// Starts Chromium, or `None` when it is not installed.
-    pub async fn launch() -> Option<Browser> {
+    pub fn launch() -> Option<Browser> {
         let exe = find_chromium()?;
         let profile = std::env::temp_dir().join(format!(
             "afb-chromium-{}-{}",
@@ -95,25 +97,21 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-        let endpoint = wait_endpoint(&profile).await;
-        let (ws, _) = tokio_tungstenite::connect_async(endpoint.as_str())
-            .await
+        let (port, path) = wait_endpoint(&profile);
+        let conn = WsConn::connect(("127.0.0.1", port), &format!("127.0.0.1:{port}"), &path, None)
             .expect("connect to the DevTools endpoint");
-        let (mut sink, mut stream) = ws.split();
-        let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
-        tokio::spawn(async move {
-            while let Some(text) = out_rx.recv().await {
-                if sink.send(Message::text(text)).await.is_err() {
-                    break;
-                }
-            }
-        });
+        conn.set_timeout(Duration::from_secs(3600));
+        let WsConn { mut reader, writer, .. } = conn;
         let pending: Pending = Arc::default();
         let errors: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let (p2, e2) = (pending.clone(), errors.clone());
-        tokio::spawn(async move {
-            while let Some(Ok(m)) = stream.next().await {
-                let Message::Text(t) = m else { continue };
+        std::thread::spawn(move || {
+            while let Ok(m) = reader.recv() {
+                let t = match m {
+                    WsMsg::Text(t) => t,
+                    WsMsg::Close(..) => break,
+                    _ => continue,
+                };
                 let Ok(v) = serde_json::from_str::<Value>(&t) else {
                     continue;
                 };
@@ -143,7 +141,7 @@ impl Browser {
         Some(Browser {
             child,
             profile,
-            out,
+            out: writer,
             pending,
             next_id: Arc::new(AtomicU64::new(1)),
             errors,
@@ -151,19 +149,18 @@ impl Browser {
     }
 
     /// Sends a command (to a page when `session` is given) and returns its result.
-    pub async fn command(&self, session: Option<&str>, method: &str, params: Value) -> Value {
+    pub fn command(&self, session: Option<&str>, method: &str, params: Value) -> Value {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut msg = json!({"id": id, "method": method, "params": params});
         if let Some(s) = session {
             msg["sessionId"] = json!(s);
         }
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = mpsc::channel();
         self.pending.lock().unwrap().insert(id, tx);
-        self.out.send(msg.to_string()).expect("DevTools connection open");
-        let v = tokio::time::timeout(COMMAND_TIMEOUT, rx)
-            .await
-            .unwrap_or_else(|_| panic!("DevTools command {method} timed out"))
-            .expect("DevTools answer");
+        self.out.send_text(&msg.to_string()).expect("DevTools connection open");
+        let v = rx
+            .recv_timeout(COMMAND_TIMEOUT)
+            .unwrap_or_else(|_| panic!("DevTools command {method} timed out"));
         if !v["error"].is_null() {
             panic!("DevTools command {method} failed: {}", v["error"]);
         }
@@ -171,35 +168,33 @@ impl Browser {
     }
 
     /// A new, separate browser context (its own cookies and storage).
-    pub async fn new_context(&self) -> String {
-        let r = self.command(None, "Target.createBrowserContext", json!({})).await;
+    pub fn new_context(&self) -> String {
+        let r = self.command(None, "Target.createBrowserContext", json!({}));
         r["browserContextId"].as_str().expect("browserContextId").to_owned()
     }
 
     /// Opens `url` in a new tab (in `context` when given) and waits until it is loaded.
-    pub async fn open(&self, url: &str, context: Option<&str>) -> Page<'_> {
+    pub fn open(&self, url: &str, context: Option<&str>) -> Page<'_> {
         let mut params = json!({"url": "about:blank"});
         if let Some(c) = context {
             params["browserContextId"] = json!(c);
         }
-        let r = self.command(None, "Target.createTarget", params).await;
+        let r = self.command(None, "Target.createTarget", params);
         let target = r["targetId"].as_str().expect("targetId").to_owned();
-        let r = self
-            .command(
-                None,
-                "Target.attachToTarget",
-                json!({"targetId": target, "flatten": true}),
-            )
-            .await;
+        let r = self.command(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target, "flatten": true}),
+        );
         let session = r["sessionId"].as_str().expect("sessionId").to_owned();
         let page = Page {
             browser: self,
             session,
             target,
         };
-        page.cmd("Page.enable", json!({})).await;
-        page.cmd("Runtime.enable", json!({})).await;
-        page.goto(url).await;
+        page.cmd("Page.enable", json!({}));
+        page.cmd("Runtime.enable", json!({}));
+        page.goto(url);
         page
     }
 
@@ -213,7 +208,7 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self
             .out
-            .send(json!({"id": 0, "method": "Browser.close", "params": {}}).to_string());
+            .send_text(&json!({"id": 0, "method": "Browser.close", "params": {}}).to_string());
         for _ in 0..50 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;
@@ -226,24 +221,24 @@ impl Drop for Browser {
     }
 }
 
-async fn wait_endpoint(profile: &Path) -> String {
+fn wait_endpoint(profile: &Path) -> (u16, String) {
     let file = profile.join("DevToolsActivePort");
     for _ in 0..300 {
         if let Ok(text) = std::fs::read_to_string(&file) {
             let mut lines = text.lines();
-            if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
-                return format!("ws://127.0.0.1:{port}{path}");
+            if let (Some(Ok(port)), Some(path)) = (lines.next().map(str::parse), lines.next()) {
+                return (port, path.to_owned());
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        sleep(Duration::from_millis(100));
     }
     panic!("Chromium did not open its DevTools port within 30 s");
 }
 
 impl Page<'_> {
     /// Sends a command to this page.
-    pub async fn cmd(&self, method: &str, params: Value) -> Value {
-        self.browser.command(Some(&self.session), method, params).await
+    pub fn cmd(&self, method: &str, params: Value) -> Value {
+        self.browser.command(Some(&self.session), method, params)
     }
 
     /// The DevTools session id (to match [`Browser::page_errors`]).
@@ -252,23 +247,20 @@ impl Page<'_> {
     }
 
     /// Navigates and waits for the load to complete.
-    pub async fn goto(&self, url: &str) {
-        self.cmd("Page.navigate", json!({"url": url})).await;
+    pub fn goto(&self, url: &str) {
+        self.cmd("Page.navigate", json!({"url": url}));
         self.wait_for(
             "document.readyState === 'complete' && location.href !== 'about:blank'",
             url,
-        )
-        .await;
+        );
     }
 
     /// Evaluates `expr` (awaiting a promise) and returns its JSON value.
-    pub async fn eval(&self, expr: &str) -> Value {
-        let r = self
-            .cmd(
-                "Runtime.evaluate",
-                json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
-            )
-            .await;
+    pub fn eval(&self, expr: &str) -> Value {
+        let r = self.cmd(
+            "Runtime.evaluate",
+            json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+        );
         if let Some(ex) = r.get("exceptionDetails") {
             panic!(
                 "JavaScript failed: {expr}\n{}",
@@ -279,27 +271,25 @@ impl Page<'_> {
     }
 
     /// Waits until `expr` is truthy (polling), panicking after 15 s.
-    pub async fn wait_for(&self, expr: &str, what: &str) {
+    pub fn wait_for(&self, expr: &str, what: &str) {
         let check = format!("(() => {{ try {{ return !!({expr}); }} catch (e) {{ return false; }} }})()");
         for _ in 0..300 {
-            if self.eval(&check).await == json!(true) {
+            if self.eval(&check) == json!(true) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            sleep(Duration::from_millis(50));
         }
         panic!("timed out waiting for {what} ({expr})");
     }
 
     /// Clicks the centre of the element matching `selector` with real mouse events.
-    pub async fn click(&self, selector: &str) {
+    pub fn click(&self, selector: &str) {
         let sel = serde_json::to_string(selector).unwrap();
-        let rect = self
-            .eval(&format!(
-                "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
+        let rect = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
                  e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
                  return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
-            ))
-            .await;
+        ));
         let (x, y) = match (rect[0].as_f64(), rect[1].as_f64()) {
             (Some(x), Some(y)) => (x, y),
             _ => panic!("no element {selector} to click"),
@@ -308,47 +298,42 @@ impl Page<'_> {
             self.cmd(
                 "Input.dispatchMouseEvent",
                 json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
-            )
-            .await;
+            );
         }
     }
 
     /// Replaces the text of the input matching `selector` by typing `text`.
-    pub async fn type_into(&self, selector: &str, text: &str) {
+    pub fn type_into(&self, selector: &str, text: &str) {
         let sel = serde_json::to_string(selector).unwrap();
-        let found = self
-            .eval(&format!(
-                "(() => {{ const e = document.querySelector({sel}); if (!e) return false; \
+        let found = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); if (!e) return false; \
                  e.focus(); e.select && e.select(); return true; }})()"
-            ))
-            .await;
+        ));
         assert_eq!(found, json!(true), "no input {selector}");
-        self.cmd("Input.insertText", json!({"text": text})).await;
+        self.cmd("Input.insertText", json!({"text": text}));
     }
 
     /// The text content of the element matching `selector`.
-    pub async fn text(&self, selector: &str) -> String {
+    pub fn text(&self, selector: &str) -> String {
         let sel = serde_json::to_string(selector).unwrap();
         self.eval(&format!("(document.querySelector({sel}) || {{}}).textContent || ''"))
-            .await
             .as_str()
             .unwrap_or("")
             .to_owned()
     }
 
     /// Saves a PNG screenshot to `path`.
-    pub async fn screenshot(&self, path: &Path) {
-        let r = self.cmd("Page.captureScreenshot", json!({"format": "png"})).await;
+    pub fn screenshot(&self, path: &Path) {
+        let r = self.cmd("Page.captureScreenshot", json!({"format": "png"}));
         if let Some(data) = r["data"].as_str() {
             let _ = std::fs::write(path, base64_decode(data));
         }
     }
 
     /// Closes the tab.
-    pub async fn close(self) {
+    pub fn close(self) {
         self.browser
-            .command(None, "Target.closeTarget", json!({"targetId": self.target}))
-            .await;
+            .command(None, "Target.closeTarget", json!({"targetId": self.target}));
     }
 }
 
