@@ -101,6 +101,9 @@ pub struct SuiteArgs {
     /// Also write the Markdown report (or JSON with --json) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    json_out: Option<PathBuf>,
 }
 
 /// How a scenario is judged.
@@ -1110,32 +1113,36 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
             let v = s.verdict();
             v == "PASS" || v == "report"
         });
+    let report_json = json!({
+        "machine": started,
+        "loadavg_end": ended["loadavg"],
+        "settings": {
+            "server_cpu": ctx.args.daemon.server_cpu,
+            "load_cpu": ctx.args.load_cpu,
+            "pinned": !ctx.args.no_pin,
+            "warmup_s": ctx.args.warmup,
+            "duration_s": ctx.args.duration,
+            "runs": ctx.args.runs,
+            "daemon": ctx.args.daemon.daemon.display().to_string(),
+            "daemon_args": ctx.args.daemon.daemon_args,
+            "baseline_only": ctx.args.baseline_only,
+        },
+        "scenarios": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+        "metrics": scalars.iter().map(Scalar::to_json).collect::<Vec<_>>(),
+        "all_pass": all_pass,
+    });
     let output = if ctx.args.json {
-        json!({
-            "machine": started,
-            "loadavg_end": ended["loadavg"],
-            "settings": {
-                "server_cpu": ctx.args.daemon.server_cpu,
-                "load_cpu": ctx.args.load_cpu,
-                "pinned": !ctx.args.no_pin,
-                "warmup_s": ctx.args.warmup,
-                "duration_s": ctx.args.duration,
-                "runs": ctx.args.runs,
-                "daemon": ctx.args.daemon.daemon.display().to_string(),
-                "daemon_args": ctx.args.daemon.daemon_args,
-                "baseline_only": ctx.args.baseline_only,
-            },
-            "scenarios": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
-            "metrics": scalars.iter().map(Scalar::to_json).collect::<Vec<_>>(),
-            "all_pass": all_pass,
-        })
-        .to_string()
+        report_json.to_string()
     } else {
         markdown(&ctx, &started, &ended, &rows, &scalars)
     };
     println!("{output}");
     if let Some(p) = &ctx.args.out {
         std::fs::write(p, format!("{output}\n")).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    if let Some(p) = &ctx.args.json_out {
+        let text = serde_json::to_string_pretty(&report_json).unwrap_or_default();
+        std::fs::write(p, format!("{text}\n")).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     Ok(if all_pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
