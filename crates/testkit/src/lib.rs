@@ -203,7 +203,10 @@ impl Daemon {
 
     /// Sends a signal (e.g. `"TERM"`, `"INT"`, `"KILL"`, `"STOP"`, `"CONT"`).
     pub fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status();
     }
 
     /// Waits up to `timeout` for the process to exit.
@@ -239,7 +242,9 @@ impl Daemon {
 
     /// Number of open file descriptors of the daemon.
     pub fn fd_count(&self) -> Option<usize> {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).ok().map(|d| d.count())
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .ok()
+            .map(|d| d.count())
     }
 }
 
