@@ -297,10 +297,17 @@ mod tests {
         assert_eq!(jsonc_text(&json!({"a": 1})), r#"{ "a": 1 }"#);
         assert_eq!(jsonc_text(&json!({})), "{ }");
         assert_eq!(jsonc_text(&json!([1, "x/y", null, []])), r#"[ 1, "x\/y", null, [ ] ]"#);
-        assert_eq!(jsonc_text(&json!({"o": {"p": true}, "q": "\\"})), r#"{ "o": { "p": true }, "q": "\\" }"#);
+        assert_eq!(
+            jsonc_text(&json!({"o": {"p": true}, "q": "\\"})),
+            r#"{ "o": { "p": true }, "q": "\\" }"#
+        );
         assert_eq!(jsonc_text(&json!(null)), "null");
-        let info_len = "Ping Binder Daemon tag=pingSample count=1 query=".len() + jsonc_text(&json!({"a": 1})).len() + 1;
-        assert_eq!(info_len, 0x3b, "length of the info in the measured k message of hello/ping");
+        let info_len =
+            "Ping Binder Daemon tag=pingSample count=1 query=".len() + jsonc_text(&json!({"a": 1})).len() + 1;
+        assert_eq!(
+            info_len, 0x3b,
+            "length of the info in the measured k message of hello/ping"
+        );
     }
 }
 
