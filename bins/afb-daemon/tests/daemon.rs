@@ -73,7 +73,7 @@ fn default_start_serves_the_samples_and_says_so_in_its_first_log_line() {
     for api in ["tictactoe/board", "auth/ping", "monitor/session"] {
         assert_eq!(Conn::tcp(d.addr()).get(&format!("/api/{api}")).status, 200, "{api}");
     }
-    let log = d.log();
+    let log = d.wait_log(Duration::from_secs(5), |l| l.contains("sample APIs"));
     let first = log.lines().next().unwrap_or_default();
     assert!(first.starts_with("<4> WARNING: "), "{log}");
     assert!(first.contains("sample APIs hello, tictactoe, auth"), "{first}");
@@ -388,7 +388,7 @@ fn log_level_follows_monitor_set_at_run_time() {
     for _ in 0..3 {
         assert_eq!(c.get("/api/hello/verbose?x=1").status, 200);
     }
-    let log = d.log();
+    let log = d.wait_log(Duration::from_secs(5), |l| l.contains("[hello] verbose warning"));
     assert!(log.contains("<3> ERROR: [hello] verbose error"), "{log}");
     assert!(log.contains("<4> WARNING: [hello] verbose warning"), "{log}");
     assert!(!log.contains("[hello] verbose notice"), "{log}");

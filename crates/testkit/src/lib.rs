@@ -191,6 +191,19 @@ impl Daemon {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Waits up to `timeout` until the log satisfies `pred` (log lines
+    /// arrive asynchronously); returns the log either way.
+    pub fn wait_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if pred(&log) || Instant::now() > deadline {
+                return log;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)
