@@ -419,3 +419,59 @@ fn abstract_addr(name: &str) -> io::Result<std::os::unix::net::SocketAddr> {
     use std::os::linux::net::SocketAddrExt;
     std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves `chunks` (with a pause between them) on a loopback socket and reads responses.
+    async fn read_all(chunks: Vec<&'static [u8]>, n: usize) -> Vec<Response> {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            for c in chunks {
+                s.write_all(c).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        let mut c = HttpConn::new(connect_tcp(addr).await.unwrap());
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(c.read_response(true).await.unwrap());
+        }
+        server.await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn responses_with_length_chunked_and_split_heads() {
+        let r = read_all(
+            vec![
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: x-afb-uuid-1=abc; Path=/\r\n\r\nhel",
+                b"loHTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            ],
+            3,
+        )
+        .await;
+        assert_eq!((r[0].status, r[0].body_len, r[0].close), (200, 5, false));
+        assert_eq!(r[0].cookie.as_deref(), Some("x-afb-uuid-1=abc"));
+        assert_eq!((r[1].status, r[1].body_len, r[1].cookie.is_none()), (404, 5, true));
+        assert_eq!((r[2].status, r[2].body_len, r[2].close), (200, 0, true));
+    }
+
+    #[tokio::test]
+    async fn a_body_until_close() {
+        let r = read_all(vec![b"HTTP/1.0 200 OK\r\n\r\nsome", b" body"], 1).await;
+        assert_eq!((r[0].status, r[0].body_len, r[0].close), (200, 9, true));
+    }
+
+    #[test]
+    fn wsapi_uris() {
+        assert!(matches!(WsapiAddr::parse("unix:/tmp/x/hello"), Ok(WsapiAddr::Unix(p)) if p == "/tmp/x/hello"));
+        assert!(matches!(WsapiAddr::parse("tcp:127.0.0.1:9000/hello"), Ok(WsapiAddr::Tcp(p)) if p == "127.0.0.1:9000"));
+        assert!(matches!(WsapiAddr::parse("localhost:9/api"), Ok(WsapiAddr::Tcp(p)) if p == "localhost:9"));
+        assert!(WsapiAddr::parse("tcp:/api").is_err());
+    }
+}

@@ -170,3 +170,28 @@ pub fn merged(runs: &[LoadResult]) -> Histogram<u64> {
     }
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_median_min_max() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        let s = Spread::of(&[4.0, 1.0, f64::NAN, 2.0, 3.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.5, 1.0, 4.0));
+        assert!(Spread::of(&[]).is_none());
+    }
+
+    #[test]
+    fn percentiles_in_microseconds() {
+        let mut h = new_histogram();
+        for ns in 1..=1000u64 {
+            h.record(ns * 1000).unwrap();
+        }
+        assert!((pct_us(&h, 50.0) - 500.0).abs() < 1.0);
+        assert!((pct_us(&h, 99.0) - 990.0).abs() < 1.5);
+        assert!(pct_us(&new_histogram(), 50.0).is_nan());
+    }
+}
