@@ -134,6 +134,51 @@ impl Args {
     }
 }
 
+/// Whether the JSON text `text` nests arrays and objects more than `max`
+/// levels deep (`[]` is one level, a scalar none). Strings are skipped, so
+/// brackets inside them do not count. The text need not be valid JSON: an
+/// unbalanced text is only scanned, never trusted.
+///
+/// Cost: nothing for texts shorter than `max + 1` bytes; else one counting
+/// pass over the bytes, and a second, string-aware pass only when the text
+/// holds more than `max` opening brackets.
+pub fn nesting_exceeds(text: &[u8], max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let opening = text.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    if opening <= max {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Reads a value "JSON-ish": strings holding JSON are parsed.
 pub fn jsonish(v: &Value) -> Value {
     match v {
@@ -201,6 +246,46 @@ mod tests {
         assert_eq!(a.get_jsonish("d2"), Some(json!({"v": 2})));
         assert_eq!(a.get_jsonish("d3"), Some(json!("plain")));
         assert_eq!(a.get_jsonish("none"), None);
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn nesting_depth() {
+        assert!(!nesting_exceeds(b"1", 0));
+        assert!(nesting_exceeds(b"[]", 0));
+        assert!(!nesting_exceeds(b"[]", 1));
+        assert!(!nesting_exceeds(nested(64).as_bytes(), 64));
+        assert!(nesting_exceeds(nested(65).as_bytes(), 64));
+        let mixed = r#"{"a":[{"b":[1,2,{"c":null}]}],"d":{}}"#;
+        assert!(!nesting_exceeds(mixed.as_bytes(), 5));
+        assert!(nesting_exceeds(mixed.as_bytes(), 4));
+        // Brackets inside strings (with escaped quotes) do not count.
+        let in_string = format!(r#"["\"{}\\", 1]"#, "[".repeat(100));
+        assert!(serde_json::from_str::<Value>(&in_string).is_ok(), "{in_string}");
+        assert!(!nesting_exceeds(in_string.as_bytes(), 1));
+        // Siblings do not add up.
+        let wide = format!("[{}[]]", "[],".repeat(100));
+        assert!(!nesting_exceeds(wide.as_bytes(), 2));
+        // Garbage is scanned, not trusted.
+        assert!(nesting_exceeds("]]]]{{{{".as_bytes(), 3));
+        assert!(!nesting_exceeds("\"[[[[[[".as_bytes(), 3));
+    }
+
+    #[test]
+    fn nesting_agrees_with_serde_on_valid_json() {
+        for depth in [0, 1, 2, 10, 63, 64, 65, 127] {
+            let text = nested(depth);
+            let actual = serde_json::from_str::<Value>(&text).ok().map(|_| depth);
+            if actual.is_some() {
+                assert!(!nesting_exceeds(text.as_bytes(), depth), "{depth}");
+            }
+            if depth > 0 {
+                assert!(nesting_exceeds(text.as_bytes(), depth - 1), "{depth}");
+            }
+        }
     }
 
     #[test]

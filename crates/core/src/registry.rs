@@ -56,7 +56,14 @@ pub struct RegistryConfig {
     pub log_level: LogLevel,
     /// Maximum number of live events an API may create.
     pub events_per_api: usize,
+    /// Deepest nesting of arrays and objects accepted in a request's
+    /// argument (`--json-max-depth`); deeper is answered `invalid-request`
+    /// before any verb runs.
+    pub json_max_depth: usize,
 }
+
+/// Default of [`RegistryConfig::json_max_depth`].
+pub const DEFAULT_JSON_MAX_DEPTH: usize = 64;
 
 impl Default for RegistryConfig {
     fn default() -> Self {
@@ -67,6 +74,7 @@ impl Default for RegistryConfig {
             settings: Map::new(),
             log_level: LogLevel::Warning,
             events_per_api: 4096,
+            json_max_depth: DEFAULT_JSON_MAX_DEPTH,
         }
     }
 }
@@ -514,6 +522,15 @@ impl Registry {
         let refuse = |sink: Box<dyn ReplySink>, st: &'static str, info: String| {
             sink.reply(Reply::error(st, Some(info)));
         };
+        if let Some(raw) = args.raw() {
+            if crate::args::nesting_exceeds(raw.get().as_bytes(), self.config.json_max_depth) {
+                return refuse(
+                    sink,
+                    status::INVALID_REQUEST,
+                    format!("argument nested more than {} levels deep", self.config.json_max_depth),
+                );
+            }
+        }
         let entry = match self.find_api(api) {
             Some(e) if !(external && e.is_private()) => e,
             _ => return refuse(sink, status::UNKNOWN_API, format!("api {api} not found")),

@@ -607,6 +607,38 @@ mod tests {
         assert!(constant_time_eq(b"", b""));
     }
 
+    /// The comparison costs the same wherever the tokens differ: a check
+    /// that stopped at the first differing byte (`==`, `memcmp`) would take
+    /// next to nothing for a token wrong in its first byte and the whole
+    /// length for one wrong in its last byte.
+    #[test]
+    fn token_check_time_does_not_depend_on_where_the_tokens_differ() {
+        let secret = "s".repeat(1 << 20);
+        let s = Session::detached(Some(&secret));
+        let mut early = secret.clone().into_bytes();
+        early[0] = b'x';
+        let mut late = secret.clone().into_bytes();
+        *late.last_mut().unwrap() = b'x';
+        let (early, late) = (String::from_utf8(early).unwrap(), String::from_utf8(late).unwrap());
+        let time = |t: &str| {
+            let mut runs: Vec<_> = (0..15)
+                .map(|_| {
+                    let t0 = std::time::Instant::now();
+                    assert!(!s.check_token(Some(std::hint::black_box(t))));
+                    t0.elapsed()
+                })
+                .collect();
+            runs.sort();
+            runs[runs.len() / 2]
+        };
+        let (e, l) = (time(&early), time(&late));
+        assert!(
+            e.as_secs_f64() > 0.3 * l.as_secs_f64(),
+            "first-byte mismatch {e:?} vs last-byte mismatch {l:?}: the comparison exits early"
+        );
+        assert!(s.check_token(Some(&secret)));
+    }
+
     #[test]
     fn loa_per_api() {
         let s = Session::detached(None);

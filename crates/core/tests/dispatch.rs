@@ -784,3 +784,28 @@ async fn req_handle_outlives_reply() {
     assert!(h.is_replied());
     assert_eq!(h.args().get_str("x").as_deref(), Some("y"));
 }
+
+#[tokio::test]
+async fn arguments_nested_too_deep_are_refused_before_the_verb() {
+    let cfg = RegistryConfig {
+        json_max_depth: 8,
+        ..config()
+    };
+    let reg = started_with(cfg, vec![ApiDecl::new("t", Arc::new(echo_api()))]).await;
+    let c = client(&reg);
+    let ok = format!("{}{}", "[".repeat(8), "]".repeat(8));
+    let r = call(&reg, &c, "t", "echo", &ok).await;
+    assert!(r.is_success(), "{r:?}");
+    assert_eq!(r.data_json(), Some(ok.as_str()));
+    let deep = format!("{}1{}", "[{\"a\":".repeat(5), "}]".repeat(5));
+    let r = call(&reg, &c, "t", "echo", &deep).await;
+    assert_eq!((&*r.status, r.code), ("invalid-request", -12), "{r:?}");
+    assert!(r.info.unwrap().contains("8 levels"));
+    // Far beyond serde_json's own recursion limit: refused, no overflow.
+    let huge = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = call(&reg, &c, "t", "echo", &huge).await;
+    assert_eq!(&*r.status, "invalid-request");
+    // Depth inside strings does not count.
+    let r = call(&reg, &c, "t", "echo", &format!("\"{}\"", "[".repeat(50))).await;
+    assert!(r.is_success(), "{r:?}");
+}
