@@ -4,7 +4,9 @@
 //! [`HttpServer`] serves connections (TCP or unix sockets, HTTP/1.1 with
 //! keep-alive and cleartext HTTP/2) with one router ([`server`]):
 //!
-//! 1. `GET {rootapi}` with `Upgrade: websocket` -> [`ws::handle_upgrade`];
+//! 1. `GET {rootapi}` with `Upgrade: websocket` -> [`ws::handle_upgrade`]
+//!    (API requests coming from another site's page are refused first, see
+//!    [`origin`]);
 //! 2. `{rootapi}/API/VERB` -> [`rest`] (calls through `Registry::dispatch`);
 //! 3. anything else -> [`statics`]: `--alias` directories, the built-in
 //!    assets under `/devtools/`, `--roothttp` (or the built-in assets) at `/`,
@@ -14,6 +16,7 @@
 
 pub mod assets;
 pub mod lookup;
+pub mod origin;
 pub mod query;
 pub mod rest;
 pub mod server;
@@ -98,6 +101,8 @@ pub struct HttpConfig {
     pub limits: Limits,
     /// WebSocket settings.
     pub ws: ws::WsConfig,
+    /// Which cross-origin browser requests may call APIs (`--allowed-origin`).
+    pub origins: origin::OriginPolicy,
 }
 
 impl Default for HttpConfig {
@@ -112,6 +117,7 @@ impl Default for HttpConfig {
             upload_dir: std::env::temp_dir(),
             limits: Limits::default(),
             ws: ws::WsConfig::default(),
+            origins: origin::OriginPolicy::default(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! and the graceful shutdown.
 //!
 //! Router (see [`route`]):
-//! 1. request target longer than `max_url` -> 414;
+//! 1. request target longer than `max_url` -> 414; an API request (2, 3)
+//!    coming from another site's page -> 403 ([`crate::origin`]);
 //! 2. `GET {rootapi}` or `{rootapi}/` with `Upgrade: websocket` ->
 //!    [`crate::ws::handle_upgrade`] with the session and token resolved as
 //!    for REST calls (the response gets the session cookie);
@@ -61,6 +62,7 @@ pub(crate) struct State {
     pub(crate) limits: Limits,
     pub(crate) upload_dir: std::path::PathBuf,
     pub(crate) ws: WsConfig,
+    origins: crate::origin::OriginPolicy,
     statics: Statics,
 }
 
@@ -145,6 +147,7 @@ impl HttpServer {
             limits,
             upload_dir: config.upload_dir,
             ws: config.ws,
+            origins: config.origins,
             statics,
         };
         Ok(HttpServer {
@@ -294,6 +297,12 @@ pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>)
         return plain(StatusCode::URI_TOO_LONG, "URI too long\n");
     }
     if let Some(rest) = req.uri().path().strip_prefix(state.rootapi.as_str()) {
+        if rest.is_empty() || rest.starts_with('/') {
+            if let Err(why) = state.origins.check(req.headers(), req.uri()) {
+                tracing::info!("{why}");
+                return rest::error_response(StatusCode::FORBIDDEN, afb_core::status::FORBIDDEN, &why, None);
+            }
+        }
         if (rest.is_empty() || rest == "/") && is_websocket_upgrade(&req) {
             return websocket(state, conn, req);
         }

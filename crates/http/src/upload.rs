@@ -22,6 +22,10 @@ pub enum BodyError {
     Io(String),
 }
 
+/// What a multipart body gives: its fields (text fields as strings, files as
+/// `{"file","path"}` objects) and its files.
+pub type MultipartArgs = (Map<String, Value>, Vec<FileArg>);
+
 /// Removes the uploaded files it holds when dropped: held by the HTTP
 /// request's future, so that the files go when the request ends, whether
 /// by a reply, an error, a timeout or the client going away.
@@ -109,9 +113,26 @@ pub async fn read_multipart(
     max_total: u64,
     max_field: u64,
     guard: &mut UploadGuard,
-) -> Result<(Map<String, Value>, Vec<FileArg>), BodyError> {
+) -> Result<MultipartArgs, BodyError> {
+    read_multipart_stream(BodyDataStream::new(body), boundary, dir, max_total, max_field, guard).await
+}
+
+/// [`read_multipart`] on any stream of body chunks (in-memory bodies in
+/// tests and fuzzing).
+pub async fn read_multipart_stream<S, E>(
+    stream: S,
+    boundary: String,
+    dir: &Path,
+    max_total: u64,
+    max_field: u64,
+    guard: &mut UploadGuard,
+) -> Result<MultipartArgs, BodyError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
     let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(max_total));
-    let mut mp = multer::Multipart::with_constraints(BodyDataStream::new(body), boundary, constraints);
+    let mut mp = multer::Multipart::with_constraints(stream, boundary, constraints);
     let mut fields = Map::new();
     let mut files = Vec::new();
     while let Some(mut field) = mp.next_field().await.map_err(multer_error)? {
@@ -158,6 +179,70 @@ pub async fn read_multipart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs [`read_multipart_stream`] on an in-memory body.
+    pub(crate) fn parse_in_memory(
+        body: &[u8],
+        boundary: &str,
+        dir: &Path,
+    ) -> (Result<MultipartArgs, BodyError>, Vec<PathBuf>) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let chunks: Vec<Result<Bytes, std::convert::Infallible>> =
+            body.chunks(7).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let mut guard = UploadGuard::new();
+        let r = rt.block_on(read_multipart_stream(
+            futures_util::stream::iter(chunks),
+            boundary.to_owned(),
+            dir,
+            4096,
+            64,
+            &mut guard,
+        ));
+        let paths = guard.paths().to_vec();
+        (r, paths)
+    }
+
+    #[test]
+    fn multipart_in_memory_fields_files_and_errors() {
+        let dir = std::env::temp_dir().join(format!("afb-multipart-mem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhello\r\n\
+--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\"\r\n\r\n\x00\x01\xff\r\n--XX--\r\n";
+        let (r, paths) = parse_in_memory(body, "XX", &dir);
+        let (fields, files) = r.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(fields["a"], "hello");
+        assert_eq!(fields["f"]["file"], "x.bin");
+        assert_eq!(files.len(), 1);
+        assert!(paths.iter().all(|p| !p.exists()), "the guard removed the files");
+        // A text field over 64 bytes, a body over 4096 bytes, garbage.
+        let long = format!(
+            "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n{}\r\n--XX--\r\n",
+            "x".repeat(65)
+        );
+        assert!(matches!(
+            parse_in_memory(long.as_bytes(), "XX", &dir).0,
+            Err(BodyError::TooLarge(64))
+        ));
+        let huge = format!(
+            "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"y\"\r\n\r\n{}\r\n--XX--\r\n",
+            "x".repeat(5000)
+        );
+        assert!(matches!(
+            parse_in_memory(huge.as_bytes(), "XX", &dir).0,
+            Err(BodyError::TooLarge(4096))
+        ));
+        assert!(matches!(
+            parse_in_memory(b"garbage", "XX", &dir).0,
+            Err(BodyError::Invalid(_))
+        ));
+        let not_utf8 = b"--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\xff\r\n--XX--\r\n";
+        assert!(matches!(
+            parse_in_memory(not_utf8, "XX", &dir).0,
+            Err(BodyError::Invalid(_))
+        ));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn guard_removes_its_files_and_tolerates_moved_ones() {

@@ -50,8 +50,12 @@ pub struct WsConfig {
     /// Outgoing messages queued per connection before the client is
     /// considered stuck and the connection closed.
     pub send_queue: usize,
-    /// Calls in flight per connection; beyond, calls are refused.
+    /// Calls in flight per connection; beyond, calls are refused
+    /// `not-available` (`--ws-max-inflight`).
     pub max_inflight: usize,
+    /// Events one connection may be subscribed to at once; beyond, a
+    /// subscription fails (`--subscriptions-max`).
+    pub max_subscriptions: usize,
     /// Cancelled when the daemon shuts down: connections close.
     pub shutdown: CancellationToken,
 }
@@ -62,6 +66,7 @@ impl Default for WsConfig {
             max_message: 1_048_500,
             send_queue: 1024,
             max_inflight: 4096,
+            max_subscriptions: 4096,
             shutdown: CancellationToken::new(),
         }
     }

@@ -33,8 +33,6 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{WsClientInit, WsConfig};
 
-/// Most subscriptions one connection may hold.
-const MAX_SUBSCRIPTIONS: usize = 4096;
 /// Most server-to-client calls waiting for their answer on one connection.
 const MAX_CLIENT_CALLS: usize = 1024;
 /// Most messages taken from the queue at once before writing them.
@@ -464,7 +462,7 @@ where
         next_call: AtomicU64::new(0),
     });
     let listener: Arc<dyn Listener> = conn.clone();
-    let subscriber = Arc::new(ListenerSubscriber::new(&listener, MAX_SUBSCRIPTIONS));
+    let subscriber = Arc::new(ListenerSubscriber::new(&listener, config.max_subscriptions));
     registry.add_listener(&listener);
     super::peers::register(&conn);
     let _connected = init.session.connect();
