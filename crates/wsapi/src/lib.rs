@@ -22,7 +22,9 @@
 //!   direction, session or token id 0 declared, session uuid over 256 bytes,
 //!   token over 4096 bytes, more than 4 MiB of declarations, more than 4095
 //!   calls in progress) close the link with 1002 and a log line; a text frame
-//!   with 1003; a message over `max_message` with 1009.
+//!   with 1003; a message over `max_message` with 1009. A call beyond
+//!   [`WsapiOptions::max_inflight`] (when set below 4095) is answered
+//!   `not-available` and the link stays.
 //! - Forgetting an undeclared session or token id, `U` of an unknown event:
 //!   ignored with a log line. A token id never declared means "no token" (as
 //!   the C server does). Re-declaring an id replaces it.
@@ -56,6 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use afb_core::{ApiDecl, ApiResolver, Registry};
+pub use afb_wsapi_codec::MAX_PENDING;
 use tokio_util::sync::CancellationToken;
 
 pub use uri::{Endpoint, SocketUri, UriError};
@@ -81,6 +84,14 @@ pub struct WsapiOptions {
     /// Permissions given to a server's unix socket file (e.g. `0o660`);
     /// `None`: as the umask makes them.
     pub socket_mode: Option<u32>,
+    /// Calls (and descriptions) one server link runs at once
+    /// (`--wsapi-max-inflight`, at most [`MAX_PENDING`]); beyond, a call is
+    /// answered `not-available` at once. More than [`MAX_PENDING`] is a
+    /// protocol error (the peer ignores the protocol's own bound).
+    pub max_inflight: usize,
+    /// Distinct events one server link relays at once (`--subscriptions-max`,
+    /// at most 65535); beyond, a subscription fails.
+    pub max_events: usize,
 }
 
 impl Default for WsapiOptions {
@@ -92,6 +103,8 @@ impl Default for WsapiOptions {
             hello_timeout: Some(Duration::from_secs(30)),
             allow_uids: None,
             socket_mode: None,
+            max_inflight: MAX_PENDING,
+            max_events: 4096,
         }
     }
 }

@@ -66,6 +66,10 @@ pub(crate) struct ServerLink {
     /// Cancelled when the link ends: the peer's running calls are dropped.
     gone: CancellationToken,
     peer: Peer,
+    /// Calls run at once before `not-available` (at most `MAX_PENDING`).
+    max_inflight: usize,
+    /// Distinct events relayed at once.
+    max_events: usize,
     st: Mutex<State>,
 }
 
@@ -208,6 +212,12 @@ impl ServerLink {
             if st.inflight >= MAX_PENDING {
                 return Err(format!("more than {MAX_PENDING} calls in progress"));
             }
+            if st.inflight >= self.max_inflight {
+                drop(st);
+                let info = format!("too many calls in progress on this link ({})", self.max_inflight);
+                self.reply_raw(callid, Some(afb_core::status::NOT_AVAILABLE), Some(&info), "null");
+                return Ok(());
+            }
             let session = if sessionid == 0 {
                 match &st.anonymous {
                     Some(g) => g.session().clone(),
@@ -310,8 +320,9 @@ impl ServerLink {
         if let Some(&wid) = st.ev_ids.get(&event.id()) {
             return Ok(wid);
         }
-        if st.ev_wire.len() >= usize::from(u16::MAX) {
-            return Err(SubscribeError::Limit(usize::from(u16::MAX)));
+        let limit = self.max_events.min(usize::from(u16::MAX));
+        if st.ev_wire.len() >= limit {
+            return Err(SubscribeError::Limit(limit));
         }
         let mut wid = st.next_ev;
         while wid == 0 || st.ev_wire.contains_key(&wid) {
@@ -558,6 +569,8 @@ pub(crate) async fn serve_link<R, W>(
         out: Outbox::new(opts.max_queued, stop.child_token()),
         gone: CancellationToken::new(),
         peer,
+        max_inflight: opts.max_inflight.min(MAX_PENDING),
+        max_events: opts.max_events,
         st: Mutex::new(State {
             version: None,
             sessions: HashMap::new(),

@@ -417,3 +417,35 @@ async fn client_limits_outstanding_calls_to_4095() {
         assert_eq!(&*r.status, "disconnected", "{r:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_max_inflight_are_refused_and_the_link_stays() {
+    let dir = TempDir::new("maxinflight");
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let _back = Back::start_apis(
+        &format!("unix:{}", dir.join("slow").display()),
+        RegistryConfig::default(),
+        WsapiOptions {
+            max_inflight: 2,
+            ..opts()
+        },
+        vec![slow_api(dropped)],
+    )
+    .await;
+    let mut p = RawPeer::unix(&dir.join("slow")).await;
+    p.hello().await;
+    p.send(&call(1, "sleep", 0, 0, "300")).await;
+    p.send(&call(2, "sleep", 0, 0, "300")).await;
+    p.send(&call(3, "sleep", 0, 0, "300")).await;
+    let refused = p.msg().await;
+    assert_eq!(&refused[..3], &reply(3, Some("not-available"), None, "null")[..3]);
+    assert!(
+        String::from_utf8_lossy(&refused).contains("not-available"),
+        "{refused:?}"
+    );
+    // The two running calls finish, then the link takes calls again.
+    let (a, b) = (p.msg().await, p.msg().await);
+    assert_eq!((a[0], b[0]), (b'k', b'k'));
+    p.send(&call(4, "sleep", 0, 0, "1")).await;
+    assert_eq!(p.msg().await, reply(4, None, None, "1"));
+}
