@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use afb_core::{ApiDecl, ApiResolver, Args, Call, Client, LogLevel, Registry, RegistryConfig, SessionConfig};
+use afb_http::origin::OriginPolicy;
 use afb_http::ws::WsConfig;
 use afb_http::{HttpConfig, HttpServer, Limits};
 use afb_wsapi::WsapiOptions;
@@ -232,9 +233,12 @@ async fn listen_http(
         },
         ws: WsConfig {
             max_message: o.ws_maxlen,
+            max_inflight: usize::try_from(o.ws_max_inflight).unwrap_or(usize::MAX),
+            send_queue: usize::try_from(o.ws_send_queue).unwrap_or(usize::MAX),
+            max_subscriptions: usize::try_from(o.subscriptions_max).unwrap_or(usize::MAX),
             shutdown: ws_shutdown,
-            ..WsConfig::default()
         },
+        origins: OriginPolicy::new(o.allowed_origin.clone()),
     };
     let http = HttpServer::new(registry.clone(), config).map_err(|e| e.to_string())?;
     let interfaces = o
@@ -375,7 +379,8 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
         jobs_max: o.jobs_max.unwrap_or(RegistryConfig::default().jobs_max),
         settings: std::mem::take(&mut p.settings),
         log_level: p.level,
-        ..RegistryConfig::default()
+        events_per_api: usize::try_from(o.events_max).unwrap_or(usize::MAX),
+        json_max_depth: usize::try_from(o.json_max_depth).unwrap_or(usize::MAX),
     };
     let registry = Registry::new(config);
     level_source.attach(&registry);
@@ -395,9 +400,25 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
     }
     let wsapi_opts = WsapiOptions {
         max_message: o.ws_maxlen,
-        call_timeout: registry.config().api_timeout,
+        call_timeout: match o.wsapi_timeout {
+            Some(0) => None,
+            Some(s) => Some(Duration::from_secs(s)),
+            None => registry.config().api_timeout,
+        },
+        max_queued: usize::try_from(o.wsapi_send_queue).unwrap_or(usize::MAX),
+        allow_uids: (!o.wsapi_allow.is_empty()).then(|| o.wsapi_allow.clone()),
+        socket_mode: o.ws_server_mode.as_deref().map(crate::options::mode_bits).transpose()?,
+        max_inflight: usize::try_from(o.wsapi_max_inflight).unwrap_or(usize::MAX),
+        max_events: usize::try_from(o.subscriptions_max).unwrap_or(usize::MAX),
         ..WsapiOptions::default()
     };
+    if wsapi_opts.allow_uids.is_some()
+        && o.ws_server
+            .iter()
+            .any(|u| !u.starts_with("unix:") && !u.starts_with("sd:"))
+    {
+        tracing::warn!("--wsapi-allow: TCP --ws-server exports refuse every peer (only unix peers have a uid)");
+    }
 
     // APIs.
     let register = |b: afb_sdk::ApiBuilder| {

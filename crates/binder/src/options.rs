@@ -183,6 +183,55 @@ pub struct Options {
     #[arg(long, default_value_t = 1_048_500, value_name = "N")]
     pub ws_maxlen: usize,
 
+    // ---- resource limits (see docs/SECURITY.md) -------------------------
+    /// Deepest nesting of arrays and objects in a request's JSON argument (1..=127); deeper gets invalid-request
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=127))]
+    pub json_max_depth: u64,
+
+    /// Calls in progress per WebSocket connection; beyond: not-available
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_max_inflight: u64,
+
+    /// Outgoing messages queued per WebSocket connection; a client that lets it fill up is disconnected
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_send_queue: u64,
+
+    /// Events one WebSocket connection or wsapi link may be subscribed to at once
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub subscriptions_max: u64,
+
+    /// Live events one API may create
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub events_max: u64,
+
+    /// Calls one --ws-server link runs at once (1..=4095); beyond: not-available
+    #[arg(long, default_value_t = 4095, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4095))]
+    pub wsapi_max_inflight: u64,
+
+    /// Bytes queued for sending per wsapi link; a peer that lets it fill up is disconnected
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    pub wsapi_send_queue: u64,
+
+    /// Seconds a call through --ws-client/--auto-api waits for the remote binder (0: no limit; default: --apitimeout)
+    #[arg(long, value_name = "S")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wsapi_timeout: Option<u64>,
+
+    /// --ws-server peers allowed: unix-socket peers running as one of these uids (TCP peers are then refused), repeatable or comma-separated
+    #[arg(long, value_name = "UID", value_delimiter = ',', action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wsapi_allow: Vec<u32>,
+
+    /// Permissions of the --ws-server unix socket files, in octal (e.g. 0660; default: from the umask)
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_server_mode: Option<String>,
+
+    /// Origin of web pages (e.g. http://localhost:8080) allowed to call APIs besides the daemon's own pages; * for any, repeatable
+    #[arg(long, value_name = "ORIGIN", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origin: Vec<String>,
+
     // ---- logging ------------------------------------------------------
     /// More verbose (repeatable)
     #[arg(short = 'v', long, action = ArgAction::Count)]
@@ -264,6 +313,21 @@ pub struct Options {
     #[arg(short = 'e', long, value_name = "PROG ARGS", num_args = 1.., allow_hyphen_values = true)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exec: Vec<String>,
+}
+
+/// Validates an octal file mode (`0660`, `660`, `0o660`); kept as text so
+/// that `--dump-config` writes it back as given.
+fn parse_mode(s: &str) -> Result<String, String> {
+    mode_bits(s).map(|_| s.to_owned())
+}
+
+/// The bits of an octal file mode accepted by `--ws-server-mode`.
+pub fn mode_bits(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o7777 && !digits.is_empty() => Ok(m),
+        _ => Err(format!("{s:?} is not an octal file mode such as 0660")),
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -405,6 +469,15 @@ pub fn config_to_args(text: &str, file: &str) -> Result<(Vec<OsString>, Vec<OsSt
 /// Loads the options from the command line (`args` without the program
 /// name) and the config files it names.
 pub fn load(args: &[OsString]) -> Result<Options, OptionsError> {
+    load_with(args, |file| std::fs::read_to_string(file))
+}
+
+/// [`load`] reading config files through `read` (no other side effect:
+/// tests and fuzzing give the files' text).
+pub fn load_with(
+    args: &[OsString],
+    read: impl Fn(&std::path::Path) -> std::io::Result<String>,
+) -> Result<Options, OptionsError> {
     let prog = || OsString::from("afb-daemon");
     let (front, cli_exec) = split_exec(args);
     let first = parse(std::iter::once(prog()).chain(front.iter().cloned()))?;
@@ -412,7 +485,7 @@ pub fn load(args: &[OsString]) -> Result<Options, OptionsError> {
     let mut exec = Vec::new();
     for file in &first.config {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|e| OptionsError::Config(format!("--config {name}: {e}")))?;
+        let text = read(file).map_err(|e| OptionsError::Config(format!("--config {name}: {e}")))?;
         let (a, e) = config_to_args(&text, &name).map_err(OptionsError::Config)?;
         merged.extend(a);
         if !e.is_empty() {
@@ -562,6 +635,72 @@ mod tests {
         let back = load(&[OsString::from("--config"), f.clone().into_os_string()]).unwrap();
         assert_eq!(back.to_json(), dumped);
         std::fs::remove_file(f).unwrap();
+    }
+
+    #[test]
+    fn limit_options_defaults_ranges_and_config_keys() {
+        let o = load(&[]).unwrap();
+        assert_eq!(
+            (
+                o.json_max_depth,
+                o.ws_max_inflight,
+                o.ws_send_queue,
+                o.subscriptions_max
+            ),
+            (64, 4096, 1024, 4096)
+        );
+        assert_eq!(
+            (o.events_max, o.wsapi_max_inflight, o.wsapi_send_queue),
+            (4096, 4095, 16 << 20)
+        );
+        assert_eq!((o.wsapi_timeout, o.ws_server_mode.as_deref()), (None, None));
+        assert!(o.wsapi_allow.is_empty() && o.allowed_origin.is_empty());
+        assert!(
+            load(&os(&["--json-max-depth", "128"])).is_err(),
+            "beyond serde_json's own limit"
+        );
+        assert!(
+            load(&os(&["--wsapi-max-inflight", "4096"])).is_err(),
+            "beyond the protocol's bound"
+        );
+        assert!(load(&os(&["--ws-server-mode", "0999"])).is_err());
+        assert!(load(&os(&["--ws-server-mode", "rw"])).is_err());
+        assert_eq!(mode_bits("0660"), Ok(0o660));
+        assert_eq!(mode_bits("0o600"), Ok(0o600));
+        let f = tmp(
+            "limits.json",
+            r#"{"json-max-depth": 8, "wsapi-allow": [0, 1000], "ws-server-mode": "0600",
+                "allowed-origin": ["http://a:1", "http://b:2"], "wsapi-timeout": 3, "events-max": 7}"#,
+        );
+        let o = load(&[
+            OsString::from("--config"),
+            f.clone().into_os_string(),
+            OsString::from("--wsapi-allow=5,6"),
+        ])
+        .unwrap();
+        assert_eq!(o.json_max_depth, 8);
+        assert_eq!(o.wsapi_allow, vec![0, 1000, 5, 6]);
+        assert_eq!(o.ws_server_mode.as_deref(), Some("0600"));
+        assert_eq!(o.allowed_origin, vec!["http://a:1", "http://b:2"]);
+        assert_eq!((o.wsapi_timeout, o.events_max), (Some(3), 7));
+        let dumped = o.to_json();
+        let g = tmp("limits-dump.json", &dumped.to_string());
+        let back = load(&[OsString::from("--config"), g.clone().into_os_string()]).unwrap();
+        assert_eq!(back.to_json(), dumped);
+        std::fs::remove_file(f).unwrap();
+        std::fs::remove_file(g).unwrap();
+    }
+
+    #[test]
+    fn load_with_reads_config_text_without_files() {
+        let o = load_with(&os(&["--config", "virtual.json", "-p", "9"]), |p| {
+            assert_eq!(p, std::path::Path::new("virtual.json"));
+            Ok(r#"{"port": 1, "session-max": 3}"#.to_owned())
+        })
+        .unwrap();
+        assert_eq!((o.port, o.session_max), (9, 3));
+        let e = load_with(&os(&["--config", "x"]), |_| Err(std::io::Error::other("gone"))).unwrap_err();
+        assert!(e.to_string().contains("gone"));
     }
 
     #[test]
