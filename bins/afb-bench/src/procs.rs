@@ -139,7 +139,12 @@ impl Scratch {
 }
 
 impl Drop for Scratch {
+    /// Removes the directory, unless `AFB_BENCH_KEEP` is set (to read the servers' logs).
     fn drop(&mut self) {
+        if std::env::var_os("AFB_BENCH_KEEP").is_some() {
+            eprintln!("afb-bench: kept {}", self.0.display());
+            return;
+        }
         let _ = fs::remove_dir_all(&self.0);
     }
 }

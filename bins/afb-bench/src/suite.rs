@@ -631,7 +631,24 @@ impl Ctx {
         let sa = self.start(&binder, ports.0);
         let sb = self.start(&base, ports.1);
         match (&sa, &sb) {
-            (Ok(sa), Ok(sb)) => self.interleave(&mut a, (ports.0, vec![sa.pid]), &mut b, (ports.1, vec![sb.pid]), load),
+            (Ok(pa), Ok(pb)) => {
+                let (pids_a, pids_b) = (vec![pa.pid], vec![pb.pid]);
+                // A failed run says whether its server died, with the end of its log.
+                let servers = std::cell::RefCell::new((sa, sb));
+                let checked = |port: u16, pids: &[u32]| {
+                    load(port, pids).map_err(|e| {
+                        let mut s = servers.borrow_mut();
+                        let server = if port == ports.0 { s.0.as_mut() } else { s.1.as_mut() };
+                        match server.map(Server::check_alive) {
+                            Ok(Err(dead)) => format!("{e}; {dead}"),
+                            _ => e,
+                        }
+                    })
+                };
+                self.interleave(&mut a, (ports.0, pids_a), &mut b, (ports.1, pids_b), &checked);
+                row.sides = vec![a, b];
+                return;
+            }
             (Err(e), Ok(sb)) => {
                 a.error = Some(e.clone());
                 eprintln!("    {:<34} ERROR {e}", a.label);
