@@ -23,6 +23,7 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 {
     echo "# $(date -u)"
     echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+    echo "uncommitted changes: $(git status --short --untracked-files=no 2>/dev/null | wc -l) files"
     echo "kernel: $(uname -srvm)"
     echo "rustc: $(rustc --version)"
     lscpu
