@@ -237,6 +237,7 @@ async fn listen_http(
             send_queue: usize::try_from(o.ws_send_queue).unwrap_or(usize::MAX),
             max_subscriptions: usize::try_from(o.subscriptions_max).unwrap_or(usize::MAX),
             shutdown: ws_shutdown,
+            drain_until: None, // the HTTP server's grace period
         },
         origins: OriginPolicy::new(o.allowed_origin.clone()),
     };

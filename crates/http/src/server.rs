@@ -80,6 +80,8 @@ pub(crate) struct ConnCtx {
     /// Cancelled when the connection ends or at the end of the shutdown
     /// grace period: the registry then answers its requests `disconnected`.
     pub(crate) cancel: CancellationToken,
+    /// The server's tasks (WebSocket connections join them).
+    pub(crate) tracker: TaskTracker,
 }
 
 struct Inner {
@@ -127,6 +129,10 @@ impl HttpServer {
         let cookie_name = format!("x-afb-uuid-{}", config.port);
         let timeout = registry.sessions().config().timeout.as_secs();
         let limits = config.limits.clone();
+        let abort = CancellationToken::new();
+        if config.ws.drain_until.is_none() {
+            config.ws.drain_until = Some(abort.clone());
+        }
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -156,7 +162,7 @@ impl HttpServer {
                 builder,
                 tracker: TaskTracker::new(),
                 stop: CancellationToken::new(),
-                abort: CancellationToken::new(),
+                abort,
             }),
         })
     }
@@ -217,6 +223,7 @@ impl HttpServer {
         let ctx = Arc::new(ConnCtx {
             creds: creds.map(Arc::new),
             cancel: cancel.clone(),
+            tracker: inner.tracker.clone(),
         });
         self.inner.tracker.spawn(async move {
             let _cancel_requests_on_close = cancel.drop_guard();
@@ -304,7 +311,7 @@ pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>)
             }
         }
         if (rest.is_empty() || rest == "/") && is_websocket_upgrade(&req) {
-            return websocket(state, conn, req);
+            return websocket(state, conn, req, &conn.tracker);
         }
         if rest.is_empty() || rest.starts_with('/') {
             return rest::handle(state, conn, req).await;
@@ -313,7 +320,7 @@ pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>)
     state.statics.handle(req).await
 }
 
-fn websocket(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+fn websocket(state: &State, conn: &ConnCtx, req: Request<Incoming>, tracker: &TaskTracker) -> Response<Body> {
     let args = match req.uri().query().filter(|q| !q.is_empty()) {
         Some(q) => Args::from_value(Value::Object(query::parse(q))),
         None => Args::null(),
@@ -345,7 +352,8 @@ fn websocket(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Response<
         token,
         creds: conn.creds.as_deref().cloned(),
     };
-    let mut r = crate::ws::handle_upgrade(req, state.registry.clone(), init, state.ws.clone()).map(Either::Left);
+    let mut r = crate::ws::handle_upgrade_tracked(req, state.registry.clone(), init, state.ws.clone(), tracker)
+        .map(Either::Left);
     if r.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(c) = cookie {
             r.headers_mut().insert(SET_COOKIE, c);

@@ -19,7 +19,8 @@
 //! answering an id the server never sent), else close 1008; an event sent by
 //! the client: 1008; binary frames: 1003; invalid UTF-8: 1007; a message over
 //! [`WsConfig::max_message`] (all fragments together): 1009; protocol errors:
-//! 1002; daemon shutdown: 1001. A client whose queue of
+//! 1002; daemon shutdown: 1001 (once the running calls are answered, or
+//! answered `disconnected` at the end of the grace period). A client whose queue of
 //! [`WsConfig::send_queue`] outgoing messages fills up is disconnected.
 //! When a connection ends its running calls are cancelled.
 
@@ -56,8 +57,14 @@ pub struct WsConfig {
     /// Events one connection may be subscribed to at once; beyond, a
     /// subscription fails (`--subscriptions-max`).
     pub max_subscriptions: usize,
-    /// Cancelled when the daemon shuts down: connections close.
+    /// Cancelled when the daemon shuts down: connections stop reading and
+    /// close (1001), after their running calls, see `drain_until`.
     pub shutdown: CancellationToken,
+    /// When set, a connection being shut down first lets its running calls
+    /// finish and writes their replies, until this is cancelled (the end of
+    /// the grace period); the calls still running are then answered
+    /// `disconnected`. `None`: close at once. [`crate::HttpServer`] sets it.
+    pub drain_until: Option<CancellationToken>,
 }
 
 impl Default for WsConfig {
@@ -68,6 +75,7 @@ impl Default for WsConfig {
             max_inflight: 4096,
             max_subscriptions: 4096,
             shutdown: CancellationToken::new(),
+            drain_until: None,
         }
     }
 }
@@ -99,13 +107,37 @@ pub fn handle_upgrade(
         Ok(a) => a,
         Err(refusal) => return refusal,
     };
-    tokio::spawn(async move {
-        match hyper::upgrade::on(req).await {
-            Ok(upgraded) => serve_socket(TokioIo::new(upgraded), registry, init, config).await,
-            Err(e) => tracing::debug!("WebSocket upgrade did not complete: {e}"),
-        }
-    });
+    tokio::spawn(upgraded(req, registry, init, config));
     accepted.response()
+}
+
+/// [`handle_upgrade`] whose connection task is tracked by `tracker` (the
+/// HTTP server waits for it at shutdown).
+pub(crate) fn handle_upgrade_tracked(
+    req: hyper::Request<hyper::body::Incoming>,
+    registry: Arc<Registry>,
+    init: WsClientInit,
+    config: WsConfig,
+    tracker: &tokio_util::task::TaskTracker,
+) -> http::Response<Full<Bytes>> {
+    let accepted = match handshake::check(req.headers()) {
+        Ok(a) => a,
+        Err(refusal) => return refusal,
+    };
+    tracker.spawn(upgraded(req, registry, init, config));
+    accepted.response()
+}
+
+async fn upgraded(
+    req: hyper::Request<hyper::body::Incoming>,
+    registry: Arc<Registry>,
+    init: WsClientInit,
+    config: WsConfig,
+) {
+    match hyper::upgrade::on(req).await {
+        Ok(upgraded) => serve_socket(TokioIo::new(upgraded), registry, init, config).await,
+        Err(e) => tracing::debug!("WebSocket upgrade did not complete: {e}"),
+    }
 }
 
 /// Runs one `x-afb-ws-json1` connection on a stream whose opening handshake

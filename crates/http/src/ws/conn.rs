@@ -537,6 +537,13 @@ where
         }
     };
 
+    // Shutdown: the running calls get the grace period, and their replies
+    // (or `disconnected`) are written before the close frame.
+    if matches!(end, End::Close(CloseCode::Away, _)) {
+        if let Some(until) = &config.drain_until {
+            drain_calls(&mut ws, &mut rx, &mut batch, &conn, &cancel, until).await;
+        }
+    }
     // Running calls are cancelled (the core answers them `disconnected`,
     // into a queue nobody reads any more), subscriptions dropped.
     cancel.cancel();
@@ -603,6 +610,79 @@ where
         r = work => r.map_err(Some),
         () = stopped => Err(None),
     }
+}
+
+/// Writes what is queued, then flushes.
+async fn write_queued<S>(
+    ws: &mut WebSocketStream<S>,
+    rx: &mut mpsc::Receiver<Message>,
+    batch: &mut Vec<Message>,
+) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Ok(m) = rx.try_recv() {
+        batch.push(m);
+    }
+    for m in batch.drain(..) {
+        ws.feed(m).await?;
+    }
+    ws.flush().await
+}
+
+/// At shutdown: waits for the connection's running calls and writes their
+/// replies until `until` is cancelled (the end of the grace period); then
+/// cancels the rest, which the core answers `disconnected`, and writes
+/// those answers too (for at most [`CLOSE_WAIT`]). Nothing new is read.
+async fn drain_calls<S>(
+    ws: &mut WebSocketStream<S>,
+    rx: &mut mpsc::Receiver<Message>,
+    batch: &mut Vec<Message>,
+    conn: &Conn,
+    cancel: &CancellationToken,
+    until: &CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let running = || conn.inflight.load(Ordering::Acquire) > 0;
+    let mut grace_over = false;
+    loop {
+        let wrote = tokio::select! {
+            biased;
+            r = write_queued(ws, rx, batch) => r,
+            () = until.cancelled(), if !grace_over => Ok(()),
+        };
+        if wrote.is_err() {
+            return; // the client is gone
+        }
+        if !running() && rx.is_empty() {
+            return;
+        }
+        if grace_over {
+            break;
+        }
+        // A reply is queued just before its call stops counting as
+        // running: look again shortly rather than only on new messages.
+        tokio::select! {
+            biased;
+            () = until.cancelled() => grace_over = true,
+            _ = rx.recv_many(batch, BATCH) => {}
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    cancel.cancel();
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while running() || !rx.is_empty() || !batch.is_empty() {
+            if write_queued(ws, rx, batch).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = rx.recv_many(batch, BATCH) => {}
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    })
+    .await;
 }
 
 /// Reads and discards input until the peer is silent for a moment or
