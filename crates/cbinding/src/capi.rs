@@ -1,0 +1,590 @@
+//! The API of a C binding, whatever its ABI version: its verb table (C
+//! callbacks with their data and session requirements), its event
+//! handlers, its `init`, its registration in the registry, and the
+//! [`ApiImpl`] that runs its verbs on tokio's blocking pool (C verbs are
+//! synchronous and may block: they never run on the async workers).
+//!
+//! A `CApi` is leaked when made: C code keeps its address for the life of
+//! the process (shared objects are never unloaded), so it is `'static`.
+
+use std::cell::UnsafeCell;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+
+use afb_core::api::{permissions_json, ApiDecl, ApiImpl, ApiRef, ApiState, BoxFuture};
+use afb_core::name::glob_match;
+use afb_core::{status, Auth, LogLevel, Registry, ReqHandle, Reply, Request};
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use crate::jsonc::JsonObj;
+use crate::util::{self, SendPtr};
+use crate::{v3, v4, x2};
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Which ABI the API was declared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `afbBindingV1Register`.
+    V1,
+    /// `afbBindingV2`.
+    V2,
+    /// `afbBindingV3` / `afbBindingV3entry`.
+    V3,
+    /// `afbBindingV4` / `afbBindingV4entry`.
+    V4,
+}
+
+/// `struct afb_auth` (`afb-auth.h`): a tree of authorisation rules.
+#[repr(C)]
+pub struct AfbAuth {
+    /// 0 no, 1 token, 2 LOA, 3 permission, 4 or, 5 and, 6 not, 7 yes.
+    pub kind: c_int,
+    /// `text`, `loa` or `first`, depending on `kind`.
+    pub u: usize,
+    /// Second child of `or` / `and`.
+    pub next: *const AfbAuth,
+}
+
+/// How a verb's C callback is called.
+#[derive(Clone, Copy)]
+pub(crate) enum VerbCb {
+    V4(v4::ReqCallback),
+    X2(x2::ReqCallbackX2),
+    X1(x2::ReqCallbackX1),
+}
+
+/// One verb of a C API.
+pub(crate) struct CVerb {
+    pub name: String,
+    pub info: String,
+    pub cb: VerbCb,
+    pub vcbdata: SendPtr,
+    pub auth: Auth,
+    pub cauth: SendPtr,
+    pub glob: bool,
+}
+
+/// The `init` of an API.
+#[derive(Clone, Copy)]
+pub(crate) enum InitCb {
+    None,
+    V4(v4::ApiCallback),
+    V3(v3::InitCallback),
+    V2(unsafe extern "C" fn() -> c_int),
+    V1(unsafe extern "C" fn(x2::ServiceX1) -> c_int),
+}
+
+/// What receives events no handler took.
+#[derive(Clone, Copy)]
+pub(crate) enum OnEvent {
+    None,
+    V4,
+    V3(v3::OnEventCallback),
+    V12(unsafe extern "C" fn(*const c_char, *mut crate::jsonc::JsonObject)),
+}
+
+/// An event handler of an API (`event_handler_add`).
+#[derive(Clone, Copy)]
+pub(crate) enum HandlerCb {
+    V4(v4::EventHandler),
+    V3(v3::EventHandler),
+}
+
+pub(crate) struct Handler {
+    pub pattern: String,
+    pub cb: HandlerCb,
+    pub closure: SendPtr,
+}
+
+/// What is collected about an API before it is registered.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub info: String,
+    pub noconcurrency: bool,
+    pub requires: Vec<String>,
+    pub provides: Vec<String>,
+    pub requires_classes: Vec<String>,
+    pub aliases: Vec<String>,
+}
+
+/// The part of an API that C code of ABI v3 (and v1, v2 through their
+/// closures) sees as `struct afb_api_x3`: its fields are read and written
+/// directly by the header's inline functions.
+#[repr(C)]
+pub struct ApiX3 {
+    /// The function table.
+    pub itf: *const v3::ApiX3Itf,
+    /// The API name.
+    pub apiname: *const c_char,
+    /// The binding's data (`afb_api_set_userdata`).
+    pub userdata: *mut c_void,
+    /// Syslog mask of the wanted log levels.
+    pub logmask: c_int,
+}
+
+/// An API provided by a C binding. Its address is the `afb_api_t` given to
+/// C code (for v3, the first field is the C-visible `struct afb_api_x3`).
+#[repr(C)]
+pub struct CApi {
+    x3: UnsafeCell<ApiX3>,
+    pub(crate) name: String,
+    cname: CString,
+    pub(crate) flavor: Flavor,
+    pub(crate) path: String,
+    pub(crate) registry: Weak<Registry>,
+    pub(crate) root: bool,
+    verbs: RwLock<Vec<Arc<CVerb>>>,
+    sealed: AtomicBool,
+    handlers: RwLock<Vec<Handler>>,
+    pub(crate) init: Mutex<InitCb>,
+    pub(crate) onevent: Mutex<OnEvent>,
+    entry: OnceLock<ApiRef>,
+    pub(crate) pending: Mutex<Option<Pending>>,
+    settings: OnceLock<JsonObj>,
+    pub(crate) config: Option<JsonObj>,
+    /// v4: the main control callback of the API.
+    pub(crate) mainctl: Mutex<Option<v4::ApiCallback>>,
+}
+
+// SAFETY: the only non-thread-safe part is `x3`, the C-visible struct.
+// Its `userdata` is written by C code only (as in the C binders, whose
+// bindings are multi-threaded too), `logmask` is an int rewritten with
+// volatile stores, and `itf`/`apiname` never change after creation.
+unsafe impl Sync for CApi {}
+// SAFETY: see `Sync`; every other field is thread-safe.
+unsafe impl Send for CApi {}
+
+impl CApi {
+    /// Makes (and leaks) an API object, not registered yet.
+    pub(crate) fn new(
+        name: &str,
+        flavor: Flavor,
+        path: &str,
+        registry: &Arc<Registry>,
+        root: bool,
+        config: Option<JsonObj>,
+    ) -> &'static CApi {
+        let cname = util::cstring(name);
+        let api = Box::leak(Box::new(CApi {
+            x3: UnsafeCell::new(ApiX3 {
+                itf: v3::api_itf(),
+                apiname: std::ptr::null(),
+                userdata: std::ptr::null_mut(),
+                logmask: util::logmask(registry.log_level()),
+            }),
+            name: name.to_owned(),
+            cname,
+            flavor,
+            path: path.to_owned(),
+            registry: Arc::downgrade(registry),
+            root,
+            verbs: RwLock::new(Vec::new()),
+            sealed: AtomicBool::new(false),
+            handlers: RwLock::new(Vec::new()),
+            init: Mutex::new(InitCb::None),
+            onevent: Mutex::new(OnEvent::None),
+            entry: OnceLock::new(),
+            pending: Mutex::new(Some(Pending::default())),
+            settings: OnceLock::new(),
+            config,
+            mainctl: Mutex::new(None),
+        }));
+        // SAFETY: no other reference to `x3` exists yet; `cname` lives as
+        // long as the leaked API.
+        unsafe { (*api.x3.get()).apiname = api.cname.as_ptr() };
+        api
+    }
+
+    /// The address given to C code.
+    pub(crate) fn as_c(&'static self) -> *mut ApiX3 {
+        self.x3.get()
+    }
+
+    /// The API behind an address given to C code.
+    ///
+    /// # Safety
+    /// `p` is NULL or an address returned by [`CApi::as_c`].
+    pub(crate) unsafe fn from_c(p: *const ApiX3) -> Option<&'static CApi> {
+        // SAFETY: `x3` is the first field of the `repr(C)` `CApi` and
+        // `UnsafeCell` is transparent, so the addresses are equal; API
+        // objects are leaked, hence `'static`.
+        unsafe { p.cast::<CApi>().as_ref() }
+    }
+
+    /// The API's name.
+    pub(crate) fn cname(&self) -> *const c_char {
+        self.cname.as_ptr()
+    }
+
+    /// The binding's user data.
+    pub(crate) fn userdata(&self) -> *mut c_void {
+        // SAFETY: a plain read of a pointer-sized field (see `Sync`).
+        unsafe { std::ptr::read_volatile(&(*self.x3.get()).userdata) }
+    }
+
+    /// Sets the binding's user data; returns the previous one.
+    pub(crate) fn set_userdata(&self, v: *mut c_void) -> *mut c_void {
+        // SAFETY: see `userdata`.
+        unsafe {
+            let p = &mut (*self.x3.get()).userdata;
+            let old = std::ptr::read_volatile(p);
+            std::ptr::write_volatile(p, v);
+            old
+        }
+    }
+
+    /// The current log level of the API.
+    pub(crate) fn level(&self) -> LogLevel {
+        match self.entry.get() {
+            Some(e) => e.entry().log_level(),
+            None => self
+                .registry
+                .upgrade()
+                .map(|r| r.log_level())
+                .unwrap_or(LogLevel::Warning),
+        }
+    }
+
+    /// The syslog mask of the API's level (refreshed in the C struct).
+    pub(crate) fn logmask(&self) -> c_int {
+        let m = util::logmask(self.level());
+        // SAFETY: see `Sync`: a volatile int store, read by C inline code.
+        unsafe { std::ptr::write_volatile(&mut (*self.x3.get()).logmask, m) };
+        m
+    }
+
+    /// Logs for this API if its level lets the message through.
+    pub(crate) fn log(&self, level: c_int, file: Option<&str>, line: c_int, func: Option<&str>, msg: &str) {
+        let l = util::level_of(level);
+        if l <= self.level() {
+            util::c_log(&self.name, l, file, line, func, msg);
+        }
+    }
+
+    /// The registry entry, once registered.
+    pub(crate) fn api_ref(&self) -> Option<&ApiRef> {
+        self.entry.get()
+    }
+
+    /// The registry.
+    pub(crate) fn registry(&self) -> Option<Arc<Registry>> {
+        self.registry.upgrade()
+    }
+
+    /// The settings (`--set`) as a json-c object owned by the API.
+    pub(crate) fn settings(&self) -> *mut crate::jsonc::JsonObject {
+        self.settings
+            .get_or_init(|| {
+                let v = self
+                    .registry()
+                    .map(|r| r.settings_for(&self.name))
+                    .unwrap_or_else(|| Value::Object(Map::new()));
+                JsonObj::parse(&v.to_string())
+            })
+            .as_ptr()
+    }
+
+    /// Runs `f` on the pending declaration; `false` when already registered.
+    pub(crate) fn with_pending(&self, f: impl FnOnce(&mut Pending)) -> bool {
+        match lock(&self.pending).as_mut() {
+            Some(p) => {
+                f(p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ---- verbs -------------------------------------------------------------
+
+    /// Adds a verb; an error code (negative) when impossible.
+    pub(crate) fn add_verb(&self, verb: CVerb) -> Result<(), c_int> {
+        if self.sealed.load(Ordering::Acquire) {
+            return Err(-14);
+        }
+        if afb_core::name::validate_verb_name(&verb.name).is_err() && !verb.glob {
+            return Err(-12);
+        }
+        let mut verbs = self.verbs.write().unwrap_or_else(|p| p.into_inner());
+        if verbs.iter().any(|v| v.name.eq_ignore_ascii_case(&verb.name)) {
+            return Err(-14);
+        }
+        verbs.push(Arc::new(verb));
+        Ok(())
+    }
+
+    /// Removes a verb; gives back its data.
+    pub(crate) fn del_verb(&self, name: &str) -> Result<SendPtr, c_int> {
+        if self.sealed.load(Ordering::Acquire) {
+            return Err(-14);
+        }
+        let mut verbs = self.verbs.write().unwrap_or_else(|p| p.into_inner());
+        match verbs.iter().position(|v| v.name.eq_ignore_ascii_case(name)) {
+            Some(i) => Ok(verbs.remove(i).vcbdata),
+            None => Err(-13),
+        }
+    }
+
+    /// Forbids verb changes.
+    pub(crate) fn seal(&self) {
+        self.sealed.store(true, Ordering::Release)
+    }
+
+    fn find_verb(&self, name: &str) -> Option<Arc<CVerb>> {
+        let verbs = self.verbs.read().unwrap_or_else(|p| p.into_inner());
+        verbs
+            .iter()
+            .find(|v| !v.glob && v.name.eq_ignore_ascii_case(name))
+            .or_else(|| verbs.iter().find(|v| v.glob && glob_match(&v.name, name)))
+            .cloned()
+    }
+
+    // ---- events ------------------------------------------------------------
+
+    pub(crate) fn add_handler(&self, h: Handler) {
+        self.handlers.write().unwrap_or_else(|p| p.into_inner()).push(h);
+    }
+
+    /// Removes the handler of `pattern`; gives back its closure.
+    pub(crate) fn del_handler(&self, pattern: &str) -> Option<SendPtr> {
+        let mut hs = self.handlers.write().unwrap_or_else(|p| p.into_inner());
+        let i = hs.iter().position(|h| h.pattern == pattern)?;
+        Some(hs.remove(i).closure)
+    }
+
+    /// Delivers an event to the API's handlers (on the blocking pool).
+    fn deliver_event(&'static self, name: &str, data: &RawValue) {
+        let matching: Vec<(HandlerCb, SendPtr)> = self
+            .handlers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|h| glob_match(&h.pattern, name))
+            .map(|h| (h.cb, h.closure))
+            .collect();
+        let onevent = *lock(&self.onevent);
+        let name = name.to_owned();
+        let data = data.get().to_owned();
+        let run = move || {
+            if matching.is_empty() {
+                match onevent {
+                    OnEvent::None => {}
+                    OnEvent::V4 => v4::orphan_event(self, &name),
+                    OnEvent::V3(cb) => v3::call_onevent(self, cb, &name, &data),
+                    OnEvent::V12(cb) => x2::call_onevent_v12(cb, &name, &data),
+                }
+            }
+            for (cb, closure) in matching {
+                match cb {
+                    HandlerCb::V4(f) => v4::call_event_handler(self, f, closure, &name, &data),
+                    HandlerCb::V3(f) => v3::call_event_handler(self, f, closure, &name, &data),
+                }
+            }
+        };
+        match util::runtime() {
+            Some(rt) => {
+                rt.spawn_blocking(move || util::guard("event handler", (), run));
+            }
+            None => run(),
+        }
+    }
+
+    // ---- registration ----------------------------------------------------------
+
+    /// Registers the API in the registry with what was declared. When the
+    /// registry already serves (an API made at run time), its `init` runs
+    /// now, on the calling thread.
+    pub(crate) fn register(&'static self) -> Result<(), String> {
+        let registry = self.registry().ok_or("the binder is shutting down")?;
+        let pending = lock(&self.pending).take().unwrap_or_default();
+        let mut decl = ApiDecl::new(self.name.clone(), Arc::new(CApiImpl(self)));
+        decl.info = pending.info;
+        decl.noconcurrency = pending.noconcurrency;
+        decl.requires = pending.requires;
+        decl.provides_classes = pending.provides;
+        decl.requires_classes = pending.requires_classes;
+        decl.aliases = pending.aliases;
+        let entry = registry
+            .add_api(decl)
+            .map_err(|e| format!("binding {}: API {}: {e}", self.path, self.name))?;
+        if let Some(r) = registry.api_ref(&self.name) {
+            let _ = self.entry.set(r);
+        }
+        if entry.state() == ApiState::Ready {
+            let rc = self.run_init();
+            if rc < 0 {
+                registry.remove_api(&self.name);
+                return Err(format!("binding {}: API {}: init failed ({rc})", self.path, self.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the API's `init` on the current thread; returns its status.
+    pub(crate) fn run_init(&'static self) -> c_int {
+        let init = *lock(&self.init);
+        match init {
+            InitCb::None => 0,
+            InitCb::V4(cb) => v4::call_mainctl(self, cb, v4::CTLID_INIT, std::ptr::null()),
+            InitCb::V3(cb) => {
+                // SAFETY: the callback comes from the binding, which
+                // expects its API; C code cannot unwind into Rust.
+                unsafe { cb(self.as_c()) }
+            }
+            // SAFETY: as above, with the v2 signature.
+            InitCb::V2(cb) => unsafe { cb() },
+            // SAFETY: as above, with the v1 signature.
+            InitCb::V1(cb) => unsafe { cb(x2::service_x1(self)) },
+        }
+    }
+
+    fn describe_json(&self) -> Value {
+        let mut paths = Map::new();
+        for v in self.verbs.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            let mut get = Map::new();
+            if let Some(perm) = permissions_json(&v.auth) {
+                get.insert("x-permissions".into(), perm);
+            }
+            get.insert("responses".into(), json!({"200": {"description": v.info}}));
+            paths.insert(format!("/{}", v.name), json!({ "get": Value::Object(get) }));
+        }
+        let info = self.api_ref().map(|a| a.entry().info().to_owned()).unwrap_or_default();
+        json!({
+            "openapi": "3.0.0",
+            "info": {"title": self.name, "description": info, "version": "0.0"},
+            "x-binding-c-generator": {"api": self.name},
+            "paths": Value::Object(paths),
+        })
+    }
+}
+
+/// Checks a `struct afb_auth` tree against a request. The error is the
+/// status to reply.
+///
+/// # Safety
+/// `auth` is NULL or a valid tree of `struct afb_auth` (the binding's
+/// static data).
+unsafe fn check_cauth(auth: *const AfbAuth, h: &ReqHandle, depth: u32) -> Result<(), &'static str> {
+    if depth > 32 {
+        return Err(status::FORBIDDEN);
+    }
+    // SAFETY: per the contract.
+    let Some(a) = (unsafe { auth.as_ref() }) else {
+        return Ok(());
+    };
+    let child = |p: usize| p as *const AfbAuth;
+    match a.kind {
+        0 => Err(status::FORBIDDEN),
+        1 => {
+            if h.session().check_token(h.client().token.as_deref()) {
+                Ok(())
+            } else {
+                Err(status::INVALID_TOKEN)
+            }
+        }
+        2 => {
+            let need = (a.u & 0xffff_ffff) as u32;
+            if u32::from(h.loa()) >= need {
+                Ok(())
+            } else {
+                Err(status::INSUFFICIENT_SCOPE)
+            }
+        }
+        // No permission service: granted, as the C binders do without one.
+        3 => Ok(()),
+        // SAFETY: children of a valid tree are valid trees.
+        4 => unsafe { check_cauth(child(a.u), h, depth + 1).or_else(|_| check_cauth(a.next, h, depth + 1)) },
+        // SAFETY: as above.
+        5 => unsafe { check_cauth(child(a.u), h, depth + 1).and_then(|_| check_cauth(a.next, h, depth + 1)) },
+        // SAFETY: as above.
+        6 => match unsafe { check_cauth(child(a.u), h, depth + 1) } {
+            Ok(()) => Err(status::FORBIDDEN),
+            Err(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// The registry-facing side of a [`CApi`].
+pub(crate) struct CApiImpl(pub &'static CApi);
+
+fn ready() -> BoxFuture<()> {
+    Box::pin(std::future::ready(()))
+}
+
+impl ApiImpl for CApiImpl {
+    fn process(&self, req: Request) -> BoxFuture<()> {
+        let api = self.0;
+        api.logmask();
+        let Some(verb) = api.find_verb(req.verb()) else {
+            let name = req.verb();
+            if name.eq_ignore_ascii_case("describe") || name.eq_ignore_ascii_case("info") {
+                req.reply(Reply::success_json(&api.describe_json()));
+            } else {
+                let info = format!("verb {} unknown within api {}", name, req.api_name());
+                req.reply(Reply::error(status::UNKNOWN_VERB, Some(info)));
+            }
+            return ready();
+        };
+        if let Err(reply) = req.apply_auth(&verb.auth) {
+            req.reply(reply);
+            return ready();
+        }
+        // SAFETY: `cauth` is NULL or the binding's static auth tree.
+        if let Err(st) = unsafe { check_cauth(verb.cauth.0.cast(), &req, 0) } {
+            req.reply(Reply::error(st, Some("authorisation refused".into())));
+            return ready();
+        }
+        let Some(rt) = util::runtime() else {
+            req.reply(Reply::error(status::INTERNAL_ERROR, Some("no runtime".into())));
+            return ready();
+        };
+        let job = rt.spawn_blocking(move || call_verb(api, verb, req));
+        Box::pin(async move {
+            let _ = job.await;
+        })
+    }
+
+    fn start(&self, _api: ApiRef) -> BoxFuture<Result<(), String>> {
+        let api = self.0;
+        let Some(rt) = util::runtime() else {
+            return Box::pin(async { Err("no runtime".to_owned()) });
+        };
+        let job = rt.spawn_blocking(move || util::guard("init", -1, || api.run_init()));
+        Box::pin(async move {
+            match job.await {
+                Ok(rc) if rc >= 0 => Ok(()),
+                Ok(rc) => Err(format!("the init of binding {} returned {rc}", api.path)),
+                Err(e) => Err(format!("the init of binding {} failed: {e}", api.path)),
+            }
+        })
+    }
+
+    fn describe(&self, _api: &ApiRef) -> BoxFuture<Option<Value>> {
+        let v = self.0.describe_json();
+        Box::pin(async move { Some(v) })
+    }
+
+    fn wants_events(&self) -> bool {
+        !self.0.handlers.read().unwrap_or_else(|p| p.into_inner()).is_empty()
+            || !matches!(*lock(&self.0.onevent), OnEvent::None)
+    }
+
+    fn on_event(&self, _api: &ApiRef, event: &str, data: &RawValue) {
+        self.0.deliver_event(event, data)
+    }
+}
+
+/// Runs one verb's C callback (on a blocking-pool thread).
+fn call_verb(api: &'static CApi, verb: Arc<CVerb>, req: Request) {
+    util::guard("verb", (), || match verb.cb {
+        VerbCb::V4(cb) => v4::call_verb(api, &verb, cb, req),
+        VerbCb::X2(cb) => x2::call_verb_x2(api, &verb, cb, req),
+        VerbCb::X1(cb) => x2::call_verb_x1(api, &verb, cb, req),
+    })
+}
