@@ -8,6 +8,14 @@
 //! verb returns: exactly once, even if the verb panics (`internal-error`),
 //! times out (`timeout`) or its client goes away.
 //!
+//! **Async verbs must not block.** They run on the binder's few worker
+//! threads (one per CPU): a verb that sleeps, waits on blocking I/O, holds a
+//! lock for long or computes for long stops every other request that worker
+//! would serve, in every API. Await instead (`tokio::time::sleep`,
+//! `tokio::fs`, channels), or move the blocking part to the blocking thread
+//! pool: [`Verb::blocking`] for a whole verb written as a plain function,
+//! [`Req::blocking`] for one step of an async verb.
+//!
 //! Per-session state is a typed context value ([`Req::context`]); the level
 //! of assurance and the token checks are declared on the verb ([`Auth`]);
 //! events are made by the API ([`Api::new_event`]), subscribed by requests

@@ -185,6 +185,19 @@ impl Req {
         self.h.subcall(api, verb, args).await
     }
 
+    // ---- blocking work ---------------------------------------------------------
+
+    /// Runs `f`, which may block (file or device I/O, a C library call,
+    /// heavy computation), on tokio's blocking thread pool, and waits for
+    /// its result without holding a worker thread. A panic in `f` gives
+    /// `internal-error`. See [`crate::Verb::blocking`] for whole verbs.
+    pub async fn blocking<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> Result<R, Error> {
+        tokio::task::spawn_blocking(f).await.map_err(|e| {
+            tracing::error!(verb = %self.verb(), "blocking work failed: {e}");
+            Error::internal("blocking work panicked")
+        })
+    }
+
     // ---- logging -------------------------------------------------------------
 
     /// Logs for this API (checked against its level). See [`crate::log!`].

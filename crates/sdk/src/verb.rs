@@ -236,6 +236,44 @@ impl Verb {
         Self::new(name, move |req: Req, args: A| handler(state.clone(), req, args))
     }
 
+    /// A verb whose handler is a plain blocking function `fn(Req, A) -> R`
+    /// (blocking file or device I/O, a C library call, heavy computation),
+    /// run on tokio's blocking thread pool so that the binder's worker
+    /// threads keep serving every other request meanwhile. A panic in the
+    /// function answers `internal-error`. The request's timeout still
+    /// answers the client, but the function itself cannot be interrupted:
+    /// its thread stays busy until it returns.
+    ///
+    /// ```
+    /// use afb_sdk::prelude::*;
+    /// let v = Verb::blocking("read", |_req: Req, Json(path): Json<String>| {
+    ///     let text = std::fs::read_to_string(path).map_err(|e| Error::failed(e.to_string()))?;
+    ///     Ok::<_, Error>(Json(text))
+    /// });
+    /// assert_eq!(v.name(), "read");
+    /// ```
+    pub fn blocking<A, F, R>(name: impl Into<String>, f: F) -> Self
+    where
+        A: FromArgs,
+        F: Fn(Req, A) -> R + Send + Sync + 'static,
+        R: IntoReply + Send + 'static,
+    {
+        let f = Arc::new(f);
+        Self::new(name, move |req: Req, args: A| {
+            let f = f.clone();
+            async move {
+                let verb = req.verb().to_owned();
+                match tokio::task::spawn_blocking(move || f(req, args).into_reply()).await {
+                    Ok(reply) => reply,
+                    Err(e) => {
+                        tracing::error!(verb = %verb, "blocking verb failed: {e}");
+                        Error::internal("the verb panicked").into_reply()
+                    }
+                }
+            }
+        })
+    }
+
     /// A verb with a manual handler receiving the core [`Request`]: it may
     /// keep the request and reply later (exactly once), from anywhere.
     pub fn manual<F, Fut>(name: impl Into<String>, handler: F) -> Self
