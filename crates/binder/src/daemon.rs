@@ -112,17 +112,13 @@ pub fn parse_call(s: &str) -> Result<(String, String, Args), String> {
 /// the working and upload directories, moves to the working directory,
 /// picks the token, parses settings and calls, takes the activation
 /// sockets and exports `AFB_*` variables.
-pub fn prepare(opts: Options, level: LogLevel) -> Result<Prepared, String> {
-    for (what, list) in [
-        ("--binding", &opts.binding),
-        ("--ldpaths", &opts.ldpaths),
-        ("--weak-ldpaths", &opts.weak_ldpaths),
-    ] {
-        if let Some(first) = list.first() {
-            return Err(format!(
-                "{what} {first}: loading shared-object bindings is not supported yet"
-            ));
-        }
+pub fn prepare(mut opts: Options, level: LogLevel) -> Result<Prepared, String> {
+    // Binding paths are relative to the directory the daemon was started in.
+    let launch = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+    let abs = |s: &str| absolute(&launch, Path::new(s)).display().to_string();
+    opts.binding = opts.binding.iter().map(|b| abs(b)).collect();
+    for list in [&mut opts.ldpaths, &mut opts.weak_ldpaths] {
+        *list = list.iter().map(|l| l.split(':').map(abs).collect::<Vec<_>>().join(":")).collect();
     }
     std::fs::create_dir_all(&opts.workdir)
         .map_err(|e| format!("--workdir {}: cannot create it: {e}", opts.workdir.display()))?;
@@ -447,6 +443,12 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
             .collect();
         registry.set_resolver(Arc::new(Resolvers(resolvers)));
     }
+    let c_bindings = crate::bindings::ToLoad {
+        bindings: o.binding.iter().map(PathBuf::from).collect(),
+        ldpaths: o.ldpaths.clone(),
+        weak_ldpaths: o.weak_ldpaths.clone(),
+    };
+    crate::bindings::load(&registry, c_bindings).await?;
     registry.start().await.map_err(|e| e.to_string())?;
 
     // Listen.

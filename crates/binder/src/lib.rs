@@ -3,6 +3,7 @@
 //! ([`listen`]), start-up, signals, systemd notification and `--exec`
 //! ([`daemon`], [`exec`]). `bins/afb-daemon` only calls [`main`].
 
+pub mod bindings;
 pub mod daemon;
 pub mod exec;
 pub mod listen;

@@ -101,17 +101,17 @@ pub struct Options {
     pub rootdir: Option<PathBuf>,
 
     // ---- APIs ---------------------------------------------------------
-    /// Load a binding (shared object; not supported yet), repeatable
+    /// Load a binding (shared object, binding ABI v1 to v4), repeatable
     #[arg(short = 'b', long, value_name = "PATH", action = ArgAction::Append)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub binding: Vec<String>,
 
-    /// Load every binding under these :-separated directories (not supported yet)
+    /// Load every binding (*.so) under these :-separated directories, recursively
     #[arg(long, value_name = "DIRS", env = "AFB_LDPATHS", action = ArgAction::Append)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ldpaths: Vec<String>,
 
-    /// Same as --ldpaths, errors only logged (not supported yet)
+    /// Same as --ldpaths, errors only logged
     #[arg(long, value_name = "DIRS", action = ArgAction::Append)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub weak_ldpaths: Vec<String>,
