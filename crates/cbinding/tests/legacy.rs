@@ -16,7 +16,10 @@ async fn hello_v3_in_process() {
     reg.start().await.unwrap();
     let c = TestClient::new(&reg);
     let r = c.call("hello3", "ping", json!({"a": 1})).await;
-    assert_eq!((data(&r), r.info.as_deref()), (json!("Some String"), Some("count=1")));
+    assert_eq!(
+        (data(&r), r.info.as_deref()),
+        (json!("Some String"), Some(r#"Ping Binder Daemon tag=pingSample count=1 query={ "a": 1 }"#))
+    );
     assert_eq!(data(&c.call("hello3", "echo", json!([1, "b"])).await), json!([1, "b"]));
     assert_eq!(data(&c.call("hello3", "hello", json!({"name": "al"})).await), json!("hello al"));
     let f = c.call("hello3", "fail", json!(null)).await;

@@ -12,7 +12,10 @@ static int count;
 
 static void ping(afb_req_t req)
 {
-	afb_req_reply_f(req, json_object_new_string("Some String"), NULL, "count=%d", ++count);
+	/* as the hello sample: same response and info text */
+	afb_req_reply_f(req, json_object_new_string("Some String"), NULL,
+			"Ping Binder Daemon tag=pingSample count=%d query=%s", ++count,
+			json_object_to_json_string(afb_req_json(req)));
 }
 
 static void echo(afb_req_t req)
