@@ -65,7 +65,9 @@ impl Ws {
             .send_text(&json!([2, id, api_verb, args]).to_string())
             .expect("send");
         loop {
-            let WsMsg::Text(t) = self.c.recv().expect("a message in time") else { continue };
+            let WsMsg::Text(t) = self.c.recv().expect("a message in time") else {
+                continue;
+            };
             let m: Value = serde_json::from_str(&t).unwrap();
             if m[0] == 5 {
                 self.events.push(m);
@@ -80,7 +82,9 @@ impl Ws {
             if let Some(e) = self.events.iter().find(|e| e[1] == name) {
                 return e[2]["data"].clone();
             }
-            let WsMsg::Text(t) = self.c.recv().expect("an event in time") else { continue };
+            let WsMsg::Text(t) = self.c.recv().expect("an event in time") else {
+                continue;
+            };
             self.events.push(serde_json::from_str(&t).unwrap());
         }
     }
@@ -114,14 +118,26 @@ fn every_abi_version_served_over_http_and_websocket() {
 
     // HTTP: each version answers.
     let r = get(&d, "hello4/hello", "name=web");
-    assert_eq!((&r["request"]["status"], &r["response"]), (&json!("success"), &json!("hello web")), "{r}");
+    assert_eq!(
+        (&r["request"]["status"], &r["response"]),
+        (&json!("success"), &json!("hello web")),
+        "{r}"
+    );
     let r = get(&d, "hello3/hello", "name=web");
     assert_eq!(r["response"], json!("hello web"), "{r}");
     let r = get(&d, "hello2/ping", "");
     assert_eq!(r["response"], json!("pong2"), "{r}");
     let r = get(&d, "hello1/ping", "");
-    assert_eq!((&r["response"], &r["request"]["info"]), (&json!("pong1"), &json!("inited")), "{r}");
-    assert_eq!(get(&d, "skipped/ping", "")["request"]["status"], json!("unknown-api"), "dot-directories are skipped");
+    assert_eq!(
+        (&r["response"], &r["request"]["info"]),
+        (&json!("pong1"), &json!("inited")),
+        "{r}"
+    );
+    assert_eq!(
+        get(&d, "skipped/ping", "")["request"]["status"],
+        json!("unknown-api"),
+        "dot-directories are skipped"
+    );
     assert_eq!(get(&d, "hello4/settings", "")["response"], json!({"greeting": "hi"}));
     let r = get(&d, "hello4/fail", "");
     assert_eq!(r["request"]["status"], json!("invalid-request"), "{r}");
@@ -140,10 +156,16 @@ fn every_abi_version_served_over_http_and_websocket() {
     assert_eq!(w.event("hello4/ev"), json!({"n": 1}));
     assert_eq!(w.call("3", "hello4/async", json!(null))[2]["response"], json!("late"));
     let sub = json!({"api": "hello3", "verb": "hello", "args": {"name": "ws"}});
-    assert_eq!(w.call("4", "hello4/subcallsync", sub.clone())[2]["response"], json!("hello ws"));
+    assert_eq!(
+        w.call("4", "hello4/subcallsync", sub.clone())[2]["response"],
+        json!("hello ws")
+    );
     assert_eq!(w.call("5", "hello3/subcall", sub)[2]["response"], json!("hello ws"));
     assert_eq!(w.call("6", "hello3/setctx", json!({"c": 3}))[0], 3);
-    assert_eq!(w.call("7", "hello3/getctx", json!(null))[2]["response"], json!({"c": 3}));
+    assert_eq!(
+        w.call("7", "hello3/getctx", json!(null))[2]["response"],
+        json!({"c": 3})
+    );
     assert_eq!(w.call("8", "hello2/subscribe", json!(null))[0], 3);
     assert_eq!(w.call("9", "hello2/push", json!("two"))[0], 3);
     assert_eq!(w.event("hello2/ev"), json!("two"));
@@ -156,7 +178,10 @@ fn every_abi_version_served_over_http_and_websocket() {
 
     // Bad verbs: the daemon keeps serving.
     assert_eq!(w.call("13", "hello4/twice", json!(null))[2]["response"], json!(1));
-    assert_eq!(w.call("14", "hello4/never", json!(null))[2]["request"]["status"], json!("not-replied"));
+    assert_eq!(
+        w.call("14", "hello4/never", json!(null))[2]["request"]["status"],
+        json!("not-replied")
+    );
     assert_eq!(w.call("15", "hello4/ping", json!(null))[0], 3);
     d.wait_log(T, |l| l.contains("replied twice"));
 }
@@ -202,7 +227,12 @@ fn weak_ldpaths_skip_bad_bindings() {
     build(&lib, "notabinding.c", "a-broken", &[]);
     build(&lib, "hello2.c", "b-hello2", &[]);
     let wd = dir.path().join("wd");
-    let d = Daemon::start(&["--workdir", wd.to_str().unwrap(), "--weak-ldpaths", lib.to_str().unwrap()]);
+    let d = Daemon::start(&[
+        "--workdir",
+        wd.to_str().unwrap(),
+        "--weak-ldpaths",
+        lib.to_str().unwrap(),
+    ]);
     assert_eq!(get(&d, "hello2/ping", "")["response"], json!("pong2"));
     let log = d.log();
     assert!(log.contains("a-broken.so") && log.contains("skipped"), "{log}");

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 
 use afb_core::api::{permissions_json, ApiDecl, ApiImpl, ApiRef, ApiState, BoxFuture};
 use afb_core::name::glob_match;
-use afb_core::{status, Auth, LogLevel, Registry, ReqHandle, Reply, Request};
+use afb_core::{status, Auth, LogLevel, Registry, Reply, ReqHandle, Request};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 

@@ -54,10 +54,16 @@ pub struct Loaded {
 /// name starts with `.`, in sorted (deterministic) order.
 pub fn scan(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if p.is_dir() {
             if !name.starts_with('.') {
                 out.extend(scan(&p)?);
@@ -115,7 +121,8 @@ pub fn load(registry: &Arc<Registry>, path: &Path) -> Result<Loaded, LoadError> 
     };
     // SAFETY: loading a shared object runs its constructors: that is the
     // point of loading a binding, which the user asked for.
-    let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| ctx.err(format!("cannot load: {e}")))?;
+    let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+        .map_err(|e| ctx.err(format!("cannot load: {e}")))?;
     let before: Vec<String> = registry.apis().iter().map(|e| e.name().to_owned()).collect();
     let result = probe(&ctx, &lib);
     // Never unloaded: callbacks into it may be registered even on failure.
@@ -140,13 +147,23 @@ fn probe(ctx: &Ctx<'_>, lib: &Library) -> Result<u8, LoadError> {
         let desc4 = sym::<*const BindingV4>(lib, b"afbBindingV4\0");
         let entry4 = sym::<v4::ApiCallback>(lib, b"afbBindingV4entry\0");
         if desc4.is_some() || entry4.is_some() {
-            load_v4(ctx, lib, desc4.map(|s| s.into_raw() as *const BindingV4), entry4.map(|s| *s))?;
+            load_v4(
+                ctx,
+                lib,
+                desc4.map(|s| s.into_raw() as *const BindingV4),
+                entry4.map(|s| *s),
+            )?;
             return Ok(4);
         }
         let desc3 = sym::<*const BindingV3>(lib, b"afbBindingV3\0");
         let entry3 = sym::<v3::InitCallback>(lib, b"afbBindingV3entry\0");
         if desc3.is_some() || entry3.is_some() {
-            load_v3(ctx, lib, desc3.map(|s| s.into_raw() as *const BindingV3), entry3.map(|s| *s))?;
+            load_v3(
+                ctx,
+                lib,
+                desc3.map(|s| s.into_raw() as *const BindingV3),
+                entry3.map(|s| *s),
+            )?;
             return Ok(3);
         }
         if let Some(desc2) = sym::<*const BindingV2>(lib, b"afbBindingV2\0") {
@@ -182,7 +199,14 @@ unsafe fn opt(p: *const c_char) -> Option<String> {
     unsafe { cstr(p) }.map(|s| s.into_owned())
 }
 
-fn declare(api: &'static CApi, info: Option<String>, noconc: bool, provide: Option<String>, req_class: Option<String>, req_api: Option<String>) {
+fn declare(
+    api: &'static CApi,
+    info: Option<String>,
+    noconc: bool,
+    provide: Option<String>,
+    req_class: Option<String>,
+    req_api: Option<String>,
+) {
     api.with_pending(|p| {
         if let Some(i) = info {
             p.info = i;
@@ -200,12 +224,19 @@ fn declare(api: &'static CApi, info: Option<String>, noconc: bool, provide: Opti
     }
 }
 
-fn load_v4(ctx: &Ctx<'_>, lib: &Library, desc: Option<*const BindingV4>, entry: Option<v4::ApiCallback>) -> Result<(), LoadError> {
+fn load_v4(
+    ctx: &Ctx<'_>,
+    lib: &Library,
+    desc: Option<*const BindingV4>,
+    entry: Option<v4::ApiCallback>,
+) -> Result<(), LoadError> {
     // SAFETY: the v4 ABI gives these symbols these types.
     let (itf, root, rev) = unsafe {
         (
-            sym::<*mut *const v4::ItfV4>(lib, b"afbBindingV4r1_itfptr\0").map(|s| s.into_raw() as *mut *const v4::ItfV4),
-            sym::<*mut *mut crate::capi::ApiX3>(lib, b"afbBindingV4root\0").map(|s| s.into_raw() as *mut *mut crate::capi::ApiX3),
+            sym::<*mut *const v4::ItfV4>(lib, b"afbBindingV4r1_itfptr\0")
+                .map(|s| s.into_raw() as *mut *const v4::ItfV4),
+            sym::<*mut *mut crate::capi::ApiX3>(lib, b"afbBindingV4root\0")
+                .map(|s| s.into_raw() as *mut *mut crate::capi::ApiX3),
             sym::<*const i16>(lib, b"afbBindingV4_itf_revision\0").map(|s| s.into_raw() as *const i16),
         )
     };
@@ -229,16 +260,31 @@ fn load_v4(ctx: &Ctx<'_>, lib: &Library, desc: Option<*const BindingV4>, entry: 
         let b = unsafe { &*desc };
         // SAFETY: strings of the binding.
         let name = unsafe { api_name(ctx, b.api, "afbBindingV4")? };
-        let (info, provide, rclass, rapi) = unsafe { (opt(b.info), opt(b.provide_class), opt(b.require_class), opt(b.require_api)) };
+        let (info, provide, rclass, rapi) = unsafe {
+            (
+                opt(b.info),
+                opt(b.provide_class),
+                opt(b.require_class),
+                opt(b.require_api),
+            )
+        };
         let verbs = SendPtr(b.verbs.cast_mut().cast());
         let rv = SendPtr(rootvar.cast());
-        v4::create(root, &name, info.as_deref(), b.flags & 1 != 0, b.mainctl, b.userdata, move |api| {
-            declare(api, None, false, provide, rclass, rapi);
-            // SAFETY: the root variable is the binding's; it now names its API.
-            unsafe { *(rv.get() as *mut *mut crate::capi::ApiX3) = api.as_c() };
-            // SAFETY: the binding's verb array.
-            unsafe { v3::add_verbs_v3(api, verbs.get() as *const v3::VerbV3, true) }
-        })
+        v4::create(
+            root,
+            &name,
+            info.as_deref(),
+            b.flags & 1 != 0,
+            b.mainctl,
+            b.userdata,
+            move |api| {
+                declare(api, None, false, provide, rclass, rapi);
+                // SAFETY: the root variable is the binding's; it now names its API.
+                unsafe { *(rv.get() as *mut *mut crate::capi::ApiX3) = api.as_c() };
+                // SAFETY: the binding's verb array.
+                unsafe { v3::add_verbs_v3(api, verbs.get() as *const v3::VerbV3, true) }
+            },
+        )
         .map_err(|e| ctx.err(e))?;
     }
     if let Some(entry) = entry {
@@ -259,7 +305,12 @@ fn load_v4(ctx: &Ctx<'_>, lib: &Library, desc: Option<*const BindingV4>, entry: 
     Ok(())
 }
 
-fn load_v3(ctx: &Ctx<'_>, lib: &Library, desc: Option<*const BindingV3>, entry: Option<v3::InitCallback>) -> Result<(), LoadError> {
+fn load_v3(
+    ctx: &Ctx<'_>,
+    lib: &Library,
+    desc: Option<*const BindingV3>,
+    entry: Option<v3::InitCallback>,
+) -> Result<(), LoadError> {
     // SAFETY: the v3 ABI gives the root symbol this type.
     let rootvar = unsafe { sym::<*mut *mut crate::capi::ApiX3>(lib, b"afbBindingV3root\0") }
         .map(|s| s.into_raw() as *mut *mut crate::capi::ApiX3)
@@ -272,7 +323,14 @@ fn load_v3(ctx: &Ctx<'_>, lib: &Library, desc: Option<*const BindingV3>, entry: 
         let b = unsafe { &*desc };
         // SAFETY: strings of the binding.
         let name = unsafe { api_name(ctx, b.api, "afbBindingV3")? };
-        let (info, provide, rclass, rapi) = unsafe { (opt(b.info), opt(b.provide_class), opt(b.require_class), opt(b.require_api)) };
+        let (info, provide, rclass, rapi) = unsafe {
+            (
+                opt(b.info),
+                opt(b.provide_class),
+                opt(b.require_class),
+                opt(b.require_api),
+            )
+        };
         let (verbs, userdata, rv) = (SendPtr(b.verbs.cast_mut().cast()), b.userdata, SendPtr(rootvar.cast()));
         let (preinit, init, onevent) = (b.preinit, b.init, b.onevent);
         v3::new_api(root, &name, info.as_deref(), b.flags & 1 != 0, Flavor::V3, move |api| {
@@ -415,7 +473,10 @@ fn load_v1(ctx: &Ctx<'_>, lib: &Library, register: RegisterV1) -> Result<(), Loa
     // SAFETY: NULL or the binding's static description.
     let b = unsafe { b.as_ref() }.ok_or_else(|| ctx.err("afbBindingV1Register returned NULL"))?;
     if b.kind != BINDING_V1_TYPE {
-        return Err(ctx.err(format!("afbBindingV1Register returned a description of unknown type {}", b.kind)));
+        return Err(ctx.err(format!(
+            "afbBindingV1Register returned a description of unknown type {}",
+            b.kind
+        )));
     }
     // SAFETY: strings of the binding.
     let name = unsafe { api_name(ctx, b.prefix, "afbBindingV1Register (prefix)")? };

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use afb_core::api::BoxFuture;
 use afb_core::session::Session;
-use afb_core::{status, Args, Call, Client, ReqHandle, Reply, Request};
+use afb_core::{status, Args, Call, Client, Reply, ReqHandle, Request};
 
 use crate::capi::{lock, CApi};
 use crate::util;

@@ -141,7 +141,10 @@ pub fn c_log(api: &str, level: LogLevel, file: Option<&str>, line: c_int, func: 
 pub fn not_available_once(feature: &str) {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
-    let first = seen.lock().unwrap_or_else(|p| p.into_inner()).insert(feature.to_owned());
+    let first = seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(feature.to_owned());
     if first {
         tracing::warn!("C binding asked for {feature}: not available in this binder (answered with the documented 'not available' value)");
     }

@@ -235,7 +235,9 @@ pub(crate) unsafe fn add_verbs_v3(api: &'static CApi, verbs: *const VerbV3, v4: 
         };
         let cb = match (v.callback, v4) {
             // SAFETY: v4 verb arrays share the layout, with the v4 callback type.
-            (Some(f), true) => VerbCb::V4(unsafe { std::mem::transmute::<x2::ReqCallbackX2, crate::v4::ReqCallback>(f) }),
+            (Some(f), true) => {
+                VerbCb::V4(unsafe { std::mem::transmute::<x2::ReqCallbackX2, crate::v4::ReqCallback>(f) })
+            }
             (Some(f), false) => VerbCb::X2(f),
             (None, _) => return Err(format!("verb {name} has no callback")),
         };
@@ -313,7 +315,10 @@ pub(crate) fn new_api(
     });
     let rc = preinit(api);
     if rc < 0 {
-        return Err(format!("binding {}: the pre-initialisation of API {name} failed ({rc})", parent.path));
+        return Err(format!(
+            "binding {}: the pre-initialisation of API {name} failed ({rc})",
+            parent.path
+        ));
     }
     api.register()?;
     Ok(api)
@@ -341,7 +346,13 @@ unsafe extern "C" fn api_vverbose(
         // SAFETY: C gives its API, strings, a format and its va_list.
         if let Some(a) = unsafe { api_of(api) } {
             let msg = unsafe { util::format_va(fmt, ap) };
-            a.log(level, unsafe { cstr(file) }.as_deref(), line, unsafe { cstr(func) }.as_deref(), &msg);
+            a.log(
+                level,
+                unsafe { cstr(file) }.as_deref(),
+                line,
+                unsafe { cstr(func) }.as_deref(),
+                &msg,
+            );
         }
     })
 }
@@ -381,7 +392,11 @@ unsafe extern "C" fn api_queue_job(
     group: *mut c_void,
     _timeout: c_int,
 ) -> c_int {
-    guard("queue job", -1, || if queue_job(cb, arg, group, 0) > 0 { 0 } else { -1 })
+    guard(
+        "queue job",
+        -1,
+        || if queue_job(cb, arg, group, 0) > 0 { 0 } else { -1 },
+    )
 }
 
 unsafe extern "C" fn api_require_api(api: *mut ApiX3, name: *const c_char, _initialized: c_int) -> c_int {
@@ -465,7 +480,8 @@ unsafe extern "C" fn api_legacy_call(
     guard("legacy call", (), || {
         // SAFETY: C gives its API, strings, and the argument reference.
         let args = unsafe { x2::take_args(args) };
-        let (Some(a), Some(n), Some(v)) = (unsafe { api_of(api) }, unsafe { cstr(apiname) }, unsafe { cstr(verb) }) else {
+        let (Some(a), Some(n), Some(v)) = (unsafe { api_of(api) }, unsafe { cstr(apiname) }, unsafe { cstr(verb) })
+        else {
             return;
         };
         let fut = req::start_call(Caller::Api(a), &n, &v, args);
@@ -492,7 +508,8 @@ unsafe extern "C" fn api_legacy_call_sync(
     guard("legacy call sync", 0, || {
         // SAFETY: as in `api_legacy_call`.
         let args = unsafe { x2::take_args(args) };
-        let (Some(a), Some(n), Some(v)) = (unsafe { api_of(api) }, unsafe { cstr(apiname) }, unsafe { cstr(verb) }) else {
+        let (Some(a), Some(n), Some(v)) = (unsafe { api_of(api) }, unsafe { cstr(apiname) }, unsafe { cstr(verb) })
+        else {
             return 0;
         };
         let reply = req::wait(req::start_call(Caller::Api(a), &n, &v, args));
@@ -518,11 +535,18 @@ unsafe extern "C" fn api_new_api(
             return std::ptr::null_mut();
         };
         let info = unsafe { cstr(info) };
-        let made = new_api(parent, &n, info.as_deref(), noconcurrency != 0, Flavor::V3, |a| match preinit {
-            // SAFETY: the binding's preinit with its closure and the new API.
-            Some(f) => unsafe { f(closure, a.as_c()) },
-            None => 0,
-        });
+        let made = new_api(
+            parent,
+            &n,
+            info.as_deref(),
+            noconcurrency != 0,
+            Flavor::V3,
+            |a| match preinit {
+                // SAFETY: the binding's preinit with its closure and the new API.
+                Some(f) => unsafe { f(closure, a.as_c()) },
+                None => 0,
+            },
+        );
         match made {
             Ok(a) => a.as_c(),
             Err(e) => {
@@ -562,6 +586,7 @@ unsafe extern "C" fn api_set_verbs_v3(api: *mut ApiX3, verbs: *const VerbV3) -> 
 }
 
 /// Adds one verb from the parts of `add_verb` (v3 and v4).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn add_verb_parts(
     api: &'static CApi,
     name: *const c_char,
@@ -603,7 +628,9 @@ unsafe extern "C" fn api_add_verb(
 ) -> c_int {
     guard("add verb", -1, || {
         // SAFETY: C gives its API.
-        let (Some(a), Some(cb)) = (unsafe { api_of(api) }, cb) else { return -12 };
+        let (Some(a), Some(cb)) = (unsafe { api_of(api) }, cb) else {
+            return -12;
+        };
         add_verb_parts(a, name, info, VerbCb::X2(cb), vcbdata, auth, session, glob)
     })
 }
@@ -681,7 +708,9 @@ unsafe extern "C" fn api_event_handler_add(
 /// Removes an event handler; stores its closure where asked.
 pub(crate) fn handler_del(api: &'static CApi, pattern: *const c_char, closure: *mut *mut c_void) -> c_int {
     // SAFETY: C gives a string.
-    let Some(p) = (unsafe { cstr(pattern) }) else { return -12 };
+    let Some(p) = (unsafe { cstr(pattern) }) else {
+        return -12;
+    };
     match api.del_handler(&p) {
         Some(c) => {
             if !closure.is_null() {
@@ -694,7 +723,11 @@ pub(crate) fn handler_del(api: &'static CApi, pattern: *const c_char, closure: *
     }
 }
 
-unsafe extern "C" fn api_event_handler_del(api: *mut ApiX3, pattern: *const c_char, closure: *mut *mut c_void) -> c_int {
+unsafe extern "C" fn api_event_handler_del(
+    api: *mut ApiX3,
+    pattern: *const c_char,
+    closure: *mut *mut c_void,
+) -> c_int {
     guard("event handler del", -1, || {
         // SAFETY: C gives its API.
         unsafe { api_of(api) }.map_or(-12, |a| handler_del(a, pattern, closure))
@@ -713,7 +746,8 @@ unsafe extern "C" fn api_call(
     guard("call", (), || {
         // SAFETY: C gives its API, strings and the argument reference.
         let args = unsafe { x2::take_args(args) };
-        let (Some(a), Some(n), Some(v)) = (unsafe { api_of(api) }, unsafe { cstr(apiname) }, unsafe { cstr(verb) }) else {
+        let (Some(a), Some(n), Some(v)) = (unsafe { api_of(api) }, unsafe { cstr(apiname) }, unsafe { cstr(verb) })
+        else {
             return;
         };
         let fut = req::start_call(Caller::Api(a), &n, &v, args);
@@ -742,7 +776,8 @@ unsafe extern "C" fn api_call_sync(
     guard("call sync", -1, || {
         // SAFETY: as in `api_call`.
         let args = unsafe { x2::take_args(args) };
-        let (Some(a), Some(n), Some(v)) = (unsafe { api_of(api) }, unsafe { cstr(apiname) }, unsafe { cstr(verb) }) else {
+        let (Some(a), Some(n), Some(v)) = (unsafe { api_of(api) }, unsafe { cstr(apiname) }, unsafe { cstr(verb) })
+        else {
             return -1;
         };
         let reply = req::wait(req::start_call(Caller::Api(a), &n, &v, args));
@@ -814,8 +849,14 @@ pub struct ApiX3Itf {
     ),
     legacy_call_sync:
         unsafe extern "C" fn(*mut ApiX3, *const c_char, *const c_char, *mut JsonObject, *mut *mut JsonObject) -> c_int,
-    api_new_api:
-        unsafe extern "C" fn(*mut ApiX3, *const c_char, *const c_char, c_int, Option<PreinitX3>, *mut c_void) -> *mut ApiX3,
+    api_new_api: unsafe extern "C" fn(
+        *mut ApiX3,
+        *const c_char,
+        *const c_char,
+        c_int,
+        Option<PreinitX3>,
+        *mut c_void,
+    ) -> *mut ApiX3,
     api_set_verbs_v2: unsafe extern "C" fn(*mut ApiX3, *const VerbV2) -> c_int,
     #[allow(clippy::type_complexity)]
     api_add_verb: unsafe extern "C" fn(
@@ -951,7 +992,8 @@ fn x2_req_itf(r: *mut ReqX2) -> *const x2::ReqX2Itf {
     unsafe { *(r as *const *const x2::ReqX2Itf) }
 }
 
-type NewApiX1 = unsafe extern "C" fn(*mut ApiX3, *const c_char, *const c_char, c_int, Option<PreinitX3>, *mut c_void) -> *mut ApiX3;
+type NewApiX1 =
+    unsafe extern "C" fn(*mut ApiX3, *const c_char, *const c_char, c_int, Option<PreinitX3>, *mut c_void) -> *mut ApiX3;
 
 /// `struct afb_daemon_itf_x1`, in the ABI's order.
 #[repr(C)]
@@ -965,7 +1007,8 @@ pub struct DaemonItfX1 {
     rootdir_get_fd: unsafe extern "C" fn(*mut ApiX3) -> c_int,
     rootdir_open_locale: unsafe extern "C" fn(*mut ApiX3, *const c_char, c_int, *const c_char) -> c_int,
     queue_job: unsafe extern "C" fn(*mut ApiX3, Option<JobCb>, *mut c_void, *mut c_void, c_int) -> c_int,
-    vverbose_v2: unsafe extern "C" fn(*mut ApiX3, c_int, *const c_char, c_int, *const c_char, *const c_char, *mut c_void),
+    vverbose_v2:
+        unsafe extern "C" fn(*mut ApiX3, c_int, *const c_char, c_int, *const c_char, *const c_char, *mut c_void),
     unstore_req: unsafe extern "C" fn(*mut ApiX3, *mut c_void) -> ReqX1,
     require_api: unsafe extern "C" fn(*mut ApiX3, *const c_char, c_int) -> c_int,
     add_alias: unsafe extern "C" fn(*mut ApiX3, *const c_char, *const c_char) -> c_int,

@@ -161,7 +161,9 @@ pub(crate) fn call_verb(api: &'static CApi, verb: &CVerb, cb: ReqCallback, req: 
 
 extern "C" fn req_logmask(r: *mut ReqV4) -> c_int {
     // SAFETY: C gives a live request.
-    guard("req logmask", 0, || unsafe { rq(r) }.map_or(0, |r| r.core.api.logmask()))
+    guard("req logmask", 0, || {
+        unsafe { rq(r) }.map_or(0, |r| r.core.api.logmask())
+    })
 }
 
 extern "C" fn req_addref(r: *mut ReqV4) -> *mut ReqV4 {
@@ -187,22 +189,30 @@ extern "C" fn req_unref(r: *mut ReqV4) {
 
 extern "C" fn req_api(r: *mut ReqV4) -> *mut ApiX3 {
     // SAFETY: C gives a live request.
-    guard("req api", std::ptr::null_mut(), || unsafe { rq(r) }.map_or(std::ptr::null_mut(), |r| r.core.api.as_c()))
+    guard("req api", std::ptr::null_mut(), || {
+        unsafe { rq(r) }.map_or(std::ptr::null_mut(), |r| r.core.api.as_c())
+    })
 }
 
 extern "C" fn req_vcbdata(r: *mut ReqV4) -> *mut c_void {
     // SAFETY: C gives a live request.
-    guard("req vcbdata", std::ptr::null_mut(), || unsafe { rq(r) }.map_or(std::ptr::null_mut(), |r| r.vcbdata))
+    guard("req vcbdata", std::ptr::null_mut(), || {
+        unsafe { rq(r) }.map_or(std::ptr::null_mut(), |r| r.vcbdata)
+    })
 }
 
 extern "C" fn req_called_api(r: *mut ReqV4) -> *const c_char {
     // SAFETY: C gives a live request.
-    guard("req api name", std::ptr::null(), || unsafe { rq(r) }.map_or(std::ptr::null(), |r| r.core.called_api.as_ptr()))
+    guard("req api name", std::ptr::null(), || {
+        unsafe { rq(r) }.map_or(std::ptr::null(), |r| r.core.called_api.as_ptr())
+    })
 }
 
 extern "C" fn req_called_verb(r: *mut ReqV4) -> *const c_char {
     // SAFETY: C gives a live request.
-    guard("req verb name", std::ptr::null(), || unsafe { rq(r) }.map_or(std::ptr::null(), |r| r.core.called_verb.as_ptr()))
+    guard("req verb name", std::ptr::null(), || {
+        unsafe { rq(r) }.map_or(std::ptr::null(), |r| r.core.called_verb.as_ptr())
+    })
 }
 
 unsafe extern "C" fn req_vverbose(
@@ -218,7 +228,13 @@ unsafe extern "C" fn req_vverbose(
         // SAFETY: C gives a live request, strings, a format and its va_list.
         if let Some(r) = unsafe { rq(r) } {
             let msg = unsafe { util::format_va(fmt, ap) };
-            r.core.api.log(level, unsafe { cstr(file) }.as_deref(), line, unsafe { cstr(func) }.as_deref(), &msg);
+            r.core.api.log(
+                level,
+                unsafe { cstr(file) }.as_deref(),
+                line,
+                unsafe { cstr(func) }.as_deref(),
+                &msg,
+            );
         }
     })
 }
@@ -244,7 +260,9 @@ extern "C" fn req_session_set_loa(r: *mut ReqV4, level: c_uint) -> c_int {
 
 extern "C" fn req_session_get_loa(r: *mut ReqV4) -> c_uint {
     // SAFETY: C gives a live request.
-    guard("req get LOA", 0, || unsafe { rq(r) }.map_or(0, |r| c_uint::from(r.core.handle.loa())))
+    guard("req get LOA", 0, || {
+        unsafe { rq(r) }.map_or(0, |r| c_uint::from(r.core.handle.loa()))
+    })
 }
 
 unsafe extern "C" fn req_legacy_cookie(
@@ -293,11 +311,18 @@ extern "C" fn req_unsubscribe(r: *mut ReqV4, e: *mut CEvent) -> c_int {
 extern "C" fn req_get_client_info(r: *mut ReqV4) -> *mut JsonObject {
     guard("req client info", std::ptr::null_mut(), || {
         // SAFETY: C gives a live request.
-        unsafe { rq(r) }.map_or(std::ptr::null_mut(), |r| jsonc::parse_or_null(&x2::client_info(&r.core.handle)))
+        unsafe { rq(r) }.map_or(std::ptr::null_mut(), |r| {
+            jsonc::parse_or_null(&x2::client_info(&r.core.handle))
+        })
     })
 }
 
-unsafe extern "C" fn req_check_permission(r: *mut ReqV4, _perm: *const c_char, cb: Option<CheckCb>, closure: *mut c_void) {
+unsafe extern "C" fn req_check_permission(
+    r: *mut ReqV4,
+    _perm: *const c_char,
+    cb: Option<CheckCb>,
+    closure: *mut c_void,
+) {
     guard("req check permission", (), || {
         if let Some(cb) = cb {
             // No permission service: granted (status 0), as the C binders
@@ -318,16 +343,25 @@ unsafe extern "C" fn req_parameters(r: *mut ReqV4, params: *mut *const *mut CDat
     })
 }
 
-unsafe extern "C" fn req_param_convert(r: *mut ReqV4, index: c_uint, ty: *const CType, result: *mut *mut CData) -> c_int {
+unsafe extern "C" fn req_param_convert(
+    r: *mut ReqV4,
+    index: c_uint,
+    ty: *const CType,
+    result: *mut *mut CData,
+) -> c_int {
     guard("req param convert", -1, || {
         // SAFETY: C gives a live request and type.
         let (Some(x), Some(t)) = (unsafe { rq(r) }, unsafe { d::type_ref(ty) }) else {
             return -12;
         };
         let mut params = lock(&x.params);
-        let Some(slot) = params.get_mut(index as usize) else { return -13 };
+        let Some(slot) = params.get_mut(index as usize) else {
+            return -13;
+        };
         // SAFETY: the request's parameters are live.
-        let Some(cur) = (unsafe { d::data_ref(*slot) }) else { return -12 };
+        let Some(cur) = (unsafe { d::data_ref(*slot) }) else {
+            return -12;
+        };
         match d::convert(cur, *slot, t) {
             Ok(n) => {
                 d::unref(std::mem::replace(slot, n));
@@ -370,7 +404,13 @@ fn reply_data(reply: &Reply) -> (c_int, Vec<*mut CData>) {
 
 const SUBCALL_API_SESSION: c_int = 8;
 
-fn start(caller: Caller<'_>, api: *const c_char, verb: *const c_char, n: c_uint, params: *const *mut CData) -> Option<afb_core::api::BoxFuture<Reply>> {
+fn start(
+    caller: Caller<'_>,
+    api: *const c_char,
+    verb: *const c_char,
+    n: c_uint,
+    params: *const *mut CData,
+) -> Option<afb_core::api::BoxFuture<Reply>> {
     // SAFETY: the parameters are consumed; C gives strings.
     let args = unsafe { d::take_json(n, params) }.unwrap_or_else(|| "null".into());
     let (a, v) = (unsafe { cstr(api) }?, unsafe { cstr(verb) }?);
@@ -392,7 +432,13 @@ unsafe extern "C" fn req_subcall(
     guard("req subcall", (), || {
         // SAFETY: C gives a live request.
         let Some(x) = (unsafe { rq(r) }) else { return };
-        let Some(fut) = start(Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0), api, verb, n, params) else {
+        let Some(fut) = start(
+            Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0),
+            api,
+            verb,
+            n,
+            params,
+        ) else {
             return;
         };
         req_addref(r);
@@ -456,7 +502,13 @@ unsafe extern "C" fn req_subcall_sync(
     guard("req subcall sync", -1, || {
         // SAFETY: C gives a live request.
         let Some(x) = (unsafe { rq(r) }) else { return -12 };
-        let Some(fut) = start(Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0), api, verb, n, params) else {
+        let Some(fut) = start(
+            Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0),
+            api,
+            verb,
+            n,
+            params,
+        ) else {
             return -12;
         };
         let reply = req::wait(fut);
@@ -499,7 +551,12 @@ unsafe extern "C" fn req_cookie_get(r: *mut ReqV4, value: *mut *mut c_void) -> c
 
 type InitCookie = unsafe extern "C" fn(*mut c_void, *mut *mut c_void, *mut Dispose, *mut *mut c_void) -> c_int;
 
-unsafe extern "C" fn req_cookie_getinit(r: *mut ReqV4, value: *mut *mut c_void, init: Option<InitCookie>, closure: *mut c_void) -> c_int {
+unsafe extern "C" fn req_cookie_getinit(
+    r: *mut ReqV4,
+    value: *mut *mut c_void,
+    init: Option<InitCookie>,
+    closure: *mut c_void,
+) -> c_int {
     guard("req cookie getinit", -1, || {
         // SAFETY: C gives a live request and a writable location.
         let Some(x) = (unsafe { rq(r) }) else { return -12 };
@@ -561,7 +618,9 @@ unsafe extern "C" fn req_interface_by_name(_r: *mut ReqV4, _name: *const c_char,
 
 extern "C" fn req_get_userdata(r: *mut ReqV4) -> *mut c_void {
     // SAFETY: C gives a live request.
-    guard("req userdata", std::ptr::null_mut(), || unsafe { rq(r) }.map_or(std::ptr::null_mut(), |x| lock(&x.userdata).0 .0))
+    guard("req userdata", std::ptr::null_mut(), || {
+        unsafe { rq(r) }.map_or(std::ptr::null_mut(), |x| lock(&x.userdata).0 .0)
+    })
 }
 
 unsafe extern "C" fn req_set_userdata(r: *mut ReqV4, ud: *mut c_void, free: Dispose) {
@@ -597,7 +656,14 @@ unsafe extern "C" fn event_broadcast(e: *mut CEvent, n: c_uint, params: *const *
 
 // ---- data and types ---------------------------------------------------------------
 
-unsafe extern "C" fn create_data_raw(out: *mut *mut CData, ty: *const CType, buf: *const c_void, size: usize, dispose: Dispose, closure: *mut c_void) -> c_int {
+unsafe extern "C" fn create_data_raw(
+    out: *mut *mut CData,
+    ty: *const CType,
+    buf: *const c_void,
+    size: usize,
+    dispose: Dispose,
+    closure: *mut c_void,
+) -> c_int {
     d::g("create data", -1, || {
         // SAFETY: C gives a type (or NULL: opaque) and a writable location.
         let t = unsafe { d::type_ref(ty) }.unwrap_or(&d::T_OPAQUE);
@@ -611,7 +677,12 @@ unsafe extern "C" fn create_data_raw(out: *mut *mut CData, ty: *const CType, buf
     })
 }
 
-unsafe extern "C" fn create_data_alloc(out: *mut *mut CData, ty: *const CType, pointer: *mut *mut c_void, size: usize) -> c_int {
+unsafe extern "C" fn create_data_alloc(
+    out: *mut *mut CData,
+    ty: *const CType,
+    pointer: *mut *mut c_void,
+    size: usize,
+) -> c_int {
     d::g("create data", -1, || {
         // SAFETY: as in `create_data_raw`.
         let t = unsafe { d::type_ref(ty) }.unwrap_or(&d::T_OPAQUE);
@@ -630,7 +701,12 @@ unsafe extern "C" fn create_data_alloc(out: *mut *mut CData, ty: *const CType, p
     })
 }
 
-unsafe extern "C" fn create_data_copy(out: *mut *mut CData, ty: *const CType, src: *const c_void, size: usize) -> c_int {
+unsafe extern "C" fn create_data_copy(
+    out: *mut *mut CData,
+    ty: *const CType,
+    src: *const c_void,
+    size: usize,
+) -> c_int {
     d::g("create data", -1, || {
         // SAFETY: C gives `size` readable bytes at `src` (or NULL).
         let t = unsafe { d::type_ref(ty) }.unwrap_or(&d::T_OPAQUE);
@@ -656,7 +732,9 @@ extern "C" fn data_unref(p: *mut CData) {
 unsafe extern "C" fn data_get_mutable(p: *mut CData, pointer: *mut *mut c_void, size: *mut usize) -> c_int {
     d::g("data mutable", -1, || {
         // SAFETY: C gives a live data and writable locations (or NULL).
-        let Some(x) = (unsafe { d::data_ref(p) }) else { return -12 };
+        let Some(x) = (unsafe { d::data_ref(p) }) else {
+            return -12;
+        };
         if x.is_constant() {
             return -1;
         }
@@ -675,7 +753,9 @@ unsafe extern "C" fn data_get_mutable(p: *mut CData, pointer: *mut *mut c_void, 
 unsafe extern "C" fn data_get_constant(p: *mut CData, pointer: *mut *mut c_void, size: *mut usize) -> c_int {
     d::g("data constant", -1, || {
         // SAFETY: as in `data_get_mutable`.
-        let Some(x) = (unsafe { d::data_ref(p) }) else { return -12 };
+        let Some(x) = (unsafe { d::data_ref(p) }) else {
+            return -12;
+        };
         unsafe {
             if !pointer.is_null() {
                 *pointer = x.pointer();
@@ -690,13 +770,17 @@ unsafe extern "C" fn data_get_constant(p: *mut CData, pointer: *mut *mut c_void,
 
 extern "C" fn data_update(p: *mut CData, value: *mut CData) -> c_int {
     // SAFETY: C gives a live data.
-    d::g("data update", -1, || unsafe { d::data_ref(p) }.map_or(-12, |x| d::update(x, p, value)))
+    d::g("data update", -1, || {
+        unsafe { d::data_ref(p) }.map_or(-12, |x| d::update(x, p, value))
+    })
 }
 
 unsafe extern "C" fn data_convert(p: *mut CData, ty: *const CType, result: *mut *mut CData) -> c_int {
     d::g("data convert", -1, || {
         // SAFETY: C gives a live data, a type and a writable location.
-        let Some(x) = (unsafe { d::data_ref(p) }) else { return -12 };
+        let Some(x) = (unsafe { d::data_ref(p) }) else {
+            return -12;
+        };
         let r = match unsafe { d::type_ref(ty) } {
             None => Ok(d::addref(p)),
             Some(t) => d::convert(x, p, t),
@@ -722,7 +806,9 @@ unsafe extern "C" fn data_convert(p: *mut CData, ty: *const CType, result: *mut 
 
 extern "C" fn data_type(p: *mut CData) -> *const CType {
     // SAFETY: C gives a live data.
-    d::g("data type", std::ptr::null(), || unsafe { d::data_ref(p) }.map_or(std::ptr::null(), |x| x.ty() as *const CType))
+    d::g("data type", std::ptr::null(), || {
+        unsafe { d::data_ref(p) }.map_or(std::ptr::null(), |x| x.ty() as *const CType)
+    })
 }
 
 extern "C" fn data_notify_changed(_p: *mut CData) {
@@ -731,32 +817,44 @@ extern "C" fn data_notify_changed(_p: *mut CData) {
 
 extern "C" fn data_is_volatile(p: *mut CData) -> c_int {
     // SAFETY: C gives a live data.
-    d::g("data volatile", 0, || unsafe { d::data_ref(p) }.map_or(0, |x| c_int::from(x.is_volatile())))
+    d::g("data volatile", 0, || {
+        unsafe { d::data_ref(p) }.map_or(0, |x| c_int::from(x.is_volatile()))
+    })
 }
 
 extern "C" fn data_set_volatile(p: *mut CData) {
     // SAFETY: C gives a live data.
-    d::g("data volatile", (), || unsafe { d::data_ref(p) }.into_iter().for_each(|x| x.set_flag(1, true)))
+    d::g("data volatile", (), || {
+        unsafe { d::data_ref(p) }.into_iter().for_each(|x| x.set_flag(1, true))
+    })
 }
 
 extern "C" fn data_set_not_volatile(p: *mut CData) {
     // SAFETY: C gives a live data.
-    d::g("data volatile", (), || unsafe { d::data_ref(p) }.into_iter().for_each(|x| x.set_flag(1, false)))
+    d::g("data volatile", (), || {
+        unsafe { d::data_ref(p) }.into_iter().for_each(|x| x.set_flag(1, false))
+    })
 }
 
 extern "C" fn data_is_constant(p: *mut CData) -> c_int {
     // SAFETY: C gives a live data.
-    d::g("data constant", 0, || unsafe { d::data_ref(p) }.map_or(0, |x| c_int::from(x.is_constant())))
+    d::g("data constant", 0, || {
+        unsafe { d::data_ref(p) }.map_or(0, |x| c_int::from(x.is_constant()))
+    })
 }
 
 extern "C" fn data_set_constant(p: *mut CData) {
     // SAFETY: C gives a live data.
-    d::g("data constant", (), || unsafe { d::data_ref(p) }.into_iter().for_each(|x| x.set_flag(2, true)))
+    d::g("data constant", (), || {
+        unsafe { d::data_ref(p) }.into_iter().for_each(|x| x.set_flag(2, true))
+    })
 }
 
 extern "C" fn data_set_not_constant(p: *mut CData) {
     // SAFETY: C gives a live data.
-    d::g("data constant", (), || unsafe { d::data_ref(p) }.into_iter().for_each(|x| x.set_flag(2, false)))
+    d::g("data constant", (), || {
+        unsafe { d::data_ref(p) }.into_iter().for_each(|x| x.set_flag(2, false))
+    })
 }
 
 extern "C" fn data_lock_read(p: *mut CData) {
@@ -770,7 +868,9 @@ extern "C" fn data_lock_read(p: *mut CData) {
 
 extern "C" fn data_try_lock_read(p: *mut CData) -> c_int {
     // SAFETY: C gives a live data.
-    d::g("data lock", -1, || unsafe { d::data_ref(p) }.map_or(-12, |x| d::lock_read(x, false)))
+    d::g("data lock", -1, || {
+        unsafe { d::data_ref(p) }.map_or(-12, |x| d::lock_read(x, false))
+    })
 }
 
 extern "C" fn data_lock_write(p: *mut CData) {
@@ -784,12 +884,16 @@ extern "C" fn data_lock_write(p: *mut CData) {
 
 extern "C" fn data_try_lock_write(p: *mut CData) -> c_int {
     // SAFETY: C gives a live data.
-    d::g("data lock", -1, || unsafe { d::data_ref(p) }.map_or(-12, |x| d::lock_write(x, false)))
+    d::g("data lock", -1, || {
+        unsafe { d::data_ref(p) }.map_or(-12, |x| d::lock_write(x, false))
+    })
 }
 
 extern "C" fn data_unlock(p: *mut CData) {
     // SAFETY: C gives a live data.
-    d::g("data unlock", (), || unsafe { d::data_ref(p) }.into_iter().for_each(d::unlock))
+    d::g("data unlock", (), || {
+        unsafe { d::data_ref(p) }.into_iter().for_each(d::unlock)
+    })
 }
 
 extern "C" fn data_dependency_add(from: *mut CData, to: *mut CData) -> c_int {
@@ -837,7 +941,9 @@ unsafe extern "C" fn type_register(out: *mut *const CType, name: *const c_char, 
 
 extern "C" fn type_name(t: *const CType) -> *const c_char {
     // SAFETY: C gives a type.
-    d::g("type name", std::ptr::null(), || unsafe { d::type_ref(t) }.map_or(std::ptr::null(), d::type_name))
+    d::g("type name", std::ptr::null(), || {
+        unsafe { d::type_ref(t) }.map_or(std::ptr::null(), d::type_name)
+    })
 }
 
 extern "C" fn type_set_family(t: *const CType, family: *const CType) -> c_int {
@@ -853,7 +959,12 @@ extern "C" fn type_set_family(t: *const CType, family: *const CType) -> c_int {
     })
 }
 
-extern "C" fn type_add_converter(from: *const CType, to: *const CType, conv: Option<d::Converter>, closure: *mut c_void) -> c_int {
+extern "C" fn type_add_converter(
+    from: *const CType,
+    to: *const CType,
+    conv: Option<d::Converter>,
+    closure: *mut c_void,
+) -> c_int {
     d::g("type converter", -1, || {
         // SAFETY: C gives a type.
         match unsafe { d::type_ref(from) } {
@@ -866,7 +977,12 @@ extern "C" fn type_add_converter(from: *const CType, to: *const CType, conv: Opt
     })
 }
 
-extern "C" fn type_add_updater(from: *const CType, to: *const CType, upd: Option<d::Updater>, closure: *mut c_void) -> c_int {
+extern "C" fn type_add_updater(
+    from: *const CType,
+    to: *const CType,
+    upd: Option<d::Updater>,
+    closure: *mut c_void,
+) -> c_int {
     d::g("type updater", -1, || {
         // SAFETY: C gives a type.
         match unsafe { d::type_ref(from) } {
@@ -893,37 +1009,64 @@ extern "C" fn api_logmask(a: *mut ApiX3) -> c_int {
     guard("api logmask", 0, || unsafe { ap(a) }.map_or(0, |a| a.logmask()))
 }
 
-unsafe extern "C" fn api_vverbose(a: *mut ApiX3, level: c_int, file: *const c_char, line: c_int, func: *const c_char, fmt: *const c_char, va: *mut c_void) {
+unsafe extern "C" fn api_vverbose(
+    a: *mut ApiX3,
+    level: c_int,
+    file: *const c_char,
+    line: c_int,
+    func: *const c_char,
+    fmt: *const c_char,
+    va: *mut c_void,
+) {
     guard("api log", (), || {
         // SAFETY: C gives its API, strings, a format and its va_list.
         if let Some(a) = unsafe { ap(a) } {
             let msg = unsafe { util::format_va(fmt, va) };
-            a.log(level, unsafe { cstr(file) }.as_deref(), line, unsafe { cstr(func) }.as_deref(), &msg);
+            a.log(
+                level,
+                unsafe { cstr(file) }.as_deref(),
+                line,
+                unsafe { cstr(func) }.as_deref(),
+                &msg,
+            );
         }
     })
 }
 
 extern "C" fn api_name(a: *mut ApiX3) -> *const c_char {
     // SAFETY: C gives its API.
-    guard("api name", std::ptr::null(), || unsafe { ap(a) }.map_or(std::ptr::null(), |a| a.cname()))
+    guard("api name", std::ptr::null(), || {
+        unsafe { ap(a) }.map_or(std::ptr::null(), |a| a.cname())
+    })
 }
 
 extern "C" fn api_get_userdata(a: *mut ApiX3) -> *mut c_void {
     // SAFETY: C gives its API.
-    guard("api userdata", std::ptr::null_mut(), || unsafe { ap(a) }.map_or(std::ptr::null_mut(), |a| a.userdata()))
+    guard("api userdata", std::ptr::null_mut(), || {
+        unsafe { ap(a) }.map_or(std::ptr::null_mut(), |a| a.userdata())
+    })
 }
 
 extern "C" fn api_set_userdata(a: *mut ApiX3, v: *mut c_void) -> *mut c_void {
     // SAFETY: C gives its API.
-    guard("api userdata", std::ptr::null_mut(), || unsafe { ap(a) }.map_or(std::ptr::null_mut(), |a| a.set_userdata(v)))
+    guard("api userdata", std::ptr::null_mut(), || {
+        unsafe { ap(a) }.map_or(std::ptr::null_mut(), |a| a.set_userdata(v))
+    })
 }
 
 extern "C" fn api_settings(a: *mut ApiX3) -> *mut JsonObject {
     // SAFETY: C gives its API.
-    guard("api settings", std::ptr::null_mut(), || unsafe { ap(a) }.map_or(std::ptr::null_mut(), |a| a.settings()))
+    guard("api settings", std::ptr::null_mut(), || {
+        unsafe { ap(a) }.map_or(std::ptr::null_mut(), |a| a.settings())
+    })
 }
 
-unsafe extern "C" fn api_event_broadcast(a: *mut ApiX3, name: *const c_char, n: c_uint, params: *const *mut CData) -> c_int {
+unsafe extern "C" fn api_event_broadcast(
+    a: *mut ApiX3,
+    name: *const c_char,
+    n: c_uint,
+    params: *const *mut CData,
+) -> c_int {
     guard("api broadcast", -1, || {
         // SAFETY: the parameters are consumed; C gives its API and a string.
         let text = unsafe { d::take_json(n, params) }.unwrap_or_else(|| "null".into());
@@ -937,7 +1080,9 @@ unsafe extern "C" fn api_event_broadcast(a: *mut ApiX3, name: *const c_char, n: 
 unsafe extern "C" fn api_new_event(a: *mut ApiX3, name: *const c_char, out: *mut *mut CEvent) -> c_int {
     guard("api new event", -1, || {
         // SAFETY: C gives its API, a string and a writable location.
-        let (Some(a), Some(n)) = (unsafe { ap(a) }, unsafe { cstr(name) }) else { return -12 };
+        let (Some(a), Some(n)) = (unsafe { ap(a) }, unsafe { cstr(name) }) else {
+            return -12;
+        };
         match x2::make_event(a, &n) {
             Ok(e) => {
                 if out.is_null() {
@@ -958,10 +1103,17 @@ unsafe extern "C" fn api_new_event(a: *mut ApiX3, name: *const c_char, out: *mut
     })
 }
 
-unsafe extern "C" fn api_event_handler_add(a: *mut ApiX3, pattern: *const c_char, cb: Option<EventHandler>, closure: *mut c_void) -> c_int {
+unsafe extern "C" fn api_event_handler_add(
+    a: *mut ApiX3,
+    pattern: *const c_char,
+    cb: Option<EventHandler>,
+    closure: *mut c_void,
+) -> c_int {
     guard("event handler add", -1, || {
         // SAFETY: C gives its API and a string.
-        let (Some(a), Some(p), Some(cb)) = (unsafe { ap(a) }, unsafe { cstr(pattern) }, cb) else { return -12 };
+        let (Some(a), Some(p), Some(cb)) = (unsafe { ap(a) }, unsafe { cstr(pattern) }, cb) else {
+            return -12;
+        };
         a.add_handler(Handler {
             pattern: p.into_owned(),
             cb: HandlerCb::V4(cb),
@@ -973,16 +1125,28 @@ unsafe extern "C" fn api_event_handler_add(a: *mut ApiX3, pattern: *const c_char
 
 unsafe extern "C" fn api_event_handler_del(a: *mut ApiX3, pattern: *const c_char, closure: *mut *mut c_void) -> c_int {
     // SAFETY: C gives its API.
-    guard("event handler del", -1, || unsafe { ap(a) }.map_or(-12, |a| v3::handler_del(a, pattern, closure)))
+    guard("event handler del", -1, || {
+        unsafe { ap(a) }.map_or(-12, |a| v3::handler_del(a, pattern, closure))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn api_call(a: *mut ApiX3, api: *const c_char, verb: *const c_char, n: c_uint, params: *const *mut CData, cb: Option<CallCb>, closure: *mut c_void) {
+unsafe extern "C" fn api_call(
+    a: *mut ApiX3,
+    api: *const c_char,
+    verb: *const c_char,
+    n: c_uint,
+    params: *const *mut CData,
+    cb: Option<CallCb>,
+    closure: *mut c_void,
+) {
     let closure = SendPtr(closure);
     guard("api call", (), || {
         // SAFETY: C gives its API.
         let Some(x) = (unsafe { ap(a) }) else { return };
-        let Some(fut) = start(Caller::Api(x), api, verb, n, params) else { return };
+        let Some(fut) = start(Caller::Api(x), api, verb, n, params) else {
+            return;
+        };
         req::then(fut, move |reply| {
             let (st, data) = reply_data(&reply);
             if let Some(cb) = cb {
@@ -1008,7 +1172,9 @@ unsafe extern "C" fn api_call_sync(
     guard("api call sync", -1, || {
         // SAFETY: C gives its API.
         let Some(x) = (unsafe { ap(a) }) else { return -12 };
-        let Some(fut) = start(Caller::Api(x), api, verb, n, params) else { return -12 };
+        let Some(fut) = start(Caller::Api(x), api, verb, n, params) else {
+            return -12;
+        };
         let reply = req::wait(fut);
         // SAFETY: C gives writable out pointers.
         unsafe { store_sync(&reply, status, nreplies, replies) }
@@ -1028,14 +1194,18 @@ unsafe extern "C" fn api_add_verb(
 ) -> c_int {
     guard("add verb", -1, || {
         // SAFETY: C gives its API.
-        let (Some(x), Some(cb)) = (unsafe { ap(a) }, cb) else { return -12 };
+        let (Some(x), Some(cb)) = (unsafe { ap(a) }, cb) else {
+            return -12;
+        };
         v3::add_verb_parts(x, verb, info, VerbCb::V4(cb), vcbdata, auth, session, glob)
     })
 }
 
 unsafe extern "C" fn api_del_verb(a: *mut ApiX3, verb: *const c_char, vcbdata: *mut *mut c_void) -> c_int {
     // SAFETY: C gives its API.
-    guard("del verb", -1, || unsafe { ap(a) }.map_or(-12, |x| v3::del_verb(x, verb, vcbdata)))
+    guard("del verb", -1, || {
+        unsafe { ap(a) }.map_or(-12, |x| v3::del_verb(x, verb, vcbdata))
+    })
 }
 
 extern "C" fn api_seal(a: *mut ApiX3) {
@@ -1136,9 +1306,19 @@ unsafe extern "C" fn create_api(
 ) -> c_int {
     guard("create api", -1, || {
         // SAFETY: C gives its root API, strings and a writable location.
-        let (Some(parent), Some(n)) = (unsafe { ap(root) }, unsafe { cstr(name) }) else { return -12 };
+        let (Some(parent), Some(n)) = (unsafe { ap(root) }, unsafe { cstr(name) }) else {
+            return -12;
+        };
         let info = unsafe { cstr(info) };
-        match create(parent, &n, info.as_deref(), noconcurrency != 0, mainctl, userdata, |_| Ok(())) {
+        match create(
+            parent,
+            &n,
+            info.as_deref(),
+            noconcurrency != 0,
+            mainctl,
+            userdata,
+            |_| Ok(()),
+        ) {
             Ok(api) => {
                 if !out.is_null() {
                     unsafe { *out = api.as_c() };
@@ -1153,8 +1333,17 @@ unsafe extern "C" fn create_api(
     })
 }
 
-unsafe extern "C" fn job_post(_root: *mut ApiX3, delayms: std::ffi::c_long, _timeout: c_int, cb: Option<JobCb>, arg: *mut c_void, group: *mut c_void) -> c_int {
-    guard("job post", -1, || v3::queue_job(cb, arg, group, u64::try_from(delayms).unwrap_or(0)))
+unsafe extern "C" fn job_post(
+    _root: *mut ApiX3,
+    delayms: std::ffi::c_long,
+    _timeout: c_int,
+    cb: Option<JobCb>,
+    arg: *mut c_void,
+    group: *mut c_void,
+) -> c_int {
+    guard("job post", -1, || {
+        v3::queue_job(cb, arg, group, u64::try_from(delayms).unwrap_or(0))
+    })
 }
 
 extern "C" fn job_abort(_root: *mut ApiX3, id: c_int) -> c_int {
@@ -1203,7 +1392,15 @@ extern "C" fn api_unshare_session(_a: *mut ApiX3) -> c_int {
 
 // ---- file events (not available) and timers ---------------------------------------------
 
-unsafe extern "C" fn evfd_create(efd: *mut *mut c_void, _fd: c_int, _events: u32, _h: *mut c_void, _c: *mut c_void, _au: c_int, _ac: c_int) -> c_int {
+unsafe extern "C" fn evfd_create(
+    efd: *mut *mut c_void,
+    _fd: c_int,
+    _events: u32,
+    _h: *mut c_void,
+    _c: *mut c_void,
+    _au: c_int,
+    _ac: c_int,
+) -> c_int {
     util::not_available_once("file event handlers (afb_evfd_create)");
     if !efd.is_null() {
         // SAFETY: C gives a writable location.

@@ -106,7 +106,12 @@ pub(crate) fn lookup(name: &str) -> Option<&'static CType> {
         .iter()
         .copied()
         .find(|t| t.name.to_bytes() == name.as_bytes())
-        .or_else(|| lock(&CUSTOM).iter().copied().find(|t| t.name.to_bytes() == name.as_bytes()))
+        .or_else(|| {
+            lock(&CUSTOM)
+                .iter()
+                .copied()
+                .find(|t| t.name.to_bytes() == name.as_bytes())
+        })
 }
 
 /// Registers a binding's type (names of predefined types are refused).
@@ -140,7 +145,13 @@ pub(crate) fn set_family(t: &CType, family: &'static CType) {
     *lock(&t.family) = family as *const CType as usize;
 }
 
-pub(crate) fn add_converter(from: &CType, to: *const CType, conv: Option<Converter>, upd: Option<Updater>, closure: *mut c_void) {
+pub(crate) fn add_converter(
+    from: &CType,
+    to: *const CType,
+    conv: Option<Converter>,
+    upd: Option<Updater>,
+    closure: *mut c_void,
+) {
     lock(&from.convs).push(Conv { to, conv, upd, closure });
 }
 
@@ -222,7 +233,11 @@ pub(crate) fn owned(ty: &'static CType, bytes: Option<&[u8]>, size: usize) -> *m
     if let Some(b) = bytes {
         buf[..b.len().min(size)].copy_from_slice(&b[..b.len().min(size)]);
     }
-    let ptr = if size == 0 { std::ptr::null_mut() } else { buf.as_mut_ptr().cast() };
+    let ptr = if size == 0 {
+        std::ptr::null_mut()
+    } else {
+        buf.as_mut_ptr().cast()
+    };
     make(ty, ptr, size, None, std::ptr::null_mut(), Some(buf))
 }
 
@@ -339,7 +354,9 @@ fn from_value(v: &Value, to: &'static CType) -> Option<*mut CData> {
     let as_i64 = |v: &Value| match v {
         Value::Bool(b) => Some(i64::from(*b)),
         Value::String(s) => s.trim().parse().ok(),
-        other => other.as_i64().or_else(|| other.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        other => other
+            .as_i64()
+            .or_else(|| other.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
     };
     let as_u64 = |v: &Value| match v {
         Value::Bool(b) => Some(u64::from(*b)),
@@ -364,16 +381,26 @@ fn from_value(v: &Value, to: &'static CType) -> Option<*mut CData> {
             Value::Number(n) => Some(vec![u8::from(n.as_f64() != Some(0.0))]),
             _ => None,
         }),
-        Kind::I32 => num(&|v| as_i64(v).and_then(|n| i32::try_from(n).ok()).map(|n| n.to_ne_bytes().to_vec())),
-        Kind::U32 => num(&|v| as_u64(v).and_then(|n| u32::try_from(n).ok()).map(|n| n.to_ne_bytes().to_vec())),
+        Kind::I32 => num(&|v| {
+            as_i64(v)
+                .and_then(|n| i32::try_from(n).ok())
+                .map(|n| n.to_ne_bytes().to_vec())
+        }),
+        Kind::U32 => num(&|v| {
+            as_u64(v)
+                .and_then(|n| u32::try_from(n).ok())
+                .map(|n| n.to_ne_bytes().to_vec())
+        }),
         Kind::I64 => num(&|v| as_i64(v).map(|n| n.to_ne_bytes().to_vec())),
         Kind::U64 => num(&|v| as_u64(v).map(|n| n.to_ne_bytes().to_vec())),
-        Kind::Double => num(&|v| match v {
-            Value::String(s) => s.trim().parse::<f64>().ok(),
-            Value::Bool(b) => Some(f64::from(u8::from(*b))),
-            other => other.as_f64(),
-        }
-        .map(|f| f.to_ne_bytes().to_vec())),
+        Kind::Double => num(&|v| {
+            match v {
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                Value::Bool(b) => Some(f64::from(u8::from(*b))),
+                other => other.as_f64(),
+            }
+            .map(|f| f.to_ne_bytes().to_vec())
+        }),
         Kind::ByteArray | Kind::Opaque | Kind::Custom => None,
     }
 }
@@ -398,8 +425,7 @@ pub(crate) fn convert(d: &CData, dptr: *mut CData, to: &'static CType) -> Result
     }
     // The family: a type converts to its family as is.
     if *lock(&d.ty.family) == to as *const CType as usize {
-        return Ok(raw(to, d.ptr, d.size, None, std::ptr::null_mut()))
-            .inspect(|&n| depend(n, dptr));
+        return Ok(raw(to, d.ptr, d.size, None, std::ptr::null_mut())).inspect(|&n| depend(n, dptr));
     }
     // Reverse converters registered on the target type.
     let v = d.to_value().ok_or(-1)?;
@@ -419,7 +445,9 @@ pub(crate) fn update(d: &CData, dptr: *mut CData, value: *mut CData) -> c_int {
         return -1;
     }
     // SAFETY: C gives a live value.
-    let Some(v) = (unsafe { data_ref(value) }) else { return -12 };
+    let Some(v) = (unsafe { data_ref(value) }) else {
+        return -12;
+    };
     let updaters: Vec<(Updater, *mut c_void)> = lock(&v.ty.convs)
         .iter()
         .filter(|c| std::ptr::eq(c.to, d.ty))

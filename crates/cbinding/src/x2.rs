@@ -119,7 +119,12 @@ pub(crate) fn call_verb_x2(api: &'static CApi, verb: &CVerb, cb: ReqCallbackX2, 
 pub(crate) fn call_verb_x1(api: &'static CApi, verb: &CVerb, cb: ReqCallbackX1, req: Request) {
     let r = new_req(api, verb, req);
     // SAFETY: as in `call_verb_x2`, with the by-value handle of v1/v2.
-    unsafe { cb(ReqX1 { itf: &REQ_ITF, closure: r }) };
+    unsafe {
+        cb(ReqX1 {
+            itf: &REQ_ITF,
+            closure: r,
+        })
+    };
     req_unref(r);
 }
 
@@ -197,8 +202,15 @@ unsafe extern "C" fn req_legacy_fail(r: *mut ReqX2, st: *const c_char, info: *co
     guard("req fail", (), || {
         // SAFETY: C gives a live request and strings.
         if let Some(r) = unsafe { req_ref(r) } {
-            let st = unsafe { cstr(st) }.map(|s| s.into_owned()).unwrap_or_else(|| "failed".into());
-            reply_x2(r, std::ptr::null_mut(), Some(&st), unsafe { cstr(info) }.map(|s| s.into_owned()));
+            let st = unsafe { cstr(st) }
+                .map(|s| s.into_owned())
+                .unwrap_or_else(|| "failed".into());
+            reply_x2(
+                r,
+                std::ptr::null_mut(),
+                Some(&st),
+                unsafe { cstr(info) }.map(|s| s.into_owned()),
+            );
         }
     })
 }
@@ -217,7 +229,9 @@ unsafe extern "C" fn req_legacy_vfail(r: *mut ReqX2, st: *const c_char, fmt: *co
     guard("req vfail", (), || {
         // SAFETY: as in `req_legacy_vsuccess`.
         if let Some(r) = unsafe { req_ref(r) } {
-            let st = unsafe { cstr(st) }.map(|s| s.into_owned()).unwrap_or_else(|| "failed".into());
+            let st = unsafe { cstr(st) }
+                .map(|s| s.into_owned())
+                .unwrap_or_else(|| "failed".into());
             let info = (!fmt.is_null()).then(|| unsafe { util::format_va(fmt, ap) });
             reply_x2(r, std::ptr::null_mut(), Some(&st), info);
         }
@@ -260,7 +274,11 @@ unsafe extern "C" fn req_legacy_context_get(r: *mut ReqX2) -> *mut c_void {
     })
 }
 
-unsafe extern "C" fn req_legacy_context_set(r: *mut ReqX2, v: *mut c_void, free: Option<unsafe extern "C" fn(*mut c_void)>) {
+unsafe extern "C" fn req_legacy_context_set(
+    r: *mut ReqX2,
+    v: *mut c_void,
+    free: Option<unsafe extern "C" fn(*mut c_void)>,
+) {
     guard("req context set", (), || {
         // SAFETY: C gives a live request.
         if let Some(r) = unsafe { req_ref(r) } {
@@ -454,9 +472,13 @@ unsafe extern "C" fn req_vverbose(
         // SAFETY: C gives a live request, strings, a format and its va_list.
         if let Some(r) = unsafe { req_ref(r) } {
             let msg = unsafe { util::format_va(fmt, ap) };
-            r.core
-                .api
-                .log(level, unsafe { cstr(file) }.as_deref(), line, unsafe { cstr(func) }.as_deref(), &msg);
+            r.core.api.log(
+                level,
+                unsafe { cstr(file) }.as_deref(),
+                line,
+                unsafe { cstr(func) }.as_deref(),
+                &msg,
+            );
         }
     })
 }
@@ -507,7 +529,17 @@ unsafe extern "C" fn req_legacy_subcall_req(
         legacy_subcall_with_req(r, api, verb, args, move |st, env, r| {
             if let Some(cb) = cb {
                 // SAFETY: the binding's callback with a live request.
-                unsafe { cb(closure.get(), st, env, ReqX1 { itf: &REQ_ITF, closure: r }) }
+                unsafe {
+                    cb(
+                        closure.get(),
+                        st,
+                        env,
+                        ReqX1 {
+                            itf: &REQ_ITF,
+                            closure: r,
+                        },
+                    )
+                }
             }
         })
     })
@@ -609,7 +641,13 @@ unsafe extern "C" fn req_reply(r: *mut ReqX2, obj: *mut JsonObject, error: *cons
     })
 }
 
-unsafe extern "C" fn req_vreply(r: *mut ReqX2, obj: *mut JsonObject, error: *const c_char, fmt: *const c_char, ap: *mut c_void) {
+unsafe extern "C" fn req_vreply(
+    r: *mut ReqX2,
+    obj: *mut JsonObject,
+    error: *const c_char,
+    fmt: *const c_char,
+    ap: *mut c_void,
+) {
     guard("req vreply", (), || {
         // SAFETY: C gives a live request, strings, a format and its va_list.
         if let Some(r) = unsafe { req_ref(r) } {
@@ -659,7 +697,10 @@ pub(crate) struct Triple {
 impl Triple {
     pub(crate) fn of(reply: &Reply) -> Self {
         Triple {
-            obj: reply.data_json().map(jsonc::parse_or_null).unwrap_or(std::ptr::null_mut()),
+            obj: reply
+                .data_json()
+                .map(jsonc::parse_or_null)
+                .unwrap_or(std::ptr::null_mut()),
             error: (!reply.is_success()).then(|| util::cstring(&reply.status)),
             info: reply.info.as_deref().map(util::cstring),
         }
@@ -692,7 +733,12 @@ unsafe extern "C" fn req_subcall(
         };
         // SAFETY: keep the request alive until the callback ran.
         unsafe { req_addref(r) };
-        let fut = req::start_call(Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0), &a, &v, args);
+        let fut = req::start_call(
+            Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0),
+            &a,
+            &v,
+            args,
+        );
         let rp = SendPtr(r.cast());
         req::then(fut, move |reply| {
             if let Some(cb) = cb {
@@ -721,7 +767,10 @@ pub(crate) unsafe fn store_triple(
     // SAFETY: per the contract.
     unsafe {
         if !obj.is_null() {
-            *obj = reply.data_json().map(jsonc::parse_or_null).unwrap_or(std::ptr::null_mut());
+            *obj = reply
+                .data_json()
+                .map(jsonc::parse_or_null)
+                .unwrap_or(std::ptr::null_mut());
         }
         if !error.is_null() {
             *error = if reply.is_success() {
@@ -791,8 +840,14 @@ pub struct ReqX2Itf {
         unsafe extern "C" fn(*mut ReqX2, *const c_char, *const c_char, *mut JsonObject, *mut *mut JsonObject) -> c_int,
     vverbose: unsafe extern "C" fn(*mut ReqX2, c_int, *const c_char, c_int, *const c_char, *const c_char, *mut c_void),
     legacy_store_req: unsafe extern "C" fn(*mut ReqX2) -> *mut c_void,
-    legacy_subcall_req:
-        unsafe extern "C" fn(*mut ReqX2, *const c_char, *const c_char, *mut JsonObject, Option<LegacyReqCb>, *mut c_void),
+    legacy_subcall_req: unsafe extern "C" fn(
+        *mut ReqX2,
+        *const c_char,
+        *const c_char,
+        *mut JsonObject,
+        Option<LegacyReqCb>,
+        *mut c_void,
+    ),
     has_permission: unsafe extern "C" fn(*mut ReqX2, *const c_char) -> c_int,
     get_application_id: unsafe extern "C" fn(*mut ReqX2) -> *mut c_char,
     context_make: unsafe extern "C" fn(
@@ -1006,11 +1061,7 @@ pub(crate) fn event_itf() -> *const EventX2Itf {
 }
 
 /// Calls a v1/v2 `onevent(name, object)`.
-pub(crate) fn call_onevent_v12(
-    cb: unsafe extern "C" fn(*const c_char, *mut JsonObject),
-    name: &str,
-    data: &str,
-) {
+pub(crate) fn call_onevent_v12(cb: unsafe extern "C" fn(*const c_char, *mut JsonObject), name: &str, data: &str) {
     let n = util::cstring(name);
     let obj = jsonc::parse_or_null(data);
     // SAFETY: the binding's callback; the object is put after it.

@@ -18,16 +18,25 @@ async fn hello_v3_in_process() {
     let r = c.call("hello3", "ping", json!({"a": 1})).await;
     assert_eq!(
         (data(&r), r.info.as_deref()),
-        (json!("Some String"), Some(r#"Ping Binder Daemon tag=pingSample count=1 query={ "a": 1 }"#))
+        (
+            json!("Some String"),
+            Some(r#"Ping Binder Daemon tag=pingSample count=1 query={ "a": 1 }"#)
+        )
     );
     assert_eq!(data(&c.call("hello3", "echo", json!([1, "b"])).await), json!([1, "b"]));
-    assert_eq!(data(&c.call("hello3", "hello", json!({"name": "al"})).await), json!("hello al"));
+    assert_eq!(
+        data(&c.call("hello3", "hello", json!({"name": "al"})).await),
+        json!("hello al")
+    );
     let f = c.call("hello3", "fail", json!(null)).await;
     assert_eq!((&*f.status, f.info.as_deref()), ("failed", Some("it fails")));
     assert_eq!(data(&c.call("hello3", "async", json!(null)).await), json!("late"));
     assert!(c.call("hello3", "setctx", json!({"s": "v"})).await.is_success());
     assert_eq!(data(&c.call("hello3", "getctx", json!(null)).await), json!({"s": "v"}));
-    assert_eq!(&*c.call("hello3", "loa1", json!(null)).await.status, "insufficient-scope");
+    assert_eq!(
+        &*c.call("hello3", "loa1", json!(null)).await.status,
+        "insufficient-scope"
+    );
     assert!(c.call("hello3", "setloa", json!(1)).await.is_success());
     assert!(c.call("hello3", "loa1", json!(null)).await.is_success());
     assert!(c.call("hello3", "subscribe", json!(null)).await.is_success());
@@ -38,7 +47,9 @@ async fn hello_v3_in_process() {
     let sub = json!({"api": "hello3", "verb": "hello", "args": {"name": "s"}});
     assert_eq!(data(&c.call("hello3", "subcall", sub.clone()).await), json!("hello s"));
     assert_eq!(data(&c.call("hello3", "subcallsync", sub).await), json!("hello s"));
-    let e = c.call("hello3", "subcallsync", json!({"api": "hello3", "verb": "fail"})).await;
+    let e = c
+        .call("hello3", "subcallsync", json!({"api": "hello3", "verb": "fail"}))
+        .await;
     assert_eq!((&*e.status, e.info.as_deref()), ("failed", Some("it fails")));
     assert!(c.call("hello3", "addverb", json!(null)).await.is_success());
     assert_eq!(data(&c.call("hello3", "dyn", json!(null)).await), json!("dynamic"));
@@ -57,14 +68,20 @@ async fn hello_v2_in_process() {
     reg.start().await.unwrap();
     let c = TestClient::new(&reg);
     assert_eq!(data(&c.call("hello2", "ping", json!(null)).await), json!("pong2"));
-    assert_eq!(data(&c.call("hello2", "hello", json!({"name": "x"})).await), json!("hello x"));
+    assert_eq!(
+        data(&c.call("hello2", "hello", json!({"name": "x"})).await),
+        json!("hello x")
+    );
     assert!(c.call("hello2", "subscribe", json!(null)).await.is_success());
     assert!(c.call("hello2", "push", json!(7)).await.is_success());
     assert_eq!(c.event("hello2/ev").await, json!(7));
     let env = data(&c.call("hello2", "callsync", json!(null)).await);
     assert_eq!(env["response"], json!("hello svc"), "{env}");
     assert_eq!(env["request"]["status"], json!("success"));
-    assert_eq!(&*c.call("hello2", "loa1", json!(null)).await.status, "insufficient-scope");
+    assert_eq!(
+        &*c.call("hello2", "loa1", json!(null)).await.status,
+        "insufficient-scope"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,11 +93,17 @@ async fn hello_v1_in_process() {
     let c = TestClient::new(&reg);
     let r = c.call("hello1", "ping", json!(null)).await;
     assert_eq!((data(&r), r.info.as_deref()), (json!("pong1"), Some("inited")));
-    assert_eq!(data(&c.call("hello1", "hello", json!({"name": "v1"})).await), json!("hello v1"));
+    assert_eq!(
+        data(&c.call("hello1", "hello", json!({"name": "v1"})).await),
+        json!("hello v1")
+    );
     assert!(c.call("hello1", "subscribe", json!(null)).await.is_success());
     assert!(c.call("hello1", "push", json!({"one": 1})).await.is_success());
     assert_eq!(c.event("hello1/ev").await, json!({"one": 1}));
-    assert_eq!(&*c.call("hello1", "loaeq1", json!(null)).await.status, "insufficient-scope");
+    assert_eq!(
+        &*c.call("hello1", "loaeq1", json!(null)).await.status,
+        "insufficient-scope"
+    );
     assert!(c.call("hello1", "setloa", json!(null)).await.is_success());
     assert!(c.call("hello1", "loaeq1", json!(null)).await.is_success());
 }
@@ -90,16 +113,26 @@ async fn bad_bindings_are_refused_with_clear_errors() {
     let reg = registry(json!({}), Duration::from_secs(2));
     let not = build("notabinding.c", "notabinding", &[]);
     let e = load(&reg, &not).await.unwrap_err();
-    assert!(e.to_string().contains("notabinding.so") && e.reason.contains("not a binding"), "{e}");
+    assert!(
+        e.to_string().contains("notabinding.so") && e.reason.contains("not a binding"),
+        "{e}"
+    );
     let noitf = build("nov4itf.c", "nov4itf", &[]);
     let e = load(&reg, &noitf).await.unwrap_err();
     assert!(e.reason.contains("afbBindingV4r1_itfptr"), "{e}");
     let badname = build("hello1.c", "badname", &["-DPREFIX=\"bad/name\""]);
     let e = load(&reg, &badname).await.unwrap_err();
-    assert!(e.to_string().contains("badname.so") && e.reason.contains("bad/name"), "{e}");
+    assert!(
+        e.to_string().contains("badname.so") && e.reason.contains("bad/name"),
+        "{e}"
+    );
     let e = load(&reg, std::path::Path::new("/nonexistent/x.so")).await.unwrap_err();
     assert!(e.reason.contains("cannot load"), "{e}");
-    let rev = build("hello4.c", "rev7", &["-DAFB_BINDING_X4R1_ITF_REVISION=7", "-DAPINAME=\"rev7\""]);
+    let rev = build(
+        "hello4.c",
+        "rev7",
+        &["-DAFB_BINDING_X4R1_ITF_REVISION=7", "-DAPINAME=\"rev7\""],
+    );
     let e = load(&reg, &rev).await.unwrap_err();
     assert!(e.reason.contains("revision 7"), "{e}");
     assert!(reg.api_names().is_empty(), "{:?}", reg.api_names());

@@ -24,7 +24,10 @@ async fn hello_v4_in_process() {
     assert_eq!(data(&r), json!({"a": [1, 2]}));
     assert_eq!(data(&c.call("hello4", "ping", json!(null)).await), json!({"pong": 1}));
     assert_eq!(data(&c.call("HELLO4", "PING", json!(null)).await), json!({"pong": 2}));
-    assert_eq!(data(&c.call("hello4", "hello", json!({"name": "bob"})).await), json!("hello bob"));
+    assert_eq!(
+        data(&c.call("hello4", "hello", json!({"name": "bob"})).await),
+        json!("hello bob")
+    );
     let f = c.call("hello4", "fail", json!(null)).await;
     assert_eq!((&*f.status, f.code), ("invalid-request", -12));
 
@@ -37,7 +40,11 @@ async fn hello_v4_in_process() {
     assert!(c.call("hello4", "setctx", json!({"k": 1})).await.is_success());
     assert_eq!(data(&c.call("hello4", "getctx", json!(null)).await), json!({"k": 1}));
     let other = TestClient::new(&reg);
-    assert_eq!(&*other.call("hello4", "getctx", json!(null)).await.status, "no-item", "context is per session");
+    assert_eq!(
+        &*other.call("hello4", "getctx", json!(null)).await.status,
+        "no-item",
+        "context is per session"
+    );
 
     assert_eq!(&*c.call("hello4", "loa2", json!(1)).await.status, "insufficient-scope");
     assert_eq!(&*c.call("hello4", "auth2", json!(1)).await.status, "insufficient-scope");
@@ -52,9 +59,14 @@ async fn hello_v4_in_process() {
     assert_eq!(other.event("hello4/bc").await, json!([true]));
 
     let sub = json!({"api": "hello4", "verb": "hello", "args": {"name": "sub"}});
-    assert_eq!(data(&c.call("hello4", "subcall", sub.clone()).await), json!("hello sub"));
+    assert_eq!(
+        data(&c.call("hello4", "subcall", sub.clone()).await),
+        json!("hello sub")
+    );
     assert_eq!(data(&c.call("hello4", "subcallsync", sub).await), json!("hello sub"));
-    let bad = c.call("hello4", "subcallsync", json!({"api": "nope", "verb": "x"})).await;
+    let bad = c
+        .call("hello4", "subcallsync", json!({"api": "nope", "verb": "x"}))
+        .await;
     assert_eq!(&*bad.status, "unknown-api");
 
     assert_eq!(&*c.call("hello4", "dyn", json!(null)).await.status, "unknown-verb");
@@ -64,7 +76,10 @@ async fn hello_v4_in_process() {
     assert_eq!(&*c.call("hello4", "dyn", json!(null)).await.status, "unknown-verb");
 
     assert_eq!(data(&c.call("hello4", "types", json!(null)).await), json!(-7));
-    assert_eq!(data(&c.call("hello4", "settings", json!(null)).await), json!({"greeting": "hi"}));
+    assert_eq!(
+        data(&c.call("hello4", "settings", json!(null)).await),
+        json!({"greeting": "hi"})
+    );
     let info = data(&c.call("hello4", "info", json!(null)).await);
     assert_eq!(info["uuid"], json!(c.session.uuid()));
     assert_eq!(info["LOA"], json!(2));

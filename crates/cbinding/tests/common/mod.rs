@@ -42,10 +42,16 @@ pub struct Rec {
 
 impl Listener for Rec {
     fn push(&self, m: &PushMsg<'_>) {
-        self.events.lock().unwrap().push((m.event.name().to_owned(), m.data.get().to_owned()));
+        self.events
+            .lock()
+            .unwrap()
+            .push((m.event.name().to_owned(), m.data.get().to_owned()));
     }
     fn broadcast(&self, m: &BroadcastMsg<'_>) {
-        self.events.lock().unwrap().push((m.name.to_owned(), m.data.get().to_owned()));
+        self.events
+            .lock()
+            .unwrap()
+            .push((m.name.to_owned(), m.data.get().to_owned()));
     }
 }
 
@@ -118,10 +124,14 @@ pub fn registry(settings: Value, timeout: Duration) -> Arc<Registry> {
 /// Loads a binding from a blocking thread.
 pub async fn load(reg: &Arc<Registry>, so: &Path) -> Result<afb_cbinding::Loaded, afb_cbinding::LoadError> {
     let (r, p) = (reg.clone(), so.to_path_buf());
-    tokio::task::spawn_blocking(move || afb_cbinding::load(&r, &p)).await.unwrap()
+    tokio::task::spawn_blocking(move || afb_cbinding::load(&r, &p))
+        .await
+        .unwrap()
 }
 
 /// The reply's data as JSON.
 pub fn data(r: &Reply) -> Value {
-    r.data_json().map(|d| serde_json::from_str(d).unwrap()).unwrap_or(Value::Null)
+    r.data_json()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .unwrap_or(Value::Null)
 }
