@@ -237,3 +237,34 @@ fn weak_ldpaths_skip_bad_bindings() {
     let log = d.log();
     assert!(log.contains("a-broken.so") && log.contains("skipped"), "{log}");
 }
+
+#[test]
+fn isolated_binding_crash_costs_its_calls_and_the_child_restarts() {
+    let dir = TempDir::new("cbinding-iso");
+    let so = build(dir.path(), "hello4.c", "hello4", &[]);
+    let wd = dir.path().join("wd");
+    let spec = format!("{}?isolate", so.display());
+    let d = Daemon::start(&["--workdir", wd.to_str().unwrap(), "--binding", &spec]);
+    assert_eq!(get(&d, "hello4/ping", "")["response"], json!({"pong": 1}));
+    assert_eq!(get(&d, "hello4/ping", "")["response"], json!({"pong": 2}));
+    let mut w = Ws::connect(&d);
+    assert_eq!(
+        w.call("1", "hello4/echo", json!({"e": 1}))[2]["response"],
+        json!({"e": 1})
+    );
+    let r = w.call("2", "hello4/crash", json!(null));
+    assert_eq!(r[2]["request"]["status"], json!("disconnected"), "{r}");
+    d.wait_log(T, |l| l.contains("restarting it"));
+    // The restarted child serves again (its state is new: the count restarts).
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let r = get(&d, "hello4/ping", "");
+        if r["request"]["status"] == "success" {
+            assert_eq!(r["response"], json!({"pong": 1}), "{r}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not served again: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(w.call("3", "hello4/echo", json!([3]))[2]["response"], json!([3]));
+}

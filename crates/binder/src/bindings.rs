@@ -5,11 +5,28 @@
 //! `--binding` and `--ldpaths` failures stop the daemon with an error
 //! naming the file; `--weak-ldpaths` failures are logged and skipped.
 //! Loading runs on the blocking pool: a binding's start-up code may block.
+//!
+//! `--binding PATH?isolate` runs the binding in a child `afb-daemon`
+//! (`--no-httpd --binding PATH`, started with `AFB_CBINDING_EXPORT=DIR`:
+//! it exports each API of its bindings on `unix:DIR/API` and writes
+//! `DIR/.ready` once they started). The parent imports those APIs over
+//! wsapi; when the child dies (a crash of the binding), the calls in
+//! progress are answered `disconnected` and the child is started again.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use afb_core::Registry;
+use afb_core::{ApiState, Registry};
+use afb_wsapi::WsapiOptions;
+use tokio_util::sync::CancellationToken;
+
+/// The environment variable that makes a daemon export the APIs of its
+/// bindings for an isolating parent (the value: a directory).
+pub const EXPORT_ENV: &str = "AFB_CBINDING_EXPORT";
+
+/// The suffix of `--binding` asking for a child process.
+pub const ISOLATE: &str = "?isolate";
 
 /// What to load, in order: the `--binding` files, then every `*.so` under
 /// the `--ldpaths` directories, then those under `--weak-ldpaths`.
@@ -49,7 +66,7 @@ fn load_one(registry: &Arc<Registry>, path: &Path) -> Result<(), String> {
 }
 
 fn load_blocking(registry: &Arc<Registry>, what: &ToLoad) -> Result<(), String> {
-    for b in &what.bindings {
+    for b in what.bindings.iter().filter(|b| !is_isolated(b)) {
         load_one(registry, b).map_err(|e| format!("--binding: {e}"))?;
     }
     for d in dirs(&what.ldpaths) {
@@ -73,14 +90,164 @@ fn load_blocking(registry: &Arc<Registry>, what: &ToLoad) -> Result<(), String> 
     Ok(())
 }
 
+fn is_isolated(p: &Path) -> bool {
+    p.to_string_lossy().ends_with(ISOLATE)
+}
+
 /// Loads everything asked; the first fatal error is returned.
 pub async fn load(registry: &Arc<Registry>, what: ToLoad) -> Result<(), String> {
     if what.is_empty() {
         return Ok(());
     }
     afb_cbinding::set_runtime(tokio::runtime::Handle::current());
-    let registry = registry.clone();
-    tokio::task::spawn_blocking(move || load_blocking(&registry, &what))
+    let isolated: Vec<PathBuf> = what.bindings.iter().filter(|b| is_isolated(b)).cloned().collect();
+    let before: Vec<String> = registry.api_names();
+    let reg = registry.clone();
+    tokio::task::spawn_blocking(move || load_blocking(&reg, &what))
         .await
-        .map_err(|e| format!("loading bindings: {e}"))?
+        .map_err(|e| format!("loading bindings: {e}"))??;
+    if let Some(dir) = std::env::var_os(EXPORT_ENV) {
+        let apis: Vec<String> = registry
+            .api_names()
+            .into_iter()
+            .filter(|n| !before.contains(n))
+            .collect();
+        export(registry, PathBuf::from(dir), apis).await?;
+    }
+    for (i, b) in isolated.iter().enumerate() {
+        isolate(registry, b, i).await?;
+    }
+    Ok(())
+}
+
+/// Child side: exports `apis` on `unix:DIR/API`, then writes `DIR/.ready`
+/// once they all started.
+async fn export(registry: &Arc<Registry>, dir: PathBuf, apis: Vec<String>) -> Result<(), String> {
+    for api in &apis {
+        let uri = format!("unix:{}/{api}", dir.display());
+        afb_wsapi::serve(
+            registry.clone(),
+            &uri,
+            WsapiOptions::default(),
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| format!("{EXPORT_ENV}: {e}"))?;
+    }
+    // An isolated binding's process follows its parent: it exits when the
+    // parent is gone (even killed), so that no orphan keeps serving.
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if std::os::unix::process::parent_id() != parent {
+                tracing::info!("{EXPORT_ENV}: the parent daemon is gone: exiting");
+                std::process::exit(0);
+            }
+        }
+    });
+    let registry = registry.clone();
+    tokio::spawn(async move {
+        loop {
+            let started = apis
+                .iter()
+                .all(|a| registry.get_api(a).is_some_and(|e| e.state() == ApiState::Ready));
+            if started {
+                let _ = std::fs::write(dir.join(".ready"), apis.join("\n"));
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    Ok(())
+}
+
+/// Starts the child of an isolated binding; gives the APIs it exports once
+/// they are ready.
+async fn spawn_child(
+    registry: &Registry,
+    path: &Path,
+    dir: &Path,
+) -> Result<(tokio::process::Child, Vec<String>), String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let exe = std::env::current_exe().map_err(|e| format!("the daemon's own path: {e}"))?;
+    let settings = serde_json::Value::Object(registry.config().settings.clone()).to_string();
+    let mut child = tokio::process::Command::new(exe)
+        .args(["--no-httpd", "--workdir"])
+        .arg(dir)
+        .arg("--binding")
+        .arg(path)
+        .args(["--set", &settings])
+        .env(EXPORT_ENV, dir)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start its process: {e}"))?;
+    let ready = dir.join(".ready");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            return Ok((child, text.lines().map(str::to_owned).collect()));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("its process exited ({status}) before serving"));
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err("its process did not serve within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Parent side: runs `PATH?isolate` in a child, imports its APIs, and
+/// restarts the child whenever it dies.
+async fn isolate(registry: &Arc<Registry>, spec: &Path, n: usize) -> Result<(), String> {
+    let text = spec.to_string_lossy();
+    let path = PathBuf::from(text.trim_end_matches(ISOLATE));
+    let dir = std::env::current_dir()
+        .map_err(|e| e.to_string())?
+        .join(format!(".afb-isolated-{}-{n}", std::process::id()));
+    let err = |e: String| format!("--binding {}: {e}", path.display());
+    let (mut child, apis) = spawn_child(registry, &path, &dir).await.map_err(err)?;
+    let opts = WsapiOptions {
+        call_timeout: registry.config().api_timeout,
+        ..WsapiOptions::default()
+    };
+    for api in &apis {
+        let uri = format!("unix:{}/{api}", dir.display());
+        afb_wsapi::import(registry, &uri, opts.clone()).map_err(|e| err(e.to_string()))?;
+    }
+    tracing::info!(
+        "binding {} isolated in process {}: APIs {}",
+        path.display(),
+        child.id().unwrap_or(0),
+        apis.join(", ")
+    );
+    let registry = registry.clone();
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let status = child.wait().await;
+            tracing::error!(
+                "the process of isolated binding {} ended ({}): its calls in progress are answered disconnected; restarting it",
+                path.display(),
+                status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())
+            );
+            loop {
+                tokio::time::sleep(backoff).await;
+                match spawn_child(&registry, &path, &dir).await {
+                    Ok((c, _)) => {
+                        child = c;
+                        backoff = Duration::from_millis(100);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!("restarting isolated binding {}: {e}", path.display());
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
 }

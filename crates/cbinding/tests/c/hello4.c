@@ -207,6 +207,13 @@ static void never(afb_req_t req, unsigned n, afb_data_t const p[])
 {
 }
 
+/* a binding bug: crashes the process that runs it */
+static void crash(afb_req_t req, unsigned n, afb_data_t const p[])
+{
+	*(volatile int *)(intptr_t)n = 0;
+	afb_req_reply(req, 0, 0, NULL);
+}
+
 static void info(afb_req_t req, unsigned n, afb_data_t const p[])
 {
 	struct json_object *o = afbV4.req_get_client_info(req);
@@ -262,6 +269,7 @@ static const struct afb_verb_v4 verbs[] = {
 	{ .verb = "twice", .callback = twice },
 	{ .verb = "never", .callback = never },
 	{ .verb = "info", .callback = info },
+	{ .verb = "crash", .callback = crash },
 	{ .verb = "settings", .callback = settings },
 	{ .verb = "log", .callback = logs },
 	{ .verb = "types", .callback = types },
