@@ -268,3 +268,24 @@ fn isolated_binding_crash_costs_its_calls_and_the_child_restarts() {
     }
     assert_eq!(w.call("3", "hello4/echo", json!([3]))[2]["response"], json!([3]));
 }
+
+#[test]
+fn rust_binding_built_as_a_shared_object_loads_through_the_v4_abi() {
+    let so = bin_path("afb-daemon")
+        .parent()
+        .unwrap()
+        .join("deps/libafb_sample_hello_so.so");
+    assert!(so.exists(), "{} not built", so.display());
+    let dir = TempDir::new("cbinding-so");
+    let wd = dir.path().join("wd");
+    let d = Daemon::start(&["--workdir", wd.to_str().unwrap(), "--binding", so.to_str().unwrap()]);
+    let r = get(&d, "hello-so/ping", "x=1");
+    assert_eq!(r["response"], json!({"pong": {"x": "1"}, "api": "hello-so"}), "{r}");
+    assert_eq!(get(&d, "hello-so/hello", "name=rust")["response"], json!("hello rust"));
+    let r = get(&d, "hello-so/hello", "");
+    assert_eq!(r["request"]["status"], json!("invalid-request"), "{r}");
+    let mut w = Ws::connect(&d);
+    assert_eq!(w.call("1", "hello-so/loa", json!(null))[2]["response"], json!(0));
+    assert_eq!(w.call("2", "hello-so/set-loa", json!(3))[2]["response"], json!(3));
+    assert_eq!(w.call("3", "hello-so/loa", json!(null))[2]["response"], json!(3));
+}

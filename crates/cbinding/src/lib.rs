@@ -10,6 +10,9 @@
 //! catching panics. `docs/bindings.md` says who owns every pointer that
 //! crosses the boundary.
 //!
+//! [`so`] is the other direction: a binding written in Rust and built as a
+//! shared object that v4 binders (this one or the C one) load.
+//!
 //! C code runs in the binder's process, unprotected: a crash in a binding
 //! stops the binder, as with the C binders' `--trap-faults=no`.
 
@@ -19,6 +22,7 @@ mod capi;
 mod jsonc;
 mod loader;
 mod req;
+pub mod so;
 mod util;
 mod v3;
 mod v4;
