@@ -290,8 +290,7 @@ fn start_up_errors_name_their_cause() {
     let r = run(&["--port", &port, "--workdir", wd, "--binding", "/lib/x.so"], LIMIT);
     assert_ne!(r.code, Some(0));
     assert!(
-        r.stderr
-            .contains("--binding /lib/x.so: loading shared-object bindings is not supported yet"),
+        r.stderr.contains("binding /lib/x.so: cannot load"),
         "{}",
         r.stderr
     );
