@@ -289,11 +289,7 @@ fn start_up_errors_name_their_cause() {
     let port = free_port().to_string();
     let r = run(&["--port", &port, "--workdir", wd, "--binding", "/lib/x.so"], LIMIT);
     assert_ne!(r.code, Some(0));
-    assert!(
-        r.stderr.contains("binding /lib/x.so: cannot load"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("binding /lib/x.so: cannot load"), "{}", r.stderr);
     let uri = "unix:/etc/hostname/not-a-dir/hello";
     let r = run(&["--port", &port, "--workdir", wd, "--ws-server", uri], LIMIT);
     assert_ne!(r.code, Some(0));
