@@ -1276,7 +1276,9 @@ pub(crate) fn create(
     v3::new_api(parent, name, info, noconcurrency, Flavor::V4, |api| {
         api.set_userdata(userdata);
         *lock(&api.mainctl) = mainctl;
-        *lock(&api.onevent) = OnEvent::V4;
+        if mainctl.is_some() {
+            *lock(&api.onevent) = OnEvent::V4;
+        }
         if let Err(e) = setup(api) {
             tracing::error!("{e}");
             return -1;
