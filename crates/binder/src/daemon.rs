@@ -118,7 +118,10 @@ pub fn prepare(mut opts: Options, level: LogLevel) -> Result<Prepared, String> {
     let abs = |s: &str| absolute(&launch, Path::new(s)).display().to_string();
     opts.binding = opts.binding.iter().map(|b| abs(b)).collect();
     for list in [&mut opts.ldpaths, &mut opts.weak_ldpaths] {
-        *list = list.iter().map(|l| l.split(':').map(abs).collect::<Vec<_>>().join(":")).collect();
+        *list = list
+            .iter()
+            .map(|l| l.split(':').map(abs).collect::<Vec<_>>().join(":"))
+            .collect();
     }
     std::fs::create_dir_all(&opts.workdir)
         .map_err(|e| format!("--workdir {}: cannot create it: {e}", opts.workdir.display()))?;

@@ -202,6 +202,7 @@ pub fn init(level: LogLevel, name: Option<&str>, color: bool) -> Arc<LevelSource
                 None => j,
             };
             let _ = tracing_subscriber::registry().with(j.with_filter(filter)).try_init();
+            cap_log_crate();
             return source;
         }
     }
@@ -212,7 +213,16 @@ pub fn init(level: LogLevel, name: Option<&str>, color: bool) -> Arc<LevelSource
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(filter))
         .try_init();
+    cap_log_crate();
     source
+}
+
+/// Libraries that log through the `log` crate (tungstenite traces every
+/// frame) would otherwise build records that our filter then drops: about a
+/// fifth of the daemon's instructions on WebSocket traffic. Their messages
+/// are capped at INFO once the subscriber (and its log bridge) is installed.
+fn cap_log_crate() {
+    log::set_max_level(log::LevelFilter::Info);
 }
 
 /// The level from `-l` specs, then `-v`/`-q`: `LEVEL` sets it, `+LEVEL`
