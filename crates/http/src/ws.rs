@@ -107,7 +107,8 @@ pub fn handle_upgrade(
         Ok(a) => a,
         Err(refusal) => return refusal,
     };
-    tokio::spawn(upgraded(req, registry, init, config));
+    let attached = conn::Attached::new(registry, init, config);
+    tokio::spawn(upgraded(req, attached));
     accepted.response()
 }
 
@@ -124,18 +125,14 @@ pub(crate) fn handle_upgrade_tracked(
         Ok(a) => a,
         Err(refusal) => return refusal,
     };
-    tracker.spawn(upgraded(req, registry, init, config));
+    let attached = conn::Attached::new(registry, init, config);
+    tracker.spawn(upgraded(req, attached));
     accepted.response()
 }
 
-async fn upgraded(
-    req: hyper::Request<hyper::body::Incoming>,
-    registry: Arc<Registry>,
-    init: WsClientInit,
-    config: WsConfig,
-) {
+async fn upgraded(req: hyper::Request<hyper::body::Incoming>, attached: conn::Attached) {
     match hyper::upgrade::on(req).await {
-        Ok(upgraded) => serve_socket(TokioIo::new(upgraded), registry, init, config).await,
+        Ok(upgraded) => conn::run(TokioIo::new(upgraded), attached).await,
         Err(e) => tracing::debug!("WebSocket upgrade did not complete: {e}"),
     }
 }
@@ -146,7 +143,7 @@ pub async fn serve_socket<S>(stream: S, registry: Arc<Registry>, init: WsClientI
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    conn::run(stream, registry, init, config).await
+    conn::run(stream, conn::Attached::new(registry, init, config)).await
 }
 
 /// A handle on an open connection, to call its client.

@@ -434,11 +434,76 @@ fn reply_from_wire(r: &afb_wsj1::Reply<'_>) -> Reply {
     }
 }
 
+/// A connection registered before its upgrade completes: it is a broadcast
+/// listener (and a peer of its session) from the moment the `101` is
+/// answered, so a client that has seen its WebSocket open receives every
+/// broadcast made afterwards; what arrives before the task runs waits in the
+/// connection's queue. Dropping it unregisters everything.
+pub(crate) struct Attached {
+    conn: Arc<Conn>,
+    rx: Option<mpsc::Receiver<Message>>,
+    listener: Arc<dyn Listener>,
+    subscriber: Arc<ListenerSubscriber>,
+    registry: Arc<Registry>,
+    init: WsClientInit,
+    config: WsConfig,
+    _connected: afb_core::session::ConnectionGuard,
+}
+
+impl Attached {
+    /// Creates the connection's state and registers it.
+    pub(crate) fn new(registry: Arc<Registry>, init: WsClientInit, config: WsConfig) -> Attached {
+        let capacity = config.send_queue.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let conn = Arc::new(Conn {
+            tx,
+            inline_max: capacity,
+            stop: config.shutdown.child_token(),
+            stuck: AtomicBool::new(false),
+            open: AtomicBool::new(true),
+            token: Mutex::new(init.token.clone()),
+            inflight: AtomicUsize::new(0),
+            session: init.session.clone(),
+            calls: Mutex::new(HashMap::new()),
+            next_call: AtomicU64::new(0),
+        });
+        let listener: Arc<dyn Listener> = conn.clone();
+        let subscriber = Arc::new(ListenerSubscriber::new(&listener, config.max_subscriptions));
+        registry.add_listener(&listener);
+        super::peers::register(&conn);
+        let _connected = init.session.connect();
+        Attached {
+            conn,
+            rx: Some(rx),
+            listener,
+            subscriber,
+            registry,
+            init,
+            config,
+            _connected,
+        }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.conn.close_calls();
+        super::peers::unregister(&self.conn);
+        self.registry.remove_listener(&self.listener);
+        self.subscriber.unsubscribe_all();
+    }
+}
+
 /// Runs a connection on an upgraded stream until it ends.
-pub(crate) async fn run<S>(stream: S, registry: Arc<Registry>, init: WsClientInit, config: WsConfig)
+pub(crate) async fn run<S>(stream: S, mut attached: Attached)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let config = attached.config.clone();
+    let registry = attached.registry.clone();
+    let conn = attached.conn.clone();
+    let subscriber = attached.subscriber.clone();
+    let init = attached.init.clone();
     // tungstenite zero-fills its whole read buffer before every read
     // attempt (128 KiB by default, a measurable share of a round trip).
     let wsconf = WebSocketConfig::default()
@@ -447,25 +512,10 @@ where
         .max_frame_size(Some(config.max_message));
     let mut ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(wsconf)).await;
     let capacity = config.send_queue.max(1);
-    let (tx, mut rx) = mpsc::channel(capacity);
-    let stop = config.shutdown.child_token();
-    let conn = Arc::new(Conn {
-        tx,
-        inline_max: capacity,
-        stop: stop.clone(),
-        stuck: AtomicBool::new(false),
-        open: AtomicBool::new(true),
-        token: Mutex::new(init.token.clone()),
-        inflight: AtomicUsize::new(0),
-        session: init.session.clone(),
-        calls: Mutex::new(HashMap::new()),
-        next_call: AtomicU64::new(0),
-    });
-    let listener: Arc<dyn Listener> = conn.clone();
-    let subscriber = Arc::new(ListenerSubscriber::new(&listener, config.max_subscriptions));
-    registry.add_listener(&listener);
-    super::peers::register(&conn);
-    let _connected = init.session.connect();
+    let Some(mut rx) = attached.rx.take() else {
+        return;
+    };
+    let stop = conn.stop.clone();
     let cancel = CancellationToken::new();
     let mut client = Client::new(init.session.clone())
         .with_subscriber(subscriber.clone())
@@ -547,10 +597,7 @@ where
     // Running calls are cancelled (the core answers them `disconnected`,
     // into a queue nobody reads any more), subscriptions dropped.
     cancel.cancel();
-    conn.close_calls();
-    super::peers::unregister(&conn);
-    registry.remove_listener(&listener);
-    subscriber.unsubscribe_all();
+    drop(attached);
     match end {
         End::Closed => {}
         End::Drop(why) => tracing::debug!(session = %conn.session.uuid(), "WebSocket dropped: {why}"),
