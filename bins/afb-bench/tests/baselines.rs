@@ -33,7 +33,10 @@ fn serve(kind: &str) -> (Served, u16) {
         .expect("start the baseline");
     let served = Served(child);
     let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // (A connect that lands on its own socket, TCP simultaneous open on an
+    // ephemeral port nobody listens on, is not the server.)
+    let listening = || TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok());
+    while !listening() {
         assert!(t0.elapsed() < Duration::from_secs(10), "{kind} does not listen");
         sleep(Duration::from_millis(10));
     }

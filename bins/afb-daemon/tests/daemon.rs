@@ -483,8 +483,8 @@ fn socket_activation_serves_http_on_the_passed_socket() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let addr = format!("127.0.0.1:{sd_port}").parse().unwrap();
-    while std::net::TcpStream::connect(addr).is_err() {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{sd_port}").parse().unwrap();
+    while !afb_testkit::accepts(addr.port()) {
         assert!(Instant::now() < deadline, "activation socket never listened");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -515,9 +515,9 @@ fn daemon_mode_detaches_and_keeps_serving() {
         LIMIT,
     );
     assert_eq!(r.code, Some(0), "the launching process exits: {}", r.stderr);
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
+    while !afb_testkit::accepts(addr.port()) {
         assert!(Instant::now() < deadline, "background daemon never listened");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -526,7 +526,7 @@ fn daemon_mode_detaches_and_keeps_serving() {
     let r = Conn::tcp(addr).request(&Req::post("/api/hello/exit", "application/json", "{}"));
     assert_eq!(r.status, 200);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_ok() {
+    while afb_testkit::accepts(addr.port()) {
         assert!(Instant::now() < deadline, "background daemon did not stop");
         std::thread::sleep(Duration::from_millis(20));
     }

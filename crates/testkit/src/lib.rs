@@ -42,6 +42,17 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local address").port()
 }
 
+/// Whether something listens on 127.0.0.1:`port`. A connect to a port of
+/// the ephemeral range that nobody listens on can, rarely, connect the
+/// socket to itself (TCP simultaneous open, when the kernel picks the same
+/// port as source): that is not a listener.
+pub fn accepts(port: u16) -> bool {
+    match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s.local_addr().ok() != s.peer_addr().ok(),
+        Err(_) => false,
+    }
+}
+
 /// A unique temporary directory, removed on drop.
 pub struct TempDir(PathBuf);
 
@@ -159,7 +170,7 @@ impl Daemon {
                 thread::sleep(Duration::from_millis(50));
                 return Err(format!("exited with {status} before serving\n{}", d.log()));
             }
-            let http_ok = opts.no_port || TcpStream::connect(("127.0.0.1", port)).is_ok();
+            let http_ok = opts.no_port || accepts(port);
             let path_ok = opts.wait_path.as_ref().is_none_or(|p| p.exists());
             if http_ok && path_ok {
                 return Ok(d);
