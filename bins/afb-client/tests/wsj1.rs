@@ -223,13 +223,17 @@ fn keep_running_shows_events_until_the_server_hangs_up() {
 }
 
 #[test]
-fn hang_up_during_a_call_exits_2_and_names_the_call() {
+fn a_daemon_stopping_during_a_call_answers_it_disconnected() {
+    // A graceful stop answers the running calls `disconnected` before the
+    // daemon closes: the client shows that error reply and exits 1 (the last
+    // reply is an error), not 2 (no call was left unanswered). A daemon that
+    // dies mid-call is `killing_the_daemon_while_a_call_waits_exits_2`.
     let d = Daemon::start(&[]);
     let r = run(&["-H", &url(&d)], In::Text("tictactoe wait\nhello exit {\"code\":0}\n"));
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stdout.ends_with("ON-HANGUP\n"), "{}", r.stdout);
-    assert!(r.stderr.contains("hung up"), "{}", r.stderr);
-    assert!(r.stderr.contains("no reply to 1:tictactoe/wait"), "{}", r.stderr);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("ON-REPLY 1:tictactoe/wait: ERROR"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"status\":\"disconnected\""), "{}", r.stdout);
+    assert!(!r.stderr.contains("no reply to"), "{}", r.stderr);
 }
 
 #[test]
@@ -241,6 +245,7 @@ fn killing_the_daemon_while_a_call_waits_exits_2() {
     d.kill();
     let r = c.finish();
     assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("hung up"), "{}", r.stderr);
     assert!(r.stderr.contains("no reply to 1:tictactoe/wait"), "{}", r.stderr);
 }
 
