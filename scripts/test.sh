@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, lints, all tests (unit,
-# property, integration against the real daemon, browser), and short fuzz
-# runs of every fuzz target. Installs missing tools first.
+# property, integration against the real daemon, browser), a 60 s soak,
+# and short fuzz runs of every fuzz target. Installs missing tools first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "soak (60 s: memory and file descriptors back to baseline)"
+scripts/soak.sh 60
 
 step "fuzz (short runs)"
 scripts/fuzz.sh short

@@ -3,12 +3,14 @@
 //! Load commands (`rest`, `wsj1`, `wsapi`, `fanout`) hit a running server; `serve-hyper` and
 //! `serve-echo` are the baselines; `mem` and `startup` run the daemon themselves; `suite` runs
 //! the whole table (see BENCHMARKS.md): every server pinned to one CPU, the load to another,
-//! binder and baseline runs interleaved, medians and spreads, ratios against the targets.
+//! binder and baseline runs interleaved, medians and spreads, ratios against the targets;
+//! `soak` runs mixed load on two linked daemons and checks that nothing leaks.
 
 mod load;
 mod net;
 mod procs;
 mod servers;
+mod soak;
 mod stats;
 mod suite;
 
@@ -163,6 +165,9 @@ enum Cmd {
     },
     /// The whole table: every scenario, binder against baseline, interleaved runs.
     Suite(suite::SuiteArgs),
+    /// Mixed load (REST, wsj1, wsapi, events, uploads) on two linked daemons for a chosen
+    /// time, then a leak check: memory and file descriptors back to their baseline.
+    Soak(soak::SoakArgs),
 }
 
 /// Options shared by the load commands.
@@ -354,6 +359,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Cmd::Suite(args) => return suite::run_suite(args),
+        Cmd::Soak(args) => return soak::run_soak(args),
     }
     Ok(ExitCode::SUCCESS)
 }
