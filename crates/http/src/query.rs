@@ -51,7 +51,7 @@ pub fn decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
 /// the result is not UTF-8 or holds a NUL byte.
 pub fn decode_path(s: &str) -> Option<Cow<'_, str>> {
     if !s.as_bytes().contains(&b'%') {
-        return Some(Cow::Borrowed(s));
+        return (!s.contains('\0')).then_some(Cow::Borrowed(s));
     }
     let out = unescape(s.as_bytes(), false);
     if out.contains(&0) {
@@ -121,6 +121,8 @@ mod tests {
         assert_eq!(decode_path("%2e%2E").as_deref(), Some(".."));
         assert_eq!(decode_path("%c3%a9").as_deref(), Some("é"));
         assert_eq!(decode_path("a%00b"), None);
+        // Found by the `http_query` fuzz target: a raw NUL (no escape) got through.
+        assert_eq!(decode_path("a\0b"), None);
         assert_eq!(decode_path("%ff"), None);
         assert_eq!(decode_path("%").as_deref(), Some("%"));
         assert_eq!(decode_path("ab%2").as_deref(), Some("ab%2"));

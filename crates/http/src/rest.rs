@@ -47,7 +47,10 @@ pub fn body_kind(content_type: Option<&str>, has_body: bool) -> BodyKind {
     };
     let essence = ct.split(';').next().unwrap_or("").trim();
     if essence.eq_ignore_ascii_case("application/json")
-        || (essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
+        || essence
+            .as_bytes()
+            .get(essence.len().saturating_sub(5)..)
+            .is_some_and(|tail| essence.len() > 5 && tail.eq_ignore_ascii_case(b"+json"))
     {
         BodyKind::Json
     } else if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
@@ -332,6 +335,15 @@ mod tests {
         assert_eq!(body_kind(None, true), BodyKind::Unsupported);
         assert_eq!(body_kind(Some("text/plain"), false), BodyKind::None);
         assert_eq!(body_kind(None, false), BodyKind::None);
+    }
+
+    /// Found by the `http_query` fuzz target: the `+json` suffix test sliced
+    /// the text at a byte that was not a character boundary.
+    #[test]
+    fn content_type_suffix_test_never_splits_a_character() {
+        assert_eq!(body_kind(Some("\u{fffd}\u{fffd}"), true), BodyKind::Unsupported);
+        assert_eq!(body_kind(Some("x\u{20ac}json"), true), BodyKind::Unsupported);
+        assert_eq!(body_kind(Some("\u{20ac}\u{20ac}+json"), true), BodyKind::Json);
     }
 
     #[test]
