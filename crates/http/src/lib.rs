@@ -2,7 +2,8 @@
 //! sessions over HTTP, and the `x-afb-ws-json1` WebSocket server.
 //!
 //! [`HttpServer`] serves connections (TCP or unix sockets, HTTP/1.1 with
-//! keep-alive and cleartext HTTP/2) with one router ([`server`]):
+//! keep-alive, and cleartext HTTP/2 with the `http2` feature) with one
+//! router ([`server`]):
 //!
 //! 1. `GET {rootapi}` with `Upgrade: websocket` -> [`ws::handle_upgrade`]
 //!    (API requests coming from another site's page are refused first, see

@@ -15,9 +15,16 @@ use std::sync::Arc;
 
 use afb_core::session::SessionError;
 use afb_core::{Args, Session, SessionStore};
+use http::header::{HeaderName, AUTHORIZATION};
 use http::HeaderMap;
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The binder's own request headers, as constants: a lookup by `&str` would
+/// parse and validate the name on every request.
+static X_AFB_UUID: HeaderName = HeaderName::from_static("x-afb-uuid");
+static X_AFB_TOKEN: HeaderName = HeaderName::from_static("x-afb-token");
+static X_AFB_REQID: HeaderName = HeaderName::from_static("x-afb-reqid");
+
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -49,7 +56,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The session uuid the request presents, if any.
 pub fn session_uuid<'a>(headers: &'a HeaderMap, args: &'a Args, cookie_name: &str) -> Option<Cow<'a, str>> {
-    header(headers, "x-afb-uuid")
+    header(headers, &X_AFB_UUID)
         .map(Cow::Borrowed)
         .or_else(|| arg(args, "x-afb-uuid"))
         .or_else(|| cookie(headers, cookie_name).map(Cow::Borrowed))
@@ -57,7 +64,7 @@ pub fn session_uuid<'a>(headers: &'a HeaderMap, args: &'a Args, cookie_name: &st
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = header(headers, "authorization")?;
+    let v = header(headers, &AUTHORIZATION)?;
     let (scheme, token) = v.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("bearer") {
         Some(token.trim()).filter(|t| !t.is_empty())
@@ -71,7 +78,7 @@ pub fn token<'a>(headers: &'a HeaderMap, args: &'a Args) -> Option<Cow<'a, str>>
     bearer(headers)
         .map(Cow::Borrowed)
         .or_else(|| arg(args, "access_token"))
-        .or_else(|| header(headers, "x-afb-token").map(Cow::Borrowed))
+        .or_else(|| header(headers, &X_AFB_TOKEN).map(Cow::Borrowed))
         .or_else(|| arg(args, "x-afb-token"))
         .or_else(|| arg(args, "token"))
 }
@@ -80,7 +87,7 @@ pub fn token<'a>(headers: &'a HeaderMap, args: &'a Args) -> Option<Cow<'a, str>>
 pub fn reqid<'a>(headers: &'a HeaderMap, args: &'a Args) -> Option<Cow<'a, str>> {
     arg(args, "x-afb-reqid")
         .or_else(|| arg(args, "reqid"))
-        .or_else(|| header(headers, "x-afb-reqid").map(Cow::Borrowed))
+        .or_else(|| header(headers, &X_AFB_REQID).map(Cow::Borrowed))
 }
 
 /// The session of `uuid` when it is live, else a new one with a

@@ -19,8 +19,11 @@
 //! 127.0.0.1 is "same origin"); the session token (`--token`) is what
 //! protects APIs then. See `docs/SECURITY.md`.
 
-use http::header::{HeaderMap, HOST, ORIGIN};
+use http::header::{HeaderMap, HeaderName, HOST, ORIGIN};
 use http::Uri;
+
+/// Not among `http`'s standard names; a constant avoids parsing it per request.
+static SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// Which `Origin` values besides the request's own host are accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,7 +50,7 @@ impl OriginPolicy {
         }
         let Some(origin) = headers.get(ORIGIN) else {
             let cross = headers
-                .get("sec-fetch-site")
+                .get(&SEC_FETCH_SITE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("cross-site"));
             return if cross {

@@ -1,6 +1,6 @@
 //! The server: accept loops (TCP, unix sockets), one hyper connection task
-//! per client (HTTP/1.1 keep-alive, cleartext HTTP/2, upgrades), the router,
-//! and the graceful shutdown.
+//! per client (HTTP/1.1 keep-alive and upgrades; cleartext HTTP/2 too with
+//! the `http2` cargo feature), the router, and the graceful shutdown.
 //!
 //! Router (see [`route`]):
 //! 1. request target longer than `max_url` -> 414; an API request (2, 3)
@@ -28,8 +28,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
@@ -84,9 +83,42 @@ pub(crate) struct ConnCtx {
     pub(crate) tracker: TaskTracker,
 }
 
+/// The HTTP/1.1 connection settings (one request head at a time, 30 s to
+/// send it, bounded head size).
+#[cfg(not(feature = "http2"))]
+type ConnBuilder = hyper::server::conn::http1::Builder;
+/// HTTP/1.1 and cleartext HTTP/2 (prior knowledge), told apart by the
+/// connection's first bytes.
+#[cfg(feature = "http2")]
+type ConnBuilder = hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>;
+
+#[cfg(not(feature = "http2"))]
+fn conn_builder(limits: &Limits) -> ConnBuilder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header.max(8192));
+    b
+}
+
+#[cfg(feature = "http2")]
+fn conn_builder(limits: &Limits) -> ConnBuilder {
+    let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    b.http1()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header.max(8192));
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header).unwrap_or(u32::MAX));
+    b
+}
+
 struct Inner {
     state: Arc<State>,
-    builder: auto::Builder<TokioExecutor>,
+    builder: ConnBuilder,
     tracker: TaskTracker,
     stop: CancellationToken,
     abort: CancellationToken,
@@ -133,17 +165,7 @@ impl HttpServer {
         if config.ws.drain_until.is_none() {
             config.ws.drain_until = Some(abort.clone());
         }
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .keep_alive(true)
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_buf_size(limits.max_header.max(8192));
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header).unwrap_or(u32::MAX));
+        let builder = conn_builder(&limits);
         let state = State {
             registry,
             rootapi,
@@ -233,6 +255,9 @@ impl HttpServer {
                 let ctx = ctx.clone();
                 async move { Ok::<_, Infallible>(route(&state, &ctx, req).await) }
             });
+            #[cfg(not(feature = "http2"))]
+            let conn = inner.builder.serve_connection(TokioIo::new(io), svc).with_upgrades();
+            #[cfg(feature = "http2")]
             let conn = inner.builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
             tokio::pin!(conn);
             let result = tokio::select! {
@@ -297,11 +322,28 @@ fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
     has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
 }
 
+/// Size of the request head as sent: request line and `NAME: VALUE\r\n`
+/// lines (within a few bytes of the original spacing).
+fn head_len<B>(req: &Request<B>, target: usize) -> usize {
+    let request_line = req.method().as_str().len() + target + 12;
+    req.headers()
+        .iter()
+        .fold(request_line + 2, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
+}
+
 /// Routes one request. See the module documentation.
 pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > state.limits.max_url {
         return plain(StatusCode::URI_TOO_LONG, "URI too long\n");
+    }
+    // hyper bounds its read buffer with `max_header`, but a head that
+    // arrives in a few large reads can exceed it: measure the parsed head.
+    if head_len(&req, target) > state.limits.max_header {
+        return plain(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header too large\n",
+        );
     }
     if let Some(rest) = req.uri().path().strip_prefix(state.rootapi.as_str()) {
         if rest.is_empty() || rest.starts_with('/') {

@@ -161,8 +161,13 @@ impl<T: DeserializeOwned + Send + 'static> FromArgs for Json<T> {
 
 /// A typed verb implementation: `async fn(Req, A) -> R`.
 pub trait Handler<A>: Send + Sync + 'static {
+    /// What the handler's future gives.
+    type Output: IntoReply;
+    /// The handler's future (awaited inside the one future the core runs
+    /// per request: no second allocation).
+    type Future: Future<Output = Self::Output> + Send + 'static;
     /// Runs the handler.
-    fn run(&self, req: Req, args: A) -> BoxFuture<afb_core::Reply>;
+    fn run(&self, req: Req, args: A) -> Self::Future;
 }
 
 impl<F, Fut, A, R> Handler<A> for F
@@ -172,9 +177,11 @@ where
     A: FromArgs,
     R: IntoReply,
 {
-    fn run(&self, req: Req, args: A) -> BoxFuture<afb_core::Reply> {
-        let fut = self(req, args);
-        Box::pin(async move { fut.await.into_reply() })
+    type Output = R;
+    type Future = Fut;
+
+    fn run(&self, req: Req, args: A) -> Fut {
+        self(req, args)
     }
 }
 
@@ -194,7 +201,7 @@ impl<H: Handler<A>, A: FromArgs> afb_core::VerbHandler for Typed<H, A> {
         };
         let fut = self.handler.run(Req::new(req.handle()), args);
         Box::pin(async move {
-            let reply = fut.await;
+            let reply = fut.await.into_reply();
             req.reply(reply);
         })
     }
