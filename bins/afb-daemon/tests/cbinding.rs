@@ -289,3 +289,216 @@ fn rust_binding_built_as_a_shared_object_loads_through_the_v4_abi() {
     assert_eq!(w.call("2", "hello-so/set-loa", json!(3))[2]["response"], json!(3));
     assert_eq!(w.call("3", "hello-so/loa", json!(null))[2]["response"], json!(3));
 }
+
+// ---- the C samples (tictactoe.c, auth.c) against the Rust samples ------------------------
+
+/// Builds `SRC.c` for ABI versions 1 to 4 as APIs `NAME1`..`NAME4`.
+fn build_sample(dir: &Path, src: &str, name: &str) -> Vec<PathBuf> {
+    (1..=4)
+        .map(|v| {
+            let api = format!("{name}{v}");
+            build(
+                dir,
+                &format!("{src}.c"),
+                &api,
+                &[&format!("-DSAMPLE_ABI={v}"), &format!("-DSAMPLE_API=\"{api}\"")],
+            )
+        })
+        .collect()
+}
+
+fn start_with_samples(dir: &TempDir, sos: &[PathBuf]) -> Daemon {
+    let wd = dir.path().join("wd");
+    let mut args: Vec<String> = vec!["--workdir".into(), wd.display().to_string(), "--samples".into()];
+    for so in sos {
+        args.push("--binding".into());
+        args.push(so.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Daemon::start(&args)
+}
+
+/// One reply as compared between implementations: status, info (v4 replies
+/// have none: `None` then) and response.
+fn outcome(m: &Value, with_info: bool) -> Value {
+    let req = &m[2]["request"];
+    json!({
+        "kind": m[0],
+        "status": req["status"],
+        "info": if with_info { req["info"].clone() } else { Value::Null },
+        "response": m[2]["response"],
+    })
+}
+
+impl Ws {
+    /// Sends a call without waiting for its reply.
+    fn send(&mut self, id: &str, api_verb: &str, args: Value) {
+        self.c
+            .send_text(&json!([2, id, api_verb, args]).to_string())
+            .expect("send");
+    }
+
+    /// Waits for the reply to `id`.
+    fn reply(&mut self, id: &str) -> Value {
+        loop {
+            let WsMsg::Text(t) = self.c.recv().expect("a reply in time") else {
+                continue;
+            };
+            let m: Value = serde_json::from_str(&t).unwrap();
+            if m[0] == 5 {
+                self.events.push(m);
+            } else if m[1] == id {
+                return m;
+            }
+        }
+    }
+}
+
+/// A game of two sessions on `api`: every reply and every board event the
+/// first player receives, in order.
+fn tictactoe_transcript(d: &Daemon, api: &str, with_info: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut a = Ws::connect(d);
+    let mut b = Ws::connect(d);
+    let mut n = 0;
+    let mut call = |w: &mut Ws, verb: &str, args: Value| {
+        n += 1;
+        outcome(&w.call(&n.to_string(), &format!("{api}/{verb}"), args), with_info)
+    };
+    let first = call(&mut a, "new", json!(null));
+    let id = first["response"]["boardid"].clone();
+    out.push(first);
+    for (verb, args) in [
+        ("level", json!({"level": 3})),
+        ("move", json!({"index": 4})),
+        ("play", json!(null)),
+        ("move", json!({"index": "0"})),
+        ("board", json!(null)),
+        ("move", json!({"index": 4})),
+        ("move", json!({"index": 9})),
+        ("move", json!({"index": -1})),
+        ("move", json!({"index": " 8 "})),
+        ("level", json!({"level": 11})),
+        ("undo", json!(null)),
+        ("undo", json!(null)),
+    ] {
+        out.push(call(&mut a, verb, args));
+    }
+    // The second session joins the board, and plays while the first waits.
+    out.push(call(&mut b, "join", json!({"boardid": id})));
+    out.push(call(&mut b, "join", json!({"boardid": 99})));
+    a.send("w1", &format!("{api}/wait"), json!(null));
+    std::thread::sleep(Duration::from_millis(100));
+    out.push(call(&mut b, "play", json!(null)));
+    out.push(outcome(&a.reply("w1"), with_info));
+    // Play the game out, the server against itself; then the game is over.
+    for _ in 0..9 {
+        let r = call(&mut a, "play", json!(null));
+        let over = r["status"] != "success";
+        out.push(r);
+        if over {
+            break;
+        }
+    }
+    out.push(call(&mut b, "board", json!(null)));
+    out.push(call(&mut a, "new", json!(null)));
+    out.push(call(&mut b, "board", json!(null)));
+    // Every board event the first player got, in order (pushed before the
+    // replies of the changes: all are in by the reply of its last call).
+    out.push(call(&mut a, "board", json!(null)));
+    let events = a
+        .events
+        .iter()
+        .filter(|e| e[1].as_str().is_some_and(|n| n.ends_with("/board")));
+    out.extend(events.map(|e| e[2]["data"].clone()));
+    out
+}
+
+#[test]
+fn c_tictactoe_of_every_abi_plays_as_the_rust_sample() {
+    let dir = TempDir::new("cbinding-ttt");
+    let sos = build_sample(dir.path(), "tictactoe", "tictactoe");
+    let d = start_with_samples(&dir, &sos);
+    for v in 1..=4 {
+        // v4 replies carry no info text: compare without it.
+        let with_info = v != 4;
+        let rust = tictactoe_transcript(&d, "tictactoe", with_info);
+        let c = tictactoe_transcript(&d, &format!("tictactoe{v}"), with_info);
+        assert_eq!(rust.len(), c.len(), "v{v}: {rust:#?}\n{c:#?}");
+        for (i, (r, c)) in rust.iter().zip(&c).enumerate() {
+            // The Rust sample's board ids go on across games; the C ones start at 1.
+            fn norm(x: &Value) -> Value {
+                let mut x = x.clone();
+                if x.get("boardid").is_some() {
+                    x["boardid"] = json!("ID");
+                }
+                if x["response"].get("boardid").is_some() {
+                    x["response"]["boardid"] = json!("ID");
+                }
+                x
+            }
+            assert_eq!(norm(r), norm(c), "ABI v{v}, step {i}");
+        }
+    }
+}
+
+/// The auth flow on `api` over one WebSocket: statuses, whether a token
+/// came back, the LOA the reply reports.
+fn auth_transcript(d: &Daemon, api: &str, with_info: bool) -> Vec<Value> {
+    let mut w = Ws::connect(d);
+    let mut out = Vec::new();
+    for (i, verb) in [
+        "ping", "check", "refresh", "connect", "check", "ping", "refresh", "logout", "check",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let m = w.call(&i.to_string(), &format!("{api}/{verb}"), json!(null));
+        let req = &m[2]["request"];
+        let resp = &m[2]["response"];
+        out.push(json!({
+            "verb": verb,
+            "status": req["status"],
+            "info": if with_info && m[0] == 3 { req["info"].clone() } else { Value::Null },
+            "token": req["token"].is_string(),
+            "LOA": resp["LOA"],
+            "isvalid": resp["isvalid"],
+            "count": resp["count"],
+        }));
+    }
+    out
+}
+
+#[test]
+fn c_auth_of_every_abi_answers_as_the_rust_sample() {
+    let dir = TempDir::new("cbinding-auth");
+    let sos = build_sample(dir.path(), "auth", "auth");
+    let d = start_with_samples(&dir, &sos);
+    let rust = auth_transcript(&d, "auth", true);
+    assert_eq!(rust[3]["token"], json!(true), "connect renews the token: {rust:#?}");
+    assert_eq!(rust[4]["isvalid"], json!(true), "{rust:#?}");
+    assert_ne!(rust[8]["status"], json!("success"), "logged out: {rust:#?}");
+    for v in 1..=4 {
+        let c = auth_transcript(&d, &format!("auth{v}"), v != 4);
+        let rust = if v == 4 {
+            auth_transcript(&d, "auth", false)
+        } else {
+            rust.clone()
+        };
+        // The ping counters: each API counts its own calls, two per transcript.
+        let strip = |t: &[Value]| -> Vec<Value> {
+            t.iter()
+                .map(|s| {
+                    let mut s = s.clone();
+                    if s["count"].is_number() {
+                        s["count"] = json!("N");
+                    }
+                    s
+                })
+                .collect()
+        };
+        assert_eq!(strip(&rust), strip(&c), "ABI v{v}");
+        assert_eq!(c[0]["count"], json!(1), "v{v}: {c:#?}");
+        assert_eq!(c[5]["count"], json!(2), "v{v}: {c:#?}");
+    }
+}
