@@ -78,9 +78,11 @@ static inline int s_errcode(const char *error)
 	return -1000; /* not in the table: "failed" */
 }
 
+/* Releases a json-c object (a context value's destructor). */
+static void s_json_put(void *obj) { json_object_put(obj); }
+
 #if SAMPLE_ABI == 4
 /* A json-c object as a v4 data (takes the reference). */
-static void s_json_put(void *obj) { json_object_put(obj); }
 
 static inline afb_data_t s_data(struct json_object *obj)
 {
@@ -225,16 +227,16 @@ static inline void s_event_unref(sevent_t ev)
 #endif
 }
 
-/* Pushes `obj` (taken) to the event's subscribers. */
-static inline void s_push(sevent_t ev, struct json_object *obj)
+/* Pushes `obj` (taken) to the event's subscribers; > 0 when somebody got it. */
+static inline int s_push(sevent_t ev, struct json_object *obj)
 {
 #if SAMPLE_ABI == 4
-	afb_data_t d = s_data(obj);
-	afbV4.event_push(ev, d ? 1 : 0, &d);
+	afb_data_t d = obj ? s_data(obj) : NULL;
+	return afbV4.event_push(ev, d ? 1 : 0, &d);
 #elif SAMPLE_ABI == 3
-	ev->itf->push(ev, obj);
+	return ev->itf->push(ev, obj);
 #else
-	ev.itf->push(ev.closure, obj);
+	return ev.itf->push(ev.closure, obj);
 #endif
 }
 
@@ -257,5 +259,55 @@ static inline int s_unsubscribe(sreq_t r, sevent_t ev)
 	return SITF(r)->unsubscribe_event_x2(SX2(r), ev);
 #else
 	return SITF(r)->legacy_unsubscribe_event_x1(SX2(r), ev);
+#endif
+}
+
+/* Ends the session's state for this API after the reply. */
+static inline void s_session_close(sreq_t r)
+{
+#if SAMPLE_ABI == 4
+	afbV4.req_session_close(r);
+#else
+	SITF(r)->session_close(SX2(r));
+#endif
+}
+
+/* Broadcasts SAMPLE_API/name with `obj` (taken); 0 when sent. */
+static inline int s_broadcast(sreq_t r, const char *name, struct json_object *obj)
+{
+#if SAMPLE_ABI == 4
+	afb_data_t d = s_data(obj);
+	return afbV4.api_event_broadcast(afbV4.req_api(r), name, d ? 1 : 0, &d);
+#elif SAMPLE_ABI == 3
+	return r->api->itf->event_broadcast(r->api, name, obj);
+#elif SAMPLE_ABI == 2
+	(void)r;
+	return afbBindingV2data.daemon.itf->event_broadcast(afbBindingV2data.daemon.closure, name, obj);
+#else
+	(void)r;
+	return s_itf1->daemon.itf->event_broadcast(s_itf1->daemon.closure, name, obj);
+#endif
+}
+
+/*
+ * Calls api/verb with `args` (taken) in the caller's session, waits, and
+ * forwards the reply (response, status, info) as this request's reply.
+ */
+static inline void s_subcall_and_reply(sreq_t r, const char *api, const char *verb, struct json_object *args)
+{
+#if SAMPLE_ABI == 4
+	afb_data_t param = s_data(args), replies[4];
+	unsigned n = 4;
+	int status = 0;
+	if (afbV4.req_subcall_sync(r, api, verb, param ? 1 : 0, &param, 0, &status, &n, replies) < 0 && status >= 0)
+		status = AFB_ERRNO_INTERNAL_ERROR;
+	afbV4.req_reply(r, status, n, replies);
+#else
+	struct json_object *obj = NULL;
+	char *error = NULL, *info = NULL;
+	SITF(r)->subcallsync(SX2(r), api, verb, args, 0, &obj, &error, &info);
+	s_reply(r, obj, error, info);
+	free(error);
+	free(info);
 #endif
 }
