@@ -8,7 +8,9 @@
 //! name the local clients are subscribed to, and pushes (`P`) and broadcasts
 //! (`B`) are replayed locally.
 
-use std::collections::HashMap;
+// Keys are ids and addresses this binder or its peer picks (bounded by the
+// protocol to 16 bits for ids): the fast hasher is safe here.
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -535,10 +537,10 @@ impl Handler for ClientHandler {
                 };
                 let mut st = lock(&self.conn.st);
                 match st.events.entry(eventid) {
-                    std::collections::hash_map::Entry::Occupied(_) => {
+                    hashbrown::hash_map::Entry::Occupied(_) => {
                         tracing::warn!(eventid, name, "event id declared twice: the first declaration is kept")
                     }
-                    std::collections::hash_map::Entry::Vacant(v) => {
+                    hashbrown::hash_map::Entry::Vacant(v) => {
                         v.insert(registry.new_event_raw(name));
                     }
                 }

@@ -5,7 +5,9 @@
 //! [`Listener`], forwards the events its calls subscribed to (`E`, `X`, `x`,
 //! `P`, `e`) and the broadcasts (`B`, with one hop less).
 
-use std::collections::HashMap;
+// Keys are ids and addresses this binder or its peer picks (bounded by the
+// protocol to 16 bits for ids): the fast hasher is safe here.
+use hashbrown::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use afb_core::event::{BroadcastMsg, PushMsg, WeakEvent};
