@@ -414,32 +414,45 @@ fn tictactoe_transcript(d: &Daemon, api: &str, with_info: bool) -> Vec<Value> {
     out
 }
 
-#[test]
-fn c_tictactoe_of_every_abi_plays_as_the_rust_sample() {
-    let dir = TempDir::new("cbinding-ttt");
-    let sos = build_sample(dir.path(), "tictactoe", "tictactoe");
+/// Builds the C sample `SRC.c` for ABI v1 to v4 (APIs `NAME1`..`NAME4`) and checks that each
+/// answers `transcript` step by step as the Rust sample `NAME` does, after `norm` (which may
+/// blank what legitimately differs). v4 replies carry no info text: compared without it.
+fn check_every_abi(
+    src: &str,
+    name: &str,
+    transcript: fn(&Daemon, &str, bool) -> Vec<Value>,
+    norm: fn(&mut Value, &mut Value),
+) {
+    let dir = TempDir::new(&format!("cbinding-{name}"));
+    let sos = build_sample(dir.path(), src, name);
     let d = start_with_samples(&dir, &sos);
     for v in 1..=4 {
-        // v4 replies carry no info text: compare without it.
         let with_info = v != 4;
-        let rust = tictactoe_transcript(&d, "tictactoe", with_info);
-        let c = tictactoe_transcript(&d, &format!("tictactoe{v}"), with_info);
-        assert_eq!(rust.len(), c.len(), "v{v}: {rust:#?}\n{c:#?}");
+        let rust = transcript(&d, name, with_info);
+        let c = transcript(&d, &format!("{name}{v}"), with_info);
+        assert_eq!(rust.len(), c.len(), "ABI v{v}: {rust:#?}\n{c:#?}");
         for (i, (r, c)) in rust.iter().zip(&c).enumerate() {
-            // The Rust sample's board ids go on across games; the C ones start at 1.
-            fn norm(x: &Value) -> Value {
-                let mut x = x.clone();
-                if x.get("boardid").is_some() {
-                    x["boardid"] = json!("ID");
-                }
-                if x["response"].get("boardid").is_some() {
-                    x["response"]["boardid"] = json!("ID");
-                }
-                x
-            }
-            assert_eq!(norm(r), norm(c), "ABI v{v}, step {i}");
+            let (mut r, mut c) = (r.clone(), c.clone());
+            norm(&mut r, &mut c);
+            assert_eq!(r, c, "ABI v{v}, step {i}");
         }
     }
+}
+
+#[test]
+fn c_tictactoe_of_every_abi_plays_as_the_rust_sample() {
+    // The Rust sample's board ids go on across games; the C ones start at 1.
+    fn norm(r: &mut Value, c: &mut Value) {
+        for x in [r, c] {
+            if x.get("boardid").is_some() {
+                x["boardid"] = json!("ID");
+            }
+            if x["response"].get("boardid").is_some() {
+                x["response"]["boardid"] = json!("ID");
+            }
+        }
+    }
+    check_every_abi("tictactoe", "tictactoe", tictactoe_transcript, norm);
 }
 
 /// The auth flow on `api` over one WebSocket: statuses, whether a token
@@ -576,22 +589,12 @@ fn hello_transcript(d: &Daemon, api: &str, with_info: bool) -> Vec<Value> {
 
 #[test]
 fn c_hello_of_every_abi_answers_as_the_rust_sample() {
-    let dir = TempDir::new("cbinding-hello");
-    let sos = build_sample(dir.path(), "hello", "hello");
-    let d = start_with_samples(&dir, &sos);
-    for v in 1..=4 {
-        let with_info = v != 4;
-        let rust = hello_transcript(&d, "hello", with_info);
-        let c = hello_transcript(&d, &format!("hello{v}"), with_info);
-        assert_eq!(rust.len(), c.len(), "ABI v{v}: {rust:#?}\n{c:#?}");
-        for (i, (r, c)) in rust.iter().zip(&c).enumerate() {
-            // The SDK's argument errors quote serde's message: the status is what matters.
-            let (mut r, mut c) = (r.clone(), c.clone());
-            if r["info"].as_str().is_some_and(|t| t.starts_with("bad arguments:")) {
-                r["info"] = Value::Null;
-                c["info"] = Value::Null;
-            }
-            assert_eq!(r, c, "ABI v{v}, step {i}");
+    // The SDK's argument errors quote serde's message: the status is what matters.
+    fn norm(r: &mut Value, c: &mut Value) {
+        if r["info"].as_str().is_some_and(|t| t.starts_with("bad arguments:")) {
+            r["info"] = Value::Null;
+            c["info"] = Value::Null;
         }
     }
+    check_every_abi("hello", "hello", hello_transcript, norm);
 }
