@@ -18,6 +18,7 @@ pub mod reply;
 pub mod request;
 pub mod session;
 pub mod status;
+pub mod watch;
 
 pub use api::{ApiDecl, ApiEntry, ApiImpl, ApiRef, ApiState, BoxFuture, LocalApi, Verb, VerbHandler};
 pub use args::{Args, FileArg};
@@ -28,6 +29,7 @@ pub use registry::{ApiResolver, Call, Registry, RegistryConfig, StartError};
 pub use reply::Reply;
 pub use request::{Client, Credentials, ReplySink, ReqHandle, Request};
 pub use session::{Session, SessionConfig, SessionStore};
+pub use watch::ClientCancel;
 
 /// Re-exported so that users name the same JSON types.
 pub use serde_json;

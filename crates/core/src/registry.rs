@@ -27,6 +27,7 @@ use crate::reply::Reply;
 use crate::request::{Chain, Client, ReplySink, Request, Shared};
 use crate::session::{ApiId, SessionConfig, SessionStore};
 use crate::status;
+use crate::watch::ClientCancel;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -755,21 +756,23 @@ fn on_panic(shared: &Shared, p: Box<dyn Any + Send>) {
 /// Whenever the registry answers in the verb's place (panic, timeout,
 /// client gone), it replies *before* dropping the verb's future, so that the
 /// request dropped with the future finds the reply given.
-fn drive(
-    shared: Arc<Shared>,
-    mut fut: BoxFuture<()>,
-    deadline: Option<Instant>,
-    cancel: Option<tokio_util::sync::CancellationToken>,
-) {
+fn drive(shared: Arc<Shared>, mut fut: BoxFuture<()>, deadline: Option<Instant>, cancel: Option<ClientCancel>) {
     let mut cx = Context::from_waker(Waker::noop());
     match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
         Ok(Poll::Ready(())) => {
             drop(fut);
             if !shared.is_done() {
-                tokio::spawn(async move { wait_reply(&shared, deadline, cancel.as_ref()).await });
+                // Replied later: the client's watcher keeps it (no task per request).
+                match cancel {
+                    Some(c) => c.watch(&shared, deadline),
+                    None => {
+                        tokio::spawn(async move { wait_reply(&shared, deadline, None).await });
+                    }
+                }
             }
         }
         Ok(Poll::Pending) => {
+            let cancel = cancel.map(|c| c.token().clone());
             tokio::spawn(async move {
                 let mut guarded = AssertUnwindSafeFuture(fut);
                 let outcome = tokio::select! {
@@ -826,12 +829,12 @@ async fn cancelled(c: Option<&tokio_util::sync::CancellationToken>) {
     }
 }
 
-fn timed_out(shared: &Shared) {
+pub(crate) fn timed_out(shared: &Shared) {
     if shared.finish(Reply::error(status::TIMEOUT, Some("the request timed out".into()))) {
         tracing::info!(api = %shared.api.name(), verb = %shared.verb, "request timed out");
     }
 }
 
-fn client_gone(shared: &Shared) {
+pub(crate) fn client_gone(shared: &Shared) {
     shared.finish(Reply::error(status::DISCONNECTED, Some("the client went away".into())));
 }

@@ -27,6 +27,7 @@ use crate::registry::{Call, Registry};
 use crate::reply::Reply;
 use crate::session::{ContextValue, Session};
 use crate::status;
+use crate::watch::ClientCancel;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -69,8 +70,10 @@ pub struct Client {
     pub subscriber: Option<Arc<dyn Subscriber>>,
     /// Peer credentials.
     pub creds: Option<Arc<Credentials>>,
-    /// Cancelled when the client goes away: its running requests are dropped.
-    pub cancel: Option<CancellationToken>,
+    /// Cancelled when the client goes away: its running requests are
+    /// answered `disconnected`. One per client connection (it also watches
+    /// the connection's requests waiting for an asynchronous reply).
+    pub cancel: Option<ClientCancel>,
 }
 
 impl Client {
@@ -97,8 +100,16 @@ impl Client {
         self
     }
 
-    /// Sets the cancellation token.
+    /// Sets the cancellation token (a new watcher: give clones of one
+    /// [`ClientCancel`] to the requests of a connection with
+    /// [`Client::with_client_cancel`]).
     pub fn with_cancel(mut self, c: CancellationToken) -> Self {
+        self.cancel = Some(ClientCancel::new(c));
+        self
+    }
+
+    /// Sets the connection's cancellation and watcher.
+    pub fn with_client_cancel(mut self, c: ClientCancel) -> Self {
         self.cancel = Some(c);
         self
     }

@@ -809,3 +809,85 @@ async fn arguments_nested_too_deep_are_refused_before_the_verb() {
     let r = call(&reg, &c, "t", "echo", &format!("\"{}\"", "[".repeat(50))).await;
     assert!(r.is_success(), "{r:?}");
 }
+
+/// Requests kept by their verb (replied later) are watched per client
+/// connection: replied ones are left alone, the others time out by wall
+/// clock, and all are answered `disconnected` when the client goes away;
+/// a request arriving after that is answered at once.
+#[tokio::test(start_paused = true)]
+async fn watcher_of_a_connection_times_out_and_cancels_parked_requests() {
+    let api = LocalApi::new();
+    let parked: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let p = parked.clone();
+    api.add_verb(Verb::new("park", move |req: Request| {
+        p.lock().unwrap().push(req);
+        async {}
+    }))
+    .unwrap();
+    let reg = started_with(
+        RegistryConfig {
+            api_timeout: Some(Duration::from_secs(2)),
+            ..RegistryConfig::default()
+        },
+        vec![ApiDecl::new("t", Arc::new(api))],
+    )
+    .await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let c = client(&reg).with_cancel(cancel.clone());
+    let dispatch = |c: &Client| {
+        let (tx, rx) = oneshot::channel();
+        reg.dispatch(
+            "t",
+            "park",
+            Args::null(),
+            c.clone(),
+            Box::new(move |r: Reply| drop(tx.send(r))),
+        );
+        rx
+    };
+
+    // 1,000 requests (many more than the watcher keeps before cleaning up):
+    // the even ones are replied, the odd ones time out after 2 s.
+    let t0 = tokio::time::Instant::now();
+    let rxs: Vec<_> = (0..1000).map(|_| dispatch(&c)).collect();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let reqs: Vec<Request> = std::mem::take(&mut *parked.lock().unwrap());
+    assert_eq!(reqs.len(), 1000);
+    let mut odd = Vec::new();
+    for (i, req) in reqs.into_iter().enumerate() {
+        if i % 2 == 0 {
+            assert!(req.success(None, Some(format!("r{i}"))));
+        } else {
+            odd.push(req);
+        }
+    }
+    for (i, rx) in rxs.into_iter().enumerate() {
+        let r = rx.await.unwrap();
+        if i % 2 == 0 {
+            assert_eq!(r.info.as_deref(), Some(format!("r{i}").as_str()));
+        } else {
+            assert_eq!(&*r.status, "timeout", "request {i}");
+        }
+    }
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_secs(2),
+        "timed out by the deadline, not later"
+    );
+    assert!(!odd.pop().unwrap().success(None, None), "a late reply is dropped");
+    assert_eq!(reg.inflight(), 0);
+
+    // A connection that goes away: its parked requests are answered at once.
+    let rxs: Vec<_> = (0..10).map(|_| dispatch(&c)).collect();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let t1 = tokio::time::Instant::now();
+    cancel.cancel();
+    for rx in rxs {
+        assert_eq!(&*rx.await.unwrap().status, "disconnected");
+    }
+    assert!(t1.elapsed() < Duration::from_millis(100));
+    // After that, a request that parks is answered `disconnected` at once.
+    let r = dispatch(&c).await.unwrap();
+    assert_eq!(&*r.status, "disconnected");
+    assert_eq!(reg.inflight(), 0);
+}

@@ -256,7 +256,7 @@ pub(crate) async fn handle(state: &State, conn: &ConnCtx, req: Request<Incoming>
         token,
         subscriber: None,
         creds: conn.creds.clone(),
-        cancel: Some(conn.cancel.clone()),
+        cancel: Some(conn.client_cancel.clone()),
     };
     let (tx, rx) = oneshot::channel::<Reply>();
     state.registry.dispatch(

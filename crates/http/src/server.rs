@@ -78,7 +78,8 @@ pub(crate) struct ConnCtx {
     pub(crate) creds: Option<Arc<Credentials>>,
     /// Cancelled when the connection ends or at the end of the shutdown
     /// grace period: the registry then answers its requests `disconnected`.
-    pub(crate) cancel: CancellationToken,
+    /// It also watches the connection's requests answered asynchronously.
+    pub(crate) client_cancel: afb_core::ClientCancel,
     /// The server's tasks (WebSocket connections join them).
     pub(crate) tracker: TaskTracker,
 }
@@ -244,7 +245,7 @@ impl HttpServer {
         let cancel = inner.abort.child_token();
         let ctx = Arc::new(ConnCtx {
             creds: creds.map(Arc::new),
-            cancel: cancel.clone(),
+            client_cancel: afb_core::ClientCancel::new(cancel.clone()),
             tracker: inner.tracker.clone(),
         });
         self.inner.tracker.spawn(async move {

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use afb_core::event::{BroadcastMsg, PushMsg, WeakEvent};
 use afb_core::session::ConnectionGuard;
-use afb_core::{Args, Client, Credentials, Event, Listener, Registry, Reply, ReplySink, SubscribeError, Subscriber};
+use afb_core::{
+    Args, Client, ClientCancel, Credentials, Event, Listener, Registry, Reply, ReplySink, SubscribeError, Subscriber,
+};
 use afb_wsapi_codec::message::{choose_version, forward_hop};
 use afb_wsapi_codec::{encode_framed, object_to_json, Direction, Message, MAX_PENDING};
 use serde_json::value::RawValue;
@@ -65,8 +67,9 @@ pub(crate) struct ServerLink {
     registry: Arc<Registry>,
     api: Arc<str>,
     out: Outbox,
-    /// Cancelled when the link ends: the peer's running calls are dropped.
-    gone: CancellationToken,
+    /// Cancelled when the link ends: the peer's running calls are answered
+    /// `disconnected` (with the watcher of those replied asynchronously).
+    gone: ClientCancel,
     peer: Peer,
     /// Calls run at once before `not-available` (at most `MAX_PENDING`).
     max_inflight: usize,
@@ -348,7 +351,7 @@ impl ServerLink {
 
     /// Ends the link's hold on everything: listeners, events, sessions, calls.
     fn cleanup(&self) {
-        self.gone.cancel();
+        self.gone.token().cancel();
         self.out.shut();
         if let Some(l) = self.listener() {
             self.registry.remove_listener(&l);
@@ -569,7 +572,7 @@ pub(crate) async fn serve_link<R, W>(
         registry: registry.clone(),
         api,
         out: Outbox::new(opts.max_queued, stop.child_token()),
-        gone: CancellationToken::new(),
+        gone: ClientCancel::new(CancellationToken::new()),
         peer,
         max_inflight: opts.max_inflight.min(MAX_PENDING),
         max_events: opts.max_events,
