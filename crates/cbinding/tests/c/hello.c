@@ -2,7 +2,7 @@
  * The hello sample as a C binding, for any ABI version (sample.h): the
  * verbs, argument shapes and replies of the Rust sample (samples/hello),
  * written for this project's tests. Left out: `info` (the client
- * description is the binder's), `verbose` and `exit`.
+ * description is the binder's) and `exit`.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +23,8 @@ static void h_eventunsub(sreq_t req);
 static void h_eventpush(sreq_t req);
 static void h_broadcast(sreq_t req);
 static void h_subcall(sreq_t req);
+static void h_call(sreq_t req);
+static void h_verbose(sreq_t req);
 static void h_setctx(sreq_t req);
 static void h_getctx(sreq_t req);
 static void h_setloa(sreq_t req);
@@ -43,6 +45,9 @@ static void h_reftok(sreq_t req);
 	V("broadcast", h_broadcast, S_NONE, "broadcasts {data} on {tag} or {name}") \
 	V("subcall", h_subcall, S_NONE, "calls {api}/{verb} with {args} in the caller's session") \
 	V("subcallsync", h_subcall, S_NONE, "same as subcall, awaited") \
+	V("call", h_call, S_NONE, "calls {api}/{verb} with {args} in the API's session") \
+	V("callsync", h_call, S_NONE, "same as call, awaited") \
+	V("verbose", h_verbose, S_NONE, "logs the argument at each level") \
 	V("setctx", h_setctx, S_NONE, "stores the argument as the session's context") \
 	V("getctx", h_getctx, S_NONE, "replies the session's context") \
 	V("set-loa", h_setloa, S_NONE, "sets the session's LOA") \
@@ -257,7 +262,8 @@ static void h_broadcast(sreq_t req)
 	s_reply(req, NULL, NULL, NULL);
 }
 
-static void h_subcall(sreq_t req)
+/* Reads {api, verb, args}, then calls in the caller's session or the API's. */
+static void forward(sreq_t req, int in_api_session)
 {
 	const char *api = s_value(req, "api"), *verb = s_value(req, "verb");
 	if (!api) {
@@ -269,9 +275,25 @@ static void h_subcall(sreq_t req)
 		return;
 	}
 	char *a = strdup(api), *v = strdup(verb);
-	s_subcall_and_reply(req, a, v, jsonish(s_value(req, "args")));
+	struct json_object *args = jsonish(s_value(req, "args"));
+	if (in_api_session)
+		s_call_and_reply(req, a, v, args);
+	else
+		s_subcall_and_reply(req, a, v, args);
 	free(a);
 	free(v);
+}
+
+static void h_subcall(sreq_t req) { forward(req, 0); }
+
+static void h_call(sreq_t req) { forward(req, 1); }
+
+static void h_verbose(sreq_t req)
+{
+	const char *text = json_object_to_json_string(s_args(req));
+	for (int level = AFB_SYSLOG_LEVEL_ERROR; level <= AFB_SYSLOG_LEVEL_DEBUG; level++)
+		s_log(req, level, "verbose %d: %s", level, text);
+	s_reply(req, NULL, NULL, NULL);
 }
 
 static void h_setctx(sreq_t req)

@@ -84,7 +84,7 @@ const struct afb_binding_v1 *afbBindingV1Register(const struct afb_binding_inter
 
 int afbBindingV1ServiceInit(struct afb_service_x1 service)
 {
-	(void)service;
+	s_service1 = service;
 	return sample_init();
 }
 #endif

@@ -52,6 +52,7 @@ typedef struct afb_event_x1 sevent_t;
 typedef struct afb_req_x1 sreq_t;
 typedef struct afb_event_x1 sevent_t;
 static const struct afb_binding_interface_v1 *s_itf1;
+static struct afb_service_x1 s_service1;
 #else
 #error "SAMPLE_ABI must be 1, 2, 3 or 4"
 #endif
@@ -310,4 +311,61 @@ static inline void s_subcall_and_reply(sreq_t r, const char *api, const char *ve
 	free(error);
 	free(info);
 #endif
+}
+
+/*
+ * Calls api/verb with `args` (taken) in the API's own session, waits, and
+ * forwards the reply as this request's reply (v1/v2 get the legacy reply
+ * envelope {"request":{"status","info"},"response"} and unpack it).
+ */
+static inline void s_call_and_reply(sreq_t r, const char *api, const char *verb, struct json_object *args)
+{
+#if SAMPLE_ABI == 4
+	afb_data_t param = args ? s_data(args) : NULL, replies[4];
+	unsigned n = 4;
+	int status = 0;
+	if (afbV4.api_call_sync(afbV4.req_api(r), api, verb, param ? 1 : 0, &param, &status, &n, replies) < 0
+			&& status >= 0)
+		status = AFB_ERRNO_INTERNAL_ERROR;
+	afbV4.req_reply(r, status, n, replies);
+#elif SAMPLE_ABI == 3
+	struct json_object *obj = NULL;
+	char *error = NULL, *info = NULL;
+	r->api->itf->call_sync(r->api, api, verb, args, &obj, &error, &info);
+	s_reply(r, obj, error, info);
+	free(error);
+	free(info);
+#else
+#if SAMPLE_ABI == 2
+	const struct afb_service_x1 *svc = &afbBindingV2data.service;
+#else
+	const struct afb_service_x1 *svc = &s_service1;
+#endif
+	struct json_object *env = NULL, *req = NULL, *o = NULL, *resp = NULL;
+	const char *status = NULL, *info = NULL;
+	svc->itf->call_sync(svc->closure, api, verb, args, &env);
+	if (json_object_object_get_ex(env, "request", &req)) {
+		if (json_object_object_get_ex(req, "status", &o))
+			status = json_object_get_string(o);
+		if (json_object_object_get_ex(req, "info", &o))
+			info = json_object_get_string(o);
+	}
+	json_object_object_get_ex(env, "response", &resp);
+	s_reply(r, resp ? json_object_get(resp) : NULL, status && strcmp(status, "success") ? status : NULL, info);
+	json_object_put(env);
+#endif
+}
+
+/* Logs at `level` (syslog numbering) in the request's name. */
+__attribute__((format(printf, 3, 4)))
+static inline void s_log(sreq_t r, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+#if SAMPLE_ABI == 4
+	afbV4.req_vverbose(r, level, __FILE__, __LINE__, __func__, fmt, ap);
+#else
+	SITF(r)->vverbose(SX2(r), level, __FILE__, __LINE__, __func__, fmt, ap);
+#endif
+	va_end(ap);
 }
