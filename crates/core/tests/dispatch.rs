@@ -182,30 +182,34 @@ async fn async_reply_kept_and_replied_later() {
     assert_eq!(r.info.as_deref(), Some("later"));
 }
 
+/// Adds to `api` a verb `park` that keeps its requests (returned) and
+/// starts it as API `t` with a 2 s timeout.
+async fn with_park_verb(api: LocalApi) -> (Arc<Registry>, Arc<Mutex<Vec<Request>>>) {
+    let parked: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let p = parked.clone();
+    api.add_verb(Verb::new("park", move |req: Request| {
+        p.lock().unwrap().push(req);
+        async {}
+    }))
+    .unwrap();
+    let cfg = RegistryConfig {
+        api_timeout: Some(Duration::from_secs(2)),
+        ..RegistryConfig::default()
+    };
+    let reg = started_with(cfg, vec![ApiDecl::new("t", Arc::new(api))]).await;
+    (reg, parked)
+}
+
 #[tokio::test(start_paused = true)]
 async fn wall_clock_timeout_and_late_reply_dropped() {
     let api = LocalApi::new();
-    let parked: Arc<Mutex<Vec<Request>>> = Arc::default();
-    let p = parked.clone();
     api.add_verb(Verb::new("sleep", |req: Request| async move {
         // Blocked "in I/O": never burns CPU, must still time out.
         tokio::time::sleep(Duration::from_secs(3600)).await;
         req.success(None, None);
     }))
     .unwrap();
-    api.add_verb(Verb::new("park", move |req: Request| {
-        p.lock().unwrap().push(req);
-        async {}
-    }))
-    .unwrap();
-    let reg = started_with(
-        RegistryConfig {
-            api_timeout: Some(Duration::from_secs(2)),
-            ..RegistryConfig::default()
-        },
-        vec![ApiDecl::new("t", Arc::new(api))],
-    )
-    .await;
+    let (reg, parked) = with_park_verb(api).await;
     let c = client(&reg);
     let started_at = tokio::time::Instant::now();
     let r = call(&reg, &c, "t", "sleep", "null").await;
@@ -816,22 +820,7 @@ async fn arguments_nested_too_deep_are_refused_before_the_verb() {
 /// a request arriving after that is answered at once.
 #[tokio::test(start_paused = true)]
 async fn watcher_of_a_connection_times_out_and_cancels_parked_requests() {
-    let api = LocalApi::new();
-    let parked: Arc<Mutex<Vec<Request>>> = Arc::default();
-    let p = parked.clone();
-    api.add_verb(Verb::new("park", move |req: Request| {
-        p.lock().unwrap().push(req);
-        async {}
-    }))
-    .unwrap();
-    let reg = started_with(
-        RegistryConfig {
-            api_timeout: Some(Duration::from_secs(2)),
-            ..RegistryConfig::default()
-        },
-        vec![ApiDecl::new("t", Arc::new(api))],
-    )
-    .await;
+    let (reg, parked) = with_park_verb(LocalApi::new()).await;
     let cancel = tokio_util::sync::CancellationToken::new();
     let c = client(&reg).with_cancel(cancel.clone());
     let dispatch = |c: &Client| {
