@@ -15,6 +15,8 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The optional cleartext HTTP/2 (`--features http2`) must keep building.
+cargo clippy -p afb-daemon --features http2 --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked

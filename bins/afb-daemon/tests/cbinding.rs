@@ -61,11 +61,21 @@ impl Ws {
     }
 
     fn call(&mut self, id: &str, api_verb: &str, args: Value) -> Value {
+        self.send(id, api_verb, args);
+        self.reply(id)
+    }
+
+    /// Sends a call without waiting for its reply.
+    fn send(&mut self, id: &str, api_verb: &str, args: Value) {
         self.c
             .send_text(&json!([2, id, api_verb, args]).to_string())
             .expect("send");
+    }
+
+    /// Waits for the reply to `id` (events received meanwhile are kept).
+    fn reply(&mut self, id: &str) -> Value {
         loop {
-            let WsMsg::Text(t) = self.c.recv().expect("a message in time") else {
+            let WsMsg::Text(t) = self.c.recv().expect("a reply in time") else {
                 continue;
             };
             let m: Value = serde_json::from_str(&t).unwrap();
@@ -328,30 +338,6 @@ fn outcome(m: &Value, with_info: bool) -> Value {
         "info": if with_info { req["info"].clone() } else { Value::Null },
         "response": m[2]["response"],
     })
-}
-
-impl Ws {
-    /// Sends a call without waiting for its reply.
-    fn send(&mut self, id: &str, api_verb: &str, args: Value) {
-        self.c
-            .send_text(&json!([2, id, api_verb, args]).to_string())
-            .expect("send");
-    }
-
-    /// Waits for the reply to `id`.
-    fn reply(&mut self, id: &str) -> Value {
-        loop {
-            let WsMsg::Text(t) = self.c.recv().expect("a reply in time") else {
-                continue;
-            };
-            let m: Value = serde_json::from_str(&t).unwrap();
-            if m[0] == 5 {
-                self.events.push(m);
-            } else if m[1] == id {
-                return m;
-            }
-        }
-    }
 }
 
 /// A game of two sessions on `api`: every reply and every board event the

@@ -513,7 +513,7 @@ where
         .max_message_size(Some(config.max_message))
         .max_frame_size(Some(config.max_message));
     let mut ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(wsconf)).await;
-    let capacity = config.send_queue.max(1);
+    let capacity = conn.inline_max;
     let Some(mut rx) = attached.rx.take() else {
         return;
     };
