@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -86,6 +87,10 @@ impl Drop for TempDir {
 /// A running daemon; killed (SIGTERM, then SIGKILL after 5 s) when dropped.
 pub struct Daemon {
     child: Option<Child>,
+    /// Set once the child has been reaped: its pid may then belong to
+    /// another process (pids wrap at 32768 here), which must never get our
+    /// signals.
+    reaped: AtomicBool,
     /// The HTTP port (`--port`), when it has one.
     pub port: u16,
     log: Arc<Mutex<String>>,
@@ -161,6 +166,7 @@ impl Daemon {
         }
         let mut d = Daemon {
             child: Some(child),
+            reaped: AtomicBool::new(false),
             port,
             log,
         };
@@ -222,11 +228,18 @@ impl Daemon {
 
     /// Exit status if it has exited.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        if status.is_some() {
+            self.reaped.store(true, Ordering::Relaxed);
+        }
+        status
     }
 
     /// Sends a signal (e.g. `"TERM"`, `"INT"`, `"KILL"`, `"STOP"`, `"CONT"`).
     pub fn signal(&self, sig: &str) {
+        if self.reaped.load(Ordering::Relaxed) {
+            return;
+        }
         let _ = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.pid().to_string())
@@ -274,7 +287,17 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if thread::panicking() {
+            // The test failed: what the daemon said helps to tell why.
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(30)..];
+            eprintln!("afb-daemon (pid {}) log, last lines:\n{}", self.pid(), tail.join("\n"));
+        }
         if let Some(mut c) = self.child.take() {
+            if let Ok(Some(_)) = c.try_wait() {
+                return; // reaped: its pid is no longer ours to signal
+            }
             let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
