@@ -296,7 +296,10 @@ fn monitor_page_reads(levels: &Value, apis: &Value) -> Result<Value, String> {
         if !name.is_empty() && apis.get(name).is_none() {
             return Err(format!("apis[{name:?}] is undefined: TypeError"));
         }
-        shown.insert(if name.is_empty() { "common".into() } else { name.clone() }, level.clone());
+        shown.insert(
+            if name.is_empty() { "common".into() } else { name.clone() },
+            level.clone(),
+        );
     }
     Ok(Value::Object(shown))
 }
@@ -317,7 +320,8 @@ fn monitor_keys_as_agl_monitor_page_uses_them() {
     let r = js.call("monitor/get", json!({"verbosity": true})).unwrap();
     assert_eq!(r["response"]["verbosity"][""], "info");
     assert_eq!(r["response"]["verbosity"]["hello"], "warning", "APIs unchanged");
-    js.call("monitor/set", json!({"verbosity": {"hello": "error"}})).unwrap();
+    js.call("monitor/set", json!({"verbosity": {"hello": "error"}}))
+        .unwrap();
     js.call("monitor/set", json!({"verbosity": "debug"}))
         .expect("set everything");
     let r = js.call("monitor/get", json!({"verbosity": true})).unwrap();

@@ -25,7 +25,10 @@ fn no_args_over_http(d: &D, api_verb: &str) -> Vec<(String, Value)> {
     let reqs: Vec<(&str, Req<'_>)> = vec![
         ("GET", Req::get(&target)),
         ("GET with ? alone", Req::get(&q)),
-        ("POST without body", Req::post(&target, "application/x-www-form-urlencoded", "")),
+        (
+            "POST without body",
+            Req::post(&target, "application/x-www-form-urlencoded", ""),
+        ),
         ("POST empty JSON body", Req::post(&target, "application/json", "  ")),
         ("POST empty multipart form", Req::post(&target, &mp_type, mp_body)),
     ];
@@ -58,7 +61,13 @@ fn sdk_verbs_get_an_empty_object_over_http() {
     }
     // Arguments given are kept: the query, a JSON body, a JSON null.
     let r = d.get("/api/hello/ping?a=1").json();
-    assert!(r["request"]["info"].as_str().unwrap().ends_with(r#"query={ "a": "1" }"#), "{r}");
+    assert!(
+        r["request"]["info"]
+            .as_str()
+            .unwrap()
+            .ends_with(r#"query={ "a": "1" }"#),
+        "{r}"
+    );
     let r = d
         .conn()
         .request(&Req::post("/api/hello/ping", "application/json", "null"))
@@ -69,12 +78,20 @@ fn sdk_verbs_get_an_empty_object_over_http() {
         .conn()
         .request(&Req::post("/api/hello/ping?b=2", "application/json", ""))
         .json();
-    assert!(r["request"]["info"].as_str().unwrap().ends_with(r#"query={ "b": "2" }"#), "{r}");
+    assert!(
+        r["request"]["info"]
+            .as_str()
+            .unwrap()
+            .ends_with(r#"query={ "b": "2" }"#),
+        "{r}"
+    );
     // The session context stored without arguments is {} too.
     let mut c = d.conn();
     let cookie = c.get("/api/hello/setctx").header("set-cookie").unwrap().to_owned();
     let cookie = cookie.split(';').next().unwrap().to_owned();
-    let r = c.request(&Req::get("/api/hello/getctx").header("cookie", cookie)).json();
+    let r = c
+        .request(&Req::get("/api/hello/getctx").header("cookie", cookie))
+        .json();
     assert_eq!(r["response"], json!({}), "{r}");
 }
 

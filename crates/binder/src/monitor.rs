@@ -62,7 +62,9 @@ const EVERY_API: &str = "*";
 async fn get(req: Req, _: ()) -> Result<Value, Error> {
     let reg = registry(&req)?;
     let mut out = Map::new();
-    if let Some(list) = names(&arg(&req, "verbosity"), || vec![COMMON.to_owned(), EVERY_API.to_owned()])? {
+    if let Some(list) = names(&arg(&req, "verbosity"), || {
+        vec![COMMON.to_owned(), EVERY_API.to_owned()]
+    })? {
         let mut levels = Map::new();
         for n in list {
             if n == COMMON {
@@ -179,9 +181,10 @@ pub fn api() -> ApiBuilder {
         .verb(Verb::new("get", get).info(
             "levels ({\"verbosity\":true|API|[APIs]}, \"\" is the common level) and descriptions ({\"apis\":...})",
         ))
-        .verb(Verb::new("set", set).info(
-            "sets levels: {\"verbosity\":LEVEL} (all) or {\"verbosity\":{\"\":LEVEL,\"*\":LEVEL,API:LEVEL}}",
-        ))
+        .verb(
+            Verb::new("set", set)
+                .info("sets levels: {\"verbosity\":LEVEL} (all) or {\"verbosity\":{\"\":LEVEL,\"*\":LEVEL,API:LEVEL}}"),
+        )
         .verb(Verb::new("session", session).info("uuid, timeout and remaining time of the caller's session"))
         .verb(Verb::new("trace", trace).info("tracing of requests and events (not available yet)"))
 }
@@ -247,7 +250,9 @@ mod tests {
     async fn common_level_under_the_empty_name() {
         let b = binder().await;
         let c = b.client();
-        let r = c.call("monitor", "get", &json!({"verbosity": true, "apis": true})).await;
+        let r = c
+            .call("monitor", "get", &json!({"verbosity": true, "apis": true}))
+            .await;
         let v = data(&r);
         let levels = v["verbosity"].as_object().unwrap();
         assert_eq!(levels[""], "warning");
@@ -262,7 +267,9 @@ mod tests {
         let r = c.call("monitor", "get", &json!({"verbosity": ["", "hello"]})).await;
         assert_eq!(data(&r)["verbosity"], json!({"": "info", "hello": "warning"}));
         // "*" names every API, in get as in set
-        let r = c.call("monitor", "set", &json!({"verbosity": {"*": "error", "": "notice"}})).await;
+        let r = c
+            .call("monitor", "set", &json!({"verbosity": {"*": "error", "": "notice"}}))
+            .await;
         assert!(r.is_success(), "{r:?}");
         assert_eq!(b.registry().log_level(), LogLevel::Notice);
         assert_eq!(b.registry().get_api("monitor").unwrap().log_level(), LogLevel::Error);

@@ -483,7 +483,10 @@ mod tests {
         assert_eq!(&f[..5], &[0x81, 0x1e, 0x5b, 0x32, 0x2c]);
         assert_eq!(frame(op::CLOSE, &1000u16.to_be_bytes()), [0x88, 0x02, 0x03, 0xe8]);
         assert_eq!(&frame(op::TEXT, &[b'x'; 126])[..4], &[0x81, 126, 0, 126]);
-        assert_eq!(&frame(op::TEXT, &vec![b'x'; 65536])[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(
+            &frame(op::TEXT, &vec![b'x'; 65536])[..10],
+            &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]
+        );
     }
 
     #[test]

@@ -64,8 +64,13 @@ async fn client_accepts_masked_frames() {
             if m[0] == b'K' {
                 p.send(&cat(&[&hex("45 0500"), &s("hello/ev")])).await;
                 p.send(&cat(&[b"X", &m[1..3], &hex("0500")])).await;
-                p.send(&reply(u16::from_le_bytes([m[1], m[2]]), None, Some("pong"), r#""masked""#))
-                    .await;
+                p.send(&reply(
+                    u16::from_le_bytes([m[1], m[2]]),
+                    None,
+                    Some("pong"),
+                    r#""masked""#,
+                ))
+                .await;
                 p.send(&cat(&[&hex("50 0500"), &s(r#"{"n":2}"#)])).await;
                 break;
             }

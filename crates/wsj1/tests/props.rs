@@ -4,9 +4,8 @@ use afb_wsj1::envelope::{
     parse_event_envelope, parse_reply_envelope, write_event_envelope, write_reply_envelope, ReplyEnvelope,
 };
 use afb_wsj1::{
-    decode, write_call, write_event, write_event_message, write_reply, write_reply_message, write_reply_with_token, Args,
-    JsonString, Message,
-    RawValue,
+    decode, write_call, write_event, write_event_message, write_reply, write_reply_message, write_reply_with_token,
+    Args, JsonString, Message, RawValue,
 };
 use proptest::prelude::*;
 use serde_json::Value;
