@@ -408,7 +408,7 @@ fn log_level_follows_monitor_set_at_run_time() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let v = c.get("/api/monitor/get?verbosity=true").json();
-    assert_eq!(v["response"]["verbosity"]["*"], "info");
+    assert_eq!(v["response"]["verbosity"][""], "info");
     assert_eq!(v["response"]["verbosity"]["hello"], "debug");
 }
 

@@ -1,11 +1,17 @@
-//! The built-in `monitor` API (written with the SDK):
+//! The built-in `monitor` API (written with the SDK), with the keys of the
+//! C binders (AGL's monitor web page relies on them):
 //!
-//! - `get {"verbosity":X,"apis":Y}`: X `true` gives the level of every API
-//!   and the binder's (`"*"`), X a name or a list of names those APIs';
-//!   Y `true` gives the description of every public API, Y a name or a list
-//!   those APIs'. Reply `{"verbosity":{...},"apis":{...}}` with the keys asked.
-//! - `set {"verbosity":"debug"}` sets the binder's level and every API's;
-//!   `{"verbosity":{"hello":"debug","*":"info"}}` sets per API (`*` first).
+//! - `get {"verbosity":X,"apis":Y}`: X `true` gives the binder's common
+//!   level under the empty name `""` and the level of every API; X a name,
+//!   a list of names or an object whose keys are names gives those (`""`:
+//!   the common level, `"*"`: every API). Y `true` gives the description of
+//!   every public API, Y a name or a list those APIs'. Reply
+//!   `{"verbosity":{...},"apis":{...}}` with the keys asked.
+//! - `set {"verbosity":"debug"}` (a plain level) sets the common level and
+//!   every API's; `{"verbosity":{"":"info"}}` sets the common level only,
+//!   `{"verbosity":{"hello":"debug"}}` one API's, and `"*"` as a key every
+//!   API's (and, as it always did here, the common level too); `"*"` is
+//!   applied first, then `""`, then the APIs named.
 //! - `session`: `{"uuid","timeout","remain"}` of the caller's session (seconds).
 //! - `trace`: not available yet.
 
@@ -22,7 +28,7 @@ fn registry(req: &Req) -> Result<Arc<Registry>, Error> {
 }
 
 /// The names a selector asks for: `true` -> `all`, a string -> it, an
-/// array of strings -> them.
+/// array of strings -> them, an object -> its keys.
 fn names(sel: &Value, all: impl FnOnce() -> Vec<String>) -> Result<Option<Vec<String>>, Error> {
     match sel {
         Value::Null | Value::Bool(false) => Ok(None),
@@ -37,6 +43,7 @@ fn names(sel: &Value, all: impl FnOnce() -> Vec<String>) -> Result<Option<Vec<St
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
+        Value::Object(o) => Ok(Some(o.keys().cloned().collect())),
         _ => Err(Error::invalid_request(
             "expected true, an API name or a list of API names",
         )),
@@ -47,25 +54,33 @@ fn arg(req: &Req, name: &str) -> Value {
     req.value_json(name).unwrap_or(Value::Null)
 }
 
+/// The name of the binder's common level in `get` and `set`.
+const COMMON: &str = "";
+/// The name standing for every API in `get` and `set`.
+const EVERY_API: &str = "*";
+
 async fn get(req: Req, _: ()) -> Result<Value, Error> {
     let reg = registry(&req)?;
     let mut out = Map::new();
     if let Some(list) = names(&arg(&req, "verbosity"), || {
-        let mut v = vec!["*".to_owned()];
-        v.extend(reg.api_names());
-        v
+        vec![COMMON.to_owned(), EVERY_API.to_owned()]
     })? {
         let mut levels = Map::new();
         for n in list {
-            let level = if n == "*" {
-                reg.log_level()
+            if n == COMMON {
+                levels.insert(n, json!(reg.log_level().name()));
+            } else if n == EVERY_API {
+                for e in reg.apis().into_iter().filter(|e| !e.is_private()) {
+                    levels.insert(e.name().to_owned(), json!(e.log_level().name()));
+                }
             } else {
                 match reg.get_api(&n).filter(|e| !e.is_private()) {
-                    Some(e) => e.log_level(),
+                    Some(e) => {
+                        levels.insert(n, json!(e.log_level().name()));
+                    }
                     None => return Err(Error::new("unknown-api", format!("no API {n:?}"))),
                 }
-            };
-            levels.insert(n, json!(level.name()));
+            }
         }
         out.insert("verbosity".into(), Value::Object(levels));
     }
@@ -93,30 +108,47 @@ fn level(v: &Value) -> Result<LogLevel, Error> {
         .map_err(|e| Error::invalid_request(e.to_string()))
 }
 
+/// Sets the binder's common level and no API's.
+fn set_common_level(reg: &Registry, l: LogLevel) {
+    // The registry sets its level with every API's: put the APIs' back.
+    let apis: Vec<_> = reg.apis().into_iter().map(|e| (e.log_level(), e)).collect();
+    reg.set_log_level(l);
+    for (level, e) in apis {
+        e.set_log_level(level);
+    }
+}
+
 async fn set(req: Req, _: ()) -> Result<(), Error> {
     let reg = registry(&req)?;
     match arg(&req, "verbosity") {
-        Value::Null => Err(Error::invalid_request("expected {\"verbosity\":LEVEL or {API:LEVEL}}")),
+        Value::Null => Err(Error::invalid_request(
+            "expected {\"verbosity\":LEVEL or {\"\":LEVEL,\"*\":LEVEL,API:LEVEL}}",
+        )),
         Value::Object(per_api) => {
             // Validate everything before changing anything.
-            let mut changes = Vec::new();
+            let (mut every, mut common, mut apis) = (None, None, Vec::new());
             for (name, l) in &per_api {
                 let l = level(l)?;
-                if name == "*" {
-                    changes.insert(0, (None, l));
+                if name == EVERY_API {
+                    every = Some(l);
+                } else if name == COMMON {
+                    common = Some(l);
                 } else {
                     let e = reg
                         .get_api(name)
                         .filter(|e| !e.is_private())
                         .ok_or_else(|| Error::new("unknown-api", format!("no API {name:?}")))?;
-                    changes.push((Some(e), l));
+                    apis.push((e, l));
                 }
             }
-            for (e, l) in changes {
-                match e {
-                    None => reg.set_log_level(l),
-                    Some(e) => e.set_log_level(l),
-                }
+            if let Some(l) = every {
+                reg.set_log_level(l);
+            }
+            if let Some(l) = common {
+                set_common_level(&reg, l);
+            }
+            for (e, l) in apis {
+                e.set_log_level(l);
             }
             Ok(())
         }
@@ -146,9 +178,12 @@ async fn trace(_req: Req, _: ()) -> Result<(), Error> {
 pub fn api() -> ApiBuilder {
     ApiBuilder::new("monitor")
         .info("Monitoring of the binder: log levels, API descriptions, session")
-        .verb(Verb::new("get", get).info("levels ({\"verbosity\":true|API|[APIs]}) and descriptions ({\"apis\":...})"))
+        .verb(Verb::new("get", get).info(
+            "levels ({\"verbosity\":true|API|[APIs]}, \"\" is the common level) and descriptions ({\"apis\":...})",
+        ))
         .verb(
-            Verb::new("set", set).info("sets levels: {\"verbosity\":LEVEL} or {\"verbosity\":{API:LEVEL,\"*\":LEVEL}}"),
+            Verb::new("set", set)
+                .info("sets levels: {\"verbosity\":LEVEL} (all) or {\"verbosity\":{\"\":LEVEL,\"*\":LEVEL,API:LEVEL}}"),
         )
         .verb(Verb::new("session", session).info("uuid, timeout and remaining time of the caller's session"))
         .verb(Verb::new("trace", trace).info("tracing of requests and events (not available yet)"))
@@ -170,8 +205,9 @@ mod tests {
         let r = c.call("monitor", "get", &json!({"verbosity": true})).await;
         assert!(r.is_success(), "{r:?}");
         let v = data(&r);
-        assert_eq!(v["verbosity"]["*"], "warning");
+        assert_eq!(v["verbosity"][""], "warning");
         assert_eq!(v["verbosity"]["hello"], "warning");
+        assert!(v["verbosity"].get("*").is_none(), "{v}");
         assert!(v.get("apis").is_none());
         let r = c.call("monitor", "get", &json!({"apis": ["hello"]})).await;
         let v = data(&r);
@@ -206,6 +242,49 @@ mod tests {
         assert_eq!(r.status, "invalid-request");
         let r = c.call("monitor", "set", &json!({"verbosity": {"nope": "info"}})).await;
         assert_eq!(r.status, "unknown-api");
+    }
+
+    /// The keys of the C binders, as AGL's monitor page uses them: `""` is
+    /// the common level, every other key an API of `{"apis":true}`.
+    #[tokio::test]
+    async fn common_level_under_the_empty_name() {
+        let b = binder().await;
+        let c = b.client();
+        let r = c
+            .call("monitor", "get", &json!({"verbosity": true, "apis": true}))
+            .await;
+        let v = data(&r);
+        let levels = v["verbosity"].as_object().unwrap();
+        assert_eq!(levels[""], "warning");
+        for name in levels.keys().filter(|k| !k.is_empty()) {
+            assert!(v["apis"].get(name).is_some(), "{name:?} is not an API: {v}");
+        }
+        // {"":L} sets the common level only
+        let r = c.call("monitor", "set", &json!({"verbosity": {"": "info"}})).await;
+        assert!(r.is_success(), "{r:?}");
+        assert_eq!(b.registry().log_level(), LogLevel::Info);
+        assert_eq!(b.registry().get_api("hello").unwrap().log_level(), LogLevel::Warning);
+        let r = c.call("monitor", "get", &json!({"verbosity": ["", "hello"]})).await;
+        assert_eq!(data(&r)["verbosity"], json!({"": "info", "hello": "warning"}));
+        // "*" names every API, in get as in set
+        let r = c
+            .call("monitor", "set", &json!({"verbosity": {"*": "error", "": "notice"}}))
+            .await;
+        assert!(r.is_success(), "{r:?}");
+        assert_eq!(b.registry().log_level(), LogLevel::Notice);
+        assert_eq!(b.registry().get_api("monitor").unwrap().log_level(), LogLevel::Error);
+        let r = c.call("monitor", "get", &json!({"verbosity": "*"})).await;
+        assert_eq!(data(&r)["verbosity"], json!({"monitor": "error", "hello": "error"}));
+        let r = c.call("monitor", "get", &json!({"verbosity": {"": true}})).await;
+        assert_eq!(data(&r)["verbosity"], json!({"": "notice"}));
+        // a plain level sets everything at once
+        let r = c.call("monitor", "set", &json!({"verbosity": "debug"})).await;
+        assert!(r.is_success(), "{r:?}");
+        let r = c.call("monitor", "get", &json!({"verbosity": true})).await;
+        assert_eq!(
+            data(&r)["verbosity"],
+            json!({"": "debug", "monitor": "debug", "hello": "debug"})
+        );
     }
 
     #[tokio::test]

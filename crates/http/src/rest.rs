@@ -1,5 +1,6 @@
 //! REST calls: `GET`/`POST` on `{rootapi}/API/VERB`. The request becomes an
-//! [`Args`] (query, JSON, urlencoded or multipart body), finds its session
+//! [`Args`] (query, JSON, urlencoded or multipart body; `{}` when it has no
+//! arguments at all, as on the C binders), finds its session
 //! and token, goes through `Registry::dispatch`, and its reply comes back as
 //! the `afb-reply` envelope with the HTTP status of its status string.
 
@@ -143,10 +144,10 @@ async fn read_args(
         return Err(body_error(BodyError::TooLarge(max)));
     }
     match kind {
-        BodyKind::None => Ok(match query {
-            Some(q) => Args::from_value(Value::Object(q)),
-            None => Args::null(),
-        }),
+        // No arguments at all (no query, `?` alone, an empty body) is the
+        // empty object, as on both C binders: a binding checking for an
+        // object must not get `null`.
+        BodyKind::None => Ok(Args::from_value(Value::Object(query.unwrap_or_default()))),
         BodyKind::Unsupported => Err(error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             st::INVALID_REQUEST,
@@ -156,7 +157,8 @@ async fn read_args(
         BodyKind::Json => {
             let bytes = upload::read_limited(body, max).await.map_err(body_error)?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(with_fallback(Args::null(), query));
+                // An empty body is no body: the query, or `{}`.
+                return Ok(Args::from_value(Value::Object(query.unwrap_or_default())));
             }
             match serde_json::from_slice::<Box<RawValue>>(&bytes) {
                 Ok(raw) => Ok(with_fallback(Args::from_raw(raw), query)),

@@ -17,7 +17,8 @@
 //! wrapper), encoded once per event for all connections. Bad input: an error
 //! reply `invalid-request` when an id can be read (also for a `[3]`/`[4]`
 //! answering an id the server never sent), else close 1008; an event sent by
-//! the client: 1008; binary frames: 1003; invalid UTF-8: 1007; a message over
+//! the client: 1008; binary frames: 1003; invalid UTF-8: 1007; client frames
+//! are accepted masked or unmasked (the C client library does not mask); a message over
 //! [`WsConfig::max_message`] (all fragments together): 1009; protocol errors:
 //! 1002; daemon shutdown: 1001 (once the running calls are answered, or
 //! answered `disconnected` at the end of the grace period). A client whose queue of

@@ -324,6 +324,8 @@ fn afb_js_client_api() {
             const afb = AFB('api', 'initial-token');
             const out = { token: afb.context.token, same: afb.ws === afb.WS };
             const ws = await new Promise((resolve, reject) => { new afb.ws(resolve, reject); });
+            const raws = [];
+            ws.client.on('message', (t) => raws.push(JSON.parse(t)));
             out.ping = await ws.call('hello/ping', { legacy: true });
             out.cb = await new Promise((resolve) => ws.call('hello/pingfail', null, () => resolve('ok'), (e) => resolve(e)));
             const ev = new Promise((resolve) => ws.onevent('*', (obj) => resolve(obj)));
@@ -331,6 +333,8 @@ fn afb_js_client_api() {
             out.event = await ev;
             out.reftok = await ws.call('hello/reftok', null);
             out.tokenAfter = afb.context.token;
+            // The renewal's reply, as received: [3,ID,REPLY,"TOKEN"].
+            out.reftokRaw = raws.find((m) => m[0] === 3 && m[2].request.token);
             ws.close();
             window.testAfb.close();
             return out;
@@ -347,6 +351,11 @@ fn afb_js_client_api() {
         .expect("renewed token")
         .to_owned();
     assert_eq!(r["tokenAfter"], new_token, "the context follows the renewed token");
+    assert_eq!(
+        r["reftokRaw"][3], new_token,
+        "the renewed token is the 4th item, where AGL's AFB.js reads it: {}",
+        r["reftokRaw"]
+    );
     assert_no_page_errors(&b);
     drop(b);
     web.stop();

@@ -5,6 +5,11 @@
 //! integration tests must live in a package whose tests make cargo build
 //! them (the `afb-daemon` and `afb-client` packages have integration tests,
 //! and `cargo test --workspace` builds every binary before running tests).
+//!
+//! [`cws`] is a WebSocket client that behaves on the wire as the C client
+//! library `libafbwsc` (unmasked frames, its upgrade request).
+
+pub mod cws;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -164,8 +164,8 @@ impl std::error::Error for DecodeError {}
 /// * `[2, ID, "API/VERB", ARGS]` and `[2, ID, "API/VERB", ARGS, "TOKEN"]` ([`Message::Call`]);
 ///   a `null` token counts as absent; `ARGS` that is not valid JSON becomes [`Args::Text`] (the
 ///   element's text up to the next top-level `,` or `]`, brackets and strings balanced);
-/// * `[3, ID, REPLY]` / `[4, ID, REPLY]` ([`Message::Reply`]); a 4th element (a token string or
-///   `null`, written by some C binders) is accepted and ignored;
+/// * `[3, ID, REPLY]` / `[4, ID, REPLY]` ([`Message::Reply`]), with an optional 4th element, the
+///   renewed token (a string, or `null` for none);
 /// * `[5, "NAME", EVENTOBJ]` ([`Message::Event`]).
 ///
 /// `ID` is a JSON string, or a JSON number kept as its literal text. Never panics; memory use
@@ -239,19 +239,20 @@ fn decode_reply<'a>(s: &mut Scanner<'a>, kind: u8) -> Result<Message<'a>, Decode
         .separator(ErrorKind::MissingId)
         .and_then(|()| s.id())
         .map_err(|k| DecodeError::new(k, s.pos, Some(kind), None))?;
-    let rest = (|| -> Result<&'a RawValue, ErrorKind> {
+    let rest = (|| -> Result<(&'a RawValue, Option<Cow<'a, str>>), ErrorKind> {
         s.separator(ErrorKind::MissingBody)?;
         let body = s.json_value()?;
-        // Legacy C writers may append the token as a 4th element: accepted, ignored.
-        s.optional_token()?;
+        // A reply renewing the token carries it as a 4th element.
+        let token = s.optional_token()?;
         s.end()?;
-        Ok(body)
+        Ok((body, token))
     })();
     match rest {
-        Ok(body) => Ok(Message::Reply(Reply {
+        Ok((body, token)) => Ok(Message::Reply(Reply {
             id,
             success: kind == crate::KIND_REPLY_OK,
             body,
+            token,
         })),
         Err(k) => Err(DecodeError::new(k, s.pos, Some(kind), Some(&id))),
     }

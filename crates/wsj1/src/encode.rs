@@ -25,9 +25,21 @@ pub fn write_call<A: WriteJson + ?Sized>(out: &mut Vec<u8>, id: &str, api_verb: 
 /// Appends a reply: `[3,"ID",BODY]` when `success`, else `[4,"ID",BODY]`. `BODY` is normally
 /// an `afb-reply` envelope; [`write_reply_message`] writes both at once.
 pub fn write_reply<B: WriteJson + ?Sized>(out: &mut Vec<u8>, id: &str, success: bool, body: &B) {
+    write_reply_with_token(out, id, success, body, None);
+}
+
+/// [`write_reply`], with the renewed token as a 4th element when there is one:
+/// `[3,"ID",BODY,"TOKEN"]`.
+pub fn write_reply_with_token<B: WriteJson + ?Sized>(
+    out: &mut Vec<u8>,
+    id: &str,
+    success: bool,
+    body: &B,
+    token: Option<&str>,
+) {
     write_reply_head(out, id, success);
     body.write_json(out);
-    out.push(b']');
+    write_reply_tail(out, token);
 }
 
 /// Appends an event: `[5,"NAME",BODY]`. `BODY` is normally an `afb-event` envelope;
@@ -39,10 +51,23 @@ pub fn write_event<B: WriteJson + ?Sized>(out: &mut Vec<u8>, name: &str, body: &
 }
 
 /// Appends a whole reply message `[3|4,"ID",{"jtype":"afb-reply",...}]`: kind 3 when the
-/// envelope's status is `"success"`, 4 otherwise.
+/// envelope's status is `"success"`, 4 otherwise. When the envelope carries a renewed token
+/// (`request.token`), the token is also written as a 4th element,
+/// `[3,"ID",{...},"TOKEN"]`: AGL's `AFB.js` learns the new token only from there (the AGL
+/// binders wrote it so before 8.0), and the C client library accepts replies of 3 or 4
+/// elements.
 pub fn write_reply_message(out: &mut Vec<u8>, id: &str, envelope: &ReplyEnvelope<'_>) {
     write_reply_head(out, id, envelope.is_success());
     write_reply_envelope(out, envelope);
+    write_reply_tail(out, envelope.token);
+}
+
+#[inline]
+fn write_reply_tail(out: &mut Vec<u8>, token: Option<&str>) {
+    if let Some(token) = token {
+        out.push(b',');
+        write_json_str(out, token);
+    }
     out.push(b']');
 }
 

@@ -44,7 +44,9 @@ pub mod envelope;
 mod message;
 
 pub use decode::{decode, DecodeError, ErrorKind};
-pub use encode::{write_call, write_event, write_event_message, write_reply, write_reply_message};
+pub use encode::{
+    write_call, write_event, write_event_message, write_reply, write_reply_message, write_reply_with_token,
+};
 pub use message::{Args, Call, Event, Message, Reply};
 /// The `serde_json` this crate's API uses (its `RawValue`, `Value` and `Error` types).
 pub use serde_json;
@@ -52,7 +54,8 @@ pub use serde_json::value::RawValue;
 
 /// Message kind of a call (`[2, ID, "API/VERB", ARGS]`).
 pub const KIND_CALL: u8 = 2;
-/// Message kind of a success reply (`[3, ID, REPLY]`).
+/// Message kind of a success reply (`[3, ID, REPLY]`, or `[3, ID, REPLY, "TOKEN"]` after a
+/// token renewal).
 pub const KIND_REPLY_OK: u8 = 3;
 /// Message kind of an error reply (`[4, ID, REPLY]`).
 pub const KIND_REPLY_ERROR: u8 = 4;

@@ -82,7 +82,8 @@ impl Call<'_> {
     }
 }
 
-/// A reply: `[3, ID, REPLY]` (success) or `[4, ID, REPLY]` (any other status).
+/// A reply: `[3, ID, REPLY]` (success) or `[4, ID, REPLY]` (any other status), or
+/// `[3|4, ID, REPLY, "TOKEN"]` when the call renewed the session's token.
 ///
 /// Equality is textual (the body compares by raw text).
 #[derive(Debug, Clone)]
@@ -93,6 +94,9 @@ pub struct Reply<'a> {
     pub success: bool,
     /// The reply object (normally an `afb-reply` envelope), as raw JSON.
     pub body: &'a RawValue,
+    /// The optional 4th element: the token the call renewed (AGL's `AFB.js` learns the new
+    /// token from it; a JSON `null` there counts as absent).
+    pub token: Option<Cow<'a, str>>,
 }
 
 impl<'a> Reply<'a> {
@@ -101,9 +105,9 @@ impl<'a> Reply<'a> {
         envelope::parse_reply_envelope(self.body.get())
     }
 
-    /// Appends the encoded reply to `out`.
+    /// Appends the encoded reply to `out` (with its 4th element when it has a token).
     pub fn write(&self, out: &mut Vec<u8>) {
-        encode::write_reply(out, &self.id, self.success, self.body);
+        encode::write_reply_with_token(out, &self.id, self.success, self.body, self.token.as_deref());
     }
 }
 
@@ -204,7 +208,10 @@ impl WriteJson for Args<'_> {
 
 impl PartialEq for Reply<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.success == other.success && self.body.get() == other.body.get()
+        self.id == other.id
+            && self.success == other.success
+            && self.body.get() == other.body.get()
+            && self.token == other.token
     }
 }
 

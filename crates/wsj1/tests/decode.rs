@@ -174,12 +174,21 @@ fn replies() {
     assert_eq!(env.code, -1);
     assert!(env.response.is_none());
 
-    // Numeric id, and a legacy 4th token element accepted and ignored.
+    // Numeric id, and the 4th element: the token the call renewed.
     let Ok(Message::Reply(r)) = decode(r#"[3, 12 ,{} , "tok" ]"#) else {
         panic!("not a reply")
     };
     assert_eq!(r.id, "12");
     assert_eq!(r.body.get(), "{}");
+    assert_eq!(r.token.as_deref(), Some("tok"));
+    let Ok(Message::Reply(r)) = decode(r#"[4,"1",{},null]"#) else {
+        panic!("not a reply")
+    };
+    assert_eq!(r.token, None);
+    let Ok(Message::Reply(r)) = decode(r#"[3,"1",{}]"#) else {
+        panic!("not a reply")
+    };
+    assert_eq!(r.token, None);
 }
 
 #[test]

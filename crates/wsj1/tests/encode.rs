@@ -159,12 +159,13 @@ fn ids_names_tokens_info_are_escaped() {
     assert_eq!(
         serde_json::from_slice::<Value>(&out).unwrap(),
         json!([4, nasty, {"jtype":"afb-reply","request":{"status":nasty,"code":-1,"info":nasty,
-            "reqid":nasty,"uuid":nasty,"token":nasty},"response":nasty}])
+            "reqid":nasty,"uuid":nasty,"token":nasty},"response":nasty}, nasty])
     );
     let Message::Reply(r) = decode(s(&out)).unwrap() else {
         panic!()
     };
     assert_eq!(r.id, nasty);
+    assert_eq!(r.token.as_deref(), Some(nasty));
     let p = r.envelope().unwrap();
     assert_eq!(p.status, nasty);
     assert_eq!(p.info.as_deref(), Some(nasty));

@@ -4,8 +4,8 @@ use afb_wsj1::envelope::{
     parse_event_envelope, parse_reply_envelope, write_event_envelope, write_reply_envelope, ReplyEnvelope,
 };
 use afb_wsj1::{
-    decode, write_call, write_event, write_event_message, write_reply, write_reply_message, Args, JsonString, Message,
-    RawValue,
+    decode, write_call, write_event, write_event_message, write_reply, write_reply_message, write_reply_with_token,
+    Args, JsonString, Message, RawValue,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -140,16 +140,28 @@ proptest! {
     }
 
     #[test]
-    fn reply_and_event_round_trip(id in text(), success in any::<bool>(), body in json_text()) {
+    fn reply_and_event_round_trip(
+        id in text(),
+        success in any::<bool>(),
+        body in json_text(),
+        token in proptest::option::of(text()),
+    ) {
         let mut out = Vec::new();
-        write_reply(&mut out, &id, success, raw(&body));
-        parse(&out);
+        write_reply_with_token(&mut out, &id, success, raw(&body), token.as_deref());
+        let v = parse(&out);
+        prop_assert_eq!(v.as_array().map(Vec::len), Some(if token.is_some() { 4 } else { 3 }));
         let Ok(Message::Reply(r)) = decode(std::str::from_utf8(&out).unwrap()) else {
             return Err(TestCaseError::fail("reply not decoded"));
         };
         prop_assert_eq!(r.id.as_ref(), id.as_str());
         prop_assert_eq!(r.success, success);
         prop_assert_eq!(r.body.get(), body.as_str());
+        prop_assert_eq!(r.token.as_deref(), token.as_deref());
+        if token.is_none() {
+            let mut plain = Vec::new();
+            write_reply(&mut plain, &id, success, raw(&body));
+            prop_assert_eq!(&plain, &out);
+        }
 
         out.clear();
         write_event(&mut out, &id, raw(&body));
@@ -187,6 +199,9 @@ proptest! {
         prop_assert_eq!(&v[0], &Value::from(if status == "success" { 3 } else { 4 }));
         prop_assert_eq!(&v[1], &Value::String(id.clone()));
         prop_assert_eq!(&v[2]["request"]["code"], &Value::from(code));
+        // The renewed token is also the 4th element.
+        let fourth = token.as_ref().map(|t| Value::String(t.clone()));
+        prop_assert_eq!(v.get(3), fourth.as_ref());
         // Compared as text: serde_json's default float parsing is not exactly round-trip.
         let response_text = response.as_ref().map(|r| serde_json::to_string(r).unwrap());
         let Ok(Message::Reply(r)) = decode(std::str::from_utf8(&out).unwrap()) else {
@@ -200,6 +215,7 @@ proptest! {
         prop_assert_eq!(p.reqid.as_deref(), reqid.as_deref());
         prop_assert_eq!(p.uuid.as_deref(), uuid.as_deref());
         prop_assert_eq!(p.token.as_deref(), token.as_deref());
+        prop_assert_eq!(r.token.as_deref(), token.as_deref());
         prop_assert_eq!(p.response.map(RawValue::get), response_text.as_deref());
 
         // The bare envelope is the same JSON.

@@ -508,7 +508,12 @@ where
     let init = attached.init.clone();
     // tungstenite zero-fills its whole read buffer before every read
     // attempt (128 KiB by default, a measurable share of a round trip).
+    // The C client library (libafbwsc: AGL afb-client-demo, redpesk
+    // afb-client, native apps) sends its frames unmasked: accept them as
+    // the C binders do, or every native client is hung up on (1002). Our
+    // own frames stay unmasked, as a server's must.
     let wsconf = WebSocketConfig::default()
+        .accept_unmasked_frames(true)
         .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(config.max_message))
         .max_frame_size(Some(config.max_message));
