@@ -31,7 +31,8 @@ pub const MAX_REVISION: u16 = 9;
 /// one (the headers' "current" one); a lower one is logged as a notice.
 pub const CURRENT_REVISION: u16 = 7;
 /// How many members the table has at each revision (index: the revision).
-pub const MEMBERS: [usize; MAX_REVISION as usize + 1] = [0, 103, 105, 107, 109, 110, 111, 112, 113, 114];
+#[cfg(test)]
+pub(crate) const MEMBERS: [usize; MAX_REVISION as usize + 1] = [0, 103, 105, 107, 109, 110, 111, 112, 113, 114];
 
 /// `afb_req_callback_x4_t`.
 pub(crate) type ReqCallback = unsafe extern "C" fn(*mut ReqV4, c_uint, *const *mut CData);
