@@ -223,10 +223,10 @@ async fn the_revision_is_chosen_as_the_headers_say_and_every_one_loads() {
     assert_eq!(r, json!({"declared": 9, "compiled": 9, "members": 114}));
     // Every revision from 1 to 9 loads, with the table of its revision.
     let members = [0, 103, 105, 107, 109, 110, 111, 112, 113, 114];
-    for rev in 1..=9 {
+    for (rev, n) in members.iter().enumerate().skip(1) {
         let def = format!("-DAFB_BINDING_X4R1_ITF_REVISION={rev}");
         let r = itfrev(&format!("r{rev}"), &[&def]).await;
-        assert_eq!(r, json!({"declared": rev, "compiled": rev, "members": members[rev]}));
+        assert_eq!(r, json!({"declared": rev, "compiled": rev, "members": n}));
     }
     assert_eq!(afb_cbinding::V4_MAX_REVISION, 9);
     assert_eq!(afb_cbinding::V4_CURRENT_REVISION, 7);
