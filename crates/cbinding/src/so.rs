@@ -32,9 +32,9 @@ use serde_json::Value;
 
 /// The v4 interface revision these shared objects declare
 /// (`afbBindingV4_itf_revision`). They use only members of revision 1, so
-/// any v4 binder loads them; 6 keeps them loadable by every binder that
-/// already had the session functions of revision 6 (a C binder whose
-/// current revision is higher logs a notice, nothing more).
+/// any v4 binder loads them; 6 keeps them loadable by every C binder built
+/// with afb-binding 4.1.4 or later (one whose current revision is higher
+/// logs a notice, nothing more).
 pub const ITF_REVISION: i16 = 6;
 
 /// A verb implementation.
