@@ -14,6 +14,8 @@ command -v valgrind >/dev/null 2>&1 || need_apt="$need_apt valgrind"
 # headers compile the C test bindings.
 [ -f /usr/include/json-c/json.h ] || need_apt="$need_apt libjson-c-dev"
 command -v cc >/dev/null 2>&1 || need_apt="$need_apt gcc"
+# nm: the hello-so test reads the shared object's dynamic symbols.
+command -v nm >/dev/null 2>&1 || need_apt="$need_apt binutils"
 if [ -n "$need_apt" ]; then
     echo "install-deps: apt-get install$need_apt"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

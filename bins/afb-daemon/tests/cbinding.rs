@@ -1,6 +1,10 @@
 //! C bindings (ABI v1 to v4) loaded by the real daemon with `--binding`,
-//! `--ldpaths` and `--weak-ldpaths`, driven over HTTP and WebSocket; and
-//! the start-up errors of bad bindings (clear message, non-zero exit).
+//! `--ldpaths` and `--weak-ldpaths`, driven over HTTP and WebSocket; the
+//! start-up errors of bad bindings (clear message, non-zero exit); what the
+//! v4 interface revisions 7 to 9 added, v4 replies and settings as the C
+//! binder renders them, uploaded files through v2/v3, `info`; a crashing
+//! binding (one line naming it, death by the signal) and its isolation
+//! (`?isolate`, `--isolate-bindings`).
 
 #[path = "../../../crates/http/tests/http_client/mod.rs"]
 mod http_client;
@@ -12,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use afb_testkit::{bin_path, Daemon, TempDir};
-use http_client::Conn;
+use http_client::{multipart, Conn, Req};
 use serde_json::{json, Value};
 use std_ws::{WsConn, WsMsg};
 
@@ -148,7 +152,11 @@ fn every_abi_version_served_over_http_and_websocket() {
         json!("unknown-api"),
         "dot-directories are skipped"
     );
-    assert_eq!(get(&d, "hello4/settings", "")["response"], json!({"greeting": "hi"}));
+    let path = v4.display().to_string();
+    assert_eq!(
+        get(&d, "hello4/settings", "")["response"],
+        json!({"greeting": "hi", "binding-path": path, "path": path})
+    );
     let r = get(&d, "hello4/fail", "");
     assert_eq!(r["request"]["status"], json!("invalid-request"), "{r}");
 
@@ -588,4 +596,215 @@ fn c_hello_of_every_abi_answers_as_the_rust_sample() {
         }
     }
     check_every_abi("hello", "hello", hello_transcript, norm);
+}
+
+// ---- revisions 7 to 9, v4 replies, settings, uploads, info ----------------------
+
+#[test]
+fn revision_9_binding_over_http_renders_as_the_c_binder() {
+    let dir = TempDir::new("cbinding-rev9");
+    let so = build(dir.path(), "rev9.c", "rev9", &[]);
+    let gen = build(dir.path(), "itfrev.c", "rev7", &["-DAPINAME=\"rev7\""]);
+    let wd = dir.path().join("wd");
+    let d = Daemon::start(&[
+        "--workdir",
+        wd.to_str().unwrap(),
+        "--binding",
+        so.to_str().unwrap(),
+        "--binding",
+        gen.to_str().unwrap(),
+        "--set",
+        "rev9/extra:1",
+    ]);
+    // Several data (the tutorial's reply_oEi): one array, a NULL #stringz as null.
+    let r = get(&d, "rev9/ping", "");
+    assert_eq!(r["request"]["status"], json!("success"), "{r}");
+    assert_eq!(r["response"], json!([null, null, "ping count=1"]), "{r}");
+    // A negative status with several data: "error", the data kept.
+    let r = get(&d, "rev9/failsub", "");
+    assert_eq!(
+        (&r["request"]["status"], &r["request"]["code"]),
+        (&json!("error"), &json!(-1)),
+        "{r}"
+    );
+    assert_eq!(r["response"], json!([null, "failed", "subscription error"]), "{r}");
+    let r = get(&d, "rev9/nullstr", "");
+    assert!(
+        r.as_object().unwrap().contains_key("response") && r["response"].is_null(),
+        "{r}"
+    );
+    // Binder-made errors keep their names.
+    assert_eq!(get(&d, "rev9/nope", "")["request"]["status"], json!("unknown-verb"));
+    // Settings: the --set values with the binding's path.
+    let path = so.display().to_string();
+    assert_eq!(
+        get(&d, "rev9/settings", "")["response"],
+        json!({"extra": 1, "binding-path": path, "path": path})
+    );
+    // Revision 7 (the default of the headers) loads beside revision 9.
+    assert_eq!(get(&d, "rev7/revision", "")["response"]["declared"], json!(7));
+    let r = get(&d, "rev9/timer", "");
+    assert_eq!(r["response"], json!({"ticks": 3}), "{r}");
+    let r = get(&d, "rev9/uuid", "text=0f8fad5b-d9cb-469f-a165-70867728950e");
+    assert_eq!(
+        r["response"]["text"],
+        json!("0f8fad5b-d9cb-469f-a165-70867728950e"),
+        "{r}"
+    );
+    // info: the declared specification; generated ones for the others.
+    assert_eq!(
+        get(&d, "rev9/info", "")["response"]["info"]["x-from"],
+        json!("api_set_specification")
+    );
+    let r = get(&d, "rev7/info", "");
+    assert_eq!(
+        r["response"],
+        json!({"$schema": "afb-api-info/v2", "name": "rev7", "info": "reports its interface revision",
+               "verbs": [{"name": "revision"}]}),
+        "{r}"
+    );
+    let r = get(&d, "rev9gen/info", "");
+    assert_eq!(
+        r["response"]["verbs"][4],
+        json!({"name": "either", "auth": "check-token and (urn:a or urn:b)"})
+    );
+}
+
+#[test]
+fn uploaded_file_reaches_v2_and_v3_bindings_by_name_and_path() {
+    let dir = TempDir::new("cbinding-upload");
+    let v2 = build(dir.path(), "hello2.c", "hello2", &[]);
+    let v3 = build(dir.path(), "hello3.c", "hello3", &[]);
+    let wd = dir.path().join("wd");
+    let up = dir.path().join("uploads");
+    std::fs::create_dir_all(&up).unwrap();
+    let d = Daemon::start(&[
+        "--workdir",
+        wd.to_str().unwrap(),
+        "--uploaddir",
+        up.to_str().unwrap(),
+        "--binding",
+        v2.to_str().unwrap(),
+        "--binding",
+        v3.to_str().unwrap(),
+    ]);
+    for api in ["hello2", "hello3"] {
+        let (ct, body) = multipart(&[("note", "n")], &[("file", "upload.txt", b"uploaded text")]);
+        let mut c = Conn::tcp(d.addr());
+        let r = c.request(&Req::post(&format!("/api/{api}/upload"), &ct, body)).json();
+        let resp = &r["response"];
+        assert_eq!(
+            resp["value"],
+            json!("upload.txt"),
+            "{api}: the value is the file's name: {r}"
+        );
+        let path = resp["path"].as_str().unwrap_or_else(|| panic!("{api}: no path: {r}"));
+        assert!(
+            Path::new(path).starts_with(&up),
+            "{api}: stored under --uploaddir: {path}"
+        );
+        if api == "hello2" {
+            assert_eq!(resp["content"], json!("uploaded text"), "{r}");
+        }
+    }
+}
+
+// ---- a crashing binding ----------------------------------------------------------------
+
+#[test]
+fn a_crashing_binding_is_named_on_stderr_and_the_daemon_dies_of_the_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TempDir::new("cbinding-crash");
+    let so = build(dir.path(), "hello4.c", "crashing", &["-DAPINAME=\"crashing\""]);
+    let wd = dir.path().join("wd");
+    let mut d = Daemon::start(&["--workdir", wd.to_str().unwrap(), "--binding", so.to_str().unwrap()]);
+    assert_eq!(get(&d, "crashing/ping", "")["response"], json!({"pong": 1}));
+    let mut c = Conn::tcp(d.addr());
+    c.send(&Req::get("/api/crashing/crash"));
+    let status = d.wait_timeout(T).expect("the daemon dies");
+    assert_eq!(status.signal(), Some(11), "killed by SIGSEGV: {status:?}");
+    let log = d.wait_log(T, |l| l.contains("fatal signal"));
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("fatal signal")).collect();
+    assert_eq!(lines.len(), 1, "one line: {log}");
+    assert!(
+        lines[0].contains("SIGSEGV") && lines[0].contains("crashing.so") && lines[0].contains("API crashing"),
+        "{}",
+        lines[0]
+    );
+}
+
+/// The pids of the processes whose parent is `pid` (from /proc).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so read after ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.extend(e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+#[test]
+fn isolate_bindings_runs_all_c_bindings_in_one_supervised_child() {
+    let dir = TempDir::new("cbinding-isoall");
+    let v4 = build(dir.path(), "hello4.c", "hello4", &[]);
+    let v3 = build(dir.path(), "hello3.c", "hello3", &[]);
+    let lib = dir.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    build(&lib, "hello2.c", "hello2", &[]);
+    let wd = dir.path().join("wd");
+    let d = Daemon::start(&[
+        "-vv",
+        "--workdir",
+        wd.to_str().unwrap(),
+        "--isolate-bindings",
+        "--binding",
+        v4.to_str().unwrap(),
+        "--binding",
+        v3.to_str().unwrap(),
+        "--ldpaths",
+        lib.to_str().unwrap(),
+    ]);
+    // One child serves the three APIs.
+    let log = d.wait_log(T, |l| l.contains("isolated in process"));
+    let line = log
+        .lines()
+        .find(|l| l.contains("isolated in process"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("hello4") && line.contains("hello3") && line.contains("hello2"),
+        "{line}"
+    );
+    assert_eq!(d.log().matches("isolated in process").count(), 1, "{}", d.log());
+    assert_eq!(children(d.pid()).len(), 1, "one child process");
+    assert_eq!(get(&d, "hello4/ping", "")["response"], json!({"pong": 1}));
+    assert_eq!(get(&d, "hello3/hello", "name=iso")["response"], json!("hello iso"));
+    assert_eq!(get(&d, "hello2/ping", "")["response"], json!("pong2"));
+    // A crash in the child: the call is answered `disconnected`, the line
+    // names the binding, the child restarts and every API serves again.
+    let mut w = Ws::connect(&d);
+    let r = w.call("1", "hello4/crash", json!(null));
+    assert_eq!(r[2]["request"]["status"], json!("disconnected"), "{r}");
+    d.wait_log(T, |l| l.contains("fatal signal SIGSEGV") && l.contains("hello4.so"));
+    d.wait_log(T, |l| l.contains("restarting it"));
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let r = get(&d, "hello4/ping", "");
+        if r["request"]["status"] == "success" {
+            assert_eq!(r["response"], json!({"pong": 1}), "a new child: {r}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not served again: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get(&d, "hello3/hello", "name=again")["response"], json!("hello again"));
+    assert_eq!(w.call("2", "hello2/ping", json!(null))[2]["response"], json!("pong2"));
 }

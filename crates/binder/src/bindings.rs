@@ -12,7 +12,10 @@
 //! `DIR/.ready` once they started). The parent imports those APIs over
 //! wsapi; when the child dies (a crash of the binding), the calls in
 //! progress are answered `disconnected` and the child is started again.
+//! `--isolate-bindings` does the same for all the other C bindings at once
+//! (`--binding`s, `--ldpaths`, `--weak-ldpaths`): one child for them all.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +41,8 @@ pub struct ToLoad {
     pub ldpaths: Vec<String>,
     /// `--weak-ldpaths` entries.
     pub weak_ldpaths: Vec<String>,
+    /// `--isolate-bindings`: load them all in one supervised child.
+    pub isolate_all: bool,
 }
 
 impl ToLoad {
@@ -100,7 +105,27 @@ pub async fn load(registry: &Arc<Registry>, what: ToLoad) -> Result<(), String> 
         return Ok(());
     }
     afb_cbinding::set_runtime(tokio::runtime::Handle::current());
-    let isolated: Vec<PathBuf> = what.bindings.iter().filter(|b| is_isolated(b)).cloned().collect();
+    let mut children: Vec<Isolated> = what
+        .bindings
+        .iter()
+        .filter(|b| is_isolated(b))
+        .map(|b| {
+            let path = PathBuf::from(b.to_string_lossy().trim_end_matches(ISOLATE));
+            Isolated {
+                label: format!("binding {}", path.display()),
+                args: vec!["--binding".into(), path.into_os_string()],
+            }
+        })
+        .collect();
+    let mut what = what;
+    // A child never isolates again (it serves its parent).
+    if what.isolate_all && std::env::var_os(EXPORT_ENV).is_none() {
+        let shared = Isolated::all(&what);
+        what = ToLoad::default();
+        if !shared.args.is_empty() {
+            children.insert(0, shared);
+        }
+    }
     let before: Vec<String> = registry.api_names();
     let reg = registry.clone();
     tokio::task::spawn_blocking(move || load_blocking(&reg, &what))
@@ -114,10 +139,39 @@ pub async fn load(registry: &Arc<Registry>, what: ToLoad) -> Result<(), String> 
             .collect();
         export(registry, PathBuf::from(dir), apis).await?;
     }
-    for (i, b) in isolated.iter().enumerate() {
-        isolate(registry, b, i).await?;
+    for (i, child) in children.into_iter().enumerate() {
+        isolate(registry, child, i).await?;
     }
     Ok(())
+}
+
+/// What one child binder loads: its arguments and how logs name it.
+struct Isolated {
+    label: String,
+    args: Vec<OsString>,
+}
+
+impl Isolated {
+    /// `--isolate-bindings`: every C binding that has no child of its own.
+    fn all(what: &ToLoad) -> Isolated {
+        let mut args: Vec<OsString> = Vec::new();
+        for b in what.bindings.iter().filter(|b| !is_isolated(b)) {
+            args.push("--binding".into());
+            args.push(b.clone().into_os_string());
+        }
+        for l in &what.ldpaths {
+            args.push("--ldpaths".into());
+            args.push(l.into());
+        }
+        for l in &what.weak_ldpaths {
+            args.push("--weak-ldpaths".into());
+            args.push(l.into());
+        }
+        Isolated {
+            label: "C bindings (--isolate-bindings)".into(),
+            args,
+        }
+    }
 }
 
 /// Child side: exports `apis` on `unix:DIR/API`, then writes `DIR/.ready`
@@ -162,11 +216,11 @@ async fn export(registry: &Arc<Registry>, dir: PathBuf, apis: Vec<String>) -> Re
     Ok(())
 }
 
-/// Starts the child of an isolated binding; gives the APIs it exports once
+/// Starts a child binder loading `args`; gives the APIs it exports once
 /// they are ready.
 async fn spawn_child(
     registry: &Registry,
-    path: &Path,
+    args: &[OsString],
     dir: &Path,
 ) -> Result<(tokio::process::Child, Vec<String>), String> {
     let _ = std::fs::remove_dir_all(dir);
@@ -176,8 +230,7 @@ async fn spawn_child(
     let mut child = tokio::process::Command::new(exe)
         .args(["--no-httpd", "--workdir"])
         .arg(dir)
-        .arg("--binding")
-        .arg(path)
+        .args(args)
         .args(["--set", &settings])
         .env(EXPORT_ENV, dir)
         .kill_on_drop(true)
@@ -199,16 +252,16 @@ async fn spawn_child(
     }
 }
 
-/// Parent side: runs `PATH?isolate` in a child, imports its APIs, and
-/// restarts the child whenever it dies.
-async fn isolate(registry: &Arc<Registry>, spec: &Path, n: usize) -> Result<(), String> {
-    let text = spec.to_string_lossy();
-    let path = PathBuf::from(text.trim_end_matches(ISOLATE));
+/// Parent side: runs a child binder (`PATH?isolate`, or all the C bindings
+/// with `--isolate-bindings`), imports its APIs, and restarts the child
+/// whenever it dies.
+async fn isolate(registry: &Arc<Registry>, child_of: Isolated, n: usize) -> Result<(), String> {
+    let Isolated { label, args } = child_of;
     let dir = std::env::current_dir()
         .map_err(|e| e.to_string())?
         .join(format!(".afb-isolated-{}-{n}", std::process::id()));
-    let err = |e: String| format!("--binding {}: {e}", path.display());
-    let (mut child, apis) = spawn_child(registry, &path, &dir).await.map_err(err)?;
+    let err = |e: String| format!("{label}: {e}");
+    let (mut child, apis) = spawn_child(registry, &args, &dir).await.map_err(err)?;
     let opts = WsapiOptions {
         call_timeout: registry.config().api_timeout,
         ..WsapiOptions::default()
@@ -218,8 +271,7 @@ async fn isolate(registry: &Arc<Registry>, spec: &Path, n: usize) -> Result<(), 
         afb_wsapi::import(registry, &uri, opts.clone()).map_err(|e| err(e.to_string()))?;
     }
     tracing::info!(
-        "binding {} isolated in process {}: APIs {}",
-        path.display(),
+        "{label} isolated in process {}: APIs {}",
         child.id().unwrap_or(0),
         apis.join(", ")
     );
@@ -229,20 +281,19 @@ async fn isolate(registry: &Arc<Registry>, spec: &Path, n: usize) -> Result<(), 
         loop {
             let status = child.wait().await;
             tracing::error!(
-                "the process of isolated binding {} ended ({}): its calls in progress are answered disconnected; restarting it",
-                path.display(),
+                "the process of isolated {label} ended ({}): its calls in progress are answered disconnected; restarting it",
                 status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())
             );
             loop {
                 tokio::time::sleep(backoff).await;
-                match spawn_child(&registry, &path, &dir).await {
+                match spawn_child(&registry, &args, &dir).await {
                     Ok((c, _)) => {
                         child = c;
                         backoff = Duration::from_millis(100);
                         break;
                     }
                     Err(e) => {
-                        tracing::error!("restarting isolated binding {}: {e}", path.display());
+                        tracing::error!("restarting isolated {label}: {e}");
                         backoff = (backoff * 2).min(Duration::from_secs(10));
                     }
                 }

@@ -450,6 +450,7 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
         bindings: o.binding.iter().map(PathBuf::from).collect(),
         ldpaths: o.ldpaths.clone(),
         weak_ldpaths: o.weak_ldpaths.clone(),
+        isolate_all: o.isolate_bindings,
     };
     crate::bindings::load(&registry, c_bindings).await?;
     registry.start().await.map_err(|e| e.to_string())?;

@@ -62,6 +62,8 @@ pub fn run(args: &[OsString]) -> i32 {
         }
     };
     let source = logging::init(level, opts.name.as_deref(), opts.color);
+    // A crash in a C binding must not take the daemon down silently.
+    sys::install_fatal_signal_handler();
     if !opts.provides_apis() {
         tracing::warn!(
             "no API given (--binding, --ldpaths, --weak-ldpaths, --ws-client, --auto-api): serving the built-in sample APIs {}",

@@ -116,6 +116,11 @@ pub struct Options {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub weak_ldpaths: Vec<String>,
 
+    /// Run all the C bindings (--binding, --ldpaths, --weak-ldpaths) together in one child binder, restarted when it dies, their APIs imported over wsapi
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub isolate_bindings: bool,
+
     /// Import an API over wsapi (unix:PATH/API, tcp:HOST:PORT/API), repeatable
     #[arg(long, value_name = "URI", action = ArgAction::Append)]
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -1,8 +1,10 @@
 //! The one place where the daemon needs `unsafe`: taking ownership of the
-//! listening sockets that systemd passes by socket activation.
+//! listening sockets that systemd passes by socket activation, and the
+//! handler of fatal signals.
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
@@ -31,4 +33,112 @@ pub fn take_activation_fds() -> Vec<(String, OwnedFd)> {
             (name, fd)
         })
         .collect()
+}
+
+// ---- fatal signals ------------------------------------------------------------
+
+/// The signals that kill the daemon after one line on stderr.
+const FATAL: [(libc::c_int, &[u8]); 5] = [
+    (libc::SIGSEGV, b"SIGSEGV"),
+    (libc::SIGBUS, b"SIGBUS"),
+    (libc::SIGILL, b"SIGILL"),
+    (libc::SIGFPE, b"SIGFPE"),
+    (libc::SIGABRT, b"SIGABRT"),
+];
+
+/// The actions in place before ours (Rust's stack-overflow report for
+/// SIGSEGV and SIGBUS), in the order of [`FATAL`].
+static PREVIOUS: OnceLock<[libc::sigaction; 5]> = OnceLock::new();
+
+/// Set by the first report: a second fatal signal (an abort following a
+/// stack overflow) adds no line.
+static REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// A line built without allocation, cut at its capacity.
+struct Line {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Line {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.len < self.buf.len() - 1 {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+}
+
+/// Async-signal-safe: writes one pre-formatted line (`write(2)`), gives
+/// the signal to the handler that was there before (if any), restores the
+/// default action and raises the signal again, so that the process dies of
+/// it (core dump, exit status) as it would have without this handler.
+extern "C" fn on_fatal_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let index = FATAL.iter().position(|(s, _)| *s == sig);
+    if !REPORTED.swap(true, Ordering::SeqCst) {
+        let mut line = Line { buf: [0; 512], len: 0 };
+        line.push(b"<2> CRITICAL: fatal signal ");
+        line.push(index.map_or(b"?".as_slice(), |i| FATAL[i].1));
+        if let Some(label) = afb_cbinding::current_binding() {
+            line.push(b" in the C ");
+            line.push(label);
+        }
+        line.push(b": the daemon dies\n");
+        if !line.buf[..line.len].ends_with(b"\n") {
+            line.buf[line.len] = b'\n';
+            line.len += 1;
+        }
+        // SAFETY: write(2) of initialised bytes of a local buffer.
+        unsafe { libc::write(2, line.buf.as_ptr().cast(), line.len) };
+    }
+    let prev = index.and_then(|i| PREVIOUS.get().map(|p| p[i]));
+    if let Some(p) = prev {
+        let h = p.sa_sigaction;
+        if h != libc::SIG_DFL && h != libc::SIG_IGN && p.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the handler installed before ours, with the arguments
+            // the kernel gave (it declared SA_SIGINFO).
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(h) };
+            f(sig, info, ctx);
+        }
+    }
+    // SAFETY: signal(2) and raise(3) are async-signal-safe; the signal is
+    // blocked while this handler runs, so it is delivered, with the default
+    // action, when the handler returns.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// Installs the fatal-signal handler (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+/// SIGABRT): one line on stderr naming the signal and, when the faulting
+/// thread was running a C binding's code, the binding
+/// (`<2> CRITICAL: fatal signal SIGSEGV in the C binding /x/y.so (API z):
+/// the daemon dies`); then the process dies of the signal. Once per
+/// process; later calls do nothing.
+pub fn install_fatal_signal_handler() {
+    if PREVIOUS.get().is_some() {
+        return;
+    }
+    // SAFETY: plain C structures, zeroed then filled; sigaction(2) with
+    // valid pointers; the handler only does async-signal-safe work.
+    unsafe {
+        let mut previous: [libc::sigaction; 5] = std::mem::zeroed();
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = on_fatal_signal as *const () as usize;
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut act.sa_mask);
+        for (i, (sig, _)) in FATAL.iter().enumerate() {
+            libc::sigaction(*sig, std::ptr::null(), &mut previous[i]);
+        }
+        if PREVIOUS.set(previous).is_err() {
+            return;
+        }
+        for (sig, _) in FATAL.iter() {
+            libc::sigaction(*sig, &act, std::ptr::null_mut());
+        }
+    }
 }

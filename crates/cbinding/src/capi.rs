@@ -13,13 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 
 use afb_core::api::{permissions_json, ApiDecl, ApiImpl, ApiRef, ApiState, BoxFuture};
+use afb_core::info::{AuthRule, VerbInfo};
 use afb_core::name::glob_match;
 use afb_core::{status, Auth, LogLevel, Registry, Reply, ReqHandle, Request};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::jsonc::JsonObj;
-use crate::util::{self, SendPtr};
+use crate::util::{self, Label, SendPtr};
 use crate::{v3, v4, x2};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -149,6 +150,14 @@ pub struct CApi {
     pub(crate) config: Option<JsonObj>,
     /// v4: the main control callback of the API.
     pub(crate) mainctl: Mutex<Option<v4::ApiCallback>>,
+    /// The specification `info` answers (v4 `api_set_specification`, or
+    /// the `specification` of `afbBindingV4`).
+    spec: Mutex<Option<String>>,
+    /// Whether its settings also hold `path` (the API a v4 binding
+    /// describes, or its root API: the one its configuration is for).
+    primary: AtomicBool,
+    /// Names the binding in the fatal-signal line.
+    pub(crate) label: Label,
 }
 
 // SAFETY: the only non-thread-safe part is `x3`, the C-visible struct.
@@ -193,6 +202,13 @@ impl CApi {
             settings: OnceLock::new(),
             config,
             mainctl: Mutex::new(None),
+            spec: Mutex::new(None),
+            primary: AtomicBool::new(false),
+            label: Label::leak(if root {
+                format!("binding {path}")
+            } else {
+                format!("binding {path} (API {name})")
+            }),
         }));
         // SAFETY: no other reference to `x3` exists yet; `cname` lives as
         // long as the leaked API.
@@ -276,17 +292,40 @@ impl CApi {
         self.registry.upgrade()
     }
 
-    /// The settings (`--set`) as a json-c object owned by the API.
+    /// The settings as a json-c object owned by the API: the `--set`
+    /// values for `*` and for the API, `binding-path` (the shared object),
+    /// and for the binding's main API `path` (the same) unless `--set`
+    /// gave one, as the C binder fills them.
     pub(crate) fn settings(&self) -> *mut crate::jsonc::JsonObject {
         self.settings
             .get_or_init(|| {
-                let v = self
+                let mut v = self
                     .registry()
                     .map(|r| r.settings_for(&self.name))
                     .unwrap_or_else(|| Value::Object(Map::new()));
+                if let Value::Object(o) = &mut v {
+                    o.insert("binding-path".into(), Value::String(self.path.clone()));
+                    if self.primary.load(Ordering::Acquire) {
+                        o.entry("path").or_insert_with(|| Value::String(self.path.clone()));
+                    }
+                }
                 JsonObj::parse(&v.to_string())
             })
             .as_ptr()
+    }
+
+    /// Marks the API as its binding's main one (its settings hold `path`).
+    pub(crate) fn set_primary(&self) {
+        self.primary.store(true, Ordering::Release)
+    }
+
+    /// Sets (or clears) the specification; `false` once the API is sealed.
+    pub(crate) fn set_specification(&self, spec: Option<String>) -> bool {
+        if self.sealed.load(Ordering::Acquire) {
+            return false;
+        }
+        *lock(&self.spec) = spec;
+        true
     }
 
     /// Runs `f` on the pending declaration; `false` when already registered.
@@ -386,11 +425,12 @@ impl CApi {
                 }
             }
         };
+        let label = self.label;
         match util::runtime() {
             Some(rt) => {
-                rt.spawn_blocking(move || util::guard("event handler", (), run));
+                rt.spawn_blocking(move || util::guard("event handler", (), || label.run(run)));
             }
-            None => run(),
+            None => label.run(run),
         }
     }
 
@@ -428,7 +468,7 @@ impl CApi {
     /// Runs the API's `init` on the current thread; returns its status.
     pub(crate) fn run_init(&'static self) -> c_int {
         let init = *lock(&self.init);
-        match init {
+        self.label.run(|| match init {
             InitCb::None => 0,
             InitCb::V4(cb) => v4::call_mainctl(self, cb, v4::CTLID_INIT, std::ptr::null()),
             InitCb::V3(cb) => {
@@ -440,7 +480,27 @@ impl CApi {
             InitCb::V2(cb) => unsafe { cb() },
             // SAFETY: as above, with the v1 signature.
             InitCb::V1(cb) => unsafe { cb(x2::service_x1(self)) },
-        }
+        })
+    }
+
+    /// What `info` answers (the API has no verb of that name).
+    fn info_reply(&self) -> Reply {
+        let verbs: Vec<VerbInfo> = self
+            .verbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|v| VerbInfo {
+                name: v.name.clone(),
+                info: v.info.clone(),
+                glob: v.glob,
+                auth: v.auth,
+                // SAFETY: `cauth` is NULL or the binding's static auth tree.
+                rule: unsafe { auth_rule(v.cauth.0.cast(), 0) },
+            })
+            .collect();
+        let info = self.api_ref().map(|a| a.entry().info().to_owned()).unwrap_or_default();
+        afb_core::info::reply(lock(&self.spec).as_deref(), &self.name, &info, &verbs)
     }
 
     fn describe_json(&self) -> Value {
@@ -510,6 +570,42 @@ unsafe fn check_cauth(auth: *const AfbAuth, h: &ReqHandle, depth: u32) -> Result
     }
 }
 
+/// A `struct afb_auth` tree as a rule for descriptions (`None`: NULL, or
+/// deeper than 32 levels, or of an unknown kind).
+///
+/// # Safety
+/// `auth` is NULL or a valid tree of `struct afb_auth` (the binding's
+/// static data).
+unsafe fn auth_rule(auth: *const AfbAuth, depth: u32) -> Option<AuthRule> {
+    if depth > 32 {
+        return None;
+    }
+    // SAFETY: per the contract.
+    let a = unsafe { auth.as_ref() }?;
+    let child = |p: usize| p as *const AfbAuth;
+    // SAFETY: children of a valid tree are valid trees; a permission's
+    // text is a string of the binding.
+    unsafe {
+        Some(match a.kind {
+            0 => AuthRule::No,
+            1 => AuthRule::Token,
+            2 => AuthRule::Loa((a.u & 0xffff_ffff) as u32),
+            3 => AuthRule::Permission(util::cstr(child(a.u).cast())?.into_owned()),
+            4 => AuthRule::Or(
+                Box::new(auth_rule(child(a.u), depth + 1)?),
+                Box::new(auth_rule(a.next, depth + 1)?),
+            ),
+            5 => AuthRule::And(
+                Box::new(auth_rule(child(a.u), depth + 1)?),
+                Box::new(auth_rule(a.next, depth + 1)?),
+            ),
+            6 => AuthRule::Not(Box::new(auth_rule(child(a.u), depth + 1)?)),
+            7 => AuthRule::Yes,
+            _ => return None,
+        })
+    }
+}
+
 /// The registry-facing side of a [`CApi`].
 pub(crate) struct CApiImpl(pub &'static CApi);
 
@@ -523,8 +619,10 @@ impl ApiImpl for CApiImpl {
         api.logmask();
         let Some(verb) = api.find_verb(req.verb()) else {
             let name = req.verb();
-            if name.eq_ignore_ascii_case("describe") || name.eq_ignore_ascii_case("info") {
+            if name.eq_ignore_ascii_case("describe") {
                 req.reply(Reply::success_json(&api.describe_json()));
+            } else if name.eq_ignore_ascii_case(afb_core::info::VERB) {
+                req.reply(api.info_reply());
             } else {
                 let info = format!("verb {} unknown within api {}", name, req.api_name());
                 req.reply(Reply::error(status::UNKNOWN_VERB, Some(info)));
@@ -582,9 +680,11 @@ impl ApiImpl for CApiImpl {
 
 /// Runs one verb's C callback (on a blocking-pool thread).
 fn call_verb(api: &'static CApi, verb: Arc<CVerb>, req: Request) {
-    util::guard("verb", (), || match verb.cb {
-        VerbCb::V4(cb) => v4::call_verb(api, &verb, cb, req),
-        VerbCb::X2(cb) => x2::call_verb_x2(api, &verb, cb, req),
-        VerbCb::X1(cb) => x2::call_verb_x1(api, &verb, cb, req),
+    util::guard("verb", (), || {
+        api.label.run(|| match verb.cb {
+            VerbCb::V4(cb) => v4::call_verb(api, &verb, cb, req),
+            VerbCb::X2(cb) => x2::call_verb_x2(api, &verb, cb, req),
+            VerbCb::X1(cb) => x2::call_verb_x1(api, &verb, cb, req),
+        })
     })
 }

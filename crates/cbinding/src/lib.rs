@@ -14,7 +14,8 @@
 //! shared object that v4 binders (this one or the C one) load.
 //!
 //! C code runs in the binder's process, unprotected: a crash in a binding
-//! stops the binder, as with the C binders' `--trap-faults=no`.
+//! stops the binder, as with the C binders' `--trap-faults=no`;
+//! [`current_binding`] lets the daemon's fatal-signal handler name it.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -39,3 +40,16 @@ pub fn set_runtime(h: tokio::runtime::Handle) {
 
 /// The highest v4 interface revision implemented.
 pub const V4_MAX_REVISION: u16 = v4::MAX_REVISION;
+
+/// The v4 interface revision the headers give a binding that does not
+/// choose one.
+pub const V4_CURRENT_REVISION: u16 = v4::CURRENT_REVISION;
+
+/// Names the C binding whose code the calling thread runs (a verb, an
+/// `init`, an event handler, a job, a timer, a call's callback, or the
+/// binding's loading), as `binding PATH` or `binding PATH (API NAME)`;
+/// `None` outside C code. Async-signal-safe (a thread-local load): meant
+/// for a fatal-signal handler.
+pub fn current_binding() -> Option<&'static [u8]> {
+    util::current_binding()
+}

@@ -121,10 +121,11 @@ pub fn load(registry: &Arc<Registry>, path: &Path) -> Result<Loaded, LoadError> 
     };
     // SAFETY: loading a shared object runs its constructors: that is the
     // point of loading a binding, which the user asked for.
-    let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+    let lib = util::Label::leak(format!("binding {}", ctx.pstr))
+        .run(|| unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) })
         .map_err(|e| ctx.err(format!("cannot load: {e}")))?;
     let before: Vec<String> = registry.apis().iter().map(|e| e.name().to_owned()).collect();
-    let result = probe(&ctx, &lib);
+    let result = util::Label::leak(format!("binding {}", ctx.pstr)).run(|| probe(&ctx, &lib));
     // Never unloaded: callbacks into it may be registered even on failure.
     std::mem::forget(lib);
     let version = result?;
@@ -244,11 +245,13 @@ fn load_v4(
     let rootvar = root.ok_or_else(|| ctx.err("incomplete v4 binding: the symbol afbBindingV4root is missing"))?;
     // SAFETY: the revision symbol is a `short` of the binding.
     let revision = rev.map(|p| unsafe { *p }).unwrap_or(1);
-    if revision < 1 || revision as u16 > v4::MAX_REVISION {
-        return Err(ctx.err(format!(
-            "v4 interface revision {revision} is not supported (this binder implements revisions 1 to {})",
-            v4::MAX_REVISION
-        )));
+    check_revision(revision).map_err(|e| ctx.err(e))?;
+    if (revision as u16) < v4::CURRENT_REVISION {
+        tracing::info!(
+            "binding {}: v4 interface revision {revision}, lower than the current {} (it gets the functions of its revision)",
+            ctx.pstr,
+            v4::CURRENT_REVISION
+        );
     }
     // SAFETY: writing the binder's table address into the binding's pointer.
     unsafe { *itf = &v4::ITF };
@@ -260,12 +263,13 @@ fn load_v4(
         let b = unsafe { &*desc };
         // SAFETY: strings of the binding.
         let name = unsafe { api_name(ctx, b.api, "afbBindingV4")? };
-        let (info, provide, rclass, rapi) = unsafe {
+        let (info, provide, rclass, rapi, spec) = unsafe {
             (
                 opt(b.info),
                 opt(b.provide_class),
                 opt(b.require_class),
                 opt(b.require_api),
+                opt(b.specification),
             )
         };
         let verbs = SendPtr(b.verbs.cast_mut().cast());
@@ -279,6 +283,10 @@ fn load_v4(
             b.userdata,
             move |api| {
                 declare(api, None, false, provide, rclass, rapi);
+                api.set_primary();
+                if spec.is_some() {
+                    api.set_specification(spec);
+                }
                 // SAFETY: the root variable is the binding's; it now names its API.
                 unsafe { *(rv.get() as *mut *mut crate::capi::ApiX3) = api.as_c() };
                 // SAFETY: the binding's verb array.
@@ -286,6 +294,8 @@ fn load_v4(
             },
         )
         .map_err(|e| ctx.err(e))?;
+    } else {
+        root.set_primary();
     }
     if let Some(entry) = entry {
         let path = util::cstring(&ctx.pstr);
@@ -301,6 +311,19 @@ fn load_v4(
         if rc < 0 {
             return Err(ctx.err(format!("afbBindingV4entry failed ({rc})")));
         }
+    }
+    Ok(())
+}
+
+/// Checks the v4 interface revision a binding declares.
+pub(crate) fn check_revision(revision: i16) -> Result<(), String> {
+    if revision < 1 || revision as u16 > v4::MAX_REVISION {
+        return Err(format!(
+            "v4 interface revision {revision} is not supported (this binder implements revisions 1 to {}; \
+             rebuild the binding with AFB_BINDING_X4R1_ITF_REVISION at most {})",
+            v4::MAX_REVISION,
+            v4::MAX_REVISION
+        ));
     }
     Ok(())
 }

@@ -115,9 +115,11 @@ pub(crate) fn then(fut: BoxFuture<Reply>, then: impl FnOnce(Reply) + Send + 'sta
         return;
     };
     let rt2 = rt.clone();
+    // The callback is the caller's C code: it runs under the caller's label.
+    let label = util::Label::current();
     rt.spawn(async move {
         let reply = fut.await;
-        rt2.spawn_blocking(move || util::guard("call callback", (), || then(reply)));
+        rt2.spawn_blocking(move || util::guard("call callback", (), || label.run(|| then(reply))));
     });
 }
 

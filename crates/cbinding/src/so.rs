@@ -30,6 +30,13 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+/// The v4 interface revision these shared objects declare
+/// (`afbBindingV4_itf_revision`). They use only members of revision 1, so
+/// any v4 binder loads them; 6 keeps them loadable by every C binder built
+/// with afb-binding 4.1.4 or later (one whose current revision is higher
+/// logs a notice, nothing more).
+pub const ITF_REVISION: i16 = 6;
+
 /// A verb implementation.
 pub type Handler = fn(&Req<'_>, Value) -> Result<Value, Error>;
 
@@ -290,7 +297,7 @@ macro_rules! export_binding_v4 {
             ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
         #[allow(non_upper_case_globals)]
         #[no_mangle]
-        pub static afbBindingV4_itf_revision: i16 = 6;
+        pub static afbBindingV4_itf_revision: i16 = $crate::so::ITF_REVISION;
         #[allow(non_snake_case)]
         #[no_mangle]
         pub extern "C" fn afbBindingV4entry(
@@ -308,8 +315,15 @@ macro_rules! export_binding_v4 {
 mod tests {
     use std::mem::offset_of;
 
-    use super::Itf;
-    use crate::v4::ItfV4;
+    use super::{Itf, ITF_REVISION};
+    use crate::v4::{ItfV4, MAX_REVISION, MEMBERS};
+
+    #[test]
+    fn the_declared_revision_holds_every_function_used() {
+        assert!((1..=MAX_REVISION as i16).contains(&ITF_REVISION));
+        let members = MEMBERS[ITF_REVISION as usize];
+        assert!(std::mem::size_of::<Itf>() <= members * std::mem::size_of::<usize>());
+    }
 
     #[test]
     fn the_used_functions_are_where_the_binder_puts_them() {

@@ -168,3 +168,63 @@ impl SendPtr {
 unsafe impl Send for SendPtr {}
 // SAFETY: see `Send`.
 unsafe impl Sync for SendPtr {}
+
+// ---- which binding runs on this thread (for the fatal-signal line) -------------
+
+thread_local! {
+    /// The label (address, length) of the binding whose C code this thread
+    /// runs, (0, 0) when none. Constant-initialised, without destructor:
+    /// reading it is a plain thread-local load, safe in a signal handler.
+    static CURRENT: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// The label of a binding, as the fatal-signal line names it
+/// (`binding PATH (API NAME)`). Labels live for the whole process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Label(Option<&'static str>);
+
+impl Label {
+    /// Leaks `text` as a label (one per binding or API: never freed).
+    pub fn leak(text: String) -> Self {
+        Label(Some(Box::leak(text.into_boxed_str())))
+    }
+
+    /// The label of the code running on this thread now.
+    pub fn current() -> Self {
+        let (p, n) = CURRENT.try_with(std::cell::Cell::get).unwrap_or((0, 0));
+        if p == 0 {
+            return Label(None);
+        }
+        // SAFETY: only `'static` labels are stored (see `run`).
+        let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, n) };
+        Label(std::str::from_utf8(bytes).ok())
+    }
+
+    /// Runs `f` (C code of the binding) with this label as the current one;
+    /// the previous label comes back after, even if `f` panics.
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        struct Restore((usize, usize));
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = CURRENT.try_with(|c| c.set(self.0));
+            }
+        }
+        let Some(text) = self.0 else { return f() };
+        let prev = CURRENT
+            .try_with(|c| c.replace((text.as_ptr() as usize, text.len())))
+            .unwrap_or((0, 0));
+        let _restore = Restore(prev);
+        f()
+    }
+}
+
+/// The label of the C binding whose code runs on this thread, if any, as
+/// bytes. Async-signal-safe: one thread-local load, no allocation, no lock.
+pub fn current_binding() -> Option<&'static [u8]> {
+    let (p, n) = CURRENT.try_with(std::cell::Cell::get).unwrap_or((0, 0));
+    if p == 0 {
+        return None;
+    }
+    // SAFETY: only `'static` labels are stored (see `Label::run`).
+    Some(unsafe { std::slice::from_raw_parts(p as *const u8, n) })
+}

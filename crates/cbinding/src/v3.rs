@@ -187,6 +187,7 @@ pub(crate) fn queue_job(cb: Option<JobCb>, arg: *mut c_void, group: *mut c_void,
     let aborted = Arc::new(AtomicBool::new(false));
     lock(jobs()).insert(id, aborted.clone());
     let (arg, group) = (SendPtr(arg), group as usize);
+    let label = util::Label::current();
     let run = move || {
         let live = lock(jobs()).remove(&id).is_some();
         if !live || aborted.load(Ordering::Acquire) {
@@ -195,7 +196,7 @@ pub(crate) fn queue_job(cb: Option<JobCb>, arg: *mut c_void, group: *mut c_void,
         let gate = (group != 0).then(|| lock(groups()).entry(group).or_default().clone());
         let _one_at_a_time = gate.as_ref().map(|g| lock(g));
         // SAFETY: the binding's job with its argument; 0: not interrupted.
-        guard("job", (), || unsafe { cb(0, arg.get()) });
+        guard("job", (), || label.run(|| unsafe { cb(0, arg.get()) }));
     };
     let rt2 = rt.clone();
     rt.spawn(async move {

@@ -1,5 +1,9 @@
-//! ABI v4 (`struct afb_binding_x4r1_itf`, revisions 1 to 6): requests,
+//! ABI v4 (`struct afb_binding_x4r1_itf`, revisions 1 to 9): requests,
 //! events, APIs, jobs, timers and the typed data of [`crate::v4data`].
+//!
+//! The table only grows at its end; a binding declares the revision it was
+//! built for (`afbBindingV4_itf_revision`) and never reads past the members
+//! of that revision, so every binding gets the same (full) table.
 //!
 //! Not available here (logged once, documented value returned): file
 //! event handlers (`evfd_create` returns -5, "not available"), request
@@ -7,7 +11,7 @@
 //! permission service), jobs run without their execution timeout.
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use afb_core::{status, Reply, Request};
@@ -21,8 +25,14 @@ use crate::v3::{self, VerbV3};
 use crate::v4data::{self as d, CData, CType};
 use crate::x2::{self, CEvent, Cookie};
 
-/// The highest interface revision implemented.
-pub const MAX_REVISION: u16 = 6;
+/// The highest interface revision implemented (the headers' "full" one).
+pub const MAX_REVISION: u16 = 9;
+/// The revision a binding gets from the headers when it does not choose
+/// one (the headers' "current" one); a lower one is logged as a notice.
+pub const CURRENT_REVISION: u16 = 7;
+/// How many members the table has at each revision (index: the revision).
+#[cfg(test)]
+pub(crate) const MEMBERS: [usize; MAX_REVISION as usize + 1] = [0, 103, 105, 107, 109, 110, 111, 112, 113, 114];
 
 /// `afb_req_callback_x4_t`.
 pub(crate) type ReqCallback = unsafe extern "C" fn(*mut ReqV4, c_uint, *const *mut CData);
@@ -34,7 +44,7 @@ type CallCb = unsafe extern "C" fn(*mut c_void, c_int, c_uint, *const *mut CData
 type SubcallCb = unsafe extern "C" fn(*mut c_void, c_int, c_uint, *const *mut CData, *mut ReqV4);
 type CheckCb = unsafe extern "C" fn(*mut c_void, c_int, *mut ReqV4);
 type JobCb = unsafe extern "C" fn(c_int, *mut c_void);
-type TimerCb = unsafe extern "C" fn(*mut Timer, *mut c_void, c_int);
+type TimerCb = unsafe extern "C" fn(*mut Timer, *mut c_void, c_uint);
 type Dispose = Option<unsafe extern "C" fn(*mut c_void)>;
 
 /// `afb_ctlid_Root_Entry`.
@@ -77,7 +87,7 @@ pub struct BindingV4 {
 pub(crate) fn call_mainctl(api: &'static CApi, cb: ApiCallback, id: c_int, arg: *const CtlArg) -> c_int {
     // SAFETY: the binding's callback with its API, a control argument
     // valid during the call, and its user data.
-    unsafe { cb(api.as_c(), id, arg, api.userdata()) }
+    api.label.run(|| unsafe { cb(api.as_c(), id, arg, api.userdata()) })
 }
 
 /// Tells the API's main control about an event no handler took.
@@ -376,22 +386,33 @@ unsafe extern "C" fn req_param_convert(
     })
 }
 
-fn reply_of(status: c_int, data: Option<String>) -> Reply {
+/// The reply of a v4 verb: a status >= 0 is a success (its code kept); a
+/// negative one with several data is the C binder's generic `error` (the
+/// data as an array); else the name of the standard code (`failed` when
+/// not in the table).
+fn reply_of(status: c_int, n: c_uint, data: Option<String>) -> Reply {
     let data = data.and_then(|t| RawValue::from_string(t).ok());
     if status >= 0 {
         Reply::success(data, None).with_code(status)
     } else {
-        let st = status::status_of(status).unwrap_or("failed");
+        let st = if n > 1 {
+            GENERIC_ERROR
+        } else {
+            status::status_of(status).unwrap_or("failed")
+        };
         Reply::error(st, None).with_code(status).with_data(data)
     }
 }
+
+/// The status of a negative v4 reply carrying several data.
+const GENERIC_ERROR: &str = "error";
 
 unsafe extern "C" fn req_reply(r: *mut ReqV4, st: c_int, n: c_uint, replies: *const *mut CData) {
     guard("req reply", (), || {
         // SAFETY: the replies are consumed; C gives a live request.
         let data = unsafe { d::take_json(n, replies) };
         if let Some(r) = unsafe { rq(r) } {
-            r.core.reply(reply_of(st, data));
+            r.core.reply(reply_of(st, n, data));
         }
     })
 }
@@ -1392,6 +1413,22 @@ extern "C" fn api_unshare_session(_a: *mut ApiX3) -> c_int {
     0
 }
 
+/// `-EPERM`: the API is sealed.
+const EPERM: c_int = -1;
+
+unsafe extern "C" fn api_set_specification(a: *mut ApiX3, spec: *const c_char) -> c_int {
+    guard("set specification", -1, || {
+        // SAFETY: C gives its API and a string (or NULL: no specification).
+        let Some(x) = (unsafe { ap(a) }) else { return -12 };
+        let text = unsafe { cstr(spec) }.map(|s| s.into_owned());
+        if x.set_specification(text) {
+            0
+        } else {
+            EPERM
+        }
+    })
+}
+
 // ---- file events (not available) and timers ---------------------------------------------
 
 unsafe extern "C" fn evfd_create(
@@ -1431,6 +1468,8 @@ extern "C" fn evfd_set_events(_e: *mut c_void, _ev: u32) {}
 pub struct Timer {
     refs: AtomicUsize,
     stopped: AtomicBool,
+    /// Milliseconds between expirations (changed by `timer_modify_period`).
+    period_ms: AtomicU32,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1464,6 +1503,7 @@ unsafe extern "C" fn timer_create(
         let t = Arc::new(Timer {
             refs: AtomicUsize::new(if autounref != 0 { 1 } else { 2 }),
             stopped: AtomicBool::new(false),
+            period_ms: AtomicU32::new(period_ms),
         });
         let tp = SendPtr(Arc::into_raw(t.clone()).cast_mut().cast());
         if !out.is_null() {
@@ -1472,6 +1512,7 @@ unsafe extern "C" fn timer_create(
         }
         let closure = SendPtr(closure);
         let rt2 = rt.clone();
+        let label = util::Label::current();
         rt.spawn(async move {
             tokio::time::sleep(first).await;
             let mut left = count;
@@ -1479,10 +1520,12 @@ unsafe extern "C" fn timer_create(
                 if t.stopped.load(Ordering::Acquire) {
                     break;
                 }
-                let decount = if count == 0 { 0 } else { left as c_int };
+                let decount = if count == 0 { 0 } else { left };
                 let job = rt2.spawn_blocking(move || {
                     // SAFETY: the binding's timer handler with its closure.
-                    guard("timer", (), || unsafe { h(tp.get().cast(), closure.get(), decount) })
+                    guard("timer", (), || {
+                        label.run(|| unsafe { h(tp.get().cast(), closure.get(), decount) })
+                    })
                 });
                 let _ = job.await;
                 if count != 0 {
@@ -1491,7 +1534,8 @@ unsafe extern "C" fn timer_create(
                         break;
                     }
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(u64::from(period_ms.max(1)))).await;
+                let period = t.period_ms.load(Ordering::Acquire).max(1);
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(period))).await;
             }
             timer_unref(tp.get().cast());
         });
@@ -1499,8 +1543,9 @@ unsafe extern "C" fn timer_create(
     })
 }
 
+/// `time_t` (a `long` on Linux ABIs).
 #[allow(non_camel_case_types)]
-type libc_time_t = i64;
+type libc_time_t = std::ffi::c_long;
 
 extern "C" fn timer_addref(t: *mut Timer) -> *mut Timer {
     guard("timer addref", t, || {
@@ -1509,6 +1554,15 @@ extern "C" fn timer_addref(t: *mut Timer) -> *mut Timer {
             x.refs.fetch_add(1, Ordering::AcqRel);
         }
         t
+    })
+}
+
+extern "C" fn timer_modify_period(t: *mut Timer, period_ms: c_uint) {
+    guard("timer modify period", (), || {
+        // SAFETY: C gives a live timer.
+        if let Some(x) = unsafe { t.as_ref() } {
+            x.period_ms.store(period_ms, Ordering::Release);
+        }
     })
 }
 
@@ -1531,9 +1585,13 @@ extern "C" fn timer_unref(t: *mut Timer) {
 
 macro_rules! itf_struct {
     ($($field:ident : $ty:ty),* $(,)?) => {
-        /// `struct afb_binding_x4r1_itf`, in the ABI's order (revisions 1 to 6).
+        /// `struct afb_binding_x4r1_itf`, in the ABI's order (revisions 1 to 9).
         #[repr(C)]
         pub struct ItfV4 { $(pub $field: $ty),* }
+
+        /// Each member's name and offset, in order (checked against the header).
+        #[cfg(test)]
+        pub(crate) const ITF_FIELDS: &[(&str, usize)] = &[$((stringify!($field), std::mem::offset_of!(ItfV4, $field))),*];
     };
 }
 
@@ -1652,6 +1710,9 @@ itf_struct! {
     req_set_userdata: unsafe extern "C" fn(*mut ReqV4, *mut c_void, Dispose),
     job_abort: extern "C" fn(*mut ApiX3, c_int) -> c_int,
     api_unshare_session: extern "C" fn(*mut ApiX3) -> c_int,
+    timer_modify_period: extern "C" fn(*mut Timer, c_uint),
+    type_uuid: &'static CType,
+    api_set_specification: unsafe extern "C" fn(*mut ApiX3, *const c_char) -> c_int,
 }
 
 /// The v4 function table given to every v4 binding.
@@ -1767,4 +1828,96 @@ pub static ITF: ItfV4 = ItfV4 {
     req_set_userdata,
     job_abort,
     api_unshare_session,
+    timer_modify_period,
+    type_uuid: &d::T_UUID,
+    api_set_specification,
 };
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+
+    const PTR: usize = std::mem::size_of::<usize>();
+
+    /// The members each revision appends, from revision 2 on: (revision, first member, count).
+    const APPENDED: &[(u16, &str, usize)] = &[
+        (2, "type_bytearray", 2),
+        (3, "req_interface_by_id", 2),
+        (4, "req_get_userdata", 2),
+        (5, "job_abort", 1),
+        (6, "api_unshare_session", 1),
+        (7, "timer_modify_period", 1),
+        (8, "type_uuid", 1),
+        (9, "api_set_specification", 1),
+    ];
+
+    #[test]
+    fn every_member_is_one_pointer_in_order_and_each_revision_appends_its_own() {
+        for (i, (name, off)) in ITF_FIELDS.iter().enumerate() {
+            assert_eq!(*off, i * PTR, "{name} out of place");
+        }
+        let index = |n: &str| ITF_FIELDS.iter().position(|(f, _)| *f == n).unwrap();
+        assert_eq!(index("req_cookie_drop") + 1, 103, "revision 1 has 103 members");
+        assert_eq!(MEMBERS[1], 103);
+        let mut end = 103;
+        for (rev, first, count) in APPENDED {
+            assert_eq!(index(first), end, "first member of revision {rev}");
+            end += count;
+            assert_eq!(MEMBERS[*rev as usize], end, "members at revision {rev}");
+        }
+        assert_eq!(end, ITF_FIELDS.len());
+        assert_eq!(std::mem::size_of::<ItfV4>(), end * PTR);
+        assert_eq!(APPENDED.last().map(|a| a.0), Some(MAX_REVISION));
+    }
+
+    /// Compiles a C program printing the offset of every member as our
+    /// header (revision 9) lays it out, and compares with this table.
+    #[test]
+    fn the_header_lays_the_table_out_as_the_binder_fills_it() {
+        let c_name = |n: &str| match n {
+            "legacy_req_cookie" => "LEGACY_req_cookie".to_owned(),
+            "req_session_set_loa" => "req_session_set_LOA".to_owned(),
+            "req_session_get_loa" => "req_session_get_LOA".to_owned(),
+            "type_uuid" => "type_UUID".to_owned(),
+            other => other.to_owned(),
+        };
+        let mut src = String::from(
+            "#define AFB_BINDING_X4R1_ITF_REVISION 9\n#include <stdio.h>\n#include <afb/afb-binding-v4.h>\nint main(void) {\n",
+        );
+        for (n, _) in ITF_FIELDS {
+            src.push_str(&format!(
+                "printf(\"{n} %zu\\n\", offsetof(struct afb_binding_x4r1_itf, {}));\n",
+                c_name(n)
+            ));
+        }
+        src.push_str("printf(\"size %zu\\n\", sizeof(struct afb_binding_x4r1_itf));\nreturn 0; }\n");
+        let dir = std::env::temp_dir().join(format!("afb-itf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (c, exe) = (dir.join("itf.c"), dir.join("itf"));
+        std::fs::write(&c, src).unwrap();
+        let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+        let status = Command::new("cc")
+            .arg("-I")
+            .arg(include)
+            .arg(&c)
+            .arg("-o")
+            .arg(&exe)
+            .status()
+            .expect("a C compiler (cc) is needed for this test");
+        assert!(status.success());
+        let out = Command::new(&exe).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut lines = text.lines();
+        for (n, off) in ITF_FIELDS {
+            assert_eq!(lines.next(), Some(format!("{n} {off}").as_str()));
+        }
+        assert_eq!(
+            lines.next(),
+            Some(format!("size {}", std::mem::size_of::<ItfV4>()).as_str())
+        );
+    }
+}

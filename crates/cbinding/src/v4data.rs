@@ -1,8 +1,8 @@
 //! ABI v4 typed data (`afb_data_t`) and types (`afb_type_t`): reference
 //! counted values with a type, a pointer and a size, the predefined types
 //! (`#opaque #stringz #json #json_c #bool #i32 #u32 #i64 #u64 #double
-//! #bytearray`) and their conversions, types registered by bindings with
-//! their converters and updaters.
+//! #bytearray #UUID`) and their conversions, types registered by bindings
+//! with their converters and updaters.
 //!
 //! Ownership: every `afb_data_t` given to C code carries one reference the
 //! receiver owns (release with `data_unref`), except request parameters
@@ -40,6 +40,7 @@ pub(crate) enum Kind {
     U64,
     Double,
     ByteArray,
+    Uuid,
     Custom,
 }
 
@@ -83,8 +84,15 @@ pub(crate) static T_I64: CType = CType::predefined(c"#i64", Kind::I64);
 pub(crate) static T_U64: CType = CType::predefined(c"#u64", Kind::U64);
 pub(crate) static T_DOUBLE: CType = CType::predefined(c"#double", Kind::Double);
 pub(crate) static T_BYTEARRAY: CType = CType::predefined(c"#bytearray", Kind::ByteArray);
+/// `#UUID` (revision 8): the 16 bytes of a UUID; its family is `#bytearray`.
+pub(crate) static T_UUID: CType = CType::predefined(c"#UUID", Kind::Uuid);
 
-static PREDEFINED: [&CType; 11] = [
+/// The length of a UUID's text form (without its NUL).
+const UUID_TEXT_LEN: usize = 36;
+/// The length of a UUID's binary form.
+const UUID_BIN_LEN: usize = 16;
+
+static PREDEFINED: [&CType; 12] = [
     &T_OPAQUE,
     &T_STRINGZ,
     &T_JSON,
@@ -96,6 +104,7 @@ static PREDEFINED: [&CType; 11] = [
     &T_U64,
     &T_DOUBLE,
     &T_BYTEARRAY,
+    &T_UUID,
 ];
 
 static CUSTOM: Mutex<Vec<&'static CType>> = Mutex::new(Vec::new());
@@ -333,6 +342,8 @@ impl CData {
             Kind::Json => serde_json::from_str(&self.text()).ok()?,
             // SAFETY: a #json_c data's pointer is its json-c object.
             Kind::JsonC => serde_json::from_str(&unsafe { jsonc::to_text(self.ptr.cast()) }).ok()?,
+            // A #stringz made from a NULL pointer is JSON null (as the C binder gives it).
+            Kind::Stringz if self.ptr.is_null() => Value::Null,
             Kind::Stringz => Value::String(self.text()),
             Kind::Bool => Value::Bool(b.first().is_some_and(|&c| c != 0)),
             Kind::I32 => Value::from(i32::from_ne_bytes(int(4)?[..4].try_into().ok()?)),
@@ -341,7 +352,7 @@ impl CData {
             Kind::U64 => Value::from(u64::from_ne_bytes(int(8)?)),
             Kind::Double => serde_json::Number::from_f64(f64::from_ne_bytes(int(8)?)).map(Value::Number)?,
             Kind::ByteArray => Value::Array(b.iter().map(|&c| Value::from(c)).collect()),
-            Kind::Opaque | Kind::Custom => return None,
+            Kind::Opaque | Kind::Uuid | Kind::Custom => return None,
         })
     }
 }
@@ -401,7 +412,7 @@ fn from_value(v: &Value, to: &'static CType) -> Option<*mut CData> {
             }
             .map(|f| f.to_ne_bytes().to_vec())
         }),
-        Kind::ByteArray | Kind::Opaque | Kind::Custom => None,
+        Kind::ByteArray | Kind::Uuid | Kind::Opaque | Kind::Custom => None,
     }
 }
 
@@ -423,13 +434,61 @@ pub(crate) fn convert(d: &CData, dptr: *mut CData, to: &'static CType) -> Result
             return Ok(out);
         }
     }
+    if let Some(r) = convert_uuid(d, to) {
+        return r;
+    }
     // The family: a type converts to its family as is.
-    if *lock(&d.ty.family) == to as *const CType as usize {
+    if family_of(d.ty) == to as *const CType as usize {
         return Ok(raw(to, d.ptr, d.size, None, std::ptr::null_mut())).inspect(|&n| depend(n, dptr));
     }
     // Reverse converters registered on the target type.
     let v = d.to_value().ok_or(-1)?;
     from_value(&v, to).ok_or(-1)
+}
+
+/// The family of a type (0: none); `#UUID` is of the `#bytearray` family.
+fn family_of(t: &CType) -> usize {
+    match t.kind {
+        Kind::Uuid => &T_BYTEARRAY as *const CType as usize,
+        _ => *lock(&t.family),
+    }
+}
+
+/// The conversions of `#UUID` (revision 8): to `#stringz` (its 36-character
+/// lower-case text), from `#stringz` (exactly 36 characters of a valid
+/// UUID) and from `#bytearray` (exactly 16 bytes). `None` when neither
+/// side is a UUID; any other conversion from or to `#UUID` is an error,
+/// except to its family `#bytearray` (done by the caller).
+fn convert_uuid(d: &CData, to: &'static CType) -> Option<Result<*mut CData, c_int>> {
+    const EINVAL: c_int = -22;
+    match (d.ty.kind, to.kind) {
+        (Kind::Uuid, Kind::Stringz) => Some(match <[u8; UUID_BIN_LEN]>::try_from(d.bytes()) {
+            Ok(b) => {
+                let mut t = uuid::Uuid::from_bytes(b).hyphenated().to_string().into_bytes();
+                t.push(0);
+                Ok(owned(to, Some(&t), t.len()))
+            }
+            Err(_) => Err(EINVAL),
+        }),
+        (Kind::Stringz, Kind::Uuid) => Some({
+            let text = (!d.ptr.is_null()).then(|| d.text());
+            match text.filter(|t| t.len() == UUID_TEXT_LEN) {
+                Some(t) => match uuid::Uuid::try_parse(&t) {
+                    Ok(u) => Ok(owned(to, Some(u.as_bytes()), UUID_BIN_LEN)),
+                    Err(_) => Err(EINVAL),
+                },
+                None => Err(EINVAL),
+            }
+        }),
+        (Kind::ByteArray, Kind::Uuid) => Some(if d.bytes().len() == UUID_BIN_LEN {
+            Ok(owned(to, Some(d.bytes()), UUID_BIN_LEN))
+        } else {
+            Err(EINVAL)
+        }),
+        (Kind::Uuid, Kind::ByteArray) => None,
+        (Kind::Uuid, _) | (_, Kind::Uuid) => Some(Err(EINVAL)),
+        _ => None,
+    }
 }
 
 fn depend(from: *mut CData, to: *mut CData) {

@@ -165,12 +165,19 @@ unsafe extern "C" fn req_get(r: *mut ReqX2, name: *const c_char) -> AfbArg {
             strings.push(c);
             p
         };
+        // An uploaded file: the value is the file's name, the path where it
+        // is stored (as AGL gives them), not the JSON of both.
+        if let Some(f) = args.files().iter().find(|f| f.field == *n) {
+            let value = keep(&f.filename);
+            let path = keep(&f.path.to_string_lossy());
+            return AfbArg { name, value, path };
+        }
         let value = args.get_str(&n).map(|v| keep(&v)).unwrap_or(std::ptr::null());
-        let path = args
-            .path(&n)
-            .map(|p| keep(&p.to_string_lossy()))
-            .unwrap_or(std::ptr::null());
-        AfbArg { name, value, path }
+        AfbArg {
+            name,
+            value,
+            path: std::ptr::null(),
+        }
     })
 }
 

@@ -53,7 +53,11 @@ async fn hello_v3_in_process() {
     assert_eq!((&*e.status, e.info.as_deref()), ("failed", Some("it fails")));
     assert!(c.call("hello3", "addverb", json!(null)).await.is_success());
     assert_eq!(data(&c.call("hello3", "dyn", json!(null)).await), json!("dynamic"));
-    assert_eq!(data(&c.call("hello3", "settings", json!(null)).await), json!({"x": 1}));
+    // The settings name the shared object (as the C binder's do); v3 has no `path`.
+    assert_eq!(
+        data(&c.call("hello3", "settings", json!(null)).await),
+        json!({"x": 1, "binding-path": so.display().to_string()})
+    );
     assert_eq!(data(&c.call("hello3", "info", json!(null)).await)["LOA"], json!(1));
     assert_eq!(data(&c.call("hello3", "twice", json!(null)).await), json!(1));
     assert_eq!(&*c.call("hello3", "never", json!(null)).await.status, "not-replied");
@@ -81,6 +85,15 @@ async fn hello_v2_in_process() {
     assert_eq!(
         &*c.call("hello2", "loa1", json!(null)).await.status,
         "insufficient-scope"
+    );
+    // No verb named `info`: the binder answers the generated description.
+    let r = c.call("hello2", "info", json!(null)).await;
+    assert!(r.is_success(), "{r:?}");
+    assert_eq!(
+        r.data_json(),
+        Some(
+            r#"{"$schema":"afb-api-info/v2","name":"hello2","info":"test binding of ABI v2","verbs":[{"name":"ping"},{"name":"hello"},{"name":"subscribe"},{"name":"push"},{"name":"callsync"},{"name":"loa1","auth":"loa>=1"},{"name":"upload"}]}"#
+        )
     );
 }
 
@@ -128,13 +141,17 @@ async fn bad_bindings_are_refused_with_clear_errors() {
     );
     let e = load(&reg, std::path::Path::new("/nonexistent/x.so")).await.unwrap_err();
     assert!(e.reason.contains("cannot load"), "{e}");
-    let rev = build(
-        "hello4.c",
-        "rev7",
-        &["-DAFB_BINDING_X4R1_ITF_REVISION=7", "-DAPINAME=\"rev7\""],
-    );
+    // Built with headers newer than the binder: refused, the message says
+    // which revisions are implemented.
+    let rev = build("itfrev.c", "rev10", &["-DFORCE_REVISION=10", "-DAPINAME=\"rev10\""]);
     let e = load(&reg, &rev).await.unwrap_err();
-    assert!(e.reason.contains("revision 7"), "{e}");
+    assert!(
+        e.reason.contains("revision 10 is not supported") && e.reason.contains("revisions 1 to 9"),
+        "{e}"
+    );
+    let rev = build("itfrev.c", "rev0", &["-DFORCE_REVISION=0", "-DAPINAME=\"rev0\""]);
+    let e = load(&reg, &rev).await.unwrap_err();
+    assert!(e.reason.contains("revision 0 is not supported"), "{e}");
     assert!(reg.api_names().is_empty(), "{:?}", reg.api_names());
 }
 

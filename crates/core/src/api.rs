@@ -398,6 +398,7 @@ pub struct LocalApi {
     init: Option<InitFn>,
     handlers: RwLock<Vec<(String, EventFn)>>,
     sealed: AtomicBool,
+    spec: RwLock<Option<String>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -494,25 +495,35 @@ impl LocalApi {
         })
     }
 
-    /// The redpesk-like description (`info`).
-    pub fn info_json(&self, name: &str, info: &str) -> Value {
-        let verbs: Vec<Value> = self
+    /// Declares the API's specification: what `info` answers (when the
+    /// API has no verb of that name) instead of the generated description.
+    /// Refused once the API is sealed.
+    pub fn set_specification(&self, spec: Option<String>) -> Result<(), VerbError> {
+        if self.sealed.load(Ordering::Acquire) {
+            return Err(VerbError::Sealed);
+        }
+        *write(&self.spec) = spec;
+        Ok(())
+    }
+
+    /// The declared specification.
+    pub fn specification(&self) -> Option<String> {
+        read(&self.spec).clone()
+    }
+
+    /// What `info` answers (see [`crate::info`]).
+    pub fn info_reply(&self, name: &str, info: &str) -> Reply {
+        let verbs: Vec<crate::info::VerbInfo> = self
             .verbs()
             .iter()
-            .map(|v| {
-                let mut o = Map::new();
-                o.insert("uid".into(), json!(v.name));
-                o.insert("info".into(), json!(v.info));
-                if let Some(p) = permissions_json(&v.auth) {
-                    o.insert("auth".into(), p);
-                }
-                Value::Object(o)
+            .map(|v| crate::info::VerbInfo {
+                name: v.name.clone(),
+                info: v.info.clone(),
+                auth: v.auth,
+                ..Default::default()
             })
             .collect();
-        json!({
-            "metadata": {"uid": name, "info": info, "version": "0.0"},
-            "groups": [{"uid": "verbs", "verbs": verbs}],
-        })
+        crate::info::reply(read(&self.spec).as_deref(), name, info, &verbs)
     }
 }
 
@@ -553,14 +564,12 @@ impl ApiImpl for LocalApi {
             Some(v) => v,
             None => {
                 let name = req.verb();
-                if name.eq_ignore_ascii_case("describe") || name.eq_ignore_ascii_case("info") {
+                if name.eq_ignore_ascii_case("describe") {
                     let api = req.shared.api.clone();
-                    let v = if name.eq_ignore_ascii_case("describe") {
-                        self.openapi(api.name(), api.info())
-                    } else {
-                        self.info_json(api.name(), api.info())
-                    };
-                    req.reply(Reply::success_json(&v));
+                    req.reply(Reply::success_json(&self.openapi(api.name(), api.info())));
+                } else if name.eq_ignore_ascii_case(crate::info::VERB) {
+                    let api = req.shared.api.clone();
+                    req.reply(self.info_reply(api.name(), api.info()));
                 } else {
                     let info = format!("verb {} unknown within api {}", name, req.api_name());
                     req.reply(Reply::error(status::UNKNOWN_VERB, Some(info)));

@@ -11,6 +11,7 @@ pub mod api;
 pub mod args;
 pub mod auth;
 pub mod event;
+pub mod info;
 pub mod log;
 pub mod name;
 pub mod registry;

@@ -750,12 +750,16 @@ async fn describe_and_info_are_generated() {
     assert_eq!(v["paths"]["/renew"]["get"]["x-permissions"]["token"], "refresh");
     let i = call(&reg, &c, "f", "info", "null").await;
     let v: serde_json::Value = serde_json::from_str(i.data_json().unwrap()).unwrap();
-    assert_eq!(v["metadata"]["uid"], "f");
-    assert!(v["groups"][0]["verbs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|x| x["uid"] == "check"));
+    assert_eq!(
+        (&v["$schema"], &v["name"]),
+        (&serde_json::json!("afb-api-info/v2"), &serde_json::json!("f"))
+    );
+    let verbs = v["verbs"].as_array().unwrap();
+    let rule = |n: &str| verbs.iter().find(|x| x["name"] == n).map(|x| x["auth"].clone());
+    assert_eq!(rule("check"), Some(serde_json::json!("check-token")));
+    assert_eq!(rule("loa2"), Some(serde_json::json!("loa>=2")));
+    assert_eq!(rule("le1"), Some(serde_json::json!("loa<=1")));
+    assert_eq!(rule("eq1"), Some(serde_json::json!("loa==1")));
     assert_eq!(reg.describe("F").await.unwrap()["info"]["title"], "f");
 }
 

@@ -118,6 +118,7 @@ pub struct ApiBuilder {
     requires_classes: Vec<String>,
     aliases: Vec<String>,
     seal: bool,
+    specification: Option<String>,
 }
 
 impl ApiBuilder {
@@ -135,6 +136,7 @@ impl ApiBuilder {
             requires_classes: Vec::new(),
             aliases: Vec::new(),
             seal: true,
+            specification: None,
         }
     }
 
@@ -146,6 +148,15 @@ impl ApiBuilder {
     /// Short description.
     pub fn info(mut self, info: impl Into<String>) -> Self {
         self.info = info.into();
+        self
+    }
+
+    /// Declares the API's specification: the text `API/info` answers (when
+    /// the API has no verb named `info`) instead of the description the
+    /// binder generates from the verbs. JSON text is answered as is; any
+    /// other text as a JSON string.
+    pub fn specification(mut self, spec: impl Into<String>) -> Self {
+        self.specification = Some(spec.into());
         self
     }
 
@@ -238,6 +249,8 @@ impl ApiBuilder {
         for (p, f) in self.handlers {
             local.add_event_handler(p, f);
         }
+        // Not sealed yet: cannot fail.
+        let _ = local.set_specification(self.specification);
         if self.seal {
             local.seal();
         }

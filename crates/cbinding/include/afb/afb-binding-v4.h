@@ -1,16 +1,36 @@
 /*
  * afb-binding-v4.h: binding ABI version 4 (interface 4r1, revisions 1 to
- * 6). A binding exports `afbBindingV4` and/or `afbBindingV4entry`, and the
+ * 9). A binding exports `afbBindingV4` and/or `afbBindingV4entry`, and the
  * weak variables `afbBindingV4root`, `afbBindingV4r1_itfptr` (set by the
  * binder) and `afbBindingV4_itf_revision` (read by the binder).
+ *
+ * The function table only grows at its end: each revision appends members.
+ * A binding is compiled for one revision (AFB_BINDING_X4R1_ITF_REVISION),
+ * sees the members of that revision only, and declares it in
+ * `afbBindingV4_itf_revision`; a binder refuses a revision it does not
+ * implement. Choosing the revision:
+ *   - not defined, or defined as 0: the current revision (7);
+ *   - above the full revision (9): the full revision;
+ *   - else the value given (the lower, the more binders load the binding).
  */
 #pragma once
 
 #include <time.h>
 #include "afb-common.h"
 
-#ifndef AFB_BINDING_X4R1_ITF_REVISION
-#define AFB_BINDING_X4R1_ITF_REVISION 6
+/* Every revision these headers know. */
+#define AFB_BINDING_X4R1_ITF_FULL_REVISION 9
+/* The revision of a binding that does not choose one. */
+#define AFB_BINDING_X4R1_ITF_CURRENT_REVISION 7
+
+#if !defined(AFB_BINDING_X4R1_ITF_REVISION)
+#define AFB_BINDING_X4R1_ITF_REVISION AFB_BINDING_X4R1_ITF_CURRENT_REVISION
+#elif AFB_BINDING_X4R1_ITF_REVISION == 0
+#undef AFB_BINDING_X4R1_ITF_REVISION
+#define AFB_BINDING_X4R1_ITF_REVISION AFB_BINDING_X4R1_ITF_CURRENT_REVISION
+#elif AFB_BINDING_X4R1_ITF_REVISION > AFB_BINDING_X4R1_ITF_FULL_REVISION
+#undef AFB_BINDING_X4R1_ITF_REVISION
+#define AFB_BINDING_X4R1_ITF_REVISION AFB_BINDING_X4R1_ITF_FULL_REVISION
 #endif
 
 typedef struct afb_api_x4 *afb_api_t;
@@ -51,7 +71,7 @@ typedef void (*afb_event_handler_t)(void *closure, const char *event_name, unsig
 typedef int (*afb_type_converter_t)(void *closure, afb_data_t from, afb_type_t type, afb_data_t *to);
 typedef int (*afb_type_updater_t)(void *closure, afb_data_t from, afb_type_t type, afb_data_t to);
 typedef void (*afb_evfd_handler_t)(afb_evfd_t efd, int fd, uint32_t revents, void *closure);
-typedef void (*afb_timer_handler_t)(afb_timer_t timer, void *closure, int decount);
+typedef void (*afb_timer_handler_t)(afb_timer_t timer, void *closure, unsigned decount);
 
 struct afb_verb_v4;
 
@@ -187,19 +207,41 @@ struct afb_binding_x4r1_itf {
 	int (*req_cookie_getinit)(afb_req_t req, void **value,
 			int (*initcb)(void *closure, void **value, void (**freecb)(void*), void **freeclo), void *closure);
 	int (*req_cookie_drop)(afb_req_t req);
+#if AFB_BINDING_X4R1_ITF_REVISION >= 2
 	/* revision 2 */
 	afb_type_t type_bytearray;
 	int (*req_param_convert)(afb_req_t req, unsigned index, afb_type_t type, afb_data_t *result);
+#endif
+#if AFB_BINDING_X4R1_ITF_REVISION >= 3
 	/* revision 3 */
 	int (*req_interface_by_id)(afb_req_t req, int id, void **result);
 	int (*req_interface_by_name)(afb_req_t req, const char *name, void **result);
+#endif
+#if AFB_BINDING_X4R1_ITF_REVISION >= 4
 	/* revision 4 */
 	void *(*req_get_userdata)(afb_req_t req);
 	void (*req_set_userdata)(afb_req_t req, void *userdata, void (*freecb)(void*));
+#endif
+#if AFB_BINDING_X4R1_ITF_REVISION >= 5
 	/* revision 5 */
 	int (*job_abort)(afb_api_t root, int jobid);
+#endif
+#if AFB_BINDING_X4R1_ITF_REVISION >= 6
 	/* revision 6 */
 	int (*api_unshare_session)(afb_api_t api);
+#endif
+#if AFB_BINDING_X4R1_ITF_REVISION >= 7
+	/* revision 7: the next expirations of the timer use the new period */
+	void (*timer_modify_period)(afb_timer_t timer, unsigned period_ms);
+#endif
+#if AFB_BINDING_X4R1_ITF_REVISION >= 8
+	/* revision 8: the 16 bytes of a UUID (family #bytearray; converts to and from #stringz) */
+	afb_type_t type_UUID;
+#endif
+#if AFB_BINDING_X4R1_ITF_REVISION >= 9
+	/* revision 9: the text `info` answers; refused (negative) once the API is sealed */
+	int (*api_set_specification)(afb_api_t api, const char *specification);
+#endif
 };
 
 struct afb_verb_v4 {
@@ -234,6 +276,12 @@ short afbBindingV4_itf_revision __attribute__((weak)) = AFB_BINDING_X4R1_ITF_REV
 #define AFB_TYPE_JSON_C (afbV4.type_json_c)
 #define AFB_TYPE_STRINGZ (afbV4.type_stringz)
 #define AFB_TYPE_I32    (afbV4.type_i32)
+#if AFB_BINDING_X4R1_ITF_REVISION >= 2
+#define AFB_TYPE_BYTEARRAY (afbV4.type_bytearray)
+#endif
+#if AFB_BINDING_X4R1_ITF_REVISION >= 8
+#define AFB_TYPE_UUID   (afbV4.type_UUID)
+#endif
 
 /* A few helpers (the binder's functions are reached through afbV4). */
 static inline void afb_req_reply(afb_req_t r, int st, unsigned n, afb_data_t const *d)

@@ -38,6 +38,26 @@ static void callsync(struct afb_req_x1 req)
 	afb_req_x1_reply(req, res, ok ? NULL : "failed", NULL);
 }
 
+/* the uploaded file "file": {"value": its name, "path": where it is stored, "content": its text} */
+static void upload(struct afb_req_x1 req)
+{
+	struct afb_arg a = req.itf->get(req.closure, "file");
+	struct json_object *r = json_object_new_object();
+	char buf[256] = "";
+	if (a.path) {
+		FILE *f = fopen(a.path, "r");
+		if (f) {
+			size_t n = fread(buf, 1, sizeof buf - 1, f);
+			buf[n] = 0;
+			fclose(f);
+		}
+	}
+	json_object_object_add(r, "value", a.value ? json_object_new_string(a.value) : NULL);
+	json_object_object_add(r, "path", a.path ? json_object_new_string(a.path) : NULL);
+	json_object_object_add(r, "content", json_object_new_string(buf));
+	afb_req_x1_reply(req, r, NULL, NULL);
+}
+
 static void loa(struct afb_req_x1 req)
 {
 	afb_req_x1_reply(req, NULL, NULL, NULL);
@@ -50,6 +70,7 @@ static const struct afb_verb_v2 verbs[] = {
 	{ .verb = "push", .callback = push },
 	{ .verb = "callsync", .callback = callsync },
 	{ .verb = "loa1", .callback = loa, .session = AFB_SESSION_LOA_1 },
+	{ .verb = "upload", .callback = upload },
 	{ .verb = NULL }
 };
 

@@ -162,6 +162,16 @@ static void settings(afb_req_t req)
 	afb_req_reply(req, json_object_get(req->api->itf->settings(req->api)), NULL, NULL);
 }
 
+/* the uploaded file "file": {"value": its name, "path": where it is stored} */
+static void upload(afb_req_t req)
+{
+	struct afb_arg a = req->itf->get(req, "file");
+	struct json_object *r = json_object_new_object();
+	json_object_object_add(r, "value", a.value ? json_object_new_string(a.value) : NULL);
+	json_object_object_add(r, "path", a.path ? json_object_new_string(a.path) : NULL);
+	afb_req_reply(req, r, NULL, NULL);
+}
+
 static const struct afb_verb_v3 verbs[] = {
 	{ .verb = "ping", .callback = ping },
 	{ .verb = "echo", .callback = echo },
@@ -182,6 +192,7 @@ static const struct afb_verb_v3 verbs[] = {
 	{ .verb = "never", .callback = never },
 	{ .verb = "info", .callback = info },
 	{ .verb = "settings", .callback = settings },
+	{ .verb = "upload", .callback = upload },
 	{ .verb = NULL }
 };
 
