@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use crate::message::{CallRequest, CallReply, EventBroadcast, EventPush, Message, Verb};
+use crate::message::{CallReply, CallRequest, EventBroadcast, EventPush, Message, Verb};
 use crate::types::{fixed_size, type_id};
 use crate::value::{Text, Value, Values};
 use crate::wire::{self, padded_len, param, Operation, ResourceKind, HEADER_LEN, MAX_VALUES};
@@ -222,10 +222,9 @@ impl fmt::Display for FatalError {
             FatalError::TrailingPadding { offset } => {
                 write!(f, "RPC padding without parameter at offset {offset}")
             }
-            FatalError::BadParameterLength { offset, param, length } => write!(
-                f,
-                "RPC parameter 0x{param:04x} at offset {offset} has length {length}"
-            ),
+            FatalError::BadParameterLength { offset, param, length } => {
+                write!(f, "RPC parameter 0x{param:04x} at offset {offset} has length {length}")
+            }
             FatalError::UnknownParameter { offset, param } => {
                 write!(f, "unknown RPC parameter type 0x{param:04x} at offset {offset}")
             }
@@ -527,7 +526,10 @@ fn check_count(declared: u16) -> Result<(), FatalError> {
 fn count_value(count: &mut usize, declared: u16) -> Result<(), FatalError> {
     *count += 1;
     if *count > usize::from(declared) {
-        return Err(FatalError::ValueCountMismatch { declared, found: *count });
+        return Err(FatalError::ValueCountMismatch {
+            declared,
+            found: *count,
+        });
     }
     Ok(())
 }
@@ -564,12 +566,13 @@ fn decode_body(op: Operation, chunk: &[u8]) -> Result<Message<'_>, FatalError> {
     Ok(match op {
         Operation::CallRequest => Message::CallRequest(decode_call_request(chunk)?),
         Operation::CallReply => {
-            let status = u32_at(chunk, 12)
-                .map(|v| i32::from_le_bytes(v.to_le_bytes()))
-                .ok_or(FatalError::BadChunkLength {
-                    operation: op,
-                    length: u32::try_from(chunk.len()).unwrap_or(u32::MAX),
-                })?;
+            let status =
+                u32_at(chunk, 12)
+                    .map(|v| i32::from_le_bytes(v.to_le_bytes()))
+                    .ok_or(FatalError::BadChunkLength {
+                        operation: op,
+                        length: u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+                    })?;
             Message::CallReply(CallReply {
                 callid: u16_at_fixed(8)?,
                 status,
@@ -638,7 +641,10 @@ fn resource_kind(code: u16, op: Operation) -> Result<ResourceKind, FatalError> {
     if kind.is_creatable() {
         Ok(kind)
     } else {
-        Err(FatalError::UnexpectedResourceKind { operation: op, kind: code })
+        Err(FatalError::UnexpectedResourceKind {
+            operation: op,
+            kind: code,
+        })
     }
 }
 

@@ -194,9 +194,7 @@ impl PredefinedType {
     #[must_use]
     pub fn fixed_size(self) -> Option<usize> {
         match self {
-            PredefinedType::Opaque | PredefinedType::ByteArray | PredefinedType::Stringz | PredefinedType::Json => {
-                None
-            }
+            PredefinedType::Opaque | PredefinedType::ByteArray | PredefinedType::Stringz | PredefinedType::Json => None,
             PredefinedType::Bool | PredefinedType::I8 | PredefinedType::U8 => Some(1),
             PredefinedType::I16 | PredefinedType::U16 | PredefinedType::I16Be | PredefinedType::U16Be => Some(2),
             PredefinedType::I32
@@ -527,7 +525,17 @@ mod tests {
             .collect();
         assert_eq!(
             ok,
-            ["BYTEARRAY", "STRINGZ", "JSON", "BOOL", "I32", "U32", "I64", "U64", "DOUBLE"]
+            [
+                "BYTEARRAY",
+                "STRINGZ",
+                "JSON",
+                "BOOL",
+                "I32",
+                "U32",
+                "I64",
+                "U64",
+                "DOUBLE"
+            ]
         );
         // Whatever is received, what we send back is understood by C.
         let samples: [(u16, &[u8]); 10] = [
@@ -556,9 +564,18 @@ mod tests {
         assert_eq!(TypedValue::decode(type_id::I8, &[0xfe]), Ok(TypedValue::I8(-2)));
         assert_eq!(TypedValue::decode(type_id::U8, &[0xfe]), Ok(TypedValue::U8(254)));
         assert_eq!(TypedValue::decode(type_id::I16, &[0xfe, 0xff]), Ok(TypedValue::I16(-2)));
-        assert_eq!(TypedValue::decode(type_id::U16, &[0x01, 0x02]), Ok(TypedValue::U16(513)));
-        assert_eq!(TypedValue::decode(type_id::U16_BE, &[0x02, 0x01]), Ok(TypedValue::U16(513)));
-        assert_eq!(TypedValue::decode(type_id::I16_BE, &[0xff, 0xfe]), Ok(TypedValue::I16(-2)));
+        assert_eq!(
+            TypedValue::decode(type_id::U16, &[0x01, 0x02]),
+            Ok(TypedValue::U16(513))
+        );
+        assert_eq!(
+            TypedValue::decode(type_id::U16_BE, &[0x02, 0x01]),
+            Ok(TypedValue::U16(513))
+        );
+        assert_eq!(
+            TypedValue::decode(type_id::I16_BE, &[0xff, 0xfe]),
+            Ok(TypedValue::I16(-2))
+        );
         assert_eq!(
             TypedValue::decode(type_id::I32_BE, &(-5i32).to_be_bytes()),
             Ok(TypedValue::I32(-5))
@@ -586,10 +603,7 @@ mod tests {
         assert_eq!(TypedValue::decode(type_id::BOOL, &[2]), Ok(TypedValue::Bool(true)));
         assert_eq!(TypedValue::decode(type_id::BOOL, &[0]), Ok(TypedValue::Bool(false)));
         // Widened when sent.
-        assert!(matches!(
-            TypedValue::I8(-2).to_value(),
-            Value::Scalar(Scalar::I32(-2))
-        ));
+        assert!(matches!(TypedValue::I8(-2).to_value(), Value::Scalar(Scalar::I32(-2))));
         assert!(matches!(
             TypedValue::U16(513).to_value(),
             Value::Scalar(Scalar::U32(513))
@@ -613,10 +627,7 @@ mod tests {
             })
         );
         assert_eq!(TypedValue::decode(0, &[]), Err(ValueError::TypeIdZero));
-        assert_eq!(
-            TypedValue::decode(type_id::STRINGZ, &[]),
-            Ok(TypedValue::Stringz(None))
-        );
+        assert_eq!(TypedValue::decode(type_id::STRINGZ, &[]), Ok(TypedValue::Stringz(None)));
         assert_eq!(
             TypedValue::decode(type_id::STRINGZ, b"\0"),
             Ok(TypedValue::Stringz(Some(Text::from(""))))

@@ -3,7 +3,7 @@
 //!
 //! Every integer on the wire is little-endian. A chunk starts with an 8-byte header (operation,
 //! seqno, length) and occupies its length rounded up to a multiple of 8; parameters inside a
-//! chunk are placed at fixed positions modulo 8 (see [`crate::encode`]).
+//! chunk are placed at fixed positions modulo 8 (see [`mod@crate::encode`]).
 
 use std::fmt;
 

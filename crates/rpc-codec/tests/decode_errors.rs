@@ -125,16 +125,15 @@ fn incomplete_offer_waits_for_its_bytes() {
             1..=5 => 6,
             _ => 9,
         };
-        assert_eq!(d.decode(&offer[..n]), Err(DecodeError::Incomplete { needed }), "{n} bytes");
+        assert_eq!(
+            d.decode(&offer[..n]),
+            Err(DecodeError::Incomplete { needed }),
+            "{n} bytes"
+        );
     }
     let ok = d.decode(&offer).unwrap();
     assert_eq!(ok.consumed, 9);
-    assert_eq!(
-        ok.message,
-        Message::VersionOffer {
-            versions: &[3, 0, 0]
-        }
-    );
+    assert_eq!(ok.message, Message::VersionOffer { versions: &[3, 0, 0] });
 }
 
 #[test]
@@ -167,7 +166,10 @@ fn version_set_forms() {
     assert_eq!(d.decode(b"v\x03\x04"), Err(DecodeError::Incomplete { needed: 4 }));
     assert_eq!(
         d.decode(b"v\x03\x05\x00"),
-        Err(DecodeError::Fatal(FatalError::BadVersionTrailer { version: 3, value: 5 }))
+        Err(DecodeError::Fatal(FatalError::BadVersionTrailer {
+            version: 3,
+            value: 5
+        }))
     );
     // Versions 0 and 1: two bytes, whatever follows.
     let d0 = d.decode(b"v\x00\xff\xff").unwrap();
@@ -184,7 +186,10 @@ fn offer_versions_are_given_as_sent() {
     assert_eq!(m.message, Message::VersionOffer { versions: &[] });
     let mut d = StreamDecoder::new();
     let m = d.decode(&[0x56, 0x09, 0x14, 0x4c, 0x17, 2, 1, 3, 0xee]).unwrap();
-    assert_eq!((m.message, m.consumed), (Message::VersionOffer { versions: &[1, 3] }, 8));
+    assert_eq!(
+        (m.message, m.consumed),
+        (Message::VersionOffer { versions: &[1, 3] }, 8)
+    );
     assert_eq!(afb_rpc_codec::version::choose_version(&[1, 3]), 3);
 }
 
@@ -192,11 +197,7 @@ fn offer_versions_are_given_as_sent() {
 fn chunks_start_right_after_the_version_message() {
     // A VERSION-SET then a chunk in the same buffer: the chunk is aligned from byte 4.
     let mut buf = b"v\x03\x04\x00".to_vec();
-    buf.extend(
-        Chunk::new(op::EVENT_UNEXPECTED)
-            .u16(9)
-            .finish(),
-    );
+    buf.extend(Chunk::new(op::EVENT_UNEXPECTED).u16(9).finish());
     let mut d = StreamDecoder::new();
     let v = d.decode(&buf).unwrap();
     assert_eq!(v.consumed, 4);
@@ -224,7 +225,10 @@ fn unknown_operation_is_fatal_from_two_bytes() {
         );
     }
     assert_eq!(chunks().decode(&[0xff]), Err(DecodeError::Incomplete { needed: 8 }));
-    assert_eq!(chunks().decode(&[0xff, 0xff, 0]), Err(DecodeError::Incomplete { needed: 8 }));
+    assert_eq!(
+        chunks().decode(&[0xff, 0xff, 0]),
+        Err(DecodeError::Incomplete { needed: 8 })
+    );
 }
 
 fn code_bytes(code: u16) -> [u8; 2] {
@@ -270,7 +274,12 @@ fn chunk_length_above_the_maximum_is_fatal_from_the_header_alone() {
         })
     );
     // A configured maximum.
-    let reply = Chunk::new(op::CALL_REPLY).u16(1).u16(1).raw(&[0; 4]).typed(type_id::BYTEARRAY, &[1; 40]).finish();
+    let reply = Chunk::new(op::CALL_REPLY)
+        .u16(1)
+        .u16(1)
+        .raw(&[0; 4])
+        .typed(type_id::BYTEARRAY, &[1; 40])
+        .finish();
     let len = u32::from_le_bytes(reply[4..8].try_into().unwrap());
     let mut small = chunks().with_max_chunk_len(len as usize - 1);
     assert_eq!(
@@ -373,9 +382,21 @@ fn parameter_lengths_must_fit_their_type() {
 #[test]
 fn unknown_parameter_type_is_fatal() {
     let c = call().param(0x1234, &[1, 2]).finish();
-    assert_eq!(fatal(&c), FatalError::UnknownParameter { offset: 12, param: 0x1234 });
+    assert_eq!(
+        fatal(&c),
+        FatalError::UnknownParameter {
+            offset: 12,
+            param: 0x1234
+        }
+    );
     let c = call().param(0xfff9, &[1, 2]).finish();
-    assert_eq!(fatal(&c), FatalError::UnknownParameter { offset: 12, param: 0xfff9 });
+    assert_eq!(
+        fatal(&c),
+        FatalError::UnknownParameter {
+            offset: 12,
+            param: 0xfff9
+        }
+    );
 }
 
 #[test]
@@ -389,7 +410,11 @@ fn parameters_the_operation_does_not_take_are_fatal() {
             param: param::TIMEOUT
         }
     );
-    let c = Chunk::new(op::EVENT_PUSH).u16(2).u16(0).res_id(ResourceKind::Session, 3).finish();
+    let c = Chunk::new(op::EVENT_PUSH)
+        .u16(2)
+        .u16(0)
+        .res_id(ResourceKind::Session, 3)
+        .finish();
     assert_eq!(
         fatal(&c),
         FatalError::UnexpectedParameter {
@@ -452,7 +477,11 @@ fn resource_create_and_destroy_of_non_creatable_kinds_are_fatal() {
         ResourceKind::Creds,
         ResourceKind::Operator,
     ] {
-        let c = Chunk::new(op::RESOURCE_CREATE).u16(kind.code()).u16(1).raw(b"x\0").finish();
+        let c = Chunk::new(op::RESOURCE_CREATE)
+            .u16(kind.code())
+            .u16(1)
+            .raw(b"x\0")
+            .finish();
         assert_eq!(
             fatal(&c),
             FatalError::UnexpectedResourceKind {
@@ -474,7 +503,11 @@ fn resource_create_and_destroy_of_non_creatable_kinds_are_fatal() {
 #[test]
 fn resources_of_unknown_kinds_are_decoded_for_the_receiver_to_ignore() {
     // Their data is kept as it is: no NUL required.
-    let c = Chunk::new(op::RESOURCE_CREATE).u16(0x0042).u16(1).raw(&[1, 2, 3]).finish();
+    let c = Chunk::new(op::RESOURCE_CREATE)
+        .u16(0x0042)
+        .u16(1)
+        .raw(&[1, 2, 3])
+        .finish();
     assert_eq!(
         decode_one(&c),
         Message::ResourceCreate {
@@ -495,12 +528,25 @@ fn resources_of_unknown_kinds_are_decoded_for_the_receiver_to_ignore() {
 
 #[test]
 fn resource_texts_need_their_nul() {
-    for kind in [ResourceKind::Session, ResourceKind::Token, ResourceKind::Event, ResourceKind::Type] {
-        let c = Chunk::new(op::RESOURCE_CREATE).u16(kind.code()).u16(1).raw(b"abc").finish();
+    for kind in [
+        ResourceKind::Session,
+        ResourceKind::Token,
+        ResourceKind::Event,
+        ResourceKind::Type,
+    ] {
+        let c = Chunk::new(op::RESOURCE_CREATE)
+            .u16(kind.code())
+            .u16(1)
+            .raw(b"abc")
+            .finish();
         assert_eq!(fatal(&c), FatalError::TextWithoutNul { what: "resource text" });
         let c = Chunk::new(op::RESOURCE_CREATE).u16(kind.code()).u16(1).finish();
         assert_eq!(fatal(&c), FatalError::TextWithoutNul { what: "resource text" });
-        let c = Chunk::new(op::RESOURCE_CREATE).u16(kind.code()).u16(1).raw(b"a\0c\0").finish();
+        let c = Chunk::new(op::RESOURCE_CREATE)
+            .u16(kind.code())
+            .u16(1)
+            .raw(b"a\0c\0")
+            .finish();
         assert_eq!(fatal(&c), FatalError::NulInText { what: "resource text" });
     }
     let long = vec![b'a'; 65536];
@@ -531,11 +577,23 @@ fn more_than_64_values_is_fatal() {
 
 #[test]
 fn value_count_must_match() {
-    let c = Chunk::new(op::EVENT_PUSH).u16(1).u16(2).typed(type_id::BOOL, &[1]).finish();
+    let c = Chunk::new(op::EVENT_PUSH)
+        .u16(1)
+        .u16(2)
+        .typed(type_id::BOOL, &[1])
+        .finish();
     assert_eq!(fatal(&c), FatalError::ValueCountMismatch { declared: 2, found: 1 });
-    let c = Chunk::new(op::EVENT_PUSH).u16(1).u16(0).typed(type_id::BOOL, &[1]).finish();
+    let c = Chunk::new(op::EVENT_PUSH)
+        .u16(1)
+        .u16(0)
+        .typed(type_id::BOOL, &[1])
+        .finish();
     assert_eq!(fatal(&c), FatalError::ValueCountMismatch { declared: 0, found: 1 });
-    let c = call().u16(0).plain(ResourceKind::Verb, b"v\0").typed(type_id::BOOL, &[1]).finish();
+    let c = call()
+        .u16(0)
+        .plain(ResourceKind::Verb, b"v\0")
+        .typed(type_id::BOOL, &[1])
+        .finish();
     // (the u16 above is a padding word)
     assert_eq!(fatal(&c), FatalError::ValueCountMismatch { declared: 0, found: 1 });
 }
@@ -551,7 +609,11 @@ fn fixed_size_types_need_their_size() {
         (type_id::FLOAT, 4, 8),
     ];
     for (tid, expected, found) in cases {
-        let c = Chunk::new(op::EVENT_PUSH).u16(1).u16(1).typed(tid, &vec![0; found]).finish();
+        let c = Chunk::new(op::EVENT_PUSH)
+            .u16(1)
+            .u16(1)
+            .typed(tid, &vec![0; found])
+            .finish();
         assert_eq!(
             fatal(&c),
             FatalError::BadValueSize {
@@ -636,7 +698,10 @@ fn broadcast_name_needs_its_nul_inside_its_length() {
             what: "broadcast event name"
         }
     );
-    assert_eq!(fatal(&broadcast(9, b"a/b\0")), FatalError::BroadcastNameOverrun { namelen: 9 });
+    assert_eq!(
+        fatal(&broadcast(9, b"a/b\0")),
+        FatalError::BroadcastNameOverrun { namelen: 9 }
+    );
     let ok = broadcast(4, b"a/b\0");
     let Message::EventBroadcast(b) = decode_one(&ok) else {
         panic!("not a broadcast")
@@ -665,7 +730,10 @@ fn call_without_verb_is_fatal() {
     // Special verb id 0 means none; the last verb wins.
     let c = call().res_id(ResourceKind::Verb, 0).finish();
     assert_eq!(fatal(&c), FatalError::MissingVerb);
-    let c = call().plain(ResourceKind::Verb, b"ping\0").res_id(ResourceKind::Verb, 0).finish();
+    let c = call()
+        .plain(ResourceKind::Verb, b"ping\0")
+        .res_id(ResourceKind::Verb, 0)
+        .finish();
     assert_eq!(fatal(&c), FatalError::MissingVerb);
 }
 
@@ -719,7 +787,10 @@ fn call_forms_without_effect() {
 #[test]
 fn odd_padding_byte_may_hold_anything() {
     // "ping\0" ends at the odd offset 23; the byte after it is skipped whatever it is.
-    let mut c = call().plain(ResourceKind::Verb, b"ping\0").res_id(ResourceKind::Session, 3).finish();
+    let mut c = call()
+        .plain(ResourceKind::Verb, b"ping\0")
+        .res_id(ResourceKind::Session, 3)
+        .finish();
     let odd = 12 + 4 + 2 + 5;
     assert_eq!(c[odd], 0);
     c[odd] = 0xa5;
@@ -736,7 +807,10 @@ fn chunk_padding_may_hold_anything_and_may_be_late() {
     let mut d = chunks();
     // The padding is not there yet: the chunk is decoded, its padding skipped later.
     let first = d.decode(&c[..10]).unwrap();
-    assert_eq!((first.message, first.consumed), (Message::EventUnexpected { eventid: 2 }, 10));
+    assert_eq!(
+        (first.message, first.consumed),
+        (Message::EventUnexpected { eventid: 2 }, 10)
+    );
     let mut next = c[10..13].to_vec();
     assert_eq!(d.decode(&next), Err(DecodeError::Incomplete { needed: 14 }));
     next.extend_from_slice(&c[13..]);
@@ -795,11 +869,14 @@ fn websocket_message_must_hold_whole_messages() {
     let all: Vec<_> = d.decode_ws_message(&one[..10]).collect();
     assert_eq!(all.len(), 1);
     let all: Vec<_> = d.decode_ws_message(&one).collect();
-    assert_eq!(all, [Ok(afb_rpc_codec::Decoded {
-        message: Message::EventUnexpected { eventid: 2 },
-        seqno: 7,
-        consumed: 16
-    })]);
+    assert_eq!(
+        all,
+        [Ok(afb_rpc_codec::Decoded {
+            message: Message::EventUnexpected { eventid: 2 },
+            seqno: 7,
+            consumed: 16
+        })]
+    );
     // Iteration stops at the first error.
     let bad = [vec![0u8; 8], one.clone()].concat();
     let all: Vec<_> = d.decode_ws_message(&bad).collect();

@@ -91,7 +91,14 @@ fn at_offset(hay: &[u8], needle: &[u8], base: usize) -> usize {
     pos - base
 }
 
-fn call<'a>(callid: u16, api: &'a str, verb: &'a str, session: u16, token: u16, values: &'a [Value<'a>]) -> Message<'a> {
+fn call<'a>(
+    callid: u16,
+    api: &'a str,
+    verb: &'a str,
+    session: u16,
+    token: u16,
+    values: &'a [Value<'a>],
+) -> Message<'a> {
     Message::CallRequest(CallRequest {
         api: Some(Text::from(api)),
         session,
@@ -311,13 +318,7 @@ fn capture_event_declaration_and_subscription() {
         fc ff 06 00 0c 00 00 00  05 00 02 00 00 00 00 00"#,
         &[
             (5, create(ResourceKind::Event, 2, "hello/ev")),
-            (
-                6,
-                Message::EventSubscribe {
-                    callid: 5,
-                    eventid: 2,
-                },
-            ),
+            (6, Message::EventSubscribe { callid: 5, eventid: 2 }),
         ],
     );
 }
@@ -350,13 +351,7 @@ fn capture_unsubscription_and_destroy() {
         "fb ff 0a 00 0c 00 00 00  07 00 02 00 00 00 00 00
          f7 ff 0b 00 0c 00 00 00  fd ff 02 00 00 00 00 00",
         &[
-            (
-                10,
-                Message::EventUnsubscribe {
-                    callid: 7,
-                    eventid: 2,
-                },
-            ),
+            (10, Message::EventUnsubscribe { callid: 7, eventid: 2 }),
             (
                 11,
                 Message::ResourceDestroy {
