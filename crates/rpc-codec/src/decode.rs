@@ -21,7 +21,7 @@ use std::fmt;
 use crate::message::{CallReply, CallRequest, EventBroadcast, EventPush, Message, Verb};
 use crate::types::{fixed_size, type_id};
 use crate::value::{Text, Value, Values};
-use crate::wire::{self, padded_len, param, Operation, ResourceKind, HEADER_LEN, MAX_VALUES};
+use crate::wire::{self, param, Operation, ResourceKind, CHUNK_ALIGN, HEADER_LEN, MAX_VALUES};
 
 /// Why bytes could not be decoded (yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,7 +391,7 @@ impl StreamDecoder {
                     DecodeError::Incomplete { needed } => DecodeError::Incomplete { needed: skip + needed },
                     fatal => fatal,
                 })?;
-                let padding = padded_len(length) - length;
+                let padding = (CHUNK_ALIGN - length % CHUNK_ALIGN) % CHUNK_ALIGN;
                 let present = padding.min(rest.len().saturating_sub(length));
                 self.pending_padding = padding - present;
                 Ok(Decoded {

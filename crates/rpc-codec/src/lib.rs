@@ -30,6 +30,8 @@
 //! assert_eq!(decoded.consumed, 32);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod decode;
 pub mod encode;
 pub mod legacy;

@@ -89,30 +89,52 @@ pub const AFB_TYPE_NAMES: [&str; 12] = [
 
 /// The predefined types, one per id of [`type_id`] (0 excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // the variants are the names of the table of `type_id`
 pub enum PredefinedType {
+    /// `OPAQUE` (`0xffff`).
     Opaque,
+    /// `BYTEARRAY` (`0xfffe`).
     ByteArray,
+    /// `STRINGZ` (`0xfffd`).
     Stringz,
+    /// `JSON` (`0xfffc`).
     Json,
+    /// `BOOL` (`0xfffb`).
     Bool,
+    /// `I8` (`0xfffa`).
     I8,
+    /// `U8` (`0xfff9`).
     U8,
+    /// `I16` (`0xfff8`).
     I16,
+    /// `U16` (`0xfff7`).
     U16,
+    /// `I32` (`0xfff6`).
     I32,
+    /// `U32` (`0xfff5`).
     U32,
+    /// `I64` (`0xfff4`).
     I64,
+    /// `U64` (`0xfff3`).
     U64,
+    /// `FLOAT` (`0xfff2`).
     Float,
+    /// `DOUBLE` (`0xfff1`).
     Double,
+    /// `I16_BE` (`0xfff0`).
     I16Be,
+    /// `U16_BE` (`0xffef`).
     U16Be,
+    /// `I32_BE` (`0xffee`).
     I32Be,
+    /// `U32_BE` (`0xffed`).
     U32Be,
+    /// `I64_BE` (`0xffec`).
     I64Be,
+    /// `U64_BE` (`0xffeb`).
     U64Be,
+    /// `FLOAT_BE` (`0xffea`).
     FloatBe,
+    /// `DOUBLE_BE` (`0xffe9`).
     DoubleBe,
 }
 
