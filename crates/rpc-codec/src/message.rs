@@ -8,6 +8,10 @@
 use crate::value::{Text, Values};
 use crate::wire::{Operation, ResourceKind};
 
+/// Broadcast hops work as in wsapi v1: a broadcast starts with [`BROADCAST_HOP_ORIGIN`] hops
+/// and is forwarded with [`forward_hop`] (`hop - 1`, never when 0).
+pub use afb_wsapi_codec::message::{forward_hop, BROADCAST_HOP_ORIGIN};
+
 /// The verb of a CALL-REQUEST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verb<'a> {

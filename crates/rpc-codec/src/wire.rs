@@ -16,6 +16,10 @@ pub const CHUNK_ALIGN: usize = 8;
 /// At most this many values (VALUE, VALUE-TYPED, VALUE-DATA) in one chunk, as the C receiver.
 pub const MAX_VALUES: usize = 64;
 
+/// At most this many calls outstanding on one link, as the C caller (the next call fails
+/// `not-available` there).
+pub const MAX_PENDING_CALLS: usize = 4095;
+
 /// The largest parameter (its 4-byte type and length fields included): the length is a u16.
 pub const MAX_PARAM_LEN: usize = 0xffff;
 
