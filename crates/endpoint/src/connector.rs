@@ -32,6 +32,13 @@ impl Connector {
         }
     }
 
+    /// A connector for the unix socket file `path`.
+    pub fn unix(path: impl Into<std::path::PathBuf>) -> Connector {
+        Connector {
+            address: Address::Unix(path.into()),
+        }
+    }
+
     /// Where it connects.
     pub fn address(&self) -> &Address {
         &self.address

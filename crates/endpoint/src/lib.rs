@@ -4,9 +4,9 @@
 //! - [`SocketUri`] parses `tcp:HOST:PORT[/PATH]`, `unix:PATH`,
 //!   `unix:@NAME`, `sd:NAME[/PATH]`, `char:PATH`, a bare `HOST:PORT`
 //!   (taken as `tcp:`), the prefixes `ws+`, `tls+`, `mtls+` and the query
-//!   `?key=value&...` ([`Query`]). It does no I/O. The protocols decide what
-//!   they accept (which prefixes, which query keys, whether an API name is
-//!   needed) and name the API with [`SocketUri::default_api`] or the query.
+//!   `?key=value&...` ([`Query`]). It does no I/O. Each protocol narrows
+//!   it with a [`Profile`] (which prefixes, which query keys, whether a
+//!   `/PATH` is needed) and names the API with [`SocketUri::api_name`].
 //! - [`Listener`] binds any address but `char:` and accepts [`Stream`]s
 //!   with a [`PeerInfo`] (remote address, or unix credentials).
 //! - [`Connector`] connects to any address but `sd:`.
@@ -22,6 +22,7 @@
 mod connector;
 mod listener;
 mod peer;
+mod profile;
 mod query;
 mod socket;
 mod stream;
@@ -30,6 +31,7 @@ mod uri;
 pub use connector::Connector;
 pub use listener::{ListenOptions, Listener};
 pub use peer::{PeerCred, PeerInfo};
+pub use profile::{PathRule, Profile};
 pub use query::Query;
 pub use socket::sd::provide as provide_systemd_sockets;
 pub use socket::serial::CharDevice;

@@ -25,9 +25,15 @@ pub struct ListenOptions {
 
 enum Kind {
     /// One socket per address of the host; accepted in turn.
-    Tcp { sockets: Vec<TcpListener>, next: AtomicUsize },
+    Tcp {
+        sockets: Vec<TcpListener>,
+        next: AtomicUsize,
+    },
     /// The socket file is removed when the listener is dropped.
-    Unix { listener: UnixListener, file: Option<SocketFile> },
+    Unix {
+        listener: UnixListener,
+        file: Option<SocketFile>,
+    },
 }
 
 /// A listening socket (TCP, unix file, unix abstract, passed by systemd).
@@ -69,12 +75,19 @@ impl From<TcpListener> for Listener {
 
 impl From<UnixListener> for Listener {
     fn from(l: UnixListener) -> Self {
-        let shown = match l.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p.display().to_string())) {
+        let shown = match l
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+        {
             Some(p) => format!("unix:{p}"),
             None => "unix:(unnamed)".to_owned(),
         };
         Listener {
-            kind: Kind::Unix { listener: l, file: None },
+            kind: Kind::Unix {
+                listener: l,
+                file: None,
+            },
             shown,
         }
     }
@@ -103,18 +116,22 @@ impl Listener {
         Listener::bind_address(&uri.address, opts).await
     }
 
-    /// Binds and listens on `address` (see [`crate::socket`] for each kind;
-    /// `sd:NAME` takes the socket [`crate::provide_systemd_sockets`] gave).
+    /// Binds and listens on `address`: every address of a TCP host (`*`:
+    /// IPv6 and IPv4), a unix socket file (the stale-file rule of the crate
+    /// documentation first), an abstract name, or for `sd:NAME` the socket
+    /// [`crate::provide_systemd_sockets`] gave under that name.
     pub async fn bind_address(address: &Address, opts: &ListenOptions) -> io::Result<Listener> {
         let made = match address {
             Address::Tcp { host, port } => tcp::bind(host, *port).await.map(Listener::tcp),
-            Address::Unix(path) => unix::bind_path(path, opts.socket_mode).await.map(|(listener, file)| Listener {
-                kind: Kind::Unix {
-                    listener,
-                    file: Some(file),
-                },
-                shown: address.to_string(),
-            }),
+            Address::Unix(path) => unix::bind_path(path, opts.socket_mode)
+                .await
+                .map(|(listener, file)| Listener {
+                    kind: Kind::Unix {
+                        listener,
+                        file: Some(file),
+                    },
+                    shown: address.to_string(),
+                }),
             Address::Abstract(name) => unix::bind_abstract(name).map(|listener| Listener {
                 kind: Kind::Unix { listener, file: None },
                 shown: address.to_string(),

@@ -9,7 +9,14 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTRO
 
 /// What [`Query`]'s `Display` encodes: what would split or end a pair, `%`
 /// itself and spaces (non-ASCII bytes are always encoded).
-const ENCODED: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'&').add(b'=').add(b'#').add(b'?').add(b'+');
+const ENCODED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'%')
+    .add(b'&')
+    .add(b'=')
+    .add(b'#')
+    .add(b'?')
+    .add(b'+');
 
 /// The query arguments, in the order written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -66,7 +73,12 @@ impl fmt::Display for Query {
             if i > 0 {
                 f.write_str("&")?;
             }
-            write!(f, "{}={}", utf8_percent_encode(k, ENCODED), utf8_percent_encode(v, ENCODED))?;
+            write!(
+                f,
+                "{}={}",
+                utf8_percent_encode(k, ENCODED),
+                utf8_percent_encode(v, ENCODED)
+            )?;
         }
         Ok(())
     }

@@ -209,9 +209,7 @@ pub fn split_host_port(hostport: &str) -> Result<(&str, Option<&str>), String> {
         };
     }
     match hostport.rsplit_once(':') {
-        Some((host, _)) if host.contains(':') => {
-            Err("an IPv6 address must be written in brackets: [::1]:PORT".into())
-        }
+        Some((host, _)) if host.contains(':') => Err("an IPv6 address must be written in brackets: [::1]:PORT".into()),
         Some((host, port)) => Ok((host, Some(port))),
         None => Ok((hostport, None)),
     }
@@ -384,29 +382,64 @@ mod tests {
             ("tcp:[::1]:80", tcp(Some("::1"), 80), None, Some("80")),
             ("tcp:*:1234", tcp(None, 1234), None, Some("1234")),
             ("localhost:1", tcp(Some("localhost"), 1), None, Some("1")),
-            ("unix:/run/x.sock", Address::Unix("/run/x.sock".into()), None, Some("x.sock")),
+            (
+                "unix:/run/x.sock",
+                Address::Unix("/run/x.sock".into()),
+                None,
+                Some("x.sock"),
+            ),
             ("unix:@name", Address::Abstract("name".into()), None, Some("name")),
             ("sd:http", Address::Systemd("http".into()), None, Some("http")),
             ("tcp:host:0", tcp(Some("host"), 0), None, Some("0")),
             // wsapi and afb-client -d
-            ("unix:/tmp/x/hello", Address::Unix("/tmp/x/hello".into()), None, Some("hello")),
+            (
+                "unix:/tmp/x/hello",
+                Address::Unix("/tmp/x/hello".into()),
+                None,
+                Some("hello"),
+            ),
             ("unix:rel/hello", Address::Unix("rel/hello".into()), None, Some("hello")),
             ("unix:hello", Address::Unix("hello".into()), None, Some("hello")),
-            ("unix:@afb/hello", Address::Abstract("afb/hello".into()), None, Some("hello")),
+            (
+                "unix:@afb/hello",
+                Address::Abstract("afb/hello".into()),
+                None,
+                Some("hello"),
+            ),
             ("unix:@hello", Address::Abstract("hello".into()), None, Some("hello")),
-            ("tcp:localhost:1234/hello", tcp(Some("localhost"), 1234), Some("hello"), Some("hello")),
-            ("127.0.0.1:80/a/b/hello", tcp(Some("127.0.0.1"), 80), Some("a/b/hello"), Some("hello")),
+            (
+                "tcp:localhost:1234/hello",
+                tcp(Some("localhost"), 1234),
+                Some("hello"),
+                Some("hello"),
+            ),
+            (
+                "127.0.0.1:80/a/b/hello",
+                tcp(Some("127.0.0.1"), 80),
+                Some("a/b/hello"),
+                Some("hello"),
+            ),
             ("tcp:[::1]:99/x", tcp(Some("::1"), 99), Some("x"), Some("x")),
             ("tcp:*:5/x", tcp(None, 5), Some("x"), Some("x")),
             ("tcp::5/x", tcp(None, 5), Some("x"), Some("x")),
             (":9/x", tcp(None, 9), Some("x"), Some("x")),
             ("sd:hello", Address::Systemd("hello".into()), None, Some("hello")),
-            ("sd:sock/hello", Address::Systemd("sock".into()), Some("hello"), Some("hello")),
+            (
+                "sd:sock/hello",
+                Address::Systemd("sock".into()),
+                Some("hello"),
+                Some("hello"),
+            ),
             ("tcp:h:1/", tcp(Some("h"), 1), Some(""), None),
             ("unix:/tmp/", Address::Unix("/tmp/".into()), None, None),
             // C binders' forms (rpc-v3 / wsapi specifications)
             ("tcp:host:1234", tcp(Some("host"), 1234), None, Some("1234")),
-            ("char:/dev/ttyUSB0", Address::Char("/dev/ttyUSB0".into()), None, Some("ttyUSB0")),
+            (
+                "char:/dev/ttyUSB0",
+                Address::Char("/dev/ttyUSB0".into()),
+                None,
+                Some("ttyUSB0"),
+            ),
         ];
         for (text, address, path, api) in cases {
             let u = ok(text);

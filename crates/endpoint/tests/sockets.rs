@@ -22,7 +22,10 @@ async fn bind(text: &str) -> std::io::Result<Listener> {
 }
 
 async fn connect(text: &str) -> std::io::Result<Stream> {
-    Connector::new(&uri(text)).unwrap_or_else(|e| panic!("{e}")).connect().await
+    Connector::new(&uri(text))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect()
+        .await
 }
 
 /// Connects to `target`, accepts on `l`, sends a line each way; returns
@@ -96,9 +99,14 @@ async fn unix_socket_file_with_peer_credentials() {
     let dir = TempDir::new("ep-unix");
     let path = dir.path().join("api");
     let text = format!("unix:{}", path.display());
-    let l = Listener::bind(&uri(&text), &ListenOptions { socket_mode: Some(0o600) })
-        .await
-        .unwrap();
+    let l = Listener::bind(
+        &uri(&text),
+        &ListenOptions {
+            socket_mode: Some(0o600),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(l.to_string(), text);
     assert!(l.is_unix() && l.port().is_none());
     assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
@@ -107,7 +115,10 @@ async fn unix_socket_file_with_peer_credentials() {
     let cred = peer.cred().expect("SO_PEERCRED");
     assert_eq!((cred.uid, cred.gid), (me.uid(), me.gid()));
     assert_eq!(cred.pid, Some(std::process::id()));
-    assert_eq!(peer.to_string(), format!("unix peer pid {} uid {}", std::process::id(), me.uid()));
+    assert_eq!(
+        peer.to_string(),
+        format!("unix peer pid {} uid {}", std::process::id(), me.uid())
+    );
     drop(l);
     assert!(!path.exists(), "a dropped listener removes its socket file");
 }
@@ -242,7 +253,10 @@ async fn systemd_sockets_are_taken_by_name_once() {
     assert!(path.exists(), "a passed socket's file belongs to whoever made it");
     let e = bind(&format!("sd:{unix_name}")).await.unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains(&format!("sd:{unix_name}")) && msg.contains("no socket named"), "{msg}");
+    assert!(
+        msg.contains(&format!("sd:{unix_name}")) && msg.contains("no socket named"),
+        "{msg}"
+    );
 
     let file = std::fs::File::open("/proc/self/stat").unwrap();
     let e = Listener::from_fd(OwnedFd::from(file)).unwrap_err();
@@ -292,7 +306,10 @@ async fn what_cannot_be_done_is_refused_with_the_uri() {
         ("mtls+unix:/x", "not supported"),
     ] {
         let e = Connector::new(&uri(text)).unwrap_err();
-        assert!(e.to_string().contains(why) && e.to_string().contains(text), "{text}: {e}");
+        assert!(
+            e.to_string().contains(why) && e.to_string().contains(text),
+            "{text}: {e}"
+        );
     }
     let e = bind("tls+tcp:127.0.0.1:0").await.unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");

@@ -17,13 +17,20 @@ fn host() -> impl Strategy<Value = Host> {
 /// Text without the characters that end a part (`?`) or that the parser
 /// refuses (NUL).
 fn text(max: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec(any::<char>().prop_filter("no ? nor NUL", |c| *c != '?' && *c != '\0'), 1..max)
-        .prop_map(|v| v.into_iter().collect())
+    proptest::collection::vec(
+        any::<char>().prop_filter("no ? nor NUL", |c| *c != '?' && *c != '\0'),
+        1..max,
+    )
+    .prop_map(|v| v.into_iter().collect())
 }
 
 fn address() -> impl Strategy<Value = (Address, Option<String>)> {
     prop_oneof![
-        (host(), any::<u16>(), proptest::option::of(text(20).prop_map(|p| p.replace('/', "_") + "/x")))
+        (
+            host(),
+            any::<u16>(),
+            proptest::option::of(text(20).prop_map(|p| p.replace('/', "_") + "/x"))
+        )
             .prop_map(|(host, port, path)| (Address::Tcp { host, port }, path)),
         text(30)
             .prop_filter("short, no leading @", |p| p.len() <= 107 && !p.starts_with('@'))
@@ -45,8 +52,11 @@ fn prefixes() -> impl Strategy<Value = Vec<Prefix>> {
 }
 
 fn query() -> impl Strategy<Value = Vec<(String, String)>> {
-    proptest::collection::vec((any::<String>(), any::<String>()), 0..4)
-        .prop_map(|v| v.into_iter().filter(|(k, v)| !k.contains('\0') && !v.contains('\0')).collect())
+    proptest::collection::vec((any::<String>(), any::<String>()), 0..4).prop_map(|v| {
+        v.into_iter()
+            .filter(|(k, v)| !k.contains('\0') && !v.contains('\0'))
+            .collect()
+    })
 }
 
 proptest! {

@@ -31,7 +31,11 @@ pub(crate) fn take(name: &str) -> io::Result<OwnedFd> {
                 io::ErrorKind::NotFound,
                 format!(
                     "no socket named {name:?} was passed by systemd (socket activation; still available: {})",
-                    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
                 ),
             ))
         }

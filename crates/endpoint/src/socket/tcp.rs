@@ -21,7 +21,10 @@ async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         new
     });
     if addrs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no address for {host}")));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no address for {host}"),
+        ));
     }
     Ok(addrs)
 }

@@ -45,10 +45,7 @@ impl Drop for SocketFile {
 }
 
 fn in_use(path: &Path, how: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::AddrInUse,
-        format!("{} is in use: {how}", path.display()),
-    )
+    io::Error::new(io::ErrorKind::AddrInUse, format!("{} is in use: {how}", path.display()))
 }
 
 /// Applies the stale-file rule (module documentation) to `path`.
@@ -66,8 +63,12 @@ async fn clear_stale(path: &Path) -> io::Result<()> {
     }
     match tokio::time::timeout(PROBE_TIMEOUT, UnixStream::connect(path)).await {
         Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            std::fs::remove_file(path).map_err(|e| super::context(e, format_args!("cannot remove the stale socket {}", path.display())))?;
-            tracing::info!("removed the stale socket file {} (nothing accepted on it)", path.display());
+            std::fs::remove_file(path)
+                .map_err(|e| super::context(e, format_args!("cannot remove the stale socket {}", path.display())))?;
+            tracing::info!(
+                "removed the stale socket file {} (nothing accepted on it)",
+                path.display()
+            );
             Ok(())
         }
         Ok(Ok(_)) => Err(in_use(path, "a process accepts connections on it")),
