@@ -457,32 +457,12 @@ fn ready_is_notified_to_systemd_once_listening() {
 
 #[test]
 fn socket_activation_serves_http_on_the_passed_socket() {
-    let Some(tool) = afb_testkit::require_tool("systemd-socket-activate") else {
-        return;
-    };
     let work = TempDir::new("sd");
     let sd_port = free_port();
-    let port = free_port().to_string();
-    let _child = afb_testkit::KillOnDrop(
-        Command::new(tool)
-            .arg("-l")
-            .arg(format!("127.0.0.1:{sd_port}"))
-            .arg("--fdname=web")
-            .arg(bin_path("afb-daemon"))
-            .args([
-                "--port",
-                &port,
-                "--workdir",
-                work.path().to_str().unwrap(),
-                "--interface",
-                "sd:web",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let listen = [format!("127.0.0.1:{sd_port}")];
+    let Some(_daemon) = socket_activated(&listen, "web", &work, &["--interface", "sd:web"]) else {
+        return;
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{sd_port}").parse().unwrap();
     while !afb_testkit::accepts(addr.port()) {
@@ -532,6 +512,29 @@ fn daemon_mode_detaches_and_keeps_serving() {
     assert!(std::fs::read_to_string(&log).unwrap().contains("ready"));
 }
 
+/// Runs `systemd-socket-activate -l LISTEN... --fdname=NAMES afb-daemon
+/// --port FREE --workdir WORK ARGS`: the daemon starts at the first
+/// connection to one of the sockets. `None` when the tool is missing (a
+/// failure under CI=true).
+fn socket_activated(listen: &[String], names: &str, work: &TempDir, args: &[&str]) -> Option<afb_testkit::KillOnDrop> {
+    let tool = afb_testkit::require_tool("systemd-socket-activate")?;
+    let mut cmd = Command::new(tool);
+    for l in listen {
+        cmd.arg("-l").arg(l);
+    }
+    cmd.arg(format!("--fdname={names}"))
+        .arg(bin_path("afb-daemon"))
+        .args(["--port", &free_port().to_string(), "--workdir"])
+        .arg(work.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Some(afb_testkit::KillOnDrop(
+        cmd.spawn().expect("spawn systemd-socket-activate"),
+    ))
+}
+
 /// Waits until `path` exists.
 fn wait_for_path(path: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -543,38 +546,15 @@ fn wait_for_path(path: &std::path::Path) {
 
 #[test]
 fn ws_server_on_sockets_passed_by_systemd() {
-    let Some(tool) = afb_testkit::require_tool("systemd-socket-activate") else {
-        return;
-    };
     let work = TempDir::new("sd-ws");
     let sock = work.path().join("hello");
     let tcp_port = free_port();
-    let port = free_port().to_string();
     // `sd:NAME` (the API is the name) and `sd:NAME/API`
-    let _back = afb_testkit::KillOnDrop(
-        Command::new(tool)
-            .arg("-l")
-            .arg(&sock)
-            .arg("-l")
-            .arg(format!("127.0.0.1:{tcp_port}"))
-            .arg("--fdname=hello:wsapi-tcp")
-            .arg(bin_path("afb-daemon"))
-            .args([
-                "--port",
-                &port,
-                "--workdir",
-                work.path().to_str().unwrap(),
-                "--ws-server",
-                "sd:hello",
-                "--ws-server",
-                "sd:wsapi-tcp/hello",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let listen = [sock.display().to_string(), format!("127.0.0.1:{tcp_port}")];
+    let args = ["--ws-server", "sd:hello", "--ws-server", "sd:wsapi-tcp/hello"];
+    let Some(_back) = socket_activated(&listen, "hello:wsapi-tcp", &work, &args) else {
+        return;
+    };
     wait_for_path(&sock);
     // The first connection starts the daemon; the fronts call through both sockets.
     for uri in [

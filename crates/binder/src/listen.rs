@@ -37,26 +37,19 @@ pub async fn loopback(port: u16) -> Result<Vec<Listener>, String> {
 mod tests {
     use super::*;
 
-    fn tcp(host: Option<&str>, port: u16) -> Address {
-        Address::Tcp {
-            host: host.map_or(Host::Any, |h| Host::Name(h.into())),
-            port,
-        }
-    }
-
     #[test]
     fn interface_forms() {
         for (text, address) in [
-            ("tcp:127.0.0.1:8080", tcp(Some("127.0.0.1"), 8080)),
-            ("tcp:[::1]:80", tcp(Some("::1"), 80)),
-            ("tcp:*:1234", tcp(None, 1234)),
-            ("tcp::1234", tcp(None, 1234)),
-            ("localhost:1", tcp(Some("localhost"), 1)),
-            ("unix:/run/x.sock", Address::Unix("/run/x.sock".into())),
-            ("unix:@x", Address::Abstract("x".into())),
-            ("sd:http", Address::Systemd("http".into())),
+            ("tcp:127.0.0.1:8080", "tcp:127.0.0.1:8080"),
+            ("tcp:[::1]:80", "tcp:[::1]:80"),
+            ("tcp:*:1234", "tcp:*:1234"),
+            ("tcp::1234", "tcp:*:1234"),
+            ("localhost:1", "tcp:localhost:1"),
+            ("unix:/run/x.sock", "unix:/run/x.sock"),
+            ("unix:@x", "unix:@x"),
+            ("sd:http", "sd:http"),
         ] {
-            assert_eq!(parse_interface(text).unwrap().address, address, "{text}");
+            assert_eq!(parse_interface(text).unwrap().address.to_string(), address, "{text}");
         }
         for (text, why) in [
             ("tcp:host", "HOST:PORT"),

@@ -34,17 +34,6 @@ impl WsapiUri {
 mod tests {
     use super::*;
 
-    fn ok(uri: &str) -> WsapiUri {
-        WsapiUri::parse(uri).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn bad(uri: &str) -> String {
-        match WsapiUri::parse(uri) {
-            Ok(u) => panic!("{uri:?} parsed as {u:?}"),
-            Err(e) => e.to_string(),
-        }
-    }
-
     #[test]
     fn api_names() {
         for (uri, api) in [
@@ -60,7 +49,7 @@ mod tests {
             ("sd:sock/hello", "hello"),
             ("sd:sock?as-api=hello", "hello"),
         ] {
-            assert_eq!(ok(uri).api, api, "{uri}");
+            assert_eq!(WsapiUri::parse(uri).map(|u| u.api), Ok(api.to_owned()), "{uri}");
         }
     }
 
@@ -81,7 +70,7 @@ mod tests {
             ("tls+tcp:h:1/y", "prefix"),
             ("char:/dev/ttyS0", "character device"),
         ] {
-            let e = bad(uri);
+            let e = WsapiUri::parse(uri).unwrap_err().to_string();
             assert!(e.contains(why), "{uri}: {e}");
         }
     }
