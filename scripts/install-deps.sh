@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build and test the binder:
-# Chromium (browser tests), json-c (C bindings), Node.js packages of the
-# browser tests, cargo-fuzz.
+# Chromium (browser tests), json-c (C bindings), systemd-socket-activate
+# (socket activation tests), Node.js packages of the browser tests, cargo-fuzz.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ command -v valgrind >/dev/null 2>&1 || need_apt="$need_apt valgrind"
 command -v cc >/dev/null 2>&1 || need_apt="$need_apt gcc"
 # nm: the hello-so test reads the shared object's dynamic symbols.
 command -v nm >/dev/null 2>&1 || need_apt="$need_apt binutils"
+# systemd-socket-activate: the socket activation tests (`sd:` URIs).
+command -v systemd-socket-activate >/dev/null 2>&1 || need_apt="$need_apt systemd"
 if [ -n "$need_apt" ]; then
     echo "install-deps: apt-get install$need_apt"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, LocalSet};
 
-use crate::net::{self, HttpConn, WsapiAddr, WsapiStream};
+use crate::net::{self, HttpConn};
 use crate::procs;
 use crate::stats::{new_histogram, LoadResult};
 
@@ -409,7 +409,7 @@ fn io_err(msg: String) -> io::Error {
 #[derive(Debug, Clone)]
 pub struct WsapiOpts {
     /// The endpoint.
-    pub addr: WsapiAddr,
+    pub addr: afb_endpoint::Connector,
     /// Connections.
     pub conns: usize,
     /// Calls in flight per connection (at most 4095).
@@ -430,9 +430,10 @@ pub fn wsapi(opts: WsapiOpts, timing: Timing, server_pids: &[u32]) -> Result<Loa
         .map_err(|e| format!("--args is not JSON: {e}"))?;
     run(timing, server_pids, |ctl| async move {
         let conns = open_all(opts.conns, 64, |_| async {
-            net::wsapi_connect(&opts.addr)
+            opts.addr
+                .connect()
                 .await
-                .map_err(|e| format!("wsapi connect {:?}: {e}", opts.addr))
+                .map_err(|e| format!("wsapi connect {}: {e}", opts.addr.address()))
         })
         .await?;
         let frames: Rc<Vec<Vec<u8>>> = Rc::new(
@@ -458,11 +459,7 @@ pub fn wsapi(opts: WsapiOpts, timing: Timing, server_pids: &[u32]) -> Result<Loa
         for c in conns {
             let (ctl, frames) = (ctl.clone(), frames.clone());
             tasks.push(tokio::task::spawn_local(async move {
-                let r = match c {
-                    WsapiStream::Unix(s) => wsapi_conn(s, &frames, &ctl).await,
-                    WsapiStream::Tcp(s) => wsapi_conn(s, &frames, &ctl).await,
-                };
-                if let Err(e) = r {
+                if let Err(e) = wsapi_conn(c, &frames, &ctl).await {
                     ctl.failed(|| format!("wsapi connection: {e}"));
                 }
             }));

@@ -304,9 +304,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             args,
         } => {
             pin(&common);
-            let addr = net::WsapiAddr::parse(&uri)?;
-            if let net::WsapiAddr::Tcp(hp) = &addr {
-                loopback_addr(hp)?;
+            let addr = net::wsapi_endpoint(&uri)?;
+            if let afb_endpoint::Address::Tcp { host, port } = addr.address() {
+                loopback_addr(&format!("{host}:{port}"))?;
             }
             let opts = load::WsapiOpts {
                 addr,

@@ -1,10 +1,11 @@
 //! Minimal, fast client protocol code for the load generator: an HTTP/1.1 response reader
 //! (keep-alive, Content-Length or chunked bodies, `Set-Cookie`), the WebSocket client
-//! handshake, masked text frames, and wsapi endpoints (`unix:` / `tcp:` URIs).
+//! handshake, masked text frames, and wsapi endpoints (`afb-endpoint` socket URIs).
 
 use std::io;
 use std::net::SocketAddr;
 
+use afb_endpoint::{Connector, SocketUri};
 use afb_wsapi_codec::frame::{self, FrameDecoder, FrameEvent, OpCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -360,64 +361,11 @@ pub async fn wsj1_call_once<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// A wsapi endpoint: `unix:/path/API`, `unix:@abstract/API`, `tcp:HOST:PORT/API` or
-/// `HOST:PORT/API`.
-#[derive(Debug, Clone)]
-pub enum WsapiAddr {
-    /// A unix socket path (abstract when it starts with `@`).
-    Unix(String),
-    /// A TCP address.
-    Tcp(String),
-}
-
-impl WsapiAddr {
-    /// Parses a URI; the API name (last path segment) is part of the socket path for `unix:`
-    /// and dropped for `tcp:`.
-    pub fn parse(uri: &str) -> Result<WsapiAddr, String> {
-        if let Some(p) = uri.strip_prefix("unix:") {
-            return Ok(WsapiAddr::Unix(p.to_owned()));
-        }
-        let t = uri.strip_prefix("tcp:").unwrap_or(uri);
-        let hostport = t.split('/').next().unwrap_or_default();
-        if hostport.is_empty() {
-            return Err(format!("bad wsapi URI {uri:?}"));
-        }
-        Ok(WsapiAddr::Tcp(hostport.to_owned()))
-    }
-}
-
-/// A connected wsapi stream.
-pub enum WsapiStream {
-    /// Over a unix socket.
-    Unix(tokio::net::UnixStream),
-    /// Over TCP.
-    Tcp(TcpStream),
-}
-
-/// Connects to a wsapi endpoint.
-pub async fn wsapi_connect(addr: &WsapiAddr) -> io::Result<WsapiStream> {
-    match addr {
-        WsapiAddr::Unix(p) => {
-            if let Some(name) = p.strip_prefix('@') {
-                let sa = abstract_addr(name)?;
-                let std = std::os::unix::net::UnixStream::connect_addr(&sa)?;
-                std.set_nonblocking(true)?;
-                Ok(WsapiStream::Unix(tokio::net::UnixStream::from_std(std)?))
-            } else {
-                Ok(WsapiStream::Unix(tokio::net::UnixStream::connect(p).await?))
-            }
-        }
-        WsapiAddr::Tcp(hp) => {
-            let s = TcpStream::connect(hp.as_str()).await?;
-            s.set_nodelay(true)?;
-            Ok(WsapiStream::Tcp(s))
-        }
-    }
-}
-
-fn abstract_addr(name: &str) -> io::Result<std::os::unix::net::SocketAddr> {
-    use std::os::linux::net::SocketAddrExt;
-    std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+/// The wsapi endpoint of a socket URI (`unix:/path/API`, `unix:@abstract/API`,
+/// `tcp:HOST:PORT/API`, `HOST:PORT/API`).
+pub fn wsapi_endpoint(uri: &str) -> Result<Connector, String> {
+    let u = SocketUri::parse(uri).map_err(|e| e.to_string())?;
+    Connector::new(&u).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -469,9 +417,10 @@ mod tests {
 
     #[test]
     fn wsapi_uris() {
-        assert!(matches!(WsapiAddr::parse("unix:/tmp/x/hello"), Ok(WsapiAddr::Unix(p)) if p == "/tmp/x/hello"));
-        assert!(matches!(WsapiAddr::parse("tcp:127.0.0.1:9000/hello"), Ok(WsapiAddr::Tcp(p)) if p == "127.0.0.1:9000"));
-        assert!(matches!(WsapiAddr::parse("localhost:9/api"), Ok(WsapiAddr::Tcp(p)) if p == "localhost:9"));
-        assert!(WsapiAddr::parse("tcp:/api").is_err());
+        let at = |u: &str| wsapi_endpoint(u).map(|c| c.address().to_string());
+        assert_eq!(at("unix:/tmp/x/hello").as_deref(), Ok("unix:/tmp/x/hello"));
+        assert_eq!(at("tcp:127.0.0.1:9000/hello").as_deref(), Ok("tcp:127.0.0.1:9000"));
+        assert_eq!(at("localhost:9/api").as_deref(), Ok("tcp:localhost:9"));
+        assert!(at("tcp:/api").is_err());
     }
 }

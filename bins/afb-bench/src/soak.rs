@@ -21,7 +21,7 @@ use clap::Args;
 use tokio::io::AsyncWriteExt;
 
 use crate::load::{self, Timing};
-use crate::net::{self, HttpConn, WsapiAddr};
+use crate::net::{self, HttpConn};
 use crate::procs::{self, Scratch, Server, ServerCmd};
 use crate::stats::LoadResult;
 
@@ -126,7 +126,7 @@ impl Plan {
                 "wsapi",
                 Box::new(move |t| {
                     let o = load::WsapiOpts {
-                        addr: WsapiAddr::Unix(sock.display().to_string()),
+                        addr: afb_endpoint::Connector::unix(&sock),
                         conns: 2,
                         inflight: 8,
                         verb: "ping".into(),

@@ -829,7 +829,7 @@ impl Ctx {
                     s.push(self.measure(&|| {
                         load::wsapi(
                             load::WsapiOpts {
-                                addr: net::WsapiAddr::Unix(sock.display().to_string()),
+                                addr: afb_endpoint::Connector::unix(&sock),
                                 conns: 1,
                                 inflight: self.args.inflight,
                                 verb: "ping".into(),

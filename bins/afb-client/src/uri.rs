@@ -1,8 +1,10 @@
 //! The addresses the client connects to: the WebSocket URL of `x-afb-ws-json1` (with the
-//! session uuid and token added to its query) and the socket URI of a wsapi link.
+//! session uuid and token added to its query) and the socket URI of a wsapi link (read by
+//! `afb-endpoint`, as the daemon reads `--ws-client`).
 
 use std::fmt;
-use std::path::PathBuf;
+
+use afb_endpoint::{Connector, Profile, SocketUri};
 
 /// A WebSocket endpoint of a binder (`ws://HOST:PORT/PATH?QUERY`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,27 +17,11 @@ pub struct WsTarget {
     pub url: String,
 }
 
-/// Where a wsapi link's socket is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WsapiEndpoint {
-    /// A unix socket file.
-    Unix(PathBuf),
-    /// A Linux abstract unix socket (the name after `@`).
-    Abstract(String),
-    /// A TCP socket.
-    Tcp {
-        /// Host name or address, IPv6 without brackets.
-        host: String,
-        /// TCP port.
-        port: u16,
-    },
-}
-
 /// A wsapi URI: the socket and the API it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsapiTarget {
-    /// The socket.
-    pub endpoint: WsapiEndpoint,
+    /// Connects to the socket.
+    pub connector: Connector,
     /// The API (the last path segment, or `?as-api=NAME`).
     pub api: String,
 }
@@ -50,37 +36,16 @@ impl fmt::Display for UriError {
     }
 }
 
-/// Longest unix socket path (`sun_path` holds 108 bytes with the final NUL).
-const MAX_UNIX_PATH: usize = 107;
-
 /// Splits `host:port` (`[v6]:port` for IPv6); `default_port` when there is no port.
 fn split_host_port(hostport: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (addr, after) = v6.split_once(']').ok_or("unclosed [ in an IPv6 address")?;
-        if addr.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("bad IPv6 address {addr:?}"));
-        }
-        match after.strip_prefix(':') {
-            Some(port) => (addr, Some(port)),
-            None if after.is_empty() => (addr, None),
-            None => return Err("expected :PORT after the IPv6 address".into()),
-        }
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((host, _)) if host.contains(':') => {
-                return Err("an IPv6 address must be written in brackets: [::1]:PORT".into())
-            }
-            Some((host, port)) => (host, Some(port)),
-            None => (hostport, None),
-        }
-    };
+    let (host, port) = afb_endpoint::split_host_port(hostport)?;
     if host.is_empty() {
         return Err("no host".into());
     }
     let port = match port {
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(format!("bad port {p:?}")),
+        Some(p) => match afb_endpoint::parse_port(p)? {
+            0 => return Err(format!("bad port {p:?}")),
+            n => n,
         },
         None => default_port.ok_or("no port (expected HOST:PORT)")?,
     };
@@ -176,61 +141,11 @@ impl WsapiTarget {
     /// `HOST:PORT/API`, optionally followed by `?as-api=NAME`.
     pub fn parse(uri: &str) -> Result<WsapiTarget, UriError> {
         let bad = |why: String| UriError(format!("bad wsapi URI {uri:?}: {why}"));
-        let (main, query) = match uri.split_once('?') {
-            Some((m, q)) => (m, Some(q)),
-            None => (uri, None),
-        };
-        let mut as_api = None;
-        for param in query.into_iter().flat_map(|q| q.split('&')) {
-            match param.split_once('=') {
-                Some(("as-api", v)) if !v.is_empty() => as_api = Some(v),
-                _ => return Err(bad(format!("unknown parameter {param:?} (only as-api=NAME is known)"))),
-            }
-        }
-        let (endpoint, tail) = if let Some(rest) = main.strip_prefix("unix:") {
-            if rest.contains('\0') {
-                return Err(bad("NUL byte in the socket name".into()));
-            }
-            if let Some(name) = rest.strip_prefix('@') {
-                if name.is_empty() || name.len() + 1 > MAX_UNIX_PATH {
-                    return Err(bad("empty or too long abstract socket name".into()));
-                }
-                (WsapiEndpoint::Abstract(name.to_owned()), name)
-            } else {
-                if rest.is_empty() || rest.len() > MAX_UNIX_PATH {
-                    return Err(bad("empty or too long socket path".into()));
-                }
-                (WsapiEndpoint::Unix(PathBuf::from(rest)), rest)
-            }
-        } else if main.starts_with("sd:") {
-            return Err(bad("sd: sockets are for servers only".into()));
-        } else {
-            let rest = main.strip_prefix("tcp:").unwrap_or(main);
-            let (hostport, path) = rest
-                .split_once('/')
-                .ok_or_else(|| bad("expected tcp:HOST:PORT/API".into()))?;
-            let (host, port) = split_host_port(hostport, None).map_err(bad)?;
-            (WsapiEndpoint::Tcp { host, port }, path)
-        };
-        let api = as_api.unwrap_or_else(|| tail.rsplit('/').next().unwrap_or(tail));
-        if api.is_empty() {
-            return Err(bad("no API name (the URI must end with /API)".into()));
-        }
-        Ok(WsapiTarget {
-            endpoint,
-            api: api.to_owned(),
-        })
-    }
-}
-
-impl fmt::Display for WsapiEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WsapiEndpoint::Unix(p) => write!(f, "unix:{}", p.display()),
-            WsapiEndpoint::Abstract(n) => write!(f, "unix:@{n}"),
-            WsapiEndpoint::Tcp { host, port } if host.contains(':') => write!(f, "tcp:[{host}]:{port}"),
-            WsapiEndpoint::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
-        }
+        let socket = SocketUri::parse(uri).map_err(|e| bad(e.reason))?;
+        socket.check(&Profile::WSAPI_V1).map_err(bad)?;
+        let api = socket.api_name().map_err(bad)?;
+        let connector = Connector::new(&socket).map_err(|e| bad(e.reason))?;
+        Ok(WsapiTarget { connector, api })
     }
 }
 
@@ -294,26 +209,20 @@ mod tests {
 
     #[test]
     fn wsapi_forms() {
-        let t = WsapiTarget::parse("unix:/tmp/x/hello").unwrap();
-        assert_eq!(t.endpoint, WsapiEndpoint::Unix("/tmp/x/hello".into()));
-        assert_eq!(t.api, "hello");
-        let t = WsapiTarget::parse("unix:@afb/hello").unwrap();
-        assert_eq!(t.endpoint, WsapiEndpoint::Abstract("afb/hello".into()));
-        assert_eq!(t.api, "hello");
-        let t = WsapiTarget::parse("tcp:localhost:1234/hello").unwrap();
-        assert_eq!(
-            t.endpoint,
-            WsapiEndpoint::Tcp {
-                host: "localhost".into(),
-                port: 1234
-            }
-        );
-        assert_eq!(WsapiTarget::parse("127.0.0.1:9/a/b").unwrap().api, "b");
-        assert_eq!(WsapiTarget::parse("unix:/s?as-api=other").unwrap().api, "other");
-        assert_eq!(
-            WsapiTarget::parse("tcp:[::1]:9/x").unwrap().endpoint.to_string(),
-            "tcp:[::1]:9"
-        );
+        for (uri, address, api) in [
+            ("unix:/tmp/x/hello", "unix:/tmp/x/hello", "hello"),
+            ("unix:@afb/hello", "unix:@afb/hello", "hello"),
+            ("tcp:localhost:1234/hello", "tcp:localhost:1234", "hello"),
+            ("127.0.0.1:9/a/b", "tcp:127.0.0.1:9", "b"),
+            ("unix:/s?as-api=other", "unix:/s", "other"),
+            ("tcp:[::1]:9/x", "tcp:[::1]:9", "x"),
+        ] {
+            let t = WsapiTarget::parse(uri).unwrap();
+            assert_eq!(
+                (t.connector.address().to_string().as_str(), t.api.as_str()),
+                (address, api)
+            );
+        }
     }
 
     #[test]

@@ -5,25 +5,22 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use afb_endpoint::Stream;
 use afb_wsapi_codec::frame::{encode_close, encode_pong, FrameDecoder, FrameEvent};
 use afb_wsapi_codec::message::Message;
 use afb_wsapi_codec::{decode, encode_framed, object_to_json, Direction, MAX_PENDING, VERSION_1};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::request::Request;
 use crate::session::{Closed, Ctx, Link, Pending, Purpose, Recv};
-use crate::uri::{WsapiEndpoint, WsapiTarget};
+use crate::uri::WsapiTarget;
 
 /// How long connecting and the version exchange may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A byte stream (unix or TCP socket).
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
 /// A connected wsapi link.
 pub struct WsapiLink {
-    stream: Box<dyn Stream>,
+    stream: Stream,
     decoder: FrameDecoder,
     rbuf: Vec<u8>,
     rpos: usize,
@@ -37,25 +34,6 @@ pub struct WsapiLink {
     max_message: usize,
 }
 
-async fn open(endpoint: &WsapiEndpoint) -> std::io::Result<Box<dyn Stream>> {
-    Ok(match endpoint {
-        WsapiEndpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
-        WsapiEndpoint::Abstract(name) => {
-            use std::os::linux::net::SocketAddrExt;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
-            // Connecting a local socket does not block for long.
-            let std = std::os::unix::net::UnixStream::connect_addr(&addr)?;
-            std.set_nonblocking(true)?;
-            Box::new(tokio::net::UnixStream::from_std(std)?)
-        }
-        WsapiEndpoint::Tcp { host, port } => {
-            let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-            let _ = stream.set_nodelay(true);
-            Box::new(stream)
-        }
-    })
-}
-
 /// Connects, exchanges the version and declares the session and token.
 pub async fn connect(
     target: &WsapiTarget,
@@ -63,9 +41,9 @@ pub async fn connect(
     token: Option<&str>,
     max_message: usize,
 ) -> Result<WsapiLink, String> {
-    let fail = |why: String| format!("cannot connect to {}: {why}", target.endpoint);
+    let fail = |why: String| format!("cannot connect to {}: {why}", target.connector.address());
     let work = async {
-        let stream = open(&target.endpoint).await.map_err(|e| fail(e.to_string()))?;
+        let stream = target.connector.connect().await.map_err(|e| fail(e.to_string()))?;
         let mut link = WsapiLink {
             stream,
             decoder: FrameDecoder::new(max_message),

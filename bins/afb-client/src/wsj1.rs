@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use afb_endpoint::{Address, Connector, Host, Stream};
 use afb_wsj1::envelope::ReplyEnvelope;
 use afb_wsj1::{Message as Wsj1, RawValue};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -26,7 +26,7 @@ const MAX_DESCRIBES: usize = 64;
 
 /// A connected x-afb-ws-json1 link.
 pub struct Wsj1Link {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Stream>,
     next_id: u64,
     pending: Pending<u64>,
     buf: Vec<u8>,
@@ -36,23 +36,12 @@ pub struct Wsj1Link {
 pub async fn connect(target: &WsTarget, max_message: usize) -> Result<Wsj1Link, String> {
     let fail = |why: String| format!("cannot connect to {}: {why}", target.url);
     let work = async {
-        let addrs: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
-            .await
-            .map_err(|e| fail(format!("cannot resolve {}: {e}", target.host)))?
-            .collect();
-        let mut last = format!("no address for {}", target.host);
-        let mut stream = None;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = format!("{addr}: {e}"),
-            }
-        }
-        let stream = stream.ok_or_else(|| fail(last))?;
-        let _ = stream.set_nodelay(true);
+        let connector = Connector::to(Address::Tcp {
+            host: Host::Name(target.host.clone()),
+            port: target.port,
+        })
+        .map_err(fail)?;
+        let stream = connector.connect().await.map_err(|e| fail(e.to_string()))?;
         let mut request = target
             .url
             .as_str()

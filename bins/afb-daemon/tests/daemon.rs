@@ -457,31 +457,12 @@ fn ready_is_notified_to_systemd_once_listening() {
 
 #[test]
 fn socket_activation_serves_http_on_the_passed_socket() {
-    let Ok(tool) = which("systemd-socket-activate") else {
-        eprintln!("systemd-socket-activate not installed: socket activation not tested");
-        return;
-    };
     let work = TempDir::new("sd");
     let sd_port = free_port();
-    let port = free_port().to_string();
-    let mut child = Command::new(tool)
-        .arg("-l")
-        .arg(format!("127.0.0.1:{sd_port}"))
-        .arg("--fdname=web")
-        .arg(bin_path("afb-daemon"))
-        .args([
-            "--port",
-            &port,
-            "--workdir",
-            work.path().to_str().unwrap(),
-            "--interface",
-            "sd:web",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let listen = [format!("127.0.0.1:{sd_port}")];
+    let Some(_daemon) = socket_activated(&listen, "web", &work, &["--interface", "sd:web"]) else {
+        return;
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{sd_port}").parse().unwrap();
     while !afb_testkit::accepts(addr.port()) {
@@ -491,8 +472,6 @@ fn socket_activation_serves_http_on_the_passed_socket() {
     let r = Conn::tcp(addr).get("/api/hello/ping");
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["response"], "Some String");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -533,8 +512,148 @@ fn daemon_mode_detaches_and_keeps_serving() {
     assert!(std::fs::read_to_string(&log).unwrap().contains("ready"));
 }
 
-fn which(name: &str) -> Result<std::path::PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
-        .ok_or(())
+/// Runs `systemd-socket-activate -l LISTEN... --fdname=NAMES afb-daemon
+/// --port FREE --workdir WORK ARGS`: the daemon starts at the first
+/// connection to one of the sockets. `None` when the tool is missing (a
+/// failure under CI=true).
+fn socket_activated(listen: &[String], names: &str, work: &TempDir, args: &[&str]) -> Option<afb_testkit::KillOnDrop> {
+    let tool = afb_testkit::require_tool("systemd-socket-activate")?;
+    let mut cmd = Command::new(tool);
+    for l in listen {
+        cmd.arg("-l").arg(l);
+    }
+    cmd.arg(format!("--fdname={names}"))
+        .arg(bin_path("afb-daemon"))
+        .args(["--port", &free_port().to_string(), "--workdir"])
+        .arg(work.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Some(afb_testkit::KillOnDrop(
+        cmd.spawn().expect("spawn systemd-socket-activate"),
+    ))
+}
+
+/// Waits until `path` exists.
+fn wait_for_path(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ws_server_on_sockets_passed_by_systemd() {
+    let work = TempDir::new("sd-ws");
+    let sock = work.path().join("hello");
+    let tcp_port = free_port();
+    // `sd:NAME` (the API is the name) and `sd:NAME/API`
+    let listen = [sock.display().to_string(), format!("127.0.0.1:{tcp_port}")];
+    let args = ["--ws-server", "sd:hello", "--ws-server", "sd:wsapi-tcp/hello"];
+    let Some(_back) = socket_activated(&listen, "hello:wsapi-tcp", &work, &args) else {
+        return;
+    };
+    wait_for_path(&sock);
+    // The first connection starts the daemon; the fronts call through both sockets.
+    for uri in [
+        format!("unix:{}", sock.display()),
+        format!("tcp:127.0.0.1:{tcp_port}/hello"),
+    ] {
+        let front = Daemon::start(&["--ws-client", &uri, "--workdir", work.path().to_str().unwrap()]);
+        let r = Conn::tcp(front.addr()).get("/api/hello/ping");
+        assert_eq!(
+            (r.status, r.afb_status()),
+            (200, "success".to_owned()),
+            "via {uri}: {}",
+            r.text()
+        );
+        assert_eq!(r.json()["response"], "Some String");
+    }
+}
+
+#[test]
+fn a_socket_systemd_did_not_pass_is_a_start_up_error() {
+    let work = TempDir::new("sd-missing");
+    let wd = work.path().to_str().unwrap();
+    let port = free_port().to_string();
+    for (option, uri) in [("--ws-server", "sd:nope/hello"), ("--interface", "sd:nope")] {
+        let r = run(&["--port", &port, "--workdir", wd, option, uri], LIMIT);
+        assert!(r.code.is_some_and(|c| c != 0), "{option} {uri}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("{option} {uri}")) && r.stderr.contains("no socket named \"nope\""),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+/// The stale socket file rule: a file left by a killed daemon is replaced,
+/// a socket a live daemon accepts on is refused (and keeps working), a
+/// regular file is never removed; a stopped daemon removes its files.
+#[test]
+fn unix_socket_files_left_by_a_killed_daemon_are_reused_live_ones_refused() {
+    let dir = TempDir::new("stale");
+    let ws = dir.path().join("hello");
+    let web = dir.path().join("web.sock");
+    let wd = dir.path().to_str().unwrap();
+    let ws_uri = format!("unix:{}", ws.display());
+    let web_uri = format!("unix:{}", web.display());
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = ["-vv", "--workdir", wd, "--ws-server", &ws_uri, "--interface", &web_uri]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let start = || {
+        let d = Daemon::start_with(DaemonOpts {
+            args: args(&[]),
+            wait_path: Some(ws.clone()),
+            ..DaemonOpts::default()
+        });
+        let log = d.wait_log(Duration::from_secs(10), |l| l.contains("ready"));
+        assert!(log.contains("ready"), "{log}");
+        d
+    };
+    let mut first = start();
+
+    // Live sockets: a second daemon is refused, for either option.
+    let port = free_port().to_string();
+    for (option, uri) in [("--ws-server", &ws_uri), ("--interface", &web_uri)] {
+        let r = run(&["--port", &port, "--workdir", wd, option, uri.as_str()], LIMIT);
+        assert!(r.code.is_some_and(|c| c != 0), "{option} {uri}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(uri.as_str()) && r.stderr.contains("in use"),
+            "{option}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        Conn::unix(&web).get("/api/hello/ping").status,
+        200,
+        "the first one still serves"
+    );
+    let front = Daemon::start(&["--workdir", wd, "--ws-client", &ws_uri]);
+    assert_eq!(Conn::tcp(front.addr()).get("/api/hello/ping").afb_status(), "success");
+
+    // Killed: its files stay; the next daemon replaces them.
+    first.kill();
+    assert!(ws.exists() && web.exists(), "SIGKILL leaves the socket files");
+    let second = start();
+    assert_eq!(Conn::unix(&web).get("/api/hello/ping").status, 200);
+    assert_eq!(Conn::tcp(front.addr()).get("/api/hello/ping").afb_status(), "success");
+
+    // Stopped (SIGTERM): it removes its files.
+    drop(second);
+    assert!(!ws.exists() && !web.exists(), "removed at exit");
+
+    // A regular file is never removed.
+    std::fs::write(&web, b"precious").unwrap();
+    let r = run(&["--port", &port, "--workdir", wd, "--interface", &web_uri], LIMIT);
+    assert!(r.code.is_some_and(|c| c != 0), "{}", r.stderr);
+    assert!(r.stderr.contains("not a socket"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&web).unwrap(), b"precious");
 }

@@ -6,13 +6,12 @@
 //! request (`hello/exit`) or the end of the `--exec` child, and shut down
 //! gracefully.
 
-use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use afb_core::{ApiDecl, ApiResolver, Args, Call, Client, LogLevel, Registry, RegistryConfig, SessionConfig};
+use afb_endpoint::{Address, ListenOptions, Listener};
 use afb_http::origin::OriginPolicy;
 use afb_http::ws::WsConfig;
 use afb_http::{HttpConfig, HttpServer, Limits};
@@ -21,7 +20,7 @@ use serde_json::{Map, Value};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
-use crate::listen::{self, Bound, Interface};
+use crate::listen;
 use crate::logging::LevelSource;
 use crate::options::Options;
 use crate::{exec, monitor, sys};
@@ -39,7 +38,6 @@ pub struct Prepared {
     uploaddir: PathBuf,
     settings: Map<String, Value>,
     calls: Vec<(String, String, Args)>,
-    activation: HashMap<String, OwnedFd>,
 }
 
 fn absolute(base: &Path, p: &Path) -> PathBuf {
@@ -151,7 +149,7 @@ pub fn prepare(mut opts: Options, level: LogLevel) -> Result<Prepared, String> {
         parse_set(s, &mut settings)?;
     }
     let calls = opts.call.iter().map(|c| parse_call(c)).collect::<Result<Vec<_>, _>>()?;
-    let activation = sys::take_activation_fds().into_iter().collect();
+    afb_endpoint::provide_systemd_sockets(sys::take_activation_fds());
     // Exported to bindings and to the --exec child. No other thread exists
     // yet, so changing the environment races with nothing.
     std::env::set_var("AFB_PORT", opts.port.to_string());
@@ -172,7 +170,6 @@ pub fn prepare(mut opts: Options, level: LogLevel) -> Result<Prepared, String> {
         uploaddir,
         settings,
         calls,
-        activation,
     })
 }
 
@@ -189,12 +186,11 @@ impl ApiResolver for Resolvers {
 #[derive(Default)]
 struct Running {
     http: Option<HttpServer>,
-    socket_files: Vec<PathBuf>,
     child: Option<tokio::process::Child>,
 }
 
 async fn listen_http(
-    p: &mut Prepared,
+    p: &Prepared,
     registry: &Arc<Registry>,
     ws_shutdown: CancellationToken,
 ) -> Result<Running, String> {
@@ -246,69 +242,36 @@ async fn listen_http(
         .iter()
         .map(|i| listen::parse_interface(i))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut bound = Vec::new();
     let port_taken = interfaces
         .iter()
-        .any(|i| matches!(i, Interface::Tcp { port, .. } if *port == o.port));
-    if !port_taken {
-        let l = listen::bind_tcp("127.0.0.1", o.port)
-            .await
-            .map_err(|e| format!("--port {}: {e}", o.port))?;
-        bound.extend(l.into_iter().map(Bound::Tcp));
-        match listen::bind_tcp("::1", o.port).await {
-            Ok(l) => bound.extend(l.into_iter().map(Bound::Tcp)),
-            Err(e) => tracing::debug!("no IPv6 loopback listener: {e}"),
-        }
-    }
+        .any(|i| matches!(i.address, Address::Tcp { port, .. } if port == o.port));
+    let mut listeners = if port_taken {
+        Vec::new()
+    } else {
+        listen::loopback(o.port).await?
+    };
     for i in interfaces {
-        match i {
-            Interface::Tcp { host, port } => {
-                let l = listen::bind_tcp(&host, port)
-                    .await
-                    .map_err(|e| format!("--interface: {e}"))?;
-                bound.extend(l.into_iter().map(Bound::Tcp));
-            }
-            Interface::Unix(path) => bound.push(listen::bind_unix(&path)?),
-            Interface::Sd(name) => {
-                let fd = p
-                    .activation
-                    .remove(&name)
-                    .ok_or_else(|| format!("--interface sd:{name}: no socket of that name was passed by systemd"))?;
-                bound.push(listen::from_fd(fd, &name)?);
-            }
-        }
+        let l = Listener::bind(&i, &ListenOptions::default())
+            .await
+            .map_err(|e| format!("--interface {i}: {e}"))?;
+        listeners.push(l);
     }
-    for b in bound {
-        tracing::info!("HTTP listening on {}", b.describe());
-        match b {
-            Bound::Tcp(l) => http.serve_tcp(l),
-            Bound::Unix(l, file) => {
-                running.socket_files.extend(file);
-                http.serve_unix(l);
-            }
-        }
+    for l in listeners {
+        tracing::info!("HTTP listening on {l}");
+        http.serve(l);
     }
     running.http = Some(http);
     Ok(running)
 }
 
 async fn start_ws_servers(
-    p: &mut Prepared,
+    p: &Prepared,
     registry: &Arc<Registry>,
     opts: &WsapiOptions,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
-    for uri in p.opts.ws_server.clone() {
-        let handle = if let Some(rest) = uri.strip_prefix("sd:") {
-            let (name, api) = rest.split_once('/').unwrap_or((rest, rest));
-            let fd = p
-                .activation
-                .remove(name)
-                .ok_or_else(|| format!("--ws-server {uri}: no socket named {name:?} was passed by systemd"))?;
-            afb_wsapi::serve_listener(registry.clone(), fd, api, opts.clone(), shutdown.clone()).await
-        } else {
-            afb_wsapi::serve(registry.clone(), &uri, opts.clone(), shutdown.clone()).await
-        };
+    for uri in &p.opts.ws_server {
+        let handle = afb_wsapi::serve(registry.clone(), uri, opts.clone(), shutdown.clone()).await;
         let h = handle.map_err(|e| format!("--ws-server {uri}: {e}"))?;
         tracing::info!("exporting API {} over wsapi on {}", h.api, h.address);
     }
@@ -457,8 +420,8 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
 
     // Listen.
     let shutdown = CancellationToken::new();
-    let mut running = listen_http(&mut p, &registry, shutdown.child_token()).await?;
-    start_ws_servers(&mut p, &registry, &wsapi_opts, &shutdown).await?;
+    let mut running = listen_http(&p, &registry, shutdown.child_token()).await?;
+    start_ws_servers(&p, &registry, &wsapi_opts, &shutdown).await?;
 
     // Start-up calls, readiness, child.
     let result = async {
@@ -529,9 +492,6 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
     if let Some(mut c) = running.child.take() {
         let _ = c.start_kill();
         let _ = c.wait().await;
-    }
-    for f in &running.socket_files {
-        let _ = std::fs::remove_file(f);
     }
     stop.map(|_| code)
 }

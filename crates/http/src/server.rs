@@ -1,4 +1,5 @@
-//! The server: accept loops (TCP, unix sockets), one hyper connection task
+//! The server: one accept loop per listener (any `afb-endpoint` listener:
+//! TCP, unix socket, socket passed by systemd), one hyper connection task
 //! per client (HTTP/1.1 keep-alive and upgrades; cleartext HTTP/2 too with
 //! the `http2` cargo feature), the router, and the graceful shutdown.
 //!
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use afb_core::session::SessionError;
 use afb_core::{Args, Credentials, Registry};
+use afb_endpoint::Listener;
 use http::header::{HeaderValue, CONNECTION, SET_COOKIE, UPGRADE};
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
@@ -31,7 +33,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -190,8 +192,9 @@ impl HttpServer {
         })
     }
 
-    /// Serves the connections of a TCP listener until shutdown.
-    pub fn serve_tcp(&self, listener: TcpListener) {
+    /// Serves the connections of `listener` until shutdown; requests on a
+    /// unix socket carry the peer's credentials.
+    pub fn serve(&self, listener: Listener) {
         let me = self.clone();
         let stop = self.inner.stop.clone();
         self.inner.tracker.spawn(async move {
@@ -199,9 +202,14 @@ impl HttpServer {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     r = listener.accept() => match r {
-                        Ok((s, _)) => {
-                            let _ = s.set_nodelay(true);
-                            me.serve_io(s, None);
+                        Ok((stream, peer)) => {
+                            let creds = peer.cred().map(|c| Credentials {
+                                uid: c.uid,
+                                gid: c.gid,
+                                pid: c.pid.unwrap_or(0),
+                                label: None,
+                            });
+                            me.serve_io(stream, creds);
                         }
                         Err(e) => accept_failed(e).await,
                     },
@@ -210,30 +218,9 @@ impl HttpServer {
         });
     }
 
-    /// Serves the connections of a unix-socket listener until shutdown;
-    /// requests carry the peer's credentials.
-    pub fn serve_unix(&self, listener: UnixListener) {
-        let me = self.clone();
-        let stop = self.inner.stop.clone();
-        self.inner.tracker.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    r = listener.accept() => match r {
-                        Ok((s, _)) => {
-                            let creds = s.peer_cred().ok().map(|c| Credentials {
-                                uid: c.uid(),
-                                gid: c.gid(),
-                                pid: c.pid().and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
-                                label: None,
-                            });
-                            me.serve_io(s, creds);
-                        }
-                        Err(e) => accept_failed(e).await,
-                    },
-                }
-            }
-        });
+    /// Serves the connections of a TCP listener until shutdown.
+    pub fn serve_tcp(&self, listener: TcpListener) {
+        self.serve(Listener::from(listener));
     }
 
     /// Serves one connection (any byte stream).

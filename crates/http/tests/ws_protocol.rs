@@ -265,5 +265,6 @@ async fn describe_and_info_of_an_api() {
     let r = c.call_ok("1", "hello/describe", "null").await;
     assert!(r[2]["response"]["paths"]["/ping"].is_object(), "{r}");
     let r = c.call_ok("2", "tictactoe/info", "null").await;
-    assert_eq!(r[2]["response"]["metadata"]["uid"], "tictactoe");
+    assert_eq!(r[2]["response"]["$schema"], "afb-api-info/v2", "{r}");
+    assert_eq!(r[2]["response"]["name"], "tictactoe");
 }

@@ -59,6 +59,36 @@ pub fn accepts(port: u16) -> bool {
     }
 }
 
+/// The path of the program `name` found on `PATH`. When it is missing, a
+/// test may skip (`None`, with a note on stderr), except under `CI=true`
+/// where this panics: a test must not pass by being skipped.
+pub fn require_tool(name: &str) -> Option<PathBuf> {
+    let found =
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()));
+    if found.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !ci,
+            "{name} is not installed (scripts/install-deps.sh installs it) and CI=true"
+        );
+        eprintln!("{name} is not installed: this test is skipped (it fails under CI=true)");
+    }
+    found
+}
+
+/// A process started by a test, killed (SIGKILL) and reaped when dropped,
+/// also when the test fails.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// A unique temporary directory, removed on drop.
 pub struct TempDir(PathBuf);
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use afb_core::status;
 use afb_core::{ApiImpl, ApiRef, BoxFuture, Event, Registry, Reply, ReqHandle, Request, Session};
+use afb_endpoint::Connector;
 use afb_wsapi_codec::message::SUPPORTED_VERSIONS;
 use afb_wsapi_codec::{object_to_json, Direction, Message, MAX_PENDING, VERSION_1};
 use serde_json::value::RawValue;
@@ -26,10 +27,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::link::{self, Handler};
-use crate::net;
 use crate::outbox::Outbox;
 use crate::server::export_creds;
-use crate::uri::SocketUri;
 use crate::{clean, WsapiOptions};
 
 /// Distinct tokens a link keeps declared; beyond, the least recently used is forgotten (`t`).
@@ -247,7 +246,8 @@ impl ClientConn {
 
 /// The state of an imported API, shared by its requests and its link.
 pub(crate) struct ClientCore {
-    uri: SocketUri,
+    api: String,
+    connector: Connector,
     text: String,
     opts: WsapiOptions,
     registry: Weak<Registry>,
@@ -273,16 +273,16 @@ impl ClientCore {
             return Err(last_error.clone());
         }
         self.attempts.fetch_add(1, Ordering::AcqRel);
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, net::connect(&self.uri.endpoint)).await {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 *last_error = format!("cannot connect to {}: {e}", self.text);
-                tracing::warn!(api = %self.uri.api, "{}", *last_error);
+                tracing::warn!(api = %self.api, "{}", *last_error);
                 return Err(last_error.clone());
             }
             Err(_) => {
                 *last_error = format!("cannot connect to {}: timed out", self.text);
-                tracing::warn!(api = %self.uri.api, "{}", *last_error);
+                tracing::warn!(api = %self.api, "{}", *last_error);
                 return Err(last_error.clone());
             }
         };
@@ -295,7 +295,7 @@ impl ClientCore {
             versions: SUPPORTED_VERSIONS,
         });
         *lock(&self.slot) = Some(conn.clone());
-        tracing::info!(api = %self.uri.api, "connected to {}", self.text);
+        tracing::info!(api = %self.api, "connected to {}", self.text);
         let core = Arc::downgrade(self);
         let link_conn = conn.clone();
         let registry = self.registry.clone();
@@ -305,9 +305,9 @@ impl ClientCore {
             .call_timeout
             .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
             .unwrap_or(Duration::from_secs(1));
-        let (api, text) = (self.uri.api.clone(), self.text.clone());
+        let (api, text) = (self.api.clone(), self.text.clone());
         tokio::spawn(async move {
-            let (rd, wr) = stream.into_halves();
+            let (rd, wr) = stream.into_split();
             let mut handler = ClientHandler {
                 conn: link_conn.clone(),
                 registry,
@@ -363,10 +363,17 @@ pub(crate) struct ImportedApi {
 }
 
 impl ImportedApi {
-    pub(crate) fn new(registry: &Arc<Registry>, uri: SocketUri, text: &str, opts: WsapiOptions) -> Self {
+    pub(crate) fn new(
+        registry: &Arc<Registry>,
+        api: String,
+        connector: Connector,
+        text: &str,
+        opts: WsapiOptions,
+    ) -> Self {
         ImportedApi {
             core: Arc::new(ClientCore {
-                uri,
+                api,
+                connector,
                 text: text.to_owned(),
                 opts,
                 registry: Arc::downgrade(registry),

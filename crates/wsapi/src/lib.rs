@@ -8,7 +8,8 @@
 //! - [`import`]: the client stub (`client` module), an [`ApiImpl`] that
 //!   connects lazily and forwards requests;
 //! - [`auto_api`]: the `--auto-api DIR` resolver;
-//! - [`SocketUri`]: the URI parser.
+//! - [`WsapiUri`]: what wsapi accepts of a socket URI (`afb-endpoint`
+//!   parses it, binds and connects).
 //!
 //! Each link is one task (`link` module) that reads frames, dispatches
 //! messages and writes the outgoing queue (`outbox` module) in batches.
@@ -45,23 +46,25 @@
 
 mod client;
 mod link;
-mod net;
 mod outbox;
 mod server;
 pub mod uri;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use afb_core::{ApiDecl, ApiResolver, Registry};
+use afb_core::{ApiDecl, ApiResolver, Credentials, Registry};
+pub use afb_endpoint::UriError;
+use afb_endpoint::{Connector, ListenOptions, Listener, PeerInfo};
 pub use afb_wsapi_codec::MAX_PENDING;
 use tokio_util::sync::CancellationToken;
 
-pub use uri::{Endpoint, SocketUri, UriError};
+use crate::server::Peer;
+pub use uri::WsapiUri;
 
 /// Settings of wsapi links.
 #[derive(Debug, Clone)]
@@ -132,7 +135,7 @@ impl From<UriError> for WsapiError {
 pub struct ServerHandle {
     /// The exported API.
     pub api: String,
-    /// Where it listens (resolved address or path).
+    /// Where it listens (`tcp:ADDR:PORT`, `unix:PATH`, `unix:@NAME`, `sd:NAME (...)`).
     pub address: String,
     /// The TCP port listened on (useful with port 0), `None` for unix sockets.
     pub port: Option<u16>,
@@ -148,23 +151,27 @@ pub(crate) fn clean(s: &str) -> Cow<'_, str> {
 }
 
 /// Exports the local API named by `uri` (`unix:/path/API`, `unix:@name/API`,
-/// `tcp:HOST:PORT/API`) until `shutdown` is cancelled. Returns once the
-/// socket listens; cancelling `shutdown` stops accepting, closes every link
-/// (their running calls are cancelled) and removes the socket file.
+/// `tcp:HOST:PORT/API`, `sd:NAME[/API]`) until `shutdown` is cancelled.
+/// Returns once the socket listens; cancelling `shutdown` stops accepting,
+/// closes every link (their running calls are cancelled) and removes the
+/// socket file.
 pub async fn serve(
     registry: Arc<Registry>,
     uri: &str,
     opts: WsapiOptions,
     shutdown: CancellationToken,
 ) -> Result<ServerHandle, WsapiError> {
-    let u = SocketUri::parse(uri)?;
+    let u = WsapiUri::parse(uri)?;
     if registry.find_api(&u.api).is_none() {
         return Err(WsapiError(format!("--ws-server {uri}: no API {:?} to export", u.api)));
     }
-    let bound = net::bind(&u.endpoint, opts.socket_mode)
+    let listen = ListenOptions {
+        socket_mode: opts.socket_mode,
+    };
+    let listener = Listener::bind(&u.socket, &listen)
         .await
         .map_err(|e| WsapiError(format!("--ws-server {uri}: {e}")))?;
-    Ok(start_server(registry, u.api, bound, opts, shutdown))
+    Ok(start_server(registry, u.api, listener, opts, shutdown))
 }
 
 /// Exports API `api` on an already bound listening socket (`sd:NAME`,
@@ -180,24 +187,23 @@ pub async fn serve_listener(
     if registry.find_api(api).is_none() {
         return Err(WsapiError(format!("--ws-server sd: no API {api:?} to export")));
     }
-    let bound = net::adopt(listener).map_err(|e| WsapiError(format!("--ws-server sd: for {api}: {e}")))?;
-    Ok(start_server(registry, api.to_owned(), bound, opts, shutdown))
+    let listener = Listener::from_fd(listener).map_err(|e| WsapiError(format!("--ws-server sd: for {api}: {e}")))?;
+    Ok(start_server(registry, api.to_owned(), listener, opts, shutdown))
 }
 
 fn start_server(
     registry: Arc<Registry>,
     api: String,
-    bound: net::Bound,
+    listener: Listener,
     opts: WsapiOptions,
     shutdown: CancellationToken,
 ) -> ServerHandle {
     let handle = ServerHandle {
         api: api.clone(),
-        address: bound.address.clone(),
-        port: bound.port,
+        address: listener.to_string(),
+        port: listener.port(),
     };
-    tracing::info!(api = %api, "wsapi: serving API {api} on {}", bound.address);
-    let listener = bound.listener;
+    tracing::info!(api = %api, "wsapi: serving API {api} on {listener}");
     let api: Arc<str> = api.into();
     let opts = Arc::new(opts);
     tokio::spawn(async move {
@@ -207,7 +213,8 @@ fn start_server(
                 r = listener.accept() => r,
             };
             match accepted {
-                Ok((stream, peer)) => {
+                Ok((stream, info)) => {
+                    let peer = peer_of(&info);
                     if let Some(allowed) = &opts.allow_uids {
                         if !peer.creds.as_ref().is_some_and(|c| allowed.contains(&c.uid)) {
                             tracing::warn!(api = %api, peer = %peer.label, "wsapi: peer not allowed: connection refused");
@@ -216,7 +223,7 @@ fn start_server(
                     }
                     let (registry, api, opts, stop) = (registry.clone(), api.clone(), opts.clone(), shutdown.clone());
                     tokio::spawn(async move {
-                        let (rd, wr) = stream.into_halves();
+                        let (rd, wr) = stream.into_split();
                         server::serve_link(rd, wr, registry, api, peer, &opts, &stop).await;
                     });
                 }
@@ -226,7 +233,7 @@ fn start_server(
                 }
             }
         }
-        listener.remove_file();
+        drop(listener); // removes the socket file
         tracing::info!(api = %api, "wsapi: stopped serving API {api}");
     });
     handle
@@ -236,14 +243,13 @@ fn start_server(
 /// registry; returns the local API name. Connection is made lazily, by the
 /// first call.
 pub fn import(registry: &Arc<Registry>, uri: &str, opts: WsapiOptions) -> Result<String, WsapiError> {
-    let u = SocketUri::parse(uri)?;
-    if matches!(u.endpoint, Endpoint::Systemd(_)) {
-        return Err(WsapiError(format!(
-            "--ws-client {uri}: sd: sockets are for servers only"
-        )));
-    }
-    let name = u.api.clone();
-    let mut decl = ApiDecl::new(name.clone(), Arc::new(client::ImportedApi::new(registry, u, uri, opts)));
+    let u = WsapiUri::parse(uri)?;
+    let connector = Connector::new(&u.socket).map_err(|e| WsapiError(format!("--ws-client {uri}: {}", e.reason)))?;
+    let name = u.api;
+    let mut decl = ApiDecl::new(
+        name.clone(),
+        Arc::new(client::ImportedApi::new(registry, name.clone(), connector, uri, opts)),
+    );
     decl.info = format!("imported from {uri}");
     registry
         .add_api(decl)
@@ -274,16 +280,44 @@ impl ApiResolver for AutoApi {
             return None;
         }
         let text = format!("unix:{}", path.display());
-        let uri = SocketUri {
-            endpoint: Endpoint::Unix(path),
-            api: name.to_owned(),
-        };
+        let connector = Connector::unix(path);
         tracing::info!("auto-api: importing {name} from {text}");
         let mut decl = ApiDecl::new(
             name,
-            Arc::new(client::ImportedApi::new(registry, uri, &text, self.opts.clone())),
+            Arc::new(client::ImportedApi::new(
+                registry,
+                name.to_owned(),
+                connector,
+                &text,
+                self.opts.clone(),
+            )),
         );
         decl.info = format!("imported from {text}");
         Some(decl)
+    }
+}
+
+/// The uid this process runs as (owner of `/proc/self`).
+fn my_uid() -> Option<u32> {
+    static UID: OnceLock<Option<u32>> = OnceLock::new();
+    *UID.get_or_init(|| std::fs::metadata("/proc/self").ok().map(|m| m.uid()))
+}
+
+/// A server link's peer: unix peers carry their credentials and may speak
+/// for their own clients (`user_creds`) when they run as root or as us.
+fn peer_of(info: &PeerInfo) -> Peer {
+    let creds = info.cred().map(|c| {
+        Arc::new(Credentials {
+            uid: c.uid,
+            gid: c.gid,
+            pid: c.pid.unwrap_or(0),
+            label: None,
+        })
+    });
+    let trusted = creds.as_ref().is_some_and(|c| c.uid == 0 || Some(c.uid) == my_uid());
+    Peer {
+        label: info.to_string(),
+        creds,
+        trusted,
     }
 }

@@ -1,0 +1,15 @@
+//! One module per kind of socket behind one seam ([`crate::Listener`],
+//! [`crate::Connector`], [`crate::Stream`]): how each binds, connects and
+//! accepts.
+
+pub(crate) mod sd;
+pub(crate) mod serial;
+pub(crate) mod tcp;
+pub(crate) mod unix;
+
+use std::io;
+
+/// `e` with `what` said before its message, same kind.
+pub(crate) fn context(e: io::Error, what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
