@@ -619,4 +619,24 @@ mod tests {
         assert!(parse_call("/ping").is_err());
         assert!(parse_call("hello/ping:{bad").is_err());
     }
+
+    #[test]
+    fn set_and_call_errors_name_the_value() {
+        let mut m = Map::new();
+        let set = |s: &str, m: &mut Map<String, Value>| parse_set(s, m).unwrap_err().to_string();
+        assert_eq!(
+            set("nocolon", &mut m),
+            "--set nocolon: expected [API]/[KEY]:JSON or {\"API\":{...}}"
+        );
+        assert_eq!(set("{bad", &mut m), "--set {bad: not a JSON object");
+        assert_eq!(
+            set("hello:3", &mut m),
+            "--set hello:3: settings of hello must be a JSON object, not 3"
+        );
+        m.insert("x".into(), json!(1));
+        assert_eq!(set("x/k:2", &mut m), "--set x/k:2: settings of x are not an object");
+        let call = |s: &str| parse_call(s).unwrap_err().to_string();
+        assert_eq!(call("/ping"), "--call /ping: expected API/VERB:JSON");
+        assert!(call("a/b:{bad").starts_with("--call a/b:{bad: bad JSON: "));
+    }
 }
