@@ -7,7 +7,7 @@
 //! [`Value`] or as [`Json<T>`] for any `T: Deserialize`, the [`Api`]; and
 //! returning `Result<T, Error>` where `T` is `()`, a [`Value`], a
 //! [`Json<T>`] for any `T: Serialize`, or a [`Response`] (data plus an info
-//! text). The binder replies with what the verb returns: exactly once, even
+//! text); a handler returning nothing succeeds without data. The binder replies with what the verb returns: exactly once, even
 //! if the verb panics (`internal-error`), times out (`timeout`) or its
 //! client goes away.
 //!
