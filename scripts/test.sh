@@ -17,6 +17,8 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The optional cleartext HTTP/2 (`--features http2`) must keep building.
 cargo clippy -p afb-daemon --features http2 --locked -- -D warnings
+# So must a daemon without the sample APIs (`--no-default-features`).
+cargo clippy -p afb-daemon --no-default-features --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked

@@ -6,6 +6,7 @@
 //! request (`hello/exit`) or the end of the `--exec` child, and shut down
 //! gracefully.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,13 +24,10 @@ use tokio_util::sync::CancellationToken;
 use crate::listen;
 use crate::logging::LevelSource;
 use crate::options::Options;
-use crate::{exec, monitor, sys};
-
-/// The sample APIs served when no option gives an API.
-pub const SAMPLES: &str = "hello, tictactoe, auth";
+use crate::{exec, monitor, sys, Samples};
 
 /// Everything decided before the runtime starts.
-pub struct Prepared {
+pub(crate) struct Prepared {
     opts: Options,
     level: LogLevel,
     token: Option<String>,
@@ -48,49 +46,121 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
+/// Why a `--set` value was refused (each message names the value).
+#[derive(Debug)]
+pub enum SetError {
+    /// Neither `[API]/[KEY]:JSON` nor a JSON object.
+    Syntax(String),
+    /// Starts with `{` but is not a JSON object.
+    NotObject(String),
+    /// An API's settings are not an object (a value set before).
+    SettingsNotObject {
+        /// The `--set` value.
+        arg: String,
+        /// The API (`*`: every API).
+        api: String,
+    },
+    /// Whole settings given as something else than an object.
+    WholeNotObject {
+        /// The `--set` value.
+        arg: String,
+        /// The API (`*`: every API).
+        api: String,
+        /// What was given.
+        value: Value,
+    },
+}
+
+impl fmt::Display for SetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetError::Syntax(s) => write!(f, "--set {s}: expected [API]/[KEY]:JSON or {{\"API\":{{...}}}}"),
+            SetError::NotObject(s) => write!(f, "--set {s}: not a JSON object"),
+            SetError::SettingsNotObject { arg, api } => write!(f, "--set {arg}: settings of {api} are not an object"),
+            SetError::WholeNotObject { arg, api, value } => {
+                write!(f, "--set {arg}: settings of {api} must be a JSON object, not {value}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SetError {}
+
 /// Adds one `--set` value to the settings: `API/KEY:JSON`, `/KEY:JSON`
 /// (every API), `API/:JSON` or `API:JSON` (an object merged into API's
 /// settings), or a JSON object `{"API":{...}}`. A value that is not JSON is
 /// taken as a string.
-pub fn parse_set(s: &str, into: &mut Map<String, Value>) -> Result<(), String> {
-    fn merge(into: &mut Map<String, Value>, api: &str, key: Option<&str>, v: Value) -> Result<(), String> {
+pub fn parse_set(s: &str, into: &mut Map<String, Value>) -> Result<(), SetError> {
+    let merge = |into: &mut Map<String, Value>, api: &str, key: Option<&str>, v: Value| {
         let api = if api.is_empty() { "*" } else { api };
         let slot = into.entry(api.to_owned()).or_insert_with(|| Value::Object(Map::new()));
         let Value::Object(m) = slot else {
-            return Err(format!("settings of {api} are not an object"));
+            return Err(SetError::SettingsNotObject {
+                arg: s.to_owned(),
+                api: api.to_owned(),
+            });
         };
         match (key, v) {
             (Some(k), v) => {
                 m.insert(k.to_owned(), v);
             }
             (None, Value::Object(o)) => m.extend(o),
-            (None, other) => return Err(format!("settings of {api} must be a JSON object, not {other}")),
+            (None, value) => {
+                return Err(SetError::WholeNotObject {
+                    arg: s.to_owned(),
+                    api: api.to_owned(),
+                    value,
+                })
+            }
         }
         Ok(())
-    }
+    };
     let t = s.trim();
     if t.starts_with('{') {
         let Ok(Value::Object(o)) = serde_json::from_str::<Value>(t) else {
-            return Err(format!("--set {s}: not a JSON object"));
+            return Err(SetError::NotObject(s.to_owned()));
         };
         for (api, v) in o {
-            merge(into, &api, None, v).map_err(|e| format!("--set {s}: {e}"))?;
+            merge(into, &api, None, v)?;
         }
         return Ok(());
     }
-    let (path, json) = t
-        .split_once(':')
-        .ok_or_else(|| format!("--set {s}: expected [API]/[KEY]:JSON or {{\"API\":{{...}}}}"))?;
+    let (path, json) = t.split_once(':').ok_or_else(|| SetError::Syntax(s.to_owned()))?;
     let value = serde_json::from_str::<Value>(json).unwrap_or_else(|_| Value::String(json.to_owned()));
     let (api, key) = match path.split_once('/') {
         Some((api, key)) => (api, Some(key).filter(|k| !k.is_empty())),
         None => (path, None),
     };
-    merge(into, api, key, value).map_err(|e| format!("--set {s}: {e}"))
+    merge(into, api, key, value)
 }
 
+/// Why a `--call` value was refused (each message names the value).
+#[derive(Debug)]
+pub enum CallError {
+    /// Not `API/VERB[:JSON]`.
+    Syntax(String),
+    /// The argument is not JSON.
+    Json {
+        /// The `--call` value.
+        arg: String,
+        /// Why.
+        error: serde_json::Error,
+    },
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Syntax(s) => write!(f, "--call {s}: expected API/VERB:JSON"),
+            CallError::Json { arg, error } => write!(f, "--call {arg}: bad JSON: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
 /// Parses a `--call API/VERB:JSON` (no `:JSON`: no argument).
-pub fn parse_call(s: &str) -> Result<(String, String, Args), String> {
+pub fn parse_call(s: &str) -> Result<(String, String, Args), CallError> {
     let (target, json) = match s.split_once(':') {
         Some((t, j)) => (t, Some(j)),
         None => (s, None),
@@ -98,9 +168,12 @@ pub fn parse_call(s: &str) -> Result<(String, String, Args), String> {
     let (api, verb) = target
         .split_once('/')
         .filter(|(a, v)| !a.is_empty() && !v.is_empty())
-        .ok_or_else(|| format!("--call {s}: expected API/VERB:JSON"))?;
+        .ok_or_else(|| CallError::Syntax(s.to_owned()))?;
     let args = match json.map(str::trim).filter(|j| !j.is_empty()) {
-        Some(j) => Args::from_json_str(j).map_err(|e| format!("--call {s}: bad JSON: {e}"))?,
+        Some(j) => Args::from_json_str(j).map_err(|error| CallError::Json {
+            arg: s.to_owned(),
+            error,
+        })?,
         None => Args::null(),
     };
     Ok((api.to_owned(), verb.to_owned(), args))
@@ -110,7 +183,7 @@ pub fn parse_call(s: &str) -> Result<(String, String, Args), String> {
 /// the working and upload directories, moves to the working directory,
 /// picks the token, parses settings and calls, takes the activation
 /// sockets and exports `AFB_*` variables.
-pub fn prepare(mut opts: Options, level: LogLevel) -> Result<Prepared, String> {
+pub(crate) fn prepare(mut opts: Options, level: LogLevel) -> Result<Prepared, String> {
     // Binding paths are relative to the directory the daemon was started in.
     let launch = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
     let abs = |s: &str| absolute(&launch, Path::new(s)).display().to_string();
@@ -146,9 +219,13 @@ pub fn prepare(mut opts: Options, level: LogLevel) -> Result<Prepared, String> {
     };
     let mut settings = Map::new();
     for s in &opts.set {
-        parse_set(s, &mut settings)?;
+        parse_set(s, &mut settings).map_err(|e| e.to_string())?;
     }
-    let calls = opts.call.iter().map(|c| parse_call(c)).collect::<Result<Vec<_>, _>>()?;
+    let calls = opts
+        .call
+        .iter()
+        .map(|c| parse_call(c).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     afb_endpoint::provide_systemd_sockets(sys::take_activation_fds());
     // Exported to bindings and to the --exec child. No other thread exists
     // yet, so changing the environment races with nothing.
@@ -193,6 +270,7 @@ async fn listen_http(
     p: &Prepared,
     registry: &Arc<Registry>,
     ws_shutdown: CancellationToken,
+    extra_assets: Vec<(&'static str, &'static [u8])>,
 ) -> Result<Running, String> {
     let o = &p.opts;
     let mut running = Running::default();
@@ -217,6 +295,7 @@ async fn listen_http(
         rootbase: o.rootbase.clone(),
         roothttp: o.roothttp.as_deref().map(|r| absolute(&p.rootdir, r)),
         aliases,
+        extra_assets,
         cache_eol: o.cache_eol,
         upload_dir: p.uploaddir.clone(),
         limits: Limits {
@@ -240,7 +319,7 @@ async fn listen_http(
     let interfaces = o
         .interface
         .iter()
-        .map(|i| listen::parse_interface(i))
+        .map(|i| listen::parse_interface(i).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let port_taken = interfaces
         .iter()
@@ -327,8 +406,9 @@ enum Stop {
     Child(i32),
 }
 
-/// Runs the daemon until it stops; returns the exit code.
-pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32, String> {
+/// Runs the daemon until it stops (with `samples`: the sample APIs to
+/// serve); returns the exit code.
+pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples: Samples) -> Result<i32, String> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
     let o = &p.opts;
@@ -391,10 +471,9 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
             .map_err(|e| format!("API {name}: {e}"))
     };
     register(monitor::api())?;
-    if o.samples || !o.provides_apis() {
-        register(afb_sample_hello::api())?;
-        register(afb_sample_tictactoe::api())?;
-        register(afb_sample_auth::api())?;
+    let (sample_apis, sample_files) = samples.into_parts();
+    for api in sample_apis {
+        register(api)?;
     }
     for uri in &o.ws_client {
         let name =
@@ -420,7 +499,7 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
 
     // Listen.
     let shutdown = CancellationToken::new();
-    let mut running = listen_http(&p, &registry, shutdown.child_token()).await?;
+    let mut running = listen_http(&p, &registry, shutdown.child_token(), sample_files).await?;
     start_ws_servers(&p, &registry, &wsapi_opts, &shutdown).await?;
 
     // Start-up calls, readiness, child.
@@ -539,5 +618,25 @@ mod tests {
         assert!(parse_call("hello").is_err());
         assert!(parse_call("/ping").is_err());
         assert!(parse_call("hello/ping:{bad").is_err());
+    }
+
+    #[test]
+    fn set_and_call_errors_name_the_value() {
+        let mut m = Map::new();
+        let set = |s: &str, m: &mut Map<String, Value>| parse_set(s, m).unwrap_err().to_string();
+        assert_eq!(
+            set("nocolon", &mut m),
+            "--set nocolon: expected [API]/[KEY]:JSON or {\"API\":{...}}"
+        );
+        assert_eq!(set("{bad", &mut m), "--set {bad: not a JSON object");
+        assert_eq!(
+            set("hello:3", &mut m),
+            "--set hello:3: settings of hello must be a JSON object, not 3"
+        );
+        m.insert("x".into(), json!(1));
+        assert_eq!(set("x/k:2", &mut m), "--set x/k:2: settings of x are not an object");
+        let call = |s: &str| parse_call(s).unwrap_err().to_string();
+        assert_eq!(call("/ping"), "--call /ping: expected API/VERB:JSON");
+        assert!(call("a/b:{bad").starts_with("--call a/b:{bad: bad JSON: "));
     }
 }

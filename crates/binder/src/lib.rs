@@ -1,35 +1,43 @@
 //! The daemon's assembly: command line and config files ([`options`]),
-//! logging ([`logging`]), the `monitor` API ([`monitor`]), listeners
-//! ([`listen`]), start-up, signals, systemd notification and `--exec`
-//! ([`daemon`], [`exec`]). `bins/afb-daemon` only calls [`main`].
+//! logging ([`logging`]), the `monitor` API, listeners ([`listen`]),
+//! start-up, signals, systemd notification and `--exec` ([`daemon`]).
+//! `bins/afb-daemon` only calls [`main`], with the sample APIs it links
+//! ([`Samples`]).
+//!
+//! Public for the daemon binary and the fuzz targets: [`main`], [`run`],
+//! [`options`], and the parsers of `--set`, `--call`, `--interface` and
+//! `--log`.
 
-pub mod bindings;
+pub(crate) mod bindings;
 pub mod daemon;
-pub mod exec;
+pub(crate) mod exec;
 pub mod listen;
 pub mod logging;
-pub mod monitor;
+pub(crate) mod monitor;
 pub mod options;
-pub mod process;
+pub(crate) mod process;
+mod samples;
 mod sys;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use options::{Options, OptionsError};
+pub use samples::Samples;
 
 fn exit(code: i32) -> ExitCode {
     ExitCode::from((code & 0xff) as u8)
 }
 
-/// Runs the daemon with the process's arguments; returns its exit code.
-pub fn main() -> ExitCode {
+/// Runs the daemon with the process's arguments and the sample APIs the
+/// binary brings; returns its exit code.
+pub fn main(samples: Samples) -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    exit(run(&args))
+    exit(run(&args, samples))
 }
 
 /// Runs the daemon with `args` (without the program name).
-pub fn run(args: &[OsString]) -> i32 {
+pub fn run(args: &[OsString], samples: Samples) -> i32 {
     let opts: Options = match options::load(args) {
         Ok(o) => o,
         Err(OptionsError::Clap(e)) => {
@@ -64,12 +72,19 @@ pub fn run(args: &[OsString]) -> i32 {
     let source = logging::init(level, opts.name.as_deref(), opts.color);
     // A crash in a C binding must not take the daemon down silently.
     sys::install_fatal_signal_handler();
-    if !opts.provides_apis() {
-        tracing::warn!(
-            "no API given (--binding, --ldpaths, --weak-ldpaths, --ws-client, --auto-api): serving the built-in sample APIs {}",
-            daemon::SAMPLES
-        );
+    let no_api = "no API given (--binding, --ldpaths, --weak-ldpaths, --ws-client, --auto-api)";
+    if !opts.provides_apis() && samples.is_empty() {
+        tracing::warn!("{no_api}: this daemon has no sample APIs, only monitor is served");
+    } else if !opts.provides_apis() {
+        tracing::warn!("{no_api}: serving the built-in sample APIs {}", samples.names());
+    } else if opts.samples && samples.is_empty() {
+        tracing::warn!("--samples: this daemon was built without the sample APIs");
     }
+    let samples = if opts.samples || !opts.provides_apis() {
+        samples
+    } else {
+        Samples::new()
+    };
     let threads = opts.threads_max;
     let prepared = match daemon::prepare(opts, level) {
         Ok(p) => p,
@@ -98,7 +113,7 @@ pub fn run(args: &[OsString]) -> i32 {
             return 1;
         }
     };
-    let code = match rt.block_on(daemon::run(prepared, source)) {
+    let code = match rt.block_on(daemon::run(prepared, source, samples)) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");

@@ -2,21 +2,43 @@
 //! the binding and the stale socket file rule are `afb-endpoint`'s) and the
 //! `--port` listeners on the loopback addresses.
 
+use std::fmt;
+
 use afb_endpoint::{Address, Host, ListenOptions, Listener, Profile, SocketUri};
+
+/// Why an `--interface` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceError {
+    /// The value given.
+    pub arg: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for InterfaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--interface {}: {}", self.arg, self.reason)
+    }
+}
+
+impl std::error::Error for InterfaceError {}
 
 /// Parses an `--interface` value: `tcp:HOST:PORT` (or `HOST:PORT`; HOST
 /// `*` or empty is every address, `[::1]` an IPv6 one), `unix:PATH`,
 /// `unix:@NAME` or `sd:NAME`; no prefix, `/PATH` nor query.
-pub fn parse_interface(s: &str) -> Result<SocketUri, String> {
-    let u = SocketUri::parse(s).map_err(|e| format!("--interface {s}: {}", e.reason))?;
-    u.check(&Profile::HTTP_LISTENER)
-        .map_err(|why| format!("--interface {s}: {why}"))?;
+pub fn parse_interface(s: &str) -> Result<SocketUri, InterfaceError> {
+    let err = |reason: String| InterfaceError {
+        arg: s.to_owned(),
+        reason,
+    };
+    let u = SocketUri::parse(s).map_err(|e| err(e.reason))?;
+    u.check(&Profile::HTTP_LISTENER).map_err(err)?;
     Ok(u)
 }
 
 /// The `--port` listeners: 127.0.0.1 (required) and ::1 (when the machine
 /// has IPv6).
-pub async fn loopback(port: u16) -> Result<Vec<Listener>, String> {
+pub(crate) async fn loopback(port: u16) -> Result<Vec<Listener>, String> {
     let at = |host: &str| Address::Tcp {
         host: Host::Name(host.to_owned()),
         port,
@@ -63,7 +85,8 @@ mod tests {
             ("char:/dev/ttyS0", "character device"),
         ] {
             let e = parse_interface(text).unwrap_err();
-            assert!(e.contains(text) && e.contains(why), "{text}: {e}");
+            assert!(e.reason.contains(why), "{text}: {e}");
+            assert_eq!(e.to_string(), format!("--interface {text}: {}", e.reason));
         }
     }
 }

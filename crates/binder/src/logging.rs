@@ -13,6 +13,7 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
+use afb_core::log::BadLevel;
 use afb_core::{LogLevel, Registry};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -22,7 +23,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// The binder's level as the log filter reads it.
 #[derive(Debug)]
-pub struct LevelSource {
+pub(crate) struct LevelSource {
     initial: AtomicU8,
     registry: OnceLock<Weak<Registry>>,
 }
@@ -50,7 +51,7 @@ impl LevelSource {
 }
 
 /// The syslog level of a `tracing` level.
-pub fn syslog_of(level: &Level) -> u8 {
+pub(crate) fn syslog_of(level: &Level) -> u8 {
     match *level {
         Level::ERROR => 3,
         Level::WARN => 4,
@@ -61,7 +62,7 @@ pub fn syslog_of(level: &Level) -> u8 {
 
 /// Whether an event passes: API events always (their API filtered them),
 /// others within the binder's level.
-pub fn passes(meta: &Metadata<'_>, level: LogLevel) -> bool {
+pub(crate) fn passes(meta: &Metadata<'_>, level: LogLevel) -> bool {
     meta.target() == "afb_api" || syslog_of(meta.level()) <= level.syslog()
 }
 
@@ -114,7 +115,7 @@ impl Visit for Fields {
 }
 
 /// Formats one log line (without the newline).
-pub fn format_line(
+pub(crate) fn format_line(
     level: LogLevel,
     name: Option<&str>,
     api: Option<&str>,
@@ -191,7 +192,7 @@ fn stderr_is_journal() -> bool {
 
 /// Installs the global subscriber; returns the level source to attach to
 /// the registry.
-pub fn init(level: LogLevel, name: Option<&str>, color: bool) -> Arc<LevelSource> {
+pub(crate) fn init(level: LogLevel, name: Option<&str>, color: bool) -> Arc<LevelSource> {
     let source = LevelSource::new(level);
     let s = source.clone();
     let filter = dynamic_filter_fn(move |meta, _ctx| passes(meta, s.get()));
@@ -225,13 +226,35 @@ fn cap_log_crate() {
     log::set_max_level(log::LevelFilter::Info);
 }
 
+/// Why a `--log` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelError {
+    /// The `--log` value.
+    pub spec: String,
+    /// The level name that is not one.
+    pub error: BadLevel,
+}
+
+impl fmt::Display for LevelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--log {}: {}", self.spec, self.error)
+    }
+}
+
+impl std::error::Error for LevelError {}
+
 /// The level from `-l` specs, then `-v`/`-q`: `LEVEL` sets it, `+LEVEL`
 /// raises it to at least LEVEL, `-LEVEL` lowers it below LEVEL.
-pub fn level_from(specs: &[String], verbose: u8, quiet: u8) -> Result<LogLevel, String> {
+pub fn level_from(specs: &[String], verbose: u8, quiet: u8) -> Result<LogLevel, LevelError> {
     let mut level = LogLevel::Warning;
     for spec in specs {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let parse = |s: &str| s.parse::<LogLevel>().map_err(|e| format!("--log {spec}: {e}"));
+            let parse = |s: &str| {
+                s.parse::<LogLevel>().map_err(|error| LevelError {
+                    spec: spec.clone(),
+                    error,
+                })
+            };
             if let Some(l) = item.strip_prefix('+') {
                 level = level.max(parse(l)?);
             } else if let Some(l) = item.strip_prefix('-') {
@@ -279,7 +302,9 @@ mod tests {
         assert_eq!(level_from(&["debug".into()], 0, 0).unwrap(), LogLevel::Debug);
         assert_eq!(level_from(&["+notice".into()], 0, 0).unwrap(), LogLevel::Notice);
         assert_eq!(level_from(&["info,-notice".into()], 0, 0).unwrap(), LogLevel::Warning);
-        assert!(level_from(&["loud".into()], 0, 0).is_err());
+        let e = level_from(&["info,+loud".into()], 0, 0).unwrap_err();
+        assert_eq!(e.spec, "info,+loud");
+        assert!(e.to_string().starts_with("--log info,+loud: "), "{e}");
     }
 
     #[test]

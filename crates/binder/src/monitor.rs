@@ -194,8 +194,10 @@ mod tests {
     use super::*;
     use afb_sdk::testing::{data, TestBinder};
 
+    /// The monitor API and another one, `hello`.
     async fn binder() -> TestBinder {
-        TestBinder::start(vec![api(), afb_sample_hello::api()]).await.unwrap()
+        let hello = ApiBuilder::new("hello").verb(Verb::new("ping", || async { Ok::<_, Error>(()) }));
+        TestBinder::start(vec![api(), hello]).await.unwrap()
     }
 
     #[tokio::test]

@@ -327,7 +327,7 @@ fn parse_mode(s: &str) -> Result<String, String> {
 }
 
 /// The bits of an octal file mode accepted by `--ws-server-mode`.
-pub fn mode_bits(s: &str) -> Result<u32, String> {
+pub(crate) fn mode_bits(s: &str) -> Result<u32, String> {
     let digits = s.strip_prefix("0o").unwrap_or(s);
     match u32::from_str_radix(digits, 8) {
         Ok(m) if m <= 0o7777 && !digits.is_empty() => Ok(m),
@@ -349,23 +349,91 @@ pub enum OptionsError {
     /// A command-line error, `--help` or `--version` (clap prints it).
     Clap(clap::Error),
     /// A config file error.
-    Config(String),
+    Config(ConfigError),
 }
 
 impl fmt::Display for OptionsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OptionsError::Clap(e) => e.fmt(f),
-            OptionsError::Config(e) => f.write_str(e),
+            OptionsError::Config(e) => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for OptionsError {}
 
+/// Why a config file (`--config FILE`) was refused; each names the file.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not JSON.
+    NotJson {
+        /// The file.
+        file: String,
+        /// Why.
+        error: serde_json::Error,
+    },
+    /// The file is not a JSON object.
+    NotObject {
+        /// The file.
+        file: String,
+    },
+    /// The file has a `config` key (files cannot include files).
+    Include {
+        /// The file.
+        file: String,
+    },
+    /// A key that is no long option name.
+    UnknownKey {
+        /// The file.
+        file: String,
+        /// The key.
+        key: String,
+    },
+    /// A value of the wrong kind for its key.
+    BadValue {
+        /// The file.
+        file: String,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { file, error } => write!(f, "--config {file}: {error}"),
+            ConfigError::NotJson { file, error } => write!(f, "{file}: not JSON: {error}"),
+            ConfigError::NotObject { file } => {
+                write!(f, "{file}: expected a JSON object whose keys are long option names")
+            }
+            ConfigError::Include { file } => write!(
+                f,
+                "{file}: key \"config\": config files cannot include other config files"
+            ),
+            ConfigError::UnknownKey { file, key } => write!(
+                f,
+                "{file}: unknown key {key:?} (keys are the long option names, see --help)"
+            ),
+            ConfigError::BadValue { file, key, reason } => write!(f, "{file}: key {key:?}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// Splits `argv` (without the program name) at the first `-e`/`--exec`:
 /// the options before it, and the command after it.
-pub fn split_exec(args: &[OsString]) -> (Vec<OsString>, Vec<OsString>) {
+pub(crate) fn split_exec(args: &[OsString]) -> (Vec<OsString>, Vec<OsString>) {
     for (i, a) in args.iter().enumerate() {
         let s = a.to_string_lossy();
         if s == "--" {
@@ -391,7 +459,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, OptionsErr
 }
 
 /// The long names a config file may use.
-pub fn config_keys() -> Vec<String> {
+pub(crate) fn config_keys() -> Vec<String> {
     Options::command()
         .get_arguments()
         .filter_map(|a| a.get_long())
@@ -400,36 +468,44 @@ pub fn config_keys() -> Vec<String> {
         .collect()
 }
 
-fn scalar(key: &str, v: &Value, file: &str) -> Result<String, String> {
+fn bad_value(file: &str, key: &str, reason: String) -> ConfigError {
+    ConfigError::BadValue {
+        file: file.to_owned(),
+        key: key.to_owned(),
+        reason,
+    }
+}
+
+fn scalar(key: &str, v: &Value, file: &str) -> Result<String, ConfigError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Object(_) if key == "set" => Ok(v.to_string()),
-        other => Err(format!("{file}: key {key:?}: unexpected value {other}")),
+        other => Err(bad_value(file, key, format!("unexpected value {other}"))),
     }
 }
 
 /// Turns one config file's JSON object into `--KEY=VALUE` arguments.
-pub fn config_to_args(text: &str, file: &str) -> Result<(Vec<OsString>, Vec<OsString>), String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("{file}: not JSON: {e}"))?;
+pub(crate) fn config_to_args(text: &str, file: &str) -> Result<(Vec<OsString>, Vec<OsString>), ConfigError> {
+    let v: Value = serde_json::from_str(text).map_err(|error| ConfigError::NotJson {
+        file: file.to_owned(),
+        error,
+    })?;
     let Value::Object(obj) = v else {
-        return Err(format!(
-            "{file}: expected a JSON object whose keys are long option names"
-        ));
+        return Err(ConfigError::NotObject { file: file.to_owned() });
     };
     let keys = config_keys();
     let mut out = Vec::new();
     let mut exec = Vec::new();
     for (key, value) in obj {
         if key == "config" {
-            return Err(format!(
-                "{file}: key \"config\": config files cannot include other config files"
-            ));
+            return Err(ConfigError::Include { file: file.to_owned() });
         }
         if !keys.contains(&key) {
-            return Err(format!(
-                "{file}: unknown key {key:?} (keys are the long option names, see --help)"
-            ));
+            return Err(ConfigError::UnknownKey {
+                file: file.to_owned(),
+                key,
+            });
         }
         if key == "exec" {
             match value {
@@ -458,12 +534,12 @@ pub fn config_to_args(text: &str, file: &str) -> Result<(Vec<OsString>, Vec<OsSt
                 (Value::Number(n), true) => {
                     let times = n
                         .as_u64()
-                        .ok_or_else(|| format!("{file}: key {key:?}: expected a count"))?;
+                        .ok_or_else(|| bad_value(file, &key, "expected a count".into()))?;
                     for _ in 0..times.min(16) {
                         out.push(OsString::from(format!("--{key}")));
                     }
                 }
-                (_, true) => return Err(format!("{file}: key {key:?}: expected true or false")),
+                (_, true) => return Err(bad_value(file, &key, "expected true or false".into())),
                 (_, false) => out.push(OsString::from(format!("--{key}={}", scalar(&key, &item, file)?))),
             }
         }
@@ -490,7 +566,12 @@ pub fn load_with(
     let mut exec = Vec::new();
     for file in &first.config {
         let name = file.display().to_string();
-        let text = read(file).map_err(|e| OptionsError::Config(format!("--config {name}: {e}")))?;
+        let text = read(file).map_err(|error| {
+            OptionsError::Config(ConfigError::Read {
+                file: name.clone(),
+                error,
+            })
+        })?;
         let (a, e) = config_to_args(&text, &name).map_err(OptionsError::Config)?;
         merged.extend(a);
         if !e.is_empty() {
@@ -605,17 +686,23 @@ mod tests {
 
     #[test]
     fn config_value_errors_are_clear() {
-        assert!(config_to_args("[1]", "f").unwrap_err().contains("JSON object"));
-        assert!(config_to_args("{", "f").unwrap_err().contains("not JSON"));
-        assert!(config_to_args(r#"{"no-httpd": "yes"}"#, "f")
-            .unwrap_err()
-            .contains("true or false"));
-        assert!(config_to_args(r#"{"config": "x"}"#, "f")
-            .unwrap_err()
-            .contains("cannot include"));
-        assert!(config_to_args(r#"{"help": true}"#, "f")
-            .unwrap_err()
-            .contains("unknown key"));
+        let err = |text: &str| config_to_args(text, "f").unwrap_err().to_string();
+        assert_eq!(err("[1]"), "f: expected a JSON object whose keys are long option names");
+        assert!(err("{").starts_with("f: not JSON: "));
+        assert_eq!(
+            err(r#"{"no-httpd": "yes"}"#),
+            "f: key \"no-httpd\": expected true or false"
+        );
+        assert_eq!(err(r#"{"verbose": -1}"#), "f: key \"verbose\": expected a count");
+        assert_eq!(err(r#"{"port": [true]}"#), "f: key \"port\": unexpected value true");
+        assert_eq!(
+            err(r#"{"config": "x"}"#),
+            "f: key \"config\": config files cannot include other config files"
+        );
+        assert_eq!(
+            err(r#"{"help": true}"#),
+            "f: unknown key \"help\" (keys are the long option names, see --help)"
+        );
     }
 
     #[test]

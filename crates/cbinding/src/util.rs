@@ -51,11 +51,19 @@ pub fn guard<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
-            let msg = afb_core::registry::panic_message(&*p);
+            let msg = panic_text(&*p);
             tracing::error!("C binding interface: {what} panicked: {msg}");
             fallback
         }
     }
+}
+
+/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-text panic payload)")
 }
 
 /// A C string argument as text (`None` for NULL).

@@ -717,7 +717,7 @@ impl Registry {
 }
 
 /// Text of a panic payload.
-pub fn panic_message(p: &(dyn Any + Send)) -> String {
+fn panic_message(p: &(dyn Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = p.downcast_ref::<String>() {

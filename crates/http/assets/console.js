@@ -86,6 +86,8 @@ async function describe(name) {
 }
 
 function renderApis() {
+  // The sample game's page comes with its API (the daemon's samples).
+  $("tictactoe-link").hidden = !apis.has("tictactoe");
   const list = $("api-list");
   list.replaceChildren();
   const names = $("api-names");

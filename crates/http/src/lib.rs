@@ -94,6 +94,10 @@ pub struct HttpConfig {
     pub roothttp: Option<PathBuf>,
     /// More static directories: (`/PREFIX`, DIR) (`--alias`).
     pub aliases: Vec<(String, PathBuf)>,
+    /// More built-in files, (name, content): served beside the built-in
+    /// assets, which win on a name clash (the daemon adds the samples'
+    /// pages). MIME type from the name's extension.
+    pub extra_assets: Vec<(&'static str, &'static [u8])>,
     /// `Cache-Control: max-age` of static files (`--cache-eol`).
     pub cache_eol: u64,
     /// Where uploaded files are stored (`--uploaddir`).
@@ -114,6 +118,7 @@ impl Default for HttpConfig {
             rootbase: "/opa".into(),
             roothttp: None,
             aliases: Vec::new(),
+            extra_assets: Vec::new(),
             cache_eol: 100_000,
             upload_dir: std::env::temp_dir(),
             limits: Limits::default(),

@@ -50,6 +50,7 @@ impl Mount {
 /// The static part of the router.
 pub(crate) struct Statics {
     aliases: Vec<Mount>,
+    extra_assets: Vec<(&'static str, &'static [u8])>,
     root: Option<Mount>,
     rootbase: String,
     cache_control: HeaderValue,
@@ -233,6 +234,7 @@ impl Statics {
             HeaderValue::try_from(format!("max-age={}", cfg.cache_eol)).map_err(|e| format!("--cache-eol: {e}"))?;
         Ok(Statics {
             aliases,
+            extra_assets: cfg.extra_assets.clone(),
             root,
             rootbase: cfg.rootbase.trim_end_matches('/').to_owned(),
             cache_control,
@@ -316,8 +318,21 @@ impl Statics {
         }
     }
 
+    /// A built-in asset, else one of the extra assets.
+    fn asset(&self, rel: &str) -> Option<assets::Asset> {
+        assets::get(rel).or_else(|| {
+            self.extra_assets
+                .iter()
+                .find(|(name, _)| *name == rel)
+                .map(|&(name, bytes)| assets::Asset {
+                    bytes,
+                    content_type: assets::content_type_of(name),
+                })
+        })
+    }
+
     fn serve_asset(&self, rel: &str, parts: &http::request::Parts) -> Response<Body> {
-        let Some(a) = assets::get(rel) else {
+        let Some(a) = self.asset(rel) else {
             return text(StatusCode::NOT_FOUND, "not found\n");
         };
         let etag = asset_etag(a.bytes);

@@ -41,6 +41,7 @@ impl Web {
             let addr = listener.local_addr().unwrap();
             let config = HttpConfig {
                 port: addr.port(),
+                extra_assets: afb_sample_tictactoe::WEB_FILES.to_vec(),
                 ..HttpConfig::default()
             };
             let server = HttpServer::new(registry, config).expect("HTTP server");
@@ -94,6 +95,10 @@ fn console_lists_apis_and_calls_a_verb_by_clicking() {
     page.wait_for(
         r#"document.querySelector('button.verb[data-api="tictactoe"][data-verb="join"]')"#,
         "tictactoe/join in the API list",
+    );
+    page.wait_for(
+        "!document.getElementById('tictactoe-link').hidden",
+        "the link to the game's page, shown with its API",
     );
     page.wait_for(
         "document.getElementById('conn-state').textContent === 'open'",

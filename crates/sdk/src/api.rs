@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use afb_core::api::{ApiDecl, EventFn, LocalApi};
 use afb_core::registry::RegisterError;
-use afb_core::{ApiRef, Event, LogLevel, Registry};
+use afb_core::{ApiRef, LogLevel, Registry};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::error::{BuildError, Error};
+use crate::event::{raw, Event};
+use crate::handler::ApiState;
 use crate::req::to_args;
 use crate::verb::Verb;
 
@@ -45,13 +47,13 @@ impl Api {
 
     /// Makes the event `API/name`.
     pub fn new_event(&self, name: &str) -> Result<Event, Error> {
-        self.r.new_event(name).map_err(Error::from)
+        let event = self.r.new_event(name).map_err(Error::from)?;
+        Ok(Event::new(event, self.r.registry()))
     }
 
     /// Broadcasts `API/name` with `data` to every client and linked binder.
     pub fn broadcast<T: Serialize + ?Sized>(&self, name: &str, data: &T) -> Result<(), Error> {
-        let raw = serde_json::value::to_raw_value(data).map_err(|e| Error::internal(e.to_string()))?;
-        self.r.broadcast(name, Some(&raw));
+        self.r.broadcast(name, Some(&raw(data)?));
         Ok(())
     }
 
@@ -83,7 +85,7 @@ impl Api {
 
     /// Subscribes the API itself to `event` (its event handlers get pushes).
     pub fn subscribe(&self, event: &Event) -> bool {
-        self.r.subscribe_event(event)
+        self.r.subscribe_event(event.core())
     }
 
     /// Logs for this API (checked against its level). See [`crate::log!`].
@@ -104,11 +106,13 @@ impl Api {
     }
 }
 
-/// Declares an API: its name, description, verbs, `init`, event handlers,
-/// requirements. Finish with [`ApiBuilder::register`] or [`ApiBuilder::build`].
+/// Declares an API: its name, description, state, verbs, `init`, event
+/// handlers, requirements. Finish with [`ApiBuilder::register`] or
+/// [`ApiBuilder::build`].
 pub struct ApiBuilder {
     name: String,
     info: String,
+    state: ApiState,
     verbs: Vec<Verb>,
     init: Option<afb_core::api::InitFn>,
     handlers: Vec<(String, EventFn)>,
@@ -127,6 +131,7 @@ impl ApiBuilder {
         ApiBuilder {
             name: name.into(),
             info: String::new(),
+            state: ApiState::default(),
             verbs: Vec::new(),
             init: None,
             handlers: Vec::new(),
@@ -157,6 +162,14 @@ impl ApiBuilder {
     /// other text as a JSON string.
     pub fn specification(mut self, spec: impl Into<String>) -> Self {
         self.specification = Some(spec.into());
+        self
+    }
+
+    /// Gives the API its state: a value shared by its verbs, which take it
+    /// as a [`crate::State<T>`] argument. One state per API (a second call
+    /// replaces the first).
+    pub fn state<T: std::any::Any + Send + Sync>(mut self, state: T) -> Self {
+        self.state = ApiState::new(Arc::new(state));
         self
     }
 
@@ -231,13 +244,19 @@ impl ApiBuilder {
     }
 
     /// Builds the registry declaration. Errors name the offending verb.
-    pub fn build(self) -> Result<ApiDecl, RegisterError> {
+    pub fn build(self) -> Result<ApiDecl, BuildError> {
         let mut local = LocalApi::new();
         if let Some(init) = self.init {
             local = local.with_init(init);
         }
         for v in self.verbs {
-            local.add_verb(v.inner).map_err(|e| match e {
+            let verb = v.name().to_owned();
+            let v = v.into_core(&self.state).map_err(|state| BuildError::NoState {
+                api: self.name.clone(),
+                verb,
+                state,
+            })?;
+            local.add_verb(v).map_err(|e| match e {
                 afb_core::api::VerbError::Name(n) => RegisterError::Name(n),
                 other => RegisterError::Name(afb_core::name::NameError {
                     kind: "verb",
@@ -265,7 +284,7 @@ impl ApiBuilder {
     }
 
     /// Builds and registers the API.
-    pub fn register(self, registry: &Registry) -> Result<Arc<afb_core::ApiEntry>, RegisterError> {
-        registry.add_api(self.build()?)
+    pub fn register(self, registry: &Registry) -> Result<Arc<afb_core::ApiEntry>, BuildError> {
+        Ok(registry.add_api(self.build()?)?)
     }
 }

@@ -124,3 +124,40 @@ impl From<afb_core::Reply> for Error {
         }
     }
 }
+
+/// Why an API could not be built or registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// A bad or taken name (API, alias or verb), as the registry says.
+    Register(afb_core::registry::RegisterError),
+    /// A verb takes a [`crate::State<T>`] and the API was given no state of
+    /// that type ([`crate::ApiBuilder::state`]).
+    NoState {
+        /// The API.
+        api: String,
+        /// The verb.
+        verb: String,
+        /// The state type the verb takes.
+        state: &'static str,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Register(e) => e.fmt(f),
+            BuildError::NoState { api, verb, state } => write!(
+                f,
+                "verb {api}/{verb} takes a State<{state}> but the API has no state of that type (ApiBuilder::state)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl From<afb_core::registry::RegisterError> for BuildError {
+    fn from(e: afb_core::registry::RegisterError) -> Self {
+        BuildError::Register(e)
+    }
+}

@@ -1,12 +1,15 @@
 //! The binding SDK: write binder APIs in idiomatic async Rust.
 //!
-//! An API is a name and a set of verbs. A verb is an `async fn` taking the
-//! request ([`Req`]) and its argument (`()`, a JSON [`Value`], or
-//! [`Json<T>`] for any `T: Deserialize`), and returning `Result<T, Error>`
-//! where `T` is `()`, a [`Value`], a [`Json<T>`] for any `T: Serialize`, or a
-//! [`Response`] (data plus an info text). The binder replies with what the
-//! verb returns: exactly once, even if the verb panics (`internal-error`),
-//! times out (`timeout`) or its client goes away.
+//! An API is a name, an optional state shared by its verbs
+//! ([`ApiBuilder::state`]) and a set of verbs. A verb is an `async fn`
+//! taking only what it uses, in any order ([`handler`]): the request
+//! ([`Req`]), the API's state ([`State<T>`]), the argument as a JSON
+//! [`Value`] or as [`Json<T>`] for any `T: Deserialize`, the [`Api`]; and
+//! returning `Result<T, Error>` where `T` is `()`, a [`Value`], a
+//! [`Json<T>`] for any `T: Serialize`, or a [`Response`] (data plus an info
+//! text); a handler returning nothing succeeds without data. The binder replies with what the verb returns: exactly once, even
+//! if the verb panics (`internal-error`), times out (`timeout`) or its
+//! client goes away.
 //!
 //! **Async verbs must not block.** They run on the binder's few worker
 //! threads (one per CPU): a verb that sleeps, waits on blocking I/O, holds a
@@ -19,14 +22,14 @@
 //! Per-session state is a typed context value ([`Req::context`]); the level
 //! of assurance and the token checks are declared on the verb ([`Auth`]);
 //! events are made by the API ([`Api::new_event`]), subscribed by requests
-//! ([`Req::subscribe`]) and pushed or broadcast with any serialisable data.
+//! ([`Req::subscribe`]) and pushed ([`Event::push`]) or broadcast
+//! ([`Event::broadcast`], [`Api::broadcast`]) with any serialisable data.
 //!
 //! # Example: a shared game board
 //!
 //! This is the shape of the `tictactoe` sample (`samples/tictactoe`): the
-//! board lives in the session's context, a second session can join it,
-//! every change is pushed to the players, and `wait` answers only when the
-//! board changes.
+//! board lives in the session's context, every change is pushed to the
+//! players, and `wait` answers only when the board changes.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -40,7 +43,7 @@
 //!     moves: u32,
 //! }
 //!
-//! /// What a session holds: a handle on a (possibly shared) board.
+//! /// What a session holds: a handle on its board.
 //! struct Game {
 //!     board: Mutex<Board>,
 //!     changed: watch::Sender<u32>,
@@ -79,12 +82,12 @@
 //!         b.moves += 1;
 //!         b.clone()
 //!     };
-//!     game.event.push(Some(&serde_json::value::to_raw_value(&board).unwrap()));
+//!     game.event.push(&board)?;
 //!     game.changed.send_modify(|n| *n += 1);
 //!     Ok(Json(board))
 //! }
 //!
-//! async fn wait(req: Req, _: ()) -> Result<Json<Board>, Error> {
+//! async fn wait(req: Req) -> Result<Json<Board>, Error> {
 //!     let game = game_of(&req)?;
 //!     let mut rx = game.changed.subscribe();
 //!     rx.changed().await.map_err(|_| Error::bad_state("board gone"))?;
@@ -94,10 +97,10 @@
 //!
 //! fn game_api() -> ApiBuilder {
 //!     ApiBuilder::new("game")
-//!         .info("a tiny shared board")
+//!         .info("a tiny board")
 //!         .verb(Verb::new("move", play_move).info("play at {index}"))
 //!         .verb(Verb::new("wait", wait).info("reply when the board changes"))
-//!         .verb(Verb::new("reset", |req: Req, _: ()| async move {
+//!         .verb(Verb::new("reset", |req: Req| async move {
 //!             req.clear_context();
 //!             Ok::<_, Error>(())
 //!         }).auth(Auth::check()))
@@ -107,13 +110,8 @@
 //! use afb_sdk::testing::{data, TestBinder};
 //! let binder = TestBinder::start(vec![game_api()]).await.unwrap();
 //! let player = binder.client();
-//! let waiting = {
-//!     // `wait` replies only after the next move of this session's board.
-//!     let r = binder.client(); // another session has its own board: never woken
-//!     drop(r);
-//!     player.call("game", "wait", &())
-//! };
-//! let (waited, moved) = tokio::join!(waiting, async {
+//! // `wait` replies only after the next move on this session's board.
+//! let (waited, moved) = tokio::join!(player.call("game", "wait", &()), async {
 //!     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 //!     player.call("game", "move", &serde_json::json!({"index": 4})).await
 //! });
@@ -126,23 +124,29 @@
 
 pub mod api;
 pub mod error;
+pub mod event;
+pub mod handler;
 pub mod req;
 pub mod testing;
 pub mod verb;
 
-pub use afb_core::{Args, Auth, Event, Loa, LogLevel, Request};
+pub use afb_core::{Args, Auth, Loa, LogLevel, Request};
 pub use api::{Api, ApiBuilder};
-pub use error::Error;
+pub use error::{BuildError, Error};
+pub use event::Event;
+pub use handler::{BlockingHandler, FromRequest, Handler, State};
 pub use req::Req;
 pub use serde_json::{json, Value};
-pub use verb::{FromArgs, Handler, IntoReply, IntoResponse, Json, Response, Verb};
+pub use verb::{IntoReply, IntoResponse, Json, Response, Verb};
 
 /// The core crate, for what the SDK does not wrap.
 pub use afb_core as core;
 
 /// Everything a binding usually needs.
 pub mod prelude {
-    pub use crate::{json, Api, ApiBuilder, Args, Auth, Error, Event, Json, Loa, LogLevel, Req, Response, Value, Verb};
+    pub use crate::{
+        json, Api, ApiBuilder, Args, Auth, Error, Event, Json, Loa, LogLevel, Req, Response, State, Value, Verb,
+    };
 }
 
 /// Logs through an [`Api`] or a [`Req`] at a level:

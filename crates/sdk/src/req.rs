@@ -6,12 +6,13 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use afb_core::{Args, Credentials, Event, LogLevel, ReqHandle};
+use afb_core::{Args, Credentials, LogLevel, ReqHandle};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::Api;
 use crate::error::Error;
+use crate::event::Event;
 
 /// The request as a handler sees it. Cheap to clone; replying is done by
 /// returning from the handler.
@@ -139,9 +140,10 @@ impl Req {
         self.h.loa()
     }
 
-    /// Sets the session's LOA for this API (0..=7).
-    pub fn set_loa(&self, loa: u32) -> Result<(), Error> {
-        self.h.set_loa(loa).map_err(Error::from)
+    /// Sets the session's LOA for this API (0..=7; above is
+    /// `invalid-request`).
+    pub fn set_loa(&self, loa: u8) -> Result<(), Error> {
+        self.h.set_loa(loa.into()).map_err(Error::from)
     }
 
     /// Ends the session's state for this API after the reply.
@@ -153,12 +155,12 @@ impl Req {
 
     /// Subscribes the caller to `event`.
     pub fn subscribe(&self, event: &Event) -> Result<(), Error> {
-        self.h.subscribe(event).map_err(Error::from)
+        self.h.subscribe(event.core()).map_err(Error::from)
     }
 
     /// Unsubscribes the caller from `event`.
     pub fn unsubscribe(&self, event: &Event) -> Result<(), Error> {
-        self.h.unsubscribe(event).map_err(Error::from)
+        self.h.unsubscribe(event.core()).map_err(Error::from)
     }
 
     // ---- calls -------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! use afb_sdk::prelude::*;
 //! use afb_sdk::testing::TestBinder;
 //!
-//! let api = ApiBuilder::new("demo").verb(Verb::new("twice", |_req: Req, Json(n): Json<i64>| async move {
+//! let api = ApiBuilder::new("demo").verb(Verb::new("twice", |Json(n): Json<i64>| async move {
 //!     Ok::<_, Error>(Json(n * 2))
 //! }));
 //! let binder = TestBinder::start(vec![api]).await.unwrap();
@@ -19,16 +19,39 @@
 //! # }
 //! ```
 
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use afb_core::event::{BroadcastMsg, Listener, ListenerSubscriber, PushMsg};
+use afb_core::registry::StartError;
 use afb_core::{Args, Client, Registry, RegistryConfig, Reply};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::ApiBuilder;
+use crate::error::BuildError;
+
+/// Why a [`TestBinder`] did not start.
+#[derive(Debug)]
+pub enum TestError {
+    /// An API could not be built or registered.
+    Build(BuildError),
+    /// An API's `init` failed.
+    Start(StartError),
+}
+
+impl fmt::Display for TestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TestError::Build(e) => e.fmt(f),
+            TestError::Start(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for TestError {}
 
 /// A registry holding the APIs under test, started.
 pub struct TestBinder {
@@ -37,17 +60,17 @@ pub struct TestBinder {
 
 impl TestBinder {
     /// Registers and starts the APIs with default settings.
-    pub async fn start(apis: Vec<ApiBuilder>) -> Result<Self, String> {
+    pub async fn start(apis: Vec<ApiBuilder>) -> Result<Self, TestError> {
         Self::start_with(RegistryConfig::default(), apis).await
     }
 
     /// Registers and starts the APIs with the given settings.
-    pub async fn start_with(config: RegistryConfig, apis: Vec<ApiBuilder>) -> Result<Self, String> {
+    pub async fn start_with(config: RegistryConfig, apis: Vec<ApiBuilder>) -> Result<Self, TestError> {
         let registry = Registry::new(config);
         for a in apis {
-            a.register(&registry).map_err(|e| e.to_string())?;
+            a.register(&registry).map_err(TestError::Build)?;
         }
-        registry.start().await.map_err(|e| e.to_string())?;
+        registry.start().await.map_err(TestError::Start)?;
         Ok(TestBinder { registry })
     }
 

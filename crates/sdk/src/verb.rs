@@ -1,18 +1,18 @@
-//! Verbs: typed async handlers, their argument extractors and reply types.
+//! Verbs: a name, a handler (see [`crate::handler`]), a description and
+//! session requirements; and what handlers return.
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use afb_core::api::BoxFuture;
-use afb_core::{Args, Auth, Request};
-use serde::de::DeserializeOwned;
+use afb_core::{Auth, Request, VerbHandler};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::req::Req;
+use crate::handler::{ApiState, BlockingHandler, FromRequest, Handler};
 
 /// A successful reply: optional data and optional info text.
 #[derive(Debug, Default)]
@@ -135,71 +135,24 @@ impl IntoReply for afb_core::Reply {
     }
 }
 
-/// Builds a handler argument from the request's arguments.
-pub trait FromArgs: Sized + Send + 'static {
-    /// Extracts; an error is replied instead of running the verb.
-    fn from_args(args: &Args) -> Result<Self, Error>;
-}
-
-impl FromArgs for () {
-    fn from_args(_: &Args) -> Result<Self, Error> {
-        Ok(())
-    }
-}
-
-impl FromArgs for Value {
-    fn from_args(args: &Args) -> Result<Self, Error> {
-        Ok(args.value().clone())
-    }
-}
-
-impl<T: DeserializeOwned + Send + 'static> FromArgs for Json<T> {
-    fn from_args(args: &Args) -> Result<Self, Error> {
-        args.deserialize().map(Json).map_err(Error::from)
-    }
-}
-
-/// A typed verb implementation: `async fn(Req, A) -> R`.
-pub trait Handler<A>: Send + Sync + 'static {
-    /// What the handler's future gives.
-    type Output: IntoReply;
-    /// The handler's future (awaited inside the one future the core runs
-    /// per request: no second allocation).
-    type Future: Future<Output = Self::Output> + Send + 'static;
-    /// Runs the handler.
-    fn run(&self, req: Req, args: A) -> Self::Future;
-}
-
-impl<F, Fut, A, R> Handler<A> for F
-where
-    F: Fn(Req, A) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    A: FromArgs,
-    R: IntoReply,
-{
-    type Output = R;
-    type Future = Fut;
-
-    fn run(&self, req: Req, args: A) -> Fut {
-        self(req, args)
-    }
-}
-
-struct Typed<H, A> {
+/// Runs a typed handler: extracts its arguments, then replies with what
+/// its future gives. One boxed future per request.
+struct Typed<H, T> {
     handler: H,
-    _args: PhantomData<fn() -> A>,
+    state: ApiState,
+    _args: PhantomData<fn() -> T>,
 }
 
-impl<H: Handler<A>, A: FromArgs> afb_core::VerbHandler for Typed<H, A> {
+impl<H: Handler<T>, T: FromRequest> VerbHandler for Typed<H, T> {
     fn call(&self, req: Request) -> BoxFuture<()> {
-        let args = match A::from_args(req.args()) {
-            Ok(a) => a,
+        let fut = match T::from_request(&req, &self.state) {
+            Ok(args) => self.handler.call(args),
             Err(e) => {
                 req.reply(e.into_reply());
+                // A future of size zero: no allocation.
                 return Box::pin(async {});
             }
         };
-        let fut = self.handler.run(Req::new(req.handle()), args);
         Box::pin(async move {
             let reply = fut.await.into_reply();
             req.reply(reply);
@@ -207,73 +160,78 @@ impl<H: Handler<A>, A: FromArgs> afb_core::VerbHandler for Typed<H, A> {
     }
 }
 
+/// Makes a verb's core handler once the API's state is known; `Err` names
+/// the state type the handler takes and the API lacks.
+type MakeHandler = Box<dyn FnOnce(&ApiState) -> Result<Arc<dyn VerbHandler>, &'static str> + Send + Sync>;
+
 /// A verb under construction: name, handler, description, session
 /// requirements.
 pub struct Verb {
-    pub(crate) inner: afb_core::Verb,
+    name: String,
+    info: String,
+    auth: Auth,
+    make: MakeHandler,
 }
 
 impl Verb {
-    /// A verb whose handler is `async fn(Req, A) -> R`, where `A` is `()`,
-    /// [`Value`] or [`Json<T>`], and `R` is `Result<T, Error>` with `T` one
-    /// of `()`, [`Value`], [`Json<T>`], [`Response`].
-    pub fn new<A: FromArgs, H: Handler<A>>(name: impl Into<String>, handler: H) -> Self {
-        Verb {
-            inner: afb_core::Verb::new(
-                name,
-                Typed {
-                    handler,
-                    _args: PhantomData,
-                },
-            ),
-        }
-    }
-
-    /// A verb whose handler also receives a shared state of the API:
-    /// `async fn(Arc<S>, Req, A) -> R`.
-    pub fn with_state<S, A, F, Fut, R>(name: impl Into<String>, state: &Arc<S>, handler: F) -> Self
-    where
-        S: Send + Sync + 'static,
-        A: FromArgs,
-        F: Fn(Arc<S>, Req, A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoReply,
-    {
-        let state = state.clone();
-        Self::new(name, move |req: Req, args: A| handler(state.clone(), req, args))
-    }
-
-    /// A verb whose handler is a plain blocking function `fn(Req, A) -> R`
-    /// (blocking file or device I/O, a C library call, heavy computation),
-    /// run on tokio's blocking thread pool so that the binder's worker
-    /// threads keep serving every other request meanwhile. A panic in the
-    /// function answers `internal-error`. The request's timeout still
-    /// answers the client, but the function itself cannot be interrupted:
-    /// its thread stays busy until it returns.
+    /// A verb whose handler is an `async fn` (or closure) taking any of the
+    /// extractors of [`crate::handler`] ([`crate::Req`], [`crate::State<T>`],
+    /// [`Value`], [`Json<T>`], [`crate::Api`], `()`), in any order, and
+    /// returning `Result<T, Error>` with `T` one of `()`, [`Value`],
+    /// [`Json<T>`], [`Response`] (or a core reply).
     ///
     /// ```
     /// use afb_sdk::prelude::*;
-    /// let v = Verb::blocking("read", |_req: Req, Json(path): Json<String>| {
+    /// async fn twice(Json(n): Json<i64>) -> Result<Json<i64>, Error> {
+    ///     Ok(Json(2 * n))
+    /// }
+    /// let v = Verb::new("twice", twice).info("doubles a number");
+    /// assert_eq!(v.name(), "twice");
+    /// ```
+    pub fn new<T: FromRequest, H: Handler<T>>(name: impl Into<String>, handler: H) -> Self {
+        Self::with_maker(
+            name,
+            Box::new(move |state: &ApiState| {
+                T::check(state)?;
+                let typed = Typed {
+                    handler,
+                    state: state.clone(),
+                    _args: PhantomData,
+                };
+                Ok(Arc::new(typed) as Arc<dyn VerbHandler>)
+            }),
+        )
+    }
+
+    /// A verb whose handler is a plain blocking function taking the same
+    /// extractors as [`Verb::new`] (blocking file or device I/O, a C library
+    /// call, heavy computation), run on tokio's blocking thread pool so
+    /// that the binder's worker threads keep serving every other request
+    /// meanwhile. A panic in the function answers `internal-error`. The
+    /// request's timeout still answers the client, but the function itself
+    /// cannot be interrupted: its thread stays busy until it returns.
+    ///
+    /// ```
+    /// use afb_sdk::prelude::*;
+    /// let v = Verb::blocking("read", |Json(path): Json<String>| {
     ///     let text = std::fs::read_to_string(path).map_err(|e| Error::failed(e.to_string()))?;
     ///     Ok::<_, Error>(Json(text))
     /// });
     /// assert_eq!(v.name(), "read");
     /// ```
-    pub fn blocking<A, F, R>(name: impl Into<String>, f: F) -> Self
+    pub fn blocking<T, F>(name: impl Into<String>, f: F) -> Self
     where
-        A: FromArgs,
-        F: Fn(Req, A) -> R + Send + Sync + 'static,
-        R: IntoReply + Send + 'static,
+        T: FromRequest,
+        F: BlockingHandler<T>,
     {
         let f = Arc::new(f);
-        Self::new(name, move |req: Req, args: A| {
+        Self::new(name, move |req: crate::Req, args: Extracted<T>| {
             let f = f.clone();
             async move {
-                let verb = req.verb().to_owned();
-                match tokio::task::spawn_blocking(move || f(req, args).into_reply()).await {
+                match tokio::task::spawn_blocking(move || f.call(args.0).into_reply()).await {
                     Ok(reply) => reply,
                     Err(e) => {
-                        tracing::error!(verb = %verb, "blocking verb failed: {e}");
+                        tracing::error!(verb = %req.verb(), "blocking verb failed: {e}");
                         Error::internal("the verb panicked").into_reply()
                     }
                 }
@@ -288,28 +246,61 @@ impl Verb {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        Self::with_maker(
+            name,
+            Box::new(move |_: &ApiState| Ok(Arc::new(handler) as Arc<dyn VerbHandler>)),
+        )
+    }
+
+    fn with_maker(name: impl Into<String>, make: MakeHandler) -> Self {
         Verb {
-            inner: afb_core::Verb::new(name, handler),
+            name: name.into(),
+            info: String::new(),
+            auth: Auth::NONE,
+            make,
         }
     }
 
     /// Sets the description.
     pub fn info(mut self, info: impl Into<String>) -> Self {
-        self.inner.info = info.into();
+        self.info = info.into();
         self
     }
 
     /// Sets the session requirements (token check, LOA, renew, close).
     pub fn auth(mut self, auth: Auth) -> Self {
-        self.inner.auth = auth;
+        self.auth = auth;
         self
     }
 
     /// The verb's name.
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.name
+    }
+
+    /// The core verb, given the API's state; `Err` names the state type
+    /// the handler takes and the API lacks.
+    pub(crate) fn into_core(self, state: &ApiState) -> Result<afb_core::Verb, &'static str> {
+        let handler = (self.make)(state)?;
+        Ok(afb_core::Verb {
+            name: self.name,
+            info: self.info,
+            auth: self.auth,
+            handler,
+        })
     }
 }
 
-/// A shared handler usable by several verbs.
-pub type SharedHandler = Arc<dyn afb_core::VerbHandler>;
+/// The extractors of a blocking function, made before it is sent to the
+/// blocking pool.
+struct Extracted<T>(T);
+
+impl<T: FromRequest> FromRequest for Extracted<T> {
+    fn from_request(req: &Request, state: &ApiState) -> Result<Self, Error> {
+        T::from_request(req, state).map(Extracted)
+    }
+
+    fn check(state: &ApiState) -> Result<(), &'static str> {
+        T::check(state)
+    }
+}

@@ -6,26 +6,26 @@
 //! closes the session's state for `auth` (LOA back to 0).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use afb_sdk::prelude::*;
 
+/// The state of the API: how many times `ping` was called.
 #[derive(Default)]
-struct Counter(AtomicU64);
+struct Pings(AtomicU64);
 
 /// Declares the `auth` API.
 pub fn api() -> ApiBuilder {
-    let pings = Arc::new(Counter::default());
     ApiBuilder::new("auth")
         .info("Sample authentication API: LOA and token renewal")
-        .verb(Verb::with_state("ping", &pings, ping).info("counts the calls"))
+        .state(Pings::default())
+        .verb(Verb::new("ping", ping).info("counts the calls"))
         .verb(
             Verb::new("connect", connect)
                 .auth(Auth::loa(0).renew())
                 .info("logs in: LOA 1 and a new token"),
         )
         .verb(
-            Verb::new("refresh", refresh)
+            Verb::new("refresh", token)
                 .auth(Auth::loa(1).renew())
                 .info("renews the token (LOA 1)"),
         )
@@ -41,30 +41,27 @@ pub fn api() -> ApiBuilder {
         )
 }
 
-async fn ping(c: Arc<Counter>, _req: Req, _: ()) -> Result<Value, Error> {
-    Ok(json!({"count": c.0.fetch_add(1, Ordering::Relaxed) + 1}))
+async fn ping(pings: State<Pings>) -> Result<Value, Error> {
+    Ok(json!({"count": pings.0.fetch_add(1, Ordering::Relaxed) + 1}))
 }
 
-fn token_reply(req: &Req) -> Result<Value, Error> {
+async fn connect(req: Req) -> Result<Value, Error> {
+    req.set_loa(1)?;
+    token(req).await
+}
+
+/// The renewed token and the LOA.
+async fn token(req: Req) -> Result<Value, Error> {
     let token = req
         .renewed_token()
         .ok_or_else(|| Error::internal("the token was not renewed"))?;
     Ok(json!({"token": &*token, "LOA": req.loa()}))
 }
 
-async fn connect(req: Req, _: ()) -> Result<Value, Error> {
-    req.set_loa(1)?;
-    token_reply(&req)
-}
-
-async fn refresh(req: Req, _: ()) -> Result<Value, Error> {
-    token_reply(&req)
-}
-
-async fn check(_req: Req, _: ()) -> Result<Value, Error> {
+async fn check() -> Result<Value, Error> {
     Ok(json!({"isvalid": true}))
 }
 
-async fn logout(_req: Req, _: ()) -> Result<Response, Error> {
+async fn logout() -> Result<Response, Error> {
     Ok(Response::ok().info("logged out"))
 }

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
-use afb_sdk::core::Args;
+use afb_sdk::core::session::SessionError;
+use afb_sdk::core::{Args, Reply};
 use afb_sdk::prelude::*;
 use serde::Deserialize;
 
-/// State shared by the verbs of one `hello` API.
+/// The state of the `hello` API: the ping count and the events by tag.
 #[derive(Default)]
 struct Hello {
     pings: AtomicU64,
@@ -23,11 +24,12 @@ impl Hello {
     }
 
     fn event(&self, tag: &str) -> Result<Event, Error> {
-        self.events()
-            .get(tag)
-            .cloned()
-            .ok_or_else(|| Error::failed(format!("no event with tag {tag:?}")))
+        self.events().get(tag).cloned().ok_or_else(|| no_event(tag))
     }
+}
+
+fn no_event(tag: &str) -> Error {
+    Error::failed(format!("no event with tag {tag:?}"))
 }
 
 #[derive(Deserialize)]
@@ -41,25 +43,31 @@ struct TagName {
     name: String,
 }
 
+#[derive(Deserialize)]
+struct Exit {
+    #[serde(default)]
+    code: i32,
+}
+
 /// The context a session stores with `setctx`.
 struct Ctx(Value);
 
 /// Declares the `hello` API.
 pub fn api() -> ApiBuilder {
-    let st = Arc::new(Hello::default());
     ApiBuilder::new("hello")
         .info("Sample hello API: pings, events, calls, session context, LOA and tokens")
-        .verb(Verb::with_state("ping", &st, ping).info("replies 'Some String' and counts the calls"))
+        .state(Hello::default())
+        .verb(Verb::new("ping", ping).info("replies 'Some String' and counts the calls"))
         .verb(Verb::new("pingfail", pingfail).info("always fails"))
         .verb(Verb::new("pingnull", pingnull).info("succeeds without response"))
         .verb(Verb::new("pingJson", ping_json).info("replies a nested JSON object"))
         .verb(Verb::new("pingevent", pingevent).info("broadcasts hello/event with the argument"))
-        .verb(Verb::with_state("eventadd", &st, eventadd).info("creates event hello/{name} under {tag}"))
-        .verb(Verb::with_state("eventdel", &st, eventdel).info("deletes the event of {tag}"))
-        .verb(Verb::with_state("eventsub", &st, eventsub).info("subscribes to the event of {tag}"))
-        .verb(Verb::with_state("eventunsub", &st, eventunsub).info("unsubscribes from the event of {tag}"))
-        .verb(Verb::with_state("eventpush", &st, eventpush).info("pushes {data} on the event of {tag}"))
-        .verb(Verb::with_state("broadcast", &st, broadcast).info("broadcasts {data} on {tag} or hello/{name}"))
+        .verb(Verb::new("eventadd", eventadd).info("creates event hello/{name} under {tag}"))
+        .verb(Verb::new("eventdel", eventdel).info("deletes the event of {tag}"))
+        .verb(Verb::new("eventsub", eventsub).info("subscribes to the event of {tag}"))
+        .verb(Verb::new("eventunsub", eventunsub).info("unsubscribes from the event of {tag}"))
+        .verb(Verb::new("eventpush", eventpush).info("pushes {data} on the event of {tag}"))
+        .verb(Verb::new("broadcast", broadcast).info("broadcasts {data} on {tag} or hello/{name}"))
         .verb(Verb::new("subcall", subcall).info("calls {api}/{verb} with {args} in the caller's session"))
         .verb(Verb::new("subcallsync", subcall).info("same as subcall, awaited"))
         .verb(Verb::new("call", call).info("calls {api}/{verb} with {args} in the API's session"))
@@ -90,8 +98,8 @@ pub fn api() -> ApiBuilder {
         .verb(Verb::new("exit", exit).info("stops the binder with {code}"))
 }
 
-async fn ping(st: Arc<Hello>, _req: Req, args: Value) -> Result<Response, Error> {
-    let n = st.pings.fetch_add(1, Ordering::Relaxed) + 1;
+async fn ping(hello: State<Hello>, args: Value) -> Result<Response, Error> {
+    let n = hello.pings.fetch_add(1, Ordering::Relaxed) + 1;
     let query = jsonc_text(&args);
     Ok(Response::json("Some String")?.info(format!("Ping Binder Daemon tag=pingSample count={n} query={query}")))
 }
@@ -141,15 +149,15 @@ fn write_jsonc_string(s: &str, out: &mut String) {
     out.push_str(&escaped.replace('/', "\\/"));
 }
 
-async fn pingfail(_req: Req, _: ()) -> Result<(), Error> {
+async fn pingfail() -> Result<(), Error> {
     Err(Error::failed("Ping Binder Daemon fails"))
 }
 
-async fn pingnull(_req: Req, _: ()) -> Result<Response, Error> {
+async fn pingnull() -> Result<Response, Error> {
     Ok(Response::ok().info("Ping Binder Daemon - NO response"))
 }
 
-async fn ping_json(_req: Req, _: ()) -> Result<Value, Error> {
+async fn ping_json() -> Result<Value, Error> {
     Ok(json!({
         "myString": "Some String",
         "myInt": 1234,
@@ -157,50 +165,41 @@ async fn ping_json(_req: Req, _: ()) -> Result<Value, Error> {
     }))
 }
 
-async fn pingevent(req: Req, args: Value) -> Result<Value, Error> {
-    req.api().broadcast("event", &args)?;
+async fn pingevent(api: Api, args: Value) -> Result<Value, Error> {
+    api.broadcast("event", &args)?;
     Ok(args)
 }
 
-async fn eventadd(st: Arc<Hello>, req: Req, Json(a): Json<TagName>) -> Result<(), Error> {
-    let mut events = st.events();
+async fn eventadd(hello: State<Hello>, api: Api, Json(a): Json<TagName>) -> Result<(), Error> {
+    let mut events = hello.events();
     if events.contains_key(&a.tag) {
         return Err(Error::failed(format!("tag {:?} already used", a.tag)));
     }
-    let ev = req.api().new_event(&a.name)?;
-    events.insert(a.tag, ev);
+    events.insert(a.tag, api.new_event(&a.name)?);
     Ok(())
 }
 
-async fn eventdel(st: Arc<Hello>, _req: Req, Json(a): Json<Tag>) -> Result<(), Error> {
-    match st.events().remove(&a.tag) {
-        Some(_) => Ok(()),
-        None => Err(Error::failed(format!("no event with tag {:?}", a.tag))),
-    }
+async fn eventdel(hello: State<Hello>, Json(a): Json<Tag>) -> Result<(), Error> {
+    hello.events().remove(&a.tag).map(drop).ok_or_else(|| no_event(&a.tag))
 }
 
-async fn eventsub(st: Arc<Hello>, req: Req, Json(a): Json<Tag>) -> Result<(), Error> {
-    req.subscribe(&st.event(&a.tag)?)
+async fn eventsub(hello: State<Hello>, req: Req, Json(a): Json<Tag>) -> Result<(), Error> {
+    req.subscribe(&hello.event(&a.tag)?)
 }
 
-async fn eventunsub(st: Arc<Hello>, req: Req, Json(a): Json<Tag>) -> Result<(), Error> {
-    req.unsubscribe(&st.event(&a.tag)?)
+async fn eventunsub(hello: State<Hello>, req: Req, Json(a): Json<Tag>) -> Result<(), Error> {
+    req.unsubscribe(&hello.event(&a.tag)?)
 }
 
-async fn eventpush(st: Arc<Hello>, req: Req, Json(a): Json<Tag>) -> Result<Value, Error> {
-    let ev = st.event(&a.tag)?;
-    let data = req.value_json("data").unwrap_or(Value::Null);
-    let raw = serde_json::value::to_raw_value(&data).map_err(|e| Error::internal(e.to_string()))?;
-    let n = ev.push(Some(&raw));
-    Ok(json!(n))
+async fn eventpush(hello: State<Hello>, req: Req, Json(a): Json<Tag>) -> Result<Value, Error> {
+    let event = hello.event(&a.tag)?;
+    Ok(json!(event.push(&req.value_json("data"))?))
 }
 
-async fn broadcast(st: Arc<Hello>, req: Req, _: ()) -> Result<(), Error> {
-    let data = req.value_json("data").unwrap_or(Value::Null);
+async fn broadcast(hello: State<Hello>, req: Req) -> Result<(), Error> {
+    let data = req.value_json("data");
     if let Some(tag) = req.value("tag") {
-        let ev = st.event(&tag)?;
-        let local = ev.name().split_once('/').map(|(_, n)| n.to_owned()).unwrap_or_default();
-        return req.api().broadcast(&local, &data);
+        return hello.event(&tag)?.broadcast(&data);
     }
     match req.value("name") {
         Some(name) => req.api().broadcast(&name, &data),
@@ -208,6 +207,7 @@ async fn broadcast(st: Arc<Hello>, req: Req, _: ()) -> Result<(), Error> {
     }
 }
 
+/// The `{api, verb, args}` of `subcall` and `call`.
 fn call_target(req: &Req) -> Result<(String, String, Args), Error> {
     let api = req.value("api").ok_or_else(|| Error::invalid_request("missing api"))?;
     let verb = req
@@ -217,14 +217,14 @@ fn call_target(req: &Req) -> Result<(String, String, Args), Error> {
     Ok((api.into_owned(), verb.into_owned(), Args::from_value(args)))
 }
 
-async fn subcall(req: Req, _: ()) -> afb_sdk::core::Reply {
+async fn subcall(req: Req) -> Reply {
     match call_target(&req) {
         Ok((api, verb, args)) => req.subcall_reply(&api, &verb, args).await,
         Err(e) => e.into_reply(),
     }
 }
 
-async fn call(req: Req, _: ()) -> afb_sdk::core::Reply {
+async fn call(req: Req) -> Reply {
     match call_target(&req) {
         Ok((api, verb, args)) => req.api().call_reply(&api, &verb, args).await,
         Err(e) => e.into_reply(),
@@ -236,7 +236,7 @@ async fn setctx(req: Req, args: Value) -> Result<Value, Error> {
     Ok(args)
 }
 
-async fn getctx(req: Req, _: ()) -> Result<Response, Error> {
+async fn getctx(req: Req) -> Result<Response, Error> {
     match req.context::<Ctx>() {
         Some(c) => Response::json(&c.0),
         None => Ok(Response::ok()),
@@ -249,22 +249,21 @@ async fn set_loa(req: Req, args: Value) -> Result<Response, Error> {
         .or_else(|| args.as_str().and_then(|s| s.trim().parse().ok()))
         .ok_or_else(|| Error::invalid_request("expected an integer LOA"))?;
     let n = u32::try_from(n).map_err(|_| Error::invalid_request("LOA out of range"))?;
-    req.set_loa(n)?;
+    req.set_loa(u8::try_from(n).map_err(|_| SessionError::BadLoa(n))?)?;
     Ok(Response::ok().info(format!("LOA set to {n}")))
 }
 
-async fn ok(_req: Req, _: ()) -> Result<(), Error> {
-    Ok(())
-}
+/// Success without data: what the session requirements let through.
+async fn ok() {}
 
-async fn reftok(req: Req, _: ()) -> Result<Response, Error> {
+async fn reftok(req: Req) -> Result<Response, Error> {
     Ok(Response::ok().info(match req.renewed_token() {
         Some(_) => "token refreshed",
         None => "token unchanged",
     }))
 }
 
-async fn info(req: Req, _: ()) -> Result<Value, Error> {
+async fn info(req: Req) -> Result<Value, Error> {
     let mut v = json!({
         "uuid": req.session_uuid(),
         "LOA": req.loa(),
@@ -285,6 +284,12 @@ async fn verbose(req: Req, args: Value) -> Result<(), Error> {
         afb_sdk::log!(req, level, "verbose {}: {}", level, args);
     }
     Ok(())
+}
+
+async fn exit(api: Api, Json(e): Json<Option<Exit>>) -> Result<Response, Error> {
+    let code = e.map(|e| e.code).unwrap_or(0);
+    api.request_exit(code);
+    Ok(Response::ok().info(format!("exiting with code {code}")))
 }
 
 #[cfg(test)]
@@ -309,16 +314,4 @@ mod tests {
             "length of the info in the measured k message of hello/ping"
         );
     }
-}
-
-#[derive(Deserialize)]
-struct Exit {
-    #[serde(default)]
-    code: i32,
-}
-
-async fn exit(req: Req, Json(e): Json<Option<Exit>>) -> Result<Response, Error> {
-    let code = e.map(|e| e.code).unwrap_or(0);
-    req.api().request_exit(code);
-    Ok(Response::ok().info(format!("exiting with code {code}")))
 }

@@ -6,6 +6,9 @@
 //! `wait` answers when the board changes next. The server plays with a
 //! depth-limited search whose depth is the level (1..10; 9 and above play
 //! perfectly).
+//!
+//! The game's web page ([`WEB_FILES`]) comes with it: the daemon serves it
+//! beside its built-in pages (`/devtools/tictactoe.html`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,6 +17,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use afb_sdk::prelude::*;
 use serde::Deserialize;
 use tokio::sync::watch;
+
+/// The game's web page and its script, (file name, content): served beside
+/// the binder's built-in pages, whose `afb.js` and `console.css` they use.
+pub const WEB_FILES: &[(&str, &[u8])] = &[
+    ("tictactoe.html", include_bytes!("../web/tictactoe.html")),
+    ("tictactoe.js", include_bytes!("../web/tictactoe.js")),
+];
 
 const EMPTY: u8 = b' ';
 const LINES: [[usize; 3]; 8] = [
@@ -177,9 +187,7 @@ impl Board {
         let desc = self.describe();
         let mut pushed = desc.clone();
         pushed["change"] = json!(change);
-        if let Ok(raw) = serde_json::value::to_raw_value(&pushed) {
-            self.event.push(Some(&raw));
-        }
+        let _ = self.event.push(&pushed);
         self.changed.send_replace(change);
         desc
     }
@@ -254,25 +262,21 @@ fn int(v: &Value, what: &str) -> Result<u64, Error> {
 
 /// Declares the `tictactoe` API.
 pub fn api() -> ApiBuilder {
-    let st = Arc::new(Boards::default());
     ApiBuilder::new("tictactoe")
         .info("Sample tic-tac-toe game")
-        .verb(Verb::with_state("new", &st, new).info("Starts a new game"))
-        .verb(Verb::with_state("play", &st, play).info("Asks the server to play"))
-        .verb(Verb::with_state("move", &st, play_move).info("Tells the client move"))
-        .verb(Verb::with_state("board", &st, board).info("Get the current board"))
-        .verb(Verb::with_state("level", &st, level).info("Set the server level"))
-        .verb(
-            Verb::with_state("join", &st, join)
-                .auth(Auth::check())
-                .info("Join a board"),
-        )
-        .verb(Verb::with_state("undo", &st, undo).info("Undo the last move"))
-        .verb(Verb::with_state("wait", &st, wait).info("Wait for a change"))
+        .state(Boards::default())
+        .verb(Verb::new("new", new).info("Starts a new game"))
+        .verb(Verb::new("play", play).info("Asks the server to play"))
+        .verb(Verb::new("move", play_move).info("Tells the client move"))
+        .verb(Verb::new("board", board).info("Get the current board"))
+        .verb(Verb::new("level", level).info("Set the server level"))
+        .verb(Verb::new("join", join).auth(Auth::check()).info("Join a board"))
+        .verb(Verb::new("undo", undo).info("Undo the last move"))
+        .verb(Verb::new("wait", wait).info("Wait for a change"))
 }
 
-async fn new(st: Arc<Boards>, req: Req, _: ()) -> Result<Value, Error> {
-    let b = board_of(&st, &req)?;
+async fn new(boards: State<Boards>, req: Req) -> Result<Value, Error> {
+    let b = board_of(&boards, &req)?;
     {
         let mut g = b.game();
         let level = g.level;
@@ -284,8 +288,8 @@ async fn new(st: Arc<Boards>, req: Req, _: ()) -> Result<Value, Error> {
     Ok(b.changed("new"))
 }
 
-async fn play(st: Arc<Boards>, req: Req, _: ()) -> Result<Value, Error> {
-    let b = board_of(&st, &req)?;
+async fn play(boards: State<Boards>, req: Req) -> Result<Value, Error> {
+    let b = board_of(&boards, &req)?;
     {
         let mut g = b.game();
         let i = g.best_move().ok_or_else(|| Error::failed("the game is over"))?;
@@ -294,31 +298,31 @@ async fn play(st: Arc<Boards>, req: Req, _: ()) -> Result<Value, Error> {
     Ok(b.changed("play"))
 }
 
-async fn play_move(st: Arc<Boards>, req: Req, Json(a): Json<MoveArgs>) -> Result<Value, Error> {
+async fn play_move(boards: State<Boards>, req: Req, Json(a): Json<MoveArgs>) -> Result<Value, Error> {
     let index = int(&a.index, "index")?;
-    let b = board_of(&st, &req)?;
+    let b = board_of(&boards, &req)?;
     b.game().play_at(usize::try_from(index).unwrap_or(usize::MAX))?;
     Ok(b.changed("move"))
 }
 
-async fn board(st: Arc<Boards>, req: Req, _: ()) -> Result<Value, Error> {
-    Ok(board_of(&st, &req)?.describe())
+async fn board(boards: State<Boards>, req: Req) -> Result<Value, Error> {
+    Ok(board_of(&boards, &req)?.describe())
 }
 
-async fn level(st: Arc<Boards>, req: Req, Json(a): Json<LevelArgs>) -> Result<Value, Error> {
+async fn level(boards: State<Boards>, req: Req, Json(a): Json<LevelArgs>) -> Result<Value, Error> {
     let level = int(&a.level, "level")?;
     if !(1..=10).contains(&level) {
         return Err(Error::invalid_request("level must be 1..10"));
     }
-    let b = board_of(&st, &req)?;
+    let b = board_of(&boards, &req)?;
     b.game().level = level as u32;
     Ok(b.changed("level"))
 }
 
-async fn join(st: Arc<Boards>, req: Req, Json(a): Json<JoinArgs>) -> Result<Value, Error> {
+async fn join(boards: State<Boards>, req: Req, Json(a): Json<JoinArgs>) -> Result<Value, Error> {
     let id = int(&a.boardid, "boardid")?;
     let id = u32::try_from(id).map_err(|_| Error::invalid_request("boardid out of range"))?;
-    let target = st.find(id).ok_or_else(|| Error::failed(format!("no board {id}")))?;
+    let target = boards.find(id).ok_or_else(|| Error::failed(format!("no board {id}")))?;
     if let Some(old) = req.context::<Player>() {
         let _ = req.unsubscribe(&old.0.event);
     }
@@ -327,14 +331,14 @@ async fn join(st: Arc<Boards>, req: Req, Json(a): Json<JoinArgs>) -> Result<Valu
     Ok(target.changed("join"))
 }
 
-async fn undo(st: Arc<Boards>, req: Req, _: ()) -> Result<Value, Error> {
-    let b = board_of(&st, &req)?;
+async fn undo(boards: State<Boards>, req: Req) -> Result<Value, Error> {
+    let b = board_of(&boards, &req)?;
     b.game().undo()?;
     Ok(b.changed("undo"))
 }
 
-async fn wait(st: Arc<Boards>, req: Req, _: ()) -> Result<Response, Error> {
-    let b = board_of(&st, &req)?;
+async fn wait(boards: State<Boards>, req: Req) -> Result<Response, Error> {
+    let b = board_of(&boards, &req)?;
     let mut rx = b.changed.subscribe();
     rx.changed().await.map_err(|_| Error::bad_state("board deleted"))?;
     let change = *rx.borrow();
