@@ -3,6 +3,8 @@
 //! ([`listen`]), start-up, signals, systemd notification and `--exec`
 //! ([`daemon`], [`exec`]). `bins/afb-daemon` only calls [`main`].
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod bindings;
 pub mod daemon;
 pub mod exec;
@@ -11,6 +13,8 @@ pub mod logging;
 pub mod monitor;
 pub mod options;
 pub mod process;
+// The one module of the daemon with unsafe code (socket activation, fatal signals).
+#[allow(unsafe_code)]
 mod sys;
 
 use std::ffi::OsString;

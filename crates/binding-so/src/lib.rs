@@ -27,6 +27,11 @@
 //! Only std and serde_json: a shared object made with it does not link the
 //! binder.
 
+// The Rust side of the v4 C ABI: reading the binder's table and exporting
+// symbols is unsafe code throughout.
+#![allow(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod abi;
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
@@ -265,23 +270,28 @@ unsafe extern "C" fn verb(req: *mut ReqX4, n: c_uint, params: *const *mut DataX4
 
 /// Exports a [`BindingDef`] as a v4 binding: the symbols
 /// `afbBindingV4entry`, `afbBindingV4r1_itfptr`, `afbBindingV4root` and
-/// `afbBindingV4_itf_revision`. Use it once, in a `cdylib` crate (exporting
-/// symbols is `unsafe_code` for the lint: the crate allows it).
+/// `afbBindingV4_itf_revision`. Use it once, in a `cdylib` crate. Exported
+/// symbols count as `unsafe_code`: the items it makes allow that lint, so
+/// the crate may deny it (not forbid it).
 #[macro_export]
 macro_rules! export_binding_v4 {
     ($def:path) => {
-        #[allow(non_upper_case_globals)]
+        /// The binder's function table (written by the binder).
+        #[allow(non_upper_case_globals, unsafe_code)]
         #[no_mangle]
         pub static afbBindingV4r1_itfptr: ::std::sync::atomic::AtomicPtr<$crate::Itf> =
             ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
-        #[allow(non_upper_case_globals)]
+        /// The binding's root API (written by the binder).
+        #[allow(non_upper_case_globals, unsafe_code)]
         #[no_mangle]
         pub static afbBindingV4root: ::std::sync::atomic::AtomicPtr<$crate::abi::ApiX4> =
             ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
-        #[allow(non_upper_case_globals)]
+        /// The interface revision the binding uses (read by the binder).
+        #[allow(non_upper_case_globals, unsafe_code)]
         #[no_mangle]
         pub static afbBindingV4_itf_revision: i16 = $crate::ITF_REVISION;
-        #[allow(non_snake_case)]
+        /// The binding's entry: makes its API.
+        #[allow(non_snake_case, unsafe_code)]
         #[no_mangle]
         pub extern "C" fn afbBindingV4entry(
             root: *mut $crate::abi::ApiX4,

@@ -39,6 +39,7 @@
 //! modules give it (`capi::VerbFn` and the others), never by name.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 #[allow(unsafe_code)]
 mod capi;

@@ -271,6 +271,7 @@ fn load_v4(
         let b = unsafe { &*desc };
         // SAFETY: strings of the binding.
         let name = unsafe { api_name(ctx, b.api, "afbBindingV4")? };
+        // SAFETY: as above.
         let (info, provide, rclass, rapi, spec) = unsafe {
             (
                 opt(b.info),
@@ -359,6 +360,7 @@ fn load_v3(
         let b = unsafe { &*desc };
         // SAFETY: strings of the binding.
         let name = unsafe { api_name(ctx, b.api, "afbBindingV3")? };
+        // SAFETY: as above.
         let (info, provide, rclass, rapi) = unsafe {
             (
                 opt(b.info),
@@ -409,6 +411,7 @@ fn load_v2(ctx: &Ctx<'_>, lib: &Library, desc: *const BindingV2) -> Result<(), L
     let b = unsafe { &*desc };
     // SAFETY: strings of the binding.
     let name = unsafe { api_name(ctx, b.api, "afbBindingV2")? };
+    // SAFETY: as above.
     let info = unsafe { opt(b.info) };
     let root = CApi::new_root(&ctx.uid, Flavor::V2, &ctx.pstr, ctx.registry, None, v3::api_itf());
     let (verbs, dp) = (SendPtr(b.verbs.cast_mut().cast()), SendPtr(data.cast()));

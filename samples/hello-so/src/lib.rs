@@ -3,6 +3,8 @@
 //! the v4 ABI, as it would load a C binding (and so would the C
 //! `afb-binder`). API `hello-so`: `ping`, `hello {"name"}`, `set-loa N`, `loa`.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use afb_binding_so::{BindingDef, Error, Req, VerbDef};
 use serde_json::{json, Value};
 

@@ -5,6 +5,9 @@
 //! reads, within the revisions binders implement); and no `afbBindingV4`
 //! (the API is made by the entry).
 
+// Loading a shared object and reading its symbols is unsafe code.
+#![allow(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

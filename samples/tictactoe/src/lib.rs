@@ -7,6 +7,9 @@
 //! depth-limited search whose depth is the level (1..10; 9 and above play
 //! perfectly).
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
