@@ -206,7 +206,7 @@ unsafe fn opt(p: *const c_char) -> Option<String> {
 fn declare(
     api: &'static CApi,
     info: Option<String>,
-    noconc: bool,
+    noconcurrency: bool,
     provide: Option<String>,
     req_class: Option<String>,
     req_api: Option<String>,
@@ -215,7 +215,7 @@ fn declare(
         if let Some(i) = info {
             p.info = i;
         }
-        p.noconcurrency |= noconc;
+        p.noconcurrency |= noconcurrency;
     });
     if let Some(c) = provide {
         common::provide_class(api, &c);
@@ -268,36 +268,36 @@ fn load_v4(
     unsafe { *rootvar = root.as_c() };
     if let Some(desc) = desc {
         // SAFETY: `afbBindingV4` is the binding's static description.
-        let b = unsafe { &*desc };
+        let desc = unsafe { &*desc };
         // SAFETY: strings of the binding.
-        let name = unsafe { api_name(ctx, b.api, "afbBindingV4")? };
+        let name = unsafe { api_name(ctx, desc.api, "afbBindingV4")? };
         // SAFETY: as above.
-        let (info, provide, rclass, rapi, spec) = unsafe {
+        let (info, provide, required_classes, required_apis, spec) = unsafe {
             (
-                opt(b.info),
-                opt(b.provide_class),
-                opt(b.require_class),
-                opt(b.require_api),
-                opt(b.specification),
+                opt(desc.info),
+                opt(desc.provide_class),
+                opt(desc.require_class),
+                opt(desc.require_api),
+                opt(desc.specification),
             )
         };
-        let verbs = SendPtr(b.verbs.cast_mut().cast());
-        let rv = SendPtr(rootvar.cast());
+        let verbs = SendPtr(desc.verbs.cast_mut().cast());
+        let root_var = SendPtr(rootvar.cast());
         v4::create(
             root,
             &name,
             info.as_deref(),
-            b.flags & 1 != 0,
-            b.mainctl,
-            b.userdata,
+            desc.flags & 1 != 0,
+            desc.mainctl,
+            desc.userdata,
             move |api| {
-                declare(api, None, false, provide, rclass, rapi);
+                declare(api, None, false, provide, required_classes, required_apis);
                 api.set_primary();
                 if spec.is_some() {
                     api.set_specification(spec);
                 }
                 // SAFETY: the root variable is the binding's; it now names its API.
-                unsafe { *(rv.get() as *mut *mut ApiX3) = api.as_c() };
+                unsafe { *(root_var.get() as *mut *mut ApiX3) = api.as_c() };
                 // SAFETY: the binding's verb array.
                 unsafe { v4::add_verbs(api, verbs.get() as *const v4::VerbV4) }
             },
@@ -357,35 +357,46 @@ fn load_v3(
     unsafe { *rootvar = root.as_c() };
     if let Some(desc) = desc {
         // SAFETY: `afbBindingV3` is the binding's static description.
-        let b = unsafe { &*desc };
+        let desc = unsafe { &*desc };
         // SAFETY: strings of the binding.
-        let name = unsafe { api_name(ctx, b.api, "afbBindingV3")? };
+        let name = unsafe { api_name(ctx, desc.api, "afbBindingV3")? };
         // SAFETY: as above.
-        let (info, provide, rclass, rapi) = unsafe {
+        let (info, provide, required_classes, required_apis) = unsafe {
             (
-                opt(b.info),
-                opt(b.provide_class),
-                opt(b.require_class),
-                opt(b.require_api),
+                opt(desc.info),
+                opt(desc.provide_class),
+                opt(desc.require_class),
+                opt(desc.require_api),
             )
         };
-        let (verbs, userdata, rv) = (SendPtr(b.verbs.cast_mut().cast()), b.userdata, SendPtr(rootvar.cast()));
-        let (preinit, init, onevent) = (b.preinit, b.init, b.onevent);
-        common::new_api(root, &name, info.as_deref(), b.flags & 1 != 0, Flavor::V3, move |api| {
-            declare(api, None, false, provide, rclass, rapi);
-            api.set_userdata(userdata);
-            api.set_init(init.map(v3::init_fn));
-            api.set_onevent(onevent.map(v3::onevent_fn));
-            // SAFETY: the root variable now names the described API.
-            unsafe { *(rv.get() as *mut *mut ApiX3) = api.as_c() };
-            // SAFETY: the binding's verb array.
-            if let Err(e) = unsafe { v3::add_verbs(api, verbs.get() as *const v3::VerbV3) } {
-                tracing::error!("binding {}: {e}", api.path);
-                return FAILED;
-            }
-            // SAFETY: the binding's preinit with its API.
-            preinit.map_or(0, |f| unsafe { f(api.as_c()) })
-        })
+        let (verbs, userdata, root_var) = (
+            SendPtr(desc.verbs.cast_mut().cast()),
+            desc.userdata,
+            SendPtr(rootvar.cast()),
+        );
+        let (preinit, init, onevent) = (desc.preinit, desc.init, desc.onevent);
+        common::new_api(
+            root,
+            &name,
+            info.as_deref(),
+            desc.flags & 1 != 0,
+            Flavor::V3,
+            move |api| {
+                declare(api, None, false, provide, required_classes, required_apis);
+                api.set_userdata(userdata);
+                api.set_init(init.map(v3::init_fn));
+                api.set_onevent(onevent.map(v3::onevent_fn));
+                // SAFETY: the root variable now names the described API.
+                unsafe { *(root_var.get() as *mut *mut ApiX3) = api.as_c() };
+                // SAFETY: the binding's verb array.
+                if let Err(e) = unsafe { v3::add_verbs(api, verbs.get() as *const v3::VerbV3) } {
+                    tracing::error!("binding {}: {e}", api.path);
+                    return FAILED;
+                }
+                // SAFETY: the binding's preinit with its API.
+                preinit.map_or(0, |f| unsafe { f(api.as_c()) })
+            },
+        )
         .map_err(|e| ctx.err(e))?;
     }
     if let Some(entry) = entry {
@@ -408,33 +419,40 @@ fn load_v2(ctx: &Ctx<'_>, lib: &Library, desc: *const BindingV2) -> Result<(), L
         .map(|s| s.into_raw() as *mut BindingDataV2)
         .ok_or_else(|| ctx.err("incomplete v2 binding: the symbol afbBindingV2data is missing"))?;
     // SAFETY: `afbBindingV2` is the binding's static description.
-    let b = unsafe { &*desc };
+    let desc = unsafe { &*desc };
     // SAFETY: strings of the binding.
-    let name = unsafe { api_name(ctx, b.api, "afbBindingV2")? };
+    let name = unsafe { api_name(ctx, desc.api, "afbBindingV2")? };
     // SAFETY: as above.
-    let info = unsafe { opt(b.info) };
+    let info = unsafe { opt(desc.info) };
     let root = CApi::new_root(&ctx.uid, Flavor::V2, &ctx.pstr, ctx.registry, None, v3::api_itf());
-    let (verbs, dp) = (SendPtr(b.verbs.cast_mut().cast()), SendPtr(data.cast()));
-    let (preinit, init, onevent) = (b.preinit, b.init, b.onevent);
+    let (verbs, data_var) = (SendPtr(desc.verbs.cast_mut().cast()), SendPtr(data.cast()));
+    let (preinit, init, onevent) = (desc.preinit, desc.init, desc.onevent);
     let level = verbosity(ctx.registry);
-    common::new_api(root, &name, info.as_deref(), b.flags & 1 != 0, Flavor::V2, move |api| {
-        // SAFETY: filling the binding's data as the v2 ABI expects.
-        unsafe {
-            let d = dp.get() as *mut BindingDataV2;
-            (*d).verbosity = level;
-            (*d).daemon = v1v2::daemon_x1(api);
-            (*d).service = v1v2::service_x1(api);
-        }
-        api.set_init(init.map(v1v2::init_fn_v2));
-        api.set_onevent(onevent.map(v1v2::onevent_fn));
-        // SAFETY: the binding's verb array.
-        if let Err(e) = unsafe { v3::add_verbs_v2(api, verbs.get() as *const v3::VerbV2) } {
-            tracing::error!("binding {}: {e}", api.path);
-            return FAILED;
-        }
-        // SAFETY: the binding's preinit.
-        preinit.map_or(0, |f| unsafe { f() })
-    })
+    common::new_api(
+        root,
+        &name,
+        info.as_deref(),
+        desc.flags & 1 != 0,
+        Flavor::V2,
+        move |api| {
+            // SAFETY: filling the binding's data as the v2 ABI expects.
+            unsafe {
+                let d = data_var.get() as *mut BindingDataV2;
+                (*d).verbosity = level;
+                (*d).daemon = v1v2::daemon_x1(api);
+                (*d).service = v1v2::service_x1(api);
+            }
+            api.set_init(init.map(v1v2::init_fn_v2));
+            api.set_onevent(onevent.map(v1v2::onevent_fn));
+            // SAFETY: the binding's verb array.
+            if let Err(e) = unsafe { v3::add_verbs_v2(api, verbs.get() as *const v3::VerbV2) } {
+                tracing::error!("binding {}: {e}", api.path);
+                return FAILED;
+            }
+            // SAFETY: the binding's preinit.
+            preinit.map_or(0, |f| unsafe { f() })
+        },
+    )
     .map_err(|e| ctx.err(e))?;
     Ok(())
 }
@@ -455,24 +473,24 @@ fn load_v1(ctx: &Ctx<'_>, lib: &Library, register: RegisterV1) -> Result<(), Loa
     }));
     let itfp: *mut InterfaceV1 = itf;
     // SAFETY: the binding's registration with an interface that lives forever.
-    let b = unsafe { register(itfp) };
+    let desc = unsafe { register(itfp) };
     // SAFETY: NULL or the binding's static description.
-    let b: &BindingV1 = unsafe { b.as_ref() }.ok_or_else(|| ctx.err("afbBindingV1Register returned NULL"))?;
-    if b.kind != v1v2::BINDING_V1_TYPE {
+    let desc: &BindingV1 = unsafe { desc.as_ref() }.ok_or_else(|| ctx.err("afbBindingV1Register returned NULL"))?;
+    if desc.kind != v1v2::BINDING_V1_TYPE {
         return Err(ctx.err(format!(
             "afbBindingV1Register returned a description of unknown type {}",
-            b.kind
+            desc.kind
         )));
     }
     // SAFETY: strings of the binding.
-    let name = unsafe { api_name(ctx, b.prefix, "afbBindingV1Register (prefix)")? };
+    let name = unsafe { api_name(ctx, desc.prefix, "afbBindingV1Register (prefix)")? };
     // SAFETY: as above.
-    let info = unsafe { opt(b.info) };
-    let verbs = SendPtr(b.verbs.cast_mut().cast());
-    let ip = SendPtr(itfp.cast());
+    let info = unsafe { opt(desc.info) };
+    let verbs = SendPtr(desc.verbs.cast_mut().cast());
+    let itf_var = SendPtr(itfp.cast());
     common::new_api(root, &name, info.as_deref(), false, Flavor::V1, move |api| {
         // SAFETY: the interface now names the binding's API.
-        unsafe { (*(ip.get() as *mut InterfaceV1)).daemon = v1v2::daemon_x1(api) };
+        unsafe { (*(itf_var.get() as *mut InterfaceV1)).daemon = v1v2::daemon_x1(api) };
         api.set_init(init.map(v1v2::init_fn_v1));
         api.set_onevent(event.map(v1v2::onevent_fn));
         // SAFETY: the binding's verb array.

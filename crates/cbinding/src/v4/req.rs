@@ -86,8 +86,8 @@ pub(super) extern "C" fn req_logmask(r: *mut ReqV4) -> c_int {
 pub(super) extern "C" fn req_addref(r: *mut ReqV4) -> *mut ReqV4 {
     guard("req addref", r, || {
         // SAFETY: C gives a live request.
-        if let Some(x) = unsafe { req_of(r) } {
-            x.refs.fetch_add(1, Ordering::AcqRel);
+        if let Some(request) = unsafe { req_of(r) } {
+            request.refs.fetch_add(1, Ordering::AcqRel);
         }
         r
     })
@@ -96,8 +96,8 @@ pub(super) extern "C" fn req_addref(r: *mut ReqV4) -> *mut ReqV4 {
 pub(super) extern "C" fn req_unref(r: *mut ReqV4) {
     guard("req unref", (), || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else { return };
-        if x.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let Some(request) = (unsafe { req_of(r) }) else { return };
+        if request.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
             // SAFETY: the last reference: freed once (unanswered: not-replied).
             drop(unsafe { Box::from_raw(r) });
         }
@@ -249,10 +249,12 @@ pub(super) unsafe extern "C" fn req_check_permission(
 pub(super) unsafe extern "C" fn req_parameters(r: *mut ReqV4, params: *mut *const *mut CData) -> c_uint {
     guard("req parameters", 0, || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else { return 0 };
+        let Some(request) = (unsafe { req_of(r) }) else {
+            return 0;
+        };
         // SAFETY: C gives a location for the array (or NULL).
-        unsafe { write_out(params, x.params_ptr) };
-        x.nparams
+        unsafe { write_out(params, request.params_ptr) };
+        request.nparams
     })
 }
 
@@ -264,10 +266,10 @@ pub(super) unsafe extern "C" fn req_param_convert(
 ) -> c_int {
     guard("req param convert", INTERNAL_ERROR, || {
         // SAFETY: C gives a live request and type.
-        let (Some(x), Some(t)) = (unsafe { (req_of(r), data::type_of(ty)) }) else {
+        let (Some(request), Some(t)) = (unsafe { (req_of(r), data::type_of(ty)) }) else {
             return INVALID_REQUEST;
         };
-        let mut params = lock(&x.params);
+        let mut params = lock(&request.params);
         let Some(slot) = params.get_mut(index as usize) else {
             return NO_ITEM;
         };
@@ -387,8 +389,8 @@ pub(super) unsafe extern "C" fn req_subcall(
     let closure = SendPtr(closure);
     guard("req subcall", (), || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else { return };
-        let caller = Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0);
+        let Some(request) = (unsafe { req_of(r) }) else { return };
+        let caller = Caller::Req(&request.core.handle, flags & SUBCALL_API_SESSION != 0);
         let Some(fut) = start_call(caller, api, verb, n, params) else {
             return;
         };
@@ -428,10 +430,10 @@ pub(super) unsafe extern "C" fn req_subcall_sync(
 ) -> c_int {
     guard("req subcall sync", INTERNAL_ERROR, || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else {
+        let Some(request) = (unsafe { req_of(r) }) else {
             return INVALID_REQUEST;
         };
-        let caller = Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0);
+        let caller = Caller::Req(&request.core.handle, flags & SUBCALL_API_SESSION != 0);
         let Some(fut) = start_call(caller, api, verb, n, params) else {
             return INVALID_REQUEST;
         };
@@ -451,7 +453,7 @@ pub(super) unsafe extern "C" fn req_cookie_set(
 ) -> c_int {
     guard("req cookie set", INTERNAL_ERROR, || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else {
+        let Some(request) = (unsafe { req_of(r) }) else {
             return INVALID_REQUEST;
         };
         let cookie = Cookie {
@@ -459,7 +461,7 @@ pub(super) unsafe extern "C" fn req_cookie_set(
             free,
             free_arg: SendPtr(free_arg),
         };
-        common::cookie_set(&x.core.handle, cookie);
+        common::cookie_set(&request.core.handle, cookie);
         0
     })
 }
@@ -467,10 +469,10 @@ pub(super) unsafe extern "C" fn req_cookie_set(
 pub(super) unsafe extern "C" fn req_cookie_get(r: *mut ReqV4, value: *mut *mut c_void) -> c_int {
     guard("req cookie get", INTERNAL_ERROR, || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else {
+        let Some(request) = (unsafe { req_of(r) }) else {
             return INVALID_REQUEST;
         };
-        let v = common::cookie_get(&x.core.handle);
+        let v = common::cookie_get(&request.core.handle);
         // SAFETY: C gives a location for the value (or NULL).
         unsafe { write_out(value, v.unwrap_or(std::ptr::null_mut())) };
         if v.is_some() {
@@ -489,10 +491,10 @@ pub(super) unsafe extern "C" fn req_cookie_getinit(
 ) -> c_int {
     guard("req cookie getinit", INTERNAL_ERROR, || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else {
+        let Some(request) = (unsafe { req_of(r) }) else {
             return INVALID_REQUEST;
         };
-        if let Some(v) = common::cookie_get(&x.core.handle) {
+        if let Some(v) = common::cookie_get(&request.core.handle) {
             // SAFETY: C gives a location for the value (or NULL).
             unsafe { write_out(value, v) };
             return 0;
@@ -511,7 +513,7 @@ pub(super) unsafe extern "C" fn req_cookie_getinit(
             free,
             free_arg: SendPtr(free_arg),
         };
-        common::cookie_set(&x.core.handle, cookie);
+        common::cookie_set(&request.core.handle, cookie);
         // SAFETY: C gives a location for the value (or NULL).
         unsafe { write_out(value, v) };
         1
@@ -521,10 +523,10 @@ pub(super) unsafe extern "C" fn req_cookie_getinit(
 pub(super) extern "C" fn req_cookie_drop(r: *mut ReqV4) -> c_int {
     guard("req cookie drop", INTERNAL_ERROR, || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else {
+        let Some(request) = (unsafe { req_of(r) }) else {
             return INVALID_REQUEST;
         };
-        x.core.handle.set_context(None);
+        request.core.handle.set_context(None);
         0
     })
 }
@@ -550,15 +552,15 @@ pub(super) unsafe extern "C" fn req_interface_by_name(
 pub(super) extern "C" fn req_get_userdata(r: *mut ReqV4) -> *mut c_void {
     guard("req userdata", std::ptr::null_mut(), || {
         // SAFETY: C gives a live request.
-        unsafe { req_of(r) }.map_or(std::ptr::null_mut(), |x| lock(&x.userdata).0.get())
+        unsafe { req_of(r) }.map_or(std::ptr::null_mut(), |request| lock(&request.userdata).0.get())
     })
 }
 
 pub(super) unsafe extern "C" fn req_set_userdata(r: *mut ReqV4, userdata: *mut c_void, free: Dispose) {
     guard("req set userdata", (), || {
         // SAFETY: C gives a live request.
-        if let Some(x) = unsafe { req_of(r) } {
-            let (old, old_free) = std::mem::replace(&mut *lock(&x.userdata), (SendPtr(userdata), free));
+        if let Some(request) = unsafe { req_of(r) } {
+            let (old, old_free) = std::mem::replace(&mut *lock(&request.userdata), (SendPtr(userdata), free));
             if let Some(f) = old_free {
                 // SAFETY: the binding's free function for the replaced data.
                 unsafe { f(old.get()) }

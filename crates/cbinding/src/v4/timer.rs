@@ -158,8 +158,8 @@ unsafe fn timer_of<'a>(t: *mut Timer) -> Option<&'a Timer> {
 pub(super) extern "C" fn timer_addref(t: *mut Timer) -> *mut Timer {
     guard("timer addref", t, || {
         // SAFETY: C gives a live timer.
-        if let Some(x) = unsafe { timer_of(t) } {
-            x.refs.fetch_add(1, Ordering::AcqRel);
+        if let Some(timer) = unsafe { timer_of(t) } {
+            timer.refs.fetch_add(1, Ordering::AcqRel);
         }
         t
     })
@@ -168,8 +168,8 @@ pub(super) extern "C" fn timer_addref(t: *mut Timer) -> *mut Timer {
 pub(super) extern "C" fn timer_modify_period(t: *mut Timer, period_ms: c_uint) {
     guard("timer modify period", (), || {
         // SAFETY: C gives a live timer.
-        if let Some(x) = unsafe { timer_of(t) } {
-            x.period_ms.store(period_ms, Ordering::Release);
+        if let Some(timer) = unsafe { timer_of(t) } {
+            timer.period_ms.store(period_ms, Ordering::Release);
         }
     })
 }
@@ -177,10 +177,10 @@ pub(super) extern "C" fn timer_modify_period(t: *mut Timer, period_ms: c_uint) {
 pub(super) extern "C" fn timer_unref(t: *mut Timer) {
     guard("timer unref", (), || {
         // SAFETY: C gives a live timer.
-        let Some(x) = (unsafe { timer_of(t) }) else { return };
-        let left = x.refs.fetch_sub(1, Ordering::AcqRel) - 1;
+        let Some(timer) = (unsafe { timer_of(t) }) else { return };
+        let left = timer.refs.fetch_sub(1, Ordering::AcqRel) - 1;
         if left <= 1 {
-            x.stopped.store(true, Ordering::Release);
+            timer.stopped.store(true, Ordering::Release);
         }
         if left == 0 {
             // SAFETY: the last reference: the Arc given to C is dropped once.

@@ -96,13 +96,13 @@ fn legacy_subcall(
     deliver: impl FnOnce(c_int, *mut JsonObject, *mut ReqX2) + Send + 'static,
 ) {
     // SAFETY: C gives its argument's reference and a live request.
-    let (args, x) = unsafe { (take_args(args), req_of(r)) };
-    let (Some(x), Some((a, v))) = (x, names(api, verb)) else {
+    let (args, request) = unsafe { (take_args(args), req_of(r)) };
+    let (Some(request), Some((a, v))) = (request, names(api, verb)) else {
         return;
     };
     // SAFETY: keep the request alive until the callback ran.
     unsafe { req_addref(r) };
-    let fut = req::start_call(Caller::Req(&x.core.handle, false), &a, &v, args);
+    let fut = req::start_call(Caller::Req(&request.core.handle, false), &a, &v, args);
     let rp = SendPtr(r.cast());
     req::then(fut, move |reply| {
         let env = jsonc::parse_or_null(&req::legacy_envelope(&reply));
@@ -180,11 +180,11 @@ pub(super) unsafe extern "C" fn req_legacy_subcallsync(
     // 0: failed (this function answers 1 on success).
     guard("req subcallsync", 0, || {
         // SAFETY: C gives its argument's reference and a live request.
-        let (args, x) = unsafe { (take_args(args), req_of(r)) };
-        let (Some(x), Some((a, v))) = (x, names(api, verb)) else {
+        let (args, request) = unsafe { (take_args(args), req_of(r)) };
+        let (Some(request), Some((a, v))) = (request, names(api, verb)) else {
             return 0;
         };
-        let reply = req::wait(req::start_call(Caller::Req(&x.core.handle, false), &a, &v, args));
+        let reply = req::wait(req::start_call(Caller::Req(&request.core.handle, false), &a, &v, args));
         let env = jsonc::parse_or_null(&req::legacy_envelope(&reply));
         // SAFETY: C gives where to store the envelope (the caller puts it).
         if !unsafe { write_out(result, env) } {
@@ -266,13 +266,13 @@ pub(super) unsafe extern "C" fn req_subcall(
     let closure = SendPtr(closure);
     guard("req subcall", (), || {
         // SAFETY: C gives its argument's reference and a live request.
-        let (args, x) = unsafe { (take_args(args), req_of(r)) };
-        let (Some(x), Some((a, v))) = (x, names(api, verb)) else {
+        let (args, request) = unsafe { (take_args(args), req_of(r)) };
+        let (Some(request), Some((a, v))) = (request, names(api, verb)) else {
             return;
         };
         // SAFETY: keep the request alive until the callback ran.
         unsafe { req_addref(r) };
-        let caller = Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0);
+        let caller = Caller::Req(&request.core.handle, flags & SUBCALL_API_SESSION != 0);
         let fut = req::start_call(caller, &a, &v, args);
         let rp = SendPtr(r.cast());
         req::then(fut, move |reply| {
@@ -302,11 +302,11 @@ pub(super) unsafe extern "C" fn req_subcallsync(
 ) -> c_int {
     guard("req subcallsync", INTERNAL_ERROR, || {
         // SAFETY: C gives its argument's reference and a live request.
-        let (args, x) = unsafe { (take_args(args), req_of(r)) };
-        let (Some(x), Some((a, v))) = (x, names(api, verb)) else {
+        let (args, request) = unsafe { (take_args(args), req_of(r)) };
+        let (Some(request), Some((a, v))) = (request, names(api, verb)) else {
             return FAILED;
         };
-        let caller = Caller::Req(&x.core.handle, flags & SUBCALL_API_SESSION != 0);
+        let caller = Caller::Req(&request.core.handle, flags & SUBCALL_API_SESSION != 0);
         let reply = req::wait(req::start_call(caller, &a, &v, args));
         // SAFETY: C gives writable out pointers (or NULL).
         unsafe { store_triple(&reply, obj, error, info) };

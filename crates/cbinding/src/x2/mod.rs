@@ -350,8 +350,8 @@ unsafe extern "C" fn req_context_make(
 unsafe extern "C" fn req_addref(r: *mut ReqX2) -> *mut ReqX2 {
     guard("req addref", r, || {
         // SAFETY: C gives a live request.
-        if let Some(x) = unsafe { req_of(r) } {
-            x.refs.fetch_add(1, Ordering::AcqRel);
+        if let Some(request) = unsafe { req_of(r) } {
+            request.refs.fetch_add(1, Ordering::AcqRel);
         }
         r
     })
@@ -360,10 +360,10 @@ unsafe extern "C" fn req_addref(r: *mut ReqX2) -> *mut ReqX2 {
 extern "C" fn req_unref(r: *mut ReqX2) {
     guard("req unref", (), || {
         // SAFETY: C gives a live request.
-        let Some(x) = (unsafe { req_of(r) }) else {
+        let Some(request) = (unsafe { req_of(r) }) else {
             return;
         };
-        if x.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if request.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
             // SAFETY: the last reference is gone: the box made by `new_req`
             // is freed once (dropping an unanswered request answers it
             // `not-replied`).
