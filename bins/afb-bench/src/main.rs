@@ -6,6 +6,13 @@
 //! binder and baseline runs interleaved, medians and spreads, ratios against the targets;
 //! `soak` runs mixed load on two linked daemons and checks that nothing leaks.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+// Used by the package's other binary, afb-icount.
+use afb_core as _;
+use afb_sample_hello as _;
+
 mod load;
 mod net;
 mod procs;

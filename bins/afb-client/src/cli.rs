@@ -1,6 +1,9 @@
 //! The command line, compatible with AGL's `afb-client-demo` and redpesk's `afb-client`:
 //! `afb-client [options] URI [API VERB [ARGS]]` and `afb-client -d [options] URI [VERB [ARGS]]`.
 
+// The field docs are the `--help` texts: their brackets are command-line syntax.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use clap::{ArgAction, Parser};
 
 /// Exit codes (the C clients' values).

@@ -3,6 +3,9 @@
 //! with the command lines, output forms and exit codes of the C clients (AGL
 //! `afb-client-demo`, redpesk `afb-client`). See `docs/client.md`.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod cli;
 mod complete;
 mod input;

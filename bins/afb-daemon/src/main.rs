@@ -2,6 +2,9 @@
 //! sample APIs and their web page when built with the `samples` feature
 //! (the default).
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 fn main() -> std::process::ExitCode {
     afb_binder::main(samples())
 }

@@ -8,6 +8,8 @@
 //! [`options`], and the parsers of `--set`, `--call`, `--interface` and
 //! `--log`.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub(crate) mod bindings;
 pub mod daemon;
 pub(crate) mod exec;
@@ -17,6 +19,8 @@ pub(crate) mod monitor;
 pub mod options;
 pub(crate) mod process;
 mod samples;
+// The one module of the daemon with unsafe code (socket activation, fatal signals).
+#[allow(unsafe_code)]
 mod sys;
 
 use std::ffi::OsString;

@@ -8,6 +8,9 @@
 //! command line wins over config files), a repeatable one accumulates.
 //! `-e/--exec` takes the rest of the command line (it must be last).
 
+// The field docs are the `--help` texts: their brackets are command-line syntax.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;

@@ -4,13 +4,18 @@
 //! [`ApiImpl`] that runs its verbs on tokio's blocking pool (C verbs are
 //! synchronous and may block: they never run on the async workers).
 //!
+//! This module knows no ABI: the ABI modules give it their C callbacks
+//! wrapped in closures ([`VerbFn`], [`InitFn`], [`EventFn`],
+//! [`HandlerFn`]) and the v3 function table's address when the loader
+//! makes a binding's root API.
+//!
 //! A `CApi` is leaked when made: C code keeps its address for the life of
 //! the process (shared objects are never unloaded), so it is `'static`.
 
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use afb_core::api::{permissions_json, ApiDecl, ApiImpl, ApiRef, ApiState, BoxFuture};
 use afb_core::info::{AuthRule, VerbInfo};
@@ -19,13 +24,11 @@ use afb_core::{status, Auth, LogLevel, Registry, Reply, ReqHandle, Request};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use crate::errno::{BAD_STATE, INTERNAL_ERROR, INVALID_REQUEST, NO_ITEM};
 use crate::jsonc::JsonObj;
-use crate::util::{self, Label, SendPtr};
-use crate::{v3, v4, x2};
+use crate::util::{self, cstr, lock, Label, SendPtr};
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(crate) use afb_binding_so::abi::AfbAuth;
 
 /// Which ABI the API was declared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,65 +43,31 @@ pub enum Flavor {
     V4,
 }
 
-/// `struct afb_auth` (`afb-auth.h`): a tree of authorisation rules.
-#[repr(C)]
-pub struct AfbAuth {
-    /// 0 no, 1 token, 2 LOA, 3 permission, 4 or, 5 and, 6 not, 7 yes.
-    pub kind: c_int,
-    /// `text`, `loa` or `first`, depending on `kind`.
-    pub u: usize,
-    /// Second child of `or` / `and`.
-    pub next: *const AfbAuth,
-}
-
-/// How a verb's C callback is called.
-#[derive(Clone, Copy)]
-pub(crate) enum VerbCb {
-    V4(v4::ReqCallback),
-    X2(x2::ReqCallbackX2),
-    X1(x2::ReqCallbackX1),
-}
+/// Calls a verb's C callback with a request (made by the ABI module that
+/// read the verb; it gets the verb for its data).
+pub(crate) type VerbFn = Box<dyn Fn(&'static CApi, &CVerb, Request) + Send + Sync>;
+/// Calls an API's `init`; its status.
+pub(crate) type InitFn = Arc<dyn Fn(&'static CApi) -> c_int + Send + Sync>;
+/// Receives an event no handler took: (API, event name, data as JSON text).
+pub(crate) type EventFn = Arc<dyn Fn(&'static CApi, &str, &str) + Send + Sync>;
+/// Calls an event handler: (API, its closure, event name, data as JSON text).
+pub(crate) type HandlerFn = Arc<dyn Fn(&'static CApi, SendPtr, &str, &str) + Send + Sync>;
 
 /// One verb of a C API.
 pub(crate) struct CVerb {
     pub name: String,
     pub info: String,
-    pub cb: VerbCb,
+    pub call: VerbFn,
     pub vcbdata: SendPtr,
     pub auth: Auth,
     pub cauth: SendPtr,
     pub glob: bool,
 }
 
-/// The `init` of an API.
-#[derive(Clone, Copy)]
-pub(crate) enum InitCb {
-    None,
-    V4(v4::ApiCallback),
-    V3(v3::InitCallback),
-    V2(unsafe extern "C" fn() -> c_int),
-    V1(unsafe extern "C" fn(x2::ServiceX1) -> c_int),
-}
-
-/// What receives events no handler took.
-#[derive(Clone, Copy)]
-pub(crate) enum OnEvent {
-    None,
-    V4,
-    V3(v3::OnEventCallback),
-    V12(unsafe extern "C" fn(*const c_char, *mut crate::jsonc::JsonObject)),
-}
-
 /// An event handler of an API (`event_handler_add`).
-#[derive(Clone, Copy)]
-pub(crate) enum HandlerCb {
-    V4(v4::EventHandler),
-    V3(v3::EventHandler),
-}
-
 pub(crate) struct Handler {
     pub pattern: String,
-    pub cb: HandlerCb,
+    pub call: HandlerFn,
     pub closure: SendPtr,
 }
 
@@ -118,8 +87,9 @@ pub(crate) struct Pending {
 /// directly by the header's inline functions.
 #[repr(C)]
 pub struct ApiX3 {
-    /// The function table.
-    pub itf: *const v3::ApiX3Itf,
+    /// The v3 function table (`v3::api_itf`); the binder never calls
+    /// through it.
+    pub itf: *const c_void,
     /// The API name.
     pub apiname: *const c_char,
     /// The binding's data (`afb_api_set_userdata`).
@@ -142,14 +112,12 @@ pub struct CApi {
     verbs: RwLock<Vec<Arc<CVerb>>>,
     sealed: AtomicBool,
     handlers: RwLock<Vec<Handler>>,
-    pub(crate) init: Mutex<InitCb>,
-    pub(crate) onevent: Mutex<OnEvent>,
+    init: Mutex<Option<InitFn>>,
+    onevent: Mutex<Option<EventFn>>,
     entry: OnceLock<ApiRef>,
-    pub(crate) pending: Mutex<Option<Pending>>,
+    pending: Mutex<Option<Pending>>,
     settings: OnceLock<JsonObj>,
     pub(crate) config: Option<JsonObj>,
-    /// v4: the main control callback of the API.
-    pub(crate) mainctl: Mutex<Option<v4::ApiCallback>>,
     /// The specification `info` answers (v4 `api_set_specification`, or
     /// the `specification` of `afbBindingV4`).
     spec: Mutex<Option<String>>,
@@ -169,19 +137,41 @@ unsafe impl Sync for CApi {}
 unsafe impl Send for CApi {}
 
 impl CApi {
-    /// Makes (and leaks) an API object, not registered yet.
-    pub(crate) fn new(
+    /// Makes (and leaks) the root API of a binding (named after its file),
+    /// not registered: `x3_itf` is the v3 function table its `struct
+    /// afb_api_x3` shows, and that of every API made from it.
+    pub(crate) fn new_root(
+        name: &str,
+        flavor: Flavor,
+        path: &str,
+        registry: &Arc<Registry>,
+        config: Option<JsonObj>,
+        x3_itf: *const c_void,
+    ) -> &'static CApi {
+        Self::new(name, flavor, path, registry, true, config, x3_itf)
+    }
+
+    /// Makes (and leaks) an API of the same binding as `self`, not
+    /// registered yet.
+    pub(crate) fn new_child(&'static self, name: &str, flavor: Flavor, registry: &Arc<Registry>) -> &'static CApi {
+        // SAFETY: `itf` never changes after creation (see `Sync`).
+        let x3_itf = unsafe { (*self.x3.get()).itf };
+        Self::new(name, flavor, &self.path, registry, false, None, x3_itf)
+    }
+
+    fn new(
         name: &str,
         flavor: Flavor,
         path: &str,
         registry: &Arc<Registry>,
         root: bool,
         config: Option<JsonObj>,
+        x3_itf: *const c_void,
     ) -> &'static CApi {
         let cname = util::cstring(name);
         let api = Box::leak(Box::new(CApi {
             x3: UnsafeCell::new(ApiX3 {
-                itf: v3::api_itf(),
+                itf: x3_itf,
                 apiname: std::ptr::null(),
                 userdata: std::ptr::null_mut(),
                 logmask: util::logmask(registry.log_level()),
@@ -195,13 +185,12 @@ impl CApi {
             verbs: RwLock::new(Vec::new()),
             sealed: AtomicBool::new(false),
             handlers: RwLock::new(Vec::new()),
-            init: Mutex::new(InitCb::None),
-            onevent: Mutex::new(OnEvent::None),
+            init: Mutex::new(None),
+            onevent: Mutex::new(None),
             entry: OnceLock::new(),
             pending: Mutex::new(Some(Pending::default())),
             settings: OnceLock::new(),
             config,
-            mainctl: Mutex::new(None),
             spec: Mutex::new(None),
             primary: AtomicBool::new(false),
             label: Label::leak(if root {
@@ -274,11 +263,26 @@ impl CApi {
         m
     }
 
-    /// Logs for this API if its level lets the message through.
-    pub(crate) fn log(&self, level: c_int, file: Option<&str>, line: c_int, func: Option<&str>, msg: &str) {
+    /// Logs a `printf`-style message of C code for this API (the body of
+    /// every ABI's `vverbose`), if its level lets the message through.
+    ///
+    /// # Safety
+    /// `file` and `func` are NULL or C strings; `fmt` is NULL or a format
+    /// string and `args` its `va_list`, not yet consumed.
+    pub(crate) unsafe fn log_va(
+        &self,
+        level: c_int,
+        file: *const c_char,
+        line: c_int,
+        func: *const c_char,
+        fmt: *const c_char,
+        args: *mut c_void,
+    ) {
+        // SAFETY: per the contract.
+        let (msg, file, func) = unsafe { (util::format_va(fmt, args), cstr(file), cstr(func)) };
         let l = util::level_of(level);
         if l <= self.level() {
-            util::c_log(&self.name, l, file, line, func, msg);
+            util::c_log(&self.name, l, file.as_deref(), line, func.as_deref(), &msg);
         }
     }
 
@@ -328,6 +332,16 @@ impl CApi {
         true
     }
 
+    /// Sets (or clears) the API's `init`.
+    pub(crate) fn set_init(&self, init: Option<InitFn>) {
+        *lock(&self.init) = init;
+    }
+
+    /// Sets (or clears) what receives the events no handler took.
+    pub(crate) fn set_onevent(&self, onevent: Option<EventFn>) {
+        *lock(&self.onevent) = onevent;
+    }
+
     /// Runs `f` on the pending declaration; `false` when already registered.
     pub(crate) fn with_pending(&self, f: impl FnOnce(&mut Pending)) -> bool {
         match lock(&self.pending).as_mut() {
@@ -344,14 +358,14 @@ impl CApi {
     /// Adds a verb; an error code (negative) when impossible.
     pub(crate) fn add_verb(&self, verb: CVerb) -> Result<(), c_int> {
         if self.sealed.load(Ordering::Acquire) {
-            return Err(-14);
+            return Err(BAD_STATE);
         }
         if afb_core::name::validate_verb_name(&verb.name).is_err() && !verb.glob {
-            return Err(-12);
+            return Err(INVALID_REQUEST);
         }
         let mut verbs = self.verbs.write().unwrap_or_else(|p| p.into_inner());
         if verbs.iter().any(|v| v.name.eq_ignore_ascii_case(&verb.name)) {
-            return Err(-14);
+            return Err(BAD_STATE);
         }
         verbs.push(Arc::new(verb));
         Ok(())
@@ -360,12 +374,12 @@ impl CApi {
     /// Removes a verb; gives back its data.
     pub(crate) fn del_verb(&self, name: &str) -> Result<SendPtr, c_int> {
         if self.sealed.load(Ordering::Acquire) {
-            return Err(-14);
+            return Err(BAD_STATE);
         }
         let mut verbs = self.verbs.write().unwrap_or_else(|p| p.into_inner());
         match verbs.iter().position(|v| v.name.eq_ignore_ascii_case(name)) {
             Some(i) => Ok(verbs.remove(i).vcbdata),
-            None => Err(-13),
+            None => Err(NO_ITEM),
         }
     }
 
@@ -398,31 +412,25 @@ impl CApi {
 
     /// Delivers an event to the API's handlers (on the blocking pool).
     fn deliver_event(&'static self, name: &str, data: &RawValue) {
-        let matching: Vec<(HandlerCb, SendPtr)> = self
+        let matching: Vec<(HandlerFn, SendPtr)> = self
             .handlers
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter(|h| glob_match(&h.pattern, name))
-            .map(|h| (h.cb, h.closure))
+            .map(|h| (h.call.clone(), h.closure))
             .collect();
-        let onevent = *lock(&self.onevent);
+        let onevent = lock(&self.onevent).clone();
         let name = name.to_owned();
         let data = data.get().to_owned();
         let run = move || {
             if matching.is_empty() {
-                match onevent {
-                    OnEvent::None => {}
-                    OnEvent::V4 => v4::orphan_event(self, &name),
-                    OnEvent::V3(cb) => v3::call_onevent(self, cb, &name, &data),
-                    OnEvent::V12(cb) => x2::call_onevent_v12(cb, &name, &data),
+                if let Some(orphan) = &onevent {
+                    orphan(self, &name, &data);
                 }
             }
-            for (cb, closure) in matching {
-                match cb {
-                    HandlerCb::V4(f) => v4::call_event_handler(self, f, closure, &name, &data),
-                    HandlerCb::V3(f) => v3::call_event_handler(self, f, closure, &name, &data),
-                }
+            for (call, closure) in &matching {
+                call(self, *closure, &name, &data);
             }
         };
         let label = self.label;
@@ -467,20 +475,8 @@ impl CApi {
 
     /// Runs the API's `init` on the current thread; returns its status.
     pub(crate) fn run_init(&'static self) -> c_int {
-        let init = *lock(&self.init);
-        self.label.run(|| match init {
-            InitCb::None => 0,
-            InitCb::V4(cb) => v4::call_mainctl(self, cb, v4::CTLID_INIT, std::ptr::null()),
-            InitCb::V3(cb) => {
-                // SAFETY: the callback comes from the binding, which
-                // expects its API; C code cannot unwind into Rust.
-                unsafe { cb(self.as_c()) }
-            }
-            // SAFETY: as above, with the v2 signature.
-            InitCb::V2(cb) => unsafe { cb() },
-            // SAFETY: as above, with the v1 signature.
-            InitCb::V1(cb) => unsafe { cb(x2::service_x1(self)) },
-        })
+        let init = lock(&self.init).clone();
+        self.label.run(|| init.map_or(0, |init| init(self)))
     }
 
     /// What `info` answers (the API has no verb of that name).
@@ -653,7 +649,7 @@ impl ApiImpl for CApiImpl {
         let Some(rt) = util::runtime() else {
             return Box::pin(async { Err("no runtime".to_owned()) });
         };
-        let job = rt.spawn_blocking(move || util::guard("init", -1, || api.run_init()));
+        let job = rt.spawn_blocking(move || util::guard("init", INTERNAL_ERROR, || api.run_init()));
         Box::pin(async move {
             match job.await {
                 Ok(rc) if rc >= 0 => Ok(()),
@@ -669,8 +665,7 @@ impl ApiImpl for CApiImpl {
     }
 
     fn wants_events(&self) -> bool {
-        !self.0.handlers.read().unwrap_or_else(|p| p.into_inner()).is_empty()
-            || !matches!(*lock(&self.0.onevent), OnEvent::None)
+        !self.0.handlers.read().unwrap_or_else(|p| p.into_inner()).is_empty() || lock(&self.0.onevent).is_some()
     }
 
     fn on_event(&self, _api: &ApiRef, event: &str, data: &RawValue) {
@@ -680,11 +675,5 @@ impl ApiImpl for CApiImpl {
 
 /// Runs one verb's C callback (on a blocking-pool thread).
 fn call_verb(api: &'static CApi, verb: Arc<CVerb>, req: Request) {
-    util::guard("verb", (), || {
-        api.label.run(|| match verb.cb {
-            VerbCb::V4(cb) => v4::call_verb(api, &verb, cb, req),
-            VerbCb::X2(cb) => x2::call_verb_x2(api, &verb, cb, req),
-            VerbCb::X1(cb) => x2::call_verb_x1(api, &verb, cb, req),
-        })
-    })
+    util::guard("verb", (), || api.label.run(|| (verb.call)(api, &verb, req)))
 }

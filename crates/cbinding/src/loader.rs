@@ -11,15 +11,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use afb_core::{Auth, Registry};
+use afb_binding_so::abi::{CURRENT_REVISION, MAX_REVISION};
+use afb_core::Registry;
 use libloading::os::unix::{Library, Symbol, RTLD_LOCAL, RTLD_NOW};
 
-use crate::capi::{lock, CApi, CVerb, Flavor, InitCb, OnEvent, VerbCb};
+use crate::capi::{ApiX3, CApi, Flavor};
+use crate::common;
+use crate::errno::FAILED;
 use crate::jsonc::JsonObj;
 use crate::util::{self, cstr, SendPtr};
-use crate::v3::{self, BindingV3, VerbV2};
+use crate::v1v2::{self, BindingDataV2, BindingV1, BindingV2, InterfaceV1, RegisterV1, ServiceInitV1};
+use crate::v3::{self, BindingV3};
 use crate::v4::{self, BindingV4, CtlArg};
-use crate::x2::{self, DaemonX1, ServiceX1};
 
 /// Why a binding could not be loaded. The message names the file and the
 /// symbol or API at fault.
@@ -203,7 +206,7 @@ unsafe fn opt(p: *const c_char) -> Option<String> {
 fn declare(
     api: &'static CApi,
     info: Option<String>,
-    noconc: bool,
+    noconcurrency: bool,
     provide: Option<String>,
     req_class: Option<String>,
     req_api: Option<String>,
@@ -212,16 +215,16 @@ fn declare(
         if let Some(i) = info {
             p.info = i;
         }
-        p.noconcurrency |= noconc;
+        p.noconcurrency |= noconcurrency;
     });
     if let Some(c) = provide {
-        v3::provide_class(api, &c);
+        common::provide_class(api, &c);
     }
     if let Some(c) = req_class {
-        v3::require_class(api, &c);
+        common::require_class(api, &c);
     }
     if let Some(a) = req_api {
-        v3::require_api(api, &a);
+        common::require_api(api, &a);
     }
 }
 
@@ -236,8 +239,7 @@ fn load_v4(
         (
             sym::<*mut *const v4::ItfV4>(lib, b"afbBindingV4r1_itfptr\0")
                 .map(|s| s.into_raw() as *mut *const v4::ItfV4),
-            sym::<*mut *mut crate::capi::ApiX3>(lib, b"afbBindingV4root\0")
-                .map(|s| s.into_raw() as *mut *mut crate::capi::ApiX3),
+            sym::<*mut *mut ApiX3>(lib, b"afbBindingV4root\0").map(|s| s.into_raw() as *mut *mut ApiX3),
             sym::<*const i16>(lib, b"afbBindingV4_itf_revision\0").map(|s| s.into_raw() as *const i16),
         )
     };
@@ -246,51 +248,58 @@ fn load_v4(
     // SAFETY: the revision symbol is a `short` of the binding.
     let revision = rev.map(|p| unsafe { *p }).unwrap_or(1);
     check_revision(revision).map_err(|e| ctx.err(e))?;
-    if (revision as u16) < v4::CURRENT_REVISION {
+    if (revision as u16) < CURRENT_REVISION {
         tracing::info!(
-            "binding {}: v4 interface revision {revision}, lower than the current {} (it gets the functions of its revision)",
+            "binding {}: v4 interface revision {revision}, lower than the current {CURRENT_REVISION} (it gets the functions of its revision)",
             ctx.pstr,
-            v4::CURRENT_REVISION
         );
     }
     // SAFETY: writing the binder's table address into the binding's pointer.
     unsafe { *itf = &v4::ITF };
-    let root = CApi::new(&ctx.uid, Flavor::V4, &ctx.pstr, ctx.registry, true, ctx.config());
+    let root = CApi::new_root(
+        &ctx.uid,
+        Flavor::V4,
+        &ctx.pstr,
+        ctx.registry,
+        ctx.config(),
+        v3::api_itf(),
+    );
     // SAFETY: the binding's root variable.
     unsafe { *rootvar = root.as_c() };
     if let Some(desc) = desc {
         // SAFETY: `afbBindingV4` is the binding's static description.
-        let b = unsafe { &*desc };
+        let desc = unsafe { &*desc };
         // SAFETY: strings of the binding.
-        let name = unsafe { api_name(ctx, b.api, "afbBindingV4")? };
-        let (info, provide, rclass, rapi, spec) = unsafe {
+        let name = unsafe { api_name(ctx, desc.api, "afbBindingV4")? };
+        // SAFETY: as above.
+        let (info, provide, required_classes, required_apis, spec) = unsafe {
             (
-                opt(b.info),
-                opt(b.provide_class),
-                opt(b.require_class),
-                opt(b.require_api),
-                opt(b.specification),
+                opt(desc.info),
+                opt(desc.provide_class),
+                opt(desc.require_class),
+                opt(desc.require_api),
+                opt(desc.specification),
             )
         };
-        let verbs = SendPtr(b.verbs.cast_mut().cast());
-        let rv = SendPtr(rootvar.cast());
+        let verbs = SendPtr(desc.verbs.cast_mut().cast());
+        let root_var = SendPtr(rootvar.cast());
         v4::create(
             root,
             &name,
             info.as_deref(),
-            b.flags & 1 != 0,
-            b.mainctl,
-            b.userdata,
+            desc.flags & 1 != 0,
+            desc.mainctl,
+            desc.userdata,
             move |api| {
-                declare(api, None, false, provide, rclass, rapi);
+                declare(api, None, false, provide, required_classes, required_apis);
                 api.set_primary();
                 if spec.is_some() {
                     api.set_specification(spec);
                 }
                 // SAFETY: the root variable is the binding's; it now names its API.
-                unsafe { *(rv.get() as *mut *mut crate::capi::ApiX3) = api.as_c() };
+                unsafe { *(root_var.get() as *mut *mut ApiX3) = api.as_c() };
                 // SAFETY: the binding's verb array.
-                unsafe { v3::add_verbs_v3(api, verbs.get() as *const v3::VerbV3, true) }
+                unsafe { v4::add_verbs(api, verbs.get() as *const v4::VerbV4) }
             },
         )
         .map_err(|e| ctx.err(e))?;
@@ -301,9 +310,9 @@ fn load_v4(
         let path = util::cstring(&ctx.pstr);
         let uid = util::cstring(&ctx.uid);
         let arg = CtlArg {
-            a: path.as_ptr(),
-            b: uid.as_ptr(),
-            c: root.config.as_ref().map_or(std::ptr::null_mut(), |c| c.as_ptr()),
+            path_or_name: path.as_ptr(),
+            uid: uid.as_ptr(),
+            config: root.config.as_ref().map_or(std::ptr::null_mut(), |c| c.as_ptr()),
         };
         // SAFETY: the root variable as set above (the root or the described API).
         let api = unsafe { CApi::from_c(*rootvar) }.unwrap_or(root);
@@ -317,12 +326,10 @@ fn load_v4(
 
 /// Checks the v4 interface revision a binding declares.
 pub(crate) fn check_revision(revision: i16) -> Result<(), String> {
-    if revision < 1 || revision as u16 > v4::MAX_REVISION {
+    if revision < 1 || revision as u16 > MAX_REVISION {
         return Err(format!(
-            "v4 interface revision {revision} is not supported (this binder implements revisions 1 to {}; \
-             rebuild the binding with AFB_BINDING_X4R1_ITF_REVISION at most {})",
-            v4::MAX_REVISION,
-            v4::MAX_REVISION
+            "v4 interface revision {revision} is not supported (this binder implements revisions 1 to \
+             {MAX_REVISION}; rebuild the binding with AFB_BINDING_X4R1_ITF_REVISION at most {MAX_REVISION})",
         ));
     }
     Ok(())
@@ -335,42 +342,61 @@ fn load_v3(
     entry: Option<v3::InitCallback>,
 ) -> Result<(), LoadError> {
     // SAFETY: the v3 ABI gives the root symbol this type.
-    let rootvar = unsafe { sym::<*mut *mut crate::capi::ApiX3>(lib, b"afbBindingV3root\0") }
-        .map(|s| s.into_raw() as *mut *mut crate::capi::ApiX3)
+    let rootvar = unsafe { sym::<*mut *mut ApiX3>(lib, b"afbBindingV3root\0") }
+        .map(|s| s.into_raw() as *mut *mut ApiX3)
         .ok_or_else(|| ctx.err("incomplete v3 binding: the symbol afbBindingV3root is missing"))?;
-    let root = CApi::new(&ctx.uid, Flavor::V3, &ctx.pstr, ctx.registry, true, ctx.config());
+    let root = CApi::new_root(
+        &ctx.uid,
+        Flavor::V3,
+        &ctx.pstr,
+        ctx.registry,
+        ctx.config(),
+        v3::api_itf(),
+    );
     // SAFETY: the binding's root variable.
     unsafe { *rootvar = root.as_c() };
     if let Some(desc) = desc {
         // SAFETY: `afbBindingV3` is the binding's static description.
-        let b = unsafe { &*desc };
+        let desc = unsafe { &*desc };
         // SAFETY: strings of the binding.
-        let name = unsafe { api_name(ctx, b.api, "afbBindingV3")? };
-        let (info, provide, rclass, rapi) = unsafe {
+        let name = unsafe { api_name(ctx, desc.api, "afbBindingV3")? };
+        // SAFETY: as above.
+        let (info, provide, required_classes, required_apis) = unsafe {
             (
-                opt(b.info),
-                opt(b.provide_class),
-                opt(b.require_class),
-                opt(b.require_api),
+                opt(desc.info),
+                opt(desc.provide_class),
+                opt(desc.require_class),
+                opt(desc.require_api),
             )
         };
-        let (verbs, userdata, rv) = (SendPtr(b.verbs.cast_mut().cast()), b.userdata, SendPtr(rootvar.cast()));
-        let (preinit, init, onevent) = (b.preinit, b.init, b.onevent);
-        v3::new_api(root, &name, info.as_deref(), b.flags & 1 != 0, Flavor::V3, move |api| {
-            declare(api, None, false, provide, rclass, rapi);
-            api.set_userdata(userdata);
-            *lock(&api.init) = init.map_or(InitCb::None, InitCb::V3);
-            *lock(&api.onevent) = onevent.map_or(OnEvent::None, OnEvent::V3);
-            // SAFETY: the root variable now names the described API.
-            unsafe { *(rv.get() as *mut *mut crate::capi::ApiX3) = api.as_c() };
-            // SAFETY: the binding's verb array.
-            if let Err(e) = unsafe { v3::add_verbs_v3(api, verbs.get() as *const v3::VerbV3, false) } {
-                tracing::error!("binding {}: {e}", api.path);
-                return -1;
-            }
-            // SAFETY: the binding's preinit with its API.
-            preinit.map_or(0, |f| unsafe { f(api.as_c()) })
-        })
+        let (verbs, userdata, root_var) = (
+            SendPtr(desc.verbs.cast_mut().cast()),
+            desc.userdata,
+            SendPtr(rootvar.cast()),
+        );
+        let (preinit, init, onevent) = (desc.preinit, desc.init, desc.onevent);
+        common::new_api(
+            root,
+            &name,
+            info.as_deref(),
+            desc.flags & 1 != 0,
+            Flavor::V3,
+            move |api| {
+                declare(api, None, false, provide, required_classes, required_apis);
+                api.set_userdata(userdata);
+                api.set_init(init.map(v3::init_fn));
+                api.set_onevent(onevent.map(v3::onevent_fn));
+                // SAFETY: the root variable now names the described API.
+                unsafe { *(root_var.get() as *mut *mut ApiX3) = api.as_c() };
+                // SAFETY: the binding's verb array.
+                if let Err(e) = unsafe { v3::add_verbs(api, verbs.get() as *const v3::VerbV3) } {
+                    tracing::error!("binding {}: {e}", api.path);
+                    return FAILED;
+                }
+                // SAFETY: the binding's preinit with its API.
+                preinit.map_or(0, |f| unsafe { f(api.as_c()) })
+            },
+        )
         .map_err(|e| ctx.err(e))?;
     }
     if let Some(entry) = entry {
@@ -383,27 +409,6 @@ fn load_v3(
     Ok(())
 }
 
-/// `struct afb_binding_v2`.
-#[repr(C)]
-pub struct BindingV2 {
-    api: *const c_char,
-    specification: *const c_char,
-    info: *const c_char,
-    verbs: *const VerbV2,
-    preinit: Option<unsafe extern "C" fn() -> c_int>,
-    init: Option<unsafe extern "C" fn() -> c_int>,
-    onevent: Option<unsafe extern "C" fn(*const c_char, *mut crate::jsonc::JsonObject)>,
-    flags: u32,
-}
-
-/// `struct afb_binding_data_v2`.
-#[repr(C)]
-struct BindingDataV2 {
-    verbosity: c_int,
-    daemon: DaemonX1,
-    service: ServiceX1,
-}
-
 fn verbosity(registry: &Registry) -> c_int {
     c_int::from(registry.log_level().syslog()) - 3
 }
@@ -414,130 +419,88 @@ fn load_v2(ctx: &Ctx<'_>, lib: &Library, desc: *const BindingV2) -> Result<(), L
         .map(|s| s.into_raw() as *mut BindingDataV2)
         .ok_or_else(|| ctx.err("incomplete v2 binding: the symbol afbBindingV2data is missing"))?;
     // SAFETY: `afbBindingV2` is the binding's static description.
-    let b = unsafe { &*desc };
+    let desc = unsafe { &*desc };
     // SAFETY: strings of the binding.
-    let name = unsafe { api_name(ctx, b.api, "afbBindingV2")? };
-    let info = unsafe { opt(b.info) };
-    let root = CApi::new(&ctx.uid, Flavor::V2, &ctx.pstr, ctx.registry, true, None);
-    let (verbs, dp) = (SendPtr(b.verbs.cast_mut().cast()), SendPtr(data.cast()));
-    let (preinit, init, onevent) = (b.preinit, b.init, b.onevent);
+    let name = unsafe { api_name(ctx, desc.api, "afbBindingV2")? };
+    // SAFETY: as above.
+    let info = unsafe { opt(desc.info) };
+    let root = CApi::new_root(&ctx.uid, Flavor::V2, &ctx.pstr, ctx.registry, None, v3::api_itf());
+    let (verbs, data_var) = (SendPtr(desc.verbs.cast_mut().cast()), SendPtr(data.cast()));
+    let (preinit, init, onevent) = (desc.preinit, desc.init, desc.onevent);
     let level = verbosity(ctx.registry);
-    v3::new_api(root, &name, info.as_deref(), b.flags & 1 != 0, Flavor::V2, move |api| {
-        // SAFETY: filling the binding's data as the v2 ABI expects.
-        unsafe {
-            let d = dp.get() as *mut BindingDataV2;
-            (*d).verbosity = level;
-            (*d).daemon = x2::daemon_x1(api);
-            (*d).service = x2::service_x1(api);
-        }
-        *lock(&api.init) = init.map_or(InitCb::None, InitCb::V2);
-        *lock(&api.onevent) = onevent.map_or(OnEvent::None, OnEvent::V12);
-        // SAFETY: the binding's verb array.
-        if let Err(e) = unsafe { v3::add_verbs_v2(api, verbs.get() as *const VerbV2) } {
-            tracing::error!("binding {}: {e}", api.path);
-            return -1;
-        }
-        // SAFETY: the binding's preinit.
-        preinit.map_or(0, |f| unsafe { f() })
-    })
+    common::new_api(
+        root,
+        &name,
+        info.as_deref(),
+        desc.flags & 1 != 0,
+        Flavor::V2,
+        move |api| {
+            // SAFETY: filling the binding's data as the v2 ABI expects.
+            unsafe {
+                let d = data_var.get() as *mut BindingDataV2;
+                (*d).verbosity = level;
+                (*d).daemon = v1v2::daemon_x1(api);
+                (*d).service = v1v2::service_x1(api);
+            }
+            api.set_init(init.map(v1v2::init_fn_v2));
+            api.set_onevent(onevent.map(v1v2::onevent_fn));
+            // SAFETY: the binding's verb array.
+            if let Err(e) = unsafe { v3::add_verbs_v2(api, verbs.get() as *const v3::VerbV2) } {
+                tracing::error!("binding {}: {e}", api.path);
+                return FAILED;
+            }
+            // SAFETY: the binding's preinit.
+            preinit.map_or(0, |f| unsafe { f() })
+        },
+    )
     .map_err(|e| ctx.err(e))?;
     Ok(())
 }
-
-/// `struct afb_binding_interface_v1`.
-#[repr(C)]
-struct InterfaceV1 {
-    daemon: DaemonX1,
-    verbosity: c_int,
-    mode: c_int,
-}
-
-/// `struct afb_verb_desc_v1`.
-#[repr(C)]
-struct VerbDescV1 {
-    name: *const c_char,
-    session: c_int,
-    callback: Option<x2::ReqCallbackX1>,
-    info: *const c_char,
-}
-
-/// `struct afb_binding_v1` (type, then the v1 description).
-#[repr(C)]
-struct BindingV1 {
-    kind: c_int,
-    info: *const c_char,
-    prefix: *const c_char,
-    verbs: *const VerbDescV1,
-}
-
-type RegisterV1 = unsafe extern "C" fn(*const InterfaceV1) -> *const BindingV1;
-type ServiceInitV1 = unsafe extern "C" fn(ServiceX1) -> c_int;
-type ServiceEventV1 = unsafe extern "C" fn(*const c_char, *mut crate::jsonc::JsonObject);
-
-const BINDING_V1_TYPE: c_int = 123_456_789;
 
 fn load_v1(ctx: &Ctx<'_>, lib: &Library, register: RegisterV1) -> Result<(), LoadError> {
     // SAFETY: the v1 ABI gives these symbols these types.
     let (init, event) = unsafe {
         (
             sym::<ServiceInitV1>(lib, b"afbBindingV1ServiceInit\0").map(|s| *s),
-            sym::<ServiceEventV1>(lib, b"afbBindingV1ServiceEvent\0").map(|s| *s),
+            sym::<v1v2::OnEventCallback>(lib, b"afbBindingV1ServiceEvent\0").map(|s| *s),
         )
     };
-    let root = CApi::new(&ctx.uid, Flavor::V1, &ctx.pstr, ctx.registry, true, None);
+    let root = CApi::new_root(&ctx.uid, Flavor::V1, &ctx.pstr, ctx.registry, None, v3::api_itf());
     let itf: &'static mut InterfaceV1 = Box::leak(Box::new(InterfaceV1 {
-        daemon: x2::daemon_x1(root),
+        daemon: v1v2::daemon_x1(root),
         verbosity: verbosity(ctx.registry),
         mode: 0,
     }));
     let itfp: *mut InterfaceV1 = itf;
     // SAFETY: the binding's registration with an interface that lives forever.
-    let b = unsafe { register(itfp) };
+    let desc = unsafe { register(itfp) };
     // SAFETY: NULL or the binding's static description.
-    let b = unsafe { b.as_ref() }.ok_or_else(|| ctx.err("afbBindingV1Register returned NULL"))?;
-    if b.kind != BINDING_V1_TYPE {
+    let desc: &BindingV1 = unsafe { desc.as_ref() }.ok_or_else(|| ctx.err("afbBindingV1Register returned NULL"))?;
+    if desc.kind != v1v2::BINDING_V1_TYPE {
         return Err(ctx.err(format!(
             "afbBindingV1Register returned a description of unknown type {}",
-            b.kind
+            desc.kind
         )));
     }
     // SAFETY: strings of the binding.
-    let name = unsafe { api_name(ctx, b.prefix, "afbBindingV1Register (prefix)")? };
-    let info = unsafe { opt(b.info) };
-    let verbs = SendPtr(b.verbs.cast_mut().cast());
-    let ip = SendPtr(itfp.cast());
-    v3::new_api(root, &name, info.as_deref(), false, Flavor::V1, move |api| {
+    let name = unsafe { api_name(ctx, desc.prefix, "afbBindingV1Register (prefix)")? };
+    // SAFETY: as above.
+    let info = unsafe { opt(desc.info) };
+    let verbs = SendPtr(desc.verbs.cast_mut().cast());
+    let itf_var = SendPtr(itfp.cast());
+    common::new_api(root, &name, info.as_deref(), false, Flavor::V1, move |api| {
         // SAFETY: the interface now names the binding's API.
-        unsafe { (*(ip.get() as *mut InterfaceV1)).daemon = x2::daemon_x1(api) };
-        *lock(&api.init) = init.map_or(InitCb::None, InitCb::V1);
-        *lock(&api.onevent) = event.map_or(OnEvent::None, OnEvent::V12);
-        let mut p = verbs.get() as *const VerbDescV1;
-        while !p.is_null() {
-            // SAFETY: inside the binding's verb array until the NULL name.
-            let v = unsafe { &*p };
-            let Some(n) = (unsafe { cstr(v.name) }) else { break };
-            let Some(cb) = v.callback else {
-                tracing::error!("binding {}: verb {n} has no callback", api.path);
-                return -1;
-            };
-            let verb = CVerb {
-                name: n.into_owned(),
-                // SAFETY: a string of the binding.
-                info: unsafe { opt(v.info) }.unwrap_or_default(),
-                cb: VerbCb::X1(cb),
-                vcbdata: SendPtr(std::ptr::null_mut()),
-                auth: Auth::from_v1(v.session as u32),
-                cauth: SendPtr(std::ptr::null_mut()),
-                glob: false,
-            };
-            if let Err(rc) = api.add_verb(verb) {
-                tracing::error!("binding {}: a verb was refused ({rc})", api.path);
-                return -1;
+        unsafe { (*(itf_var.get() as *mut InterfaceV1)).daemon = v1v2::daemon_x1(api) };
+        api.set_init(init.map(v1v2::init_fn_v1));
+        api.set_onevent(event.map(v1v2::onevent_fn));
+        // SAFETY: the binding's verb array.
+        match unsafe { v1v2::add_verbs_v1(api, verbs.get() as *const v1v2::VerbDescV1) } {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!("binding {}: {e}", api.path);
+                FAILED
             }
-            // SAFETY: still inside the array.
-            p = unsafe { p.add(1) };
         }
-        0
     })
     .map_err(|e| ctx.err(e))?;
     Ok(())

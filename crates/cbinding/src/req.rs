@@ -14,8 +14,9 @@ use afb_core::api::BoxFuture;
 use afb_core::session::Session;
 use afb_core::{status, Args, Call, Client, Reply, ReqHandle, Request};
 
-use crate::capi::{lock, CApi};
-use crate::util;
+use crate::capi::CApi;
+use crate::errno::FAILED;
+use crate::util::{self, lock};
 
 /// The reply side of a C request.
 pub(crate) struct ReqCore {
@@ -136,7 +137,7 @@ pub(crate) fn code_of(reply: &Reply) -> i32 {
     } else if reply.code < 0 {
         reply.code
     } else {
-        -1
+        FAILED
     }
 }
 

@@ -1,13 +1,13 @@
 //! Helpers shared by the ABI tables: panic containment at every entry
-//! point, C strings, `printf`-style formatting of `va_list`s, logging on
-//! behalf of C code, the runtime that C threads re-enter, and "not
-//! available" notices logged once.
+//! point, C strings, results written where C code asks, `printf`-style
+//! formatting of `va_list`s, logging on behalf of C code, the runtime that
+//! C threads re-enter, and "not available" notices logged once.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use afb_core::LogLevel;
 use tokio::runtime::Handle;
@@ -64,6 +64,29 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| p.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(non-text panic payload)")
+}
+
+/// Locks a mutex, even one poisoned by a panic (every entry point catches
+/// panics, so the data stays usable).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes a result where C code asked for it: `out` is the location a C
+/// caller gave, NULL when it does not want that result. Returns whether
+/// the value was written (when not, the caller still owns it, e.g. a
+/// reference to release).
+///
+/// # Safety
+/// `out` is NULL or valid for writing a `T` (the C caller's contract:
+/// the address of a variable of that type).
+pub unsafe fn write_out<T: Copy>(out: *mut T, value: T) -> bool {
+    if out.is_null() {
+        return false;
+    }
+    // SAFETY: per the contract; `T: Copy`, so nothing is dropped.
+    unsafe { out.write(value) };
+    true
 }
 
 /// A C string argument as text (`None` for NULL).

@@ -7,6 +7,9 @@
 //! bindings implement [`ApiImpl`] (usually through the SDK crate, which
 //! builds a [`LocalApi`]). Time is tokio's, so tests can pause it.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod api;
 pub mod args;
 pub mod auth;

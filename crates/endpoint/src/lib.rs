@@ -19,6 +19,9 @@
 //! TLS will plug in at [`Prefixes::tls`]: the listener and the connector
 //! refuse `tls+`/`mtls+` today; they will wrap the [`Stream`] instead.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod connector;
 mod listener;
 mod peer;

@@ -15,6 +15,9 @@
 //!
 //! Every response has the body type [`Body`].
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod assets;
 pub mod lookup;
 pub mod origin;

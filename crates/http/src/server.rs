@@ -3,7 +3,7 @@
 //! per client (HTTP/1.1 keep-alive and upgrades; cleartext HTTP/2 too with
 //! the `http2` cargo feature), the router, and the graceful shutdown.
 //!
-//! Router (see [`route`]):
+//! Router (see `route`):
 //! 1. request target longer than `max_url` -> 414; an API request (2, 3)
 //!    coming from another site's page -> 403 ([`crate::origin`]);
 //! 2. `GET {rootapi}` or `{rootapi}/` with `Upgrade: websocket` ->

@@ -30,7 +30,8 @@
 //! assert_eq!(decoded.consumed, 32);
 //! ```
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod decode;
 pub mod encode;

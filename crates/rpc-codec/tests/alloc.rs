@@ -2,6 +2,9 @@
 //! bytes) and encoding into a buffer that has the room. Counted by a global allocator that
 //! counts the allocations of the current thread.
 
+// A global allocator is an `unsafe impl`.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

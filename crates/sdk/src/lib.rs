@@ -122,6 +122,9 @@
 //! # });
 //! ```
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod api;
 pub mod error;
 pub mod event;

@@ -9,6 +9,9 @@
 //! [`cws`] is a WebSocket client that behaves on the wire as the C client
 //! library `libafbwsc` (unmasked frames, its upgrade request).
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod cws;
 
 use std::io::{BufRead, BufReader, Read};

@@ -11,6 +11,9 @@
 //! Each wsapi message travels as the payload of one binary frame; [`encode_framed`] appends
 //! such a frame in one pass.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod frame;
 pub mod message;
 

@@ -44,6 +44,9 @@
 //!
 //! [`ApiImpl`]: afb_core::ApiImpl
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod client;
 mod link;
 mod outbox;

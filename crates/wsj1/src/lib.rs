@@ -36,7 +36,7 @@
 //! 128 nested arrays/objects and fails beyond it.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod decode;
 mod encode;

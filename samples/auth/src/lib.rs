@@ -5,6 +5,9 @@
 //! and returns the new token; `check` and `refresh` need LOA 1; `logout`
 //! closes the session's state for `auth` (LOA back to 0).
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use afb_sdk::prelude::*;

@@ -3,7 +3,9 @@
 //! the v4 ABI, as it would load a C binding (and so would the C
 //! `afb-binder`). API `hello-so`: `ping`, `hello {"name"}`, `set-loa N`, `loa`.
 
-use afb_cbinding::so::{BindingDef, Error, Req, VerbDef};
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+use afb_binding_so::{BindingDef, Error, Req, VerbDef};
 use serde_json::{json, Value};
 
 fn ping(req: &Req<'_>, args: Value) -> Result<Value, Error> {
@@ -57,4 +59,4 @@ pub static BINDING: BindingDef = BindingDef {
     ],
 };
 
-afb_cbinding::export_binding_v4!(BINDING);
+afb_binding_so::export_binding_v4!(BINDING);

@@ -5,6 +5,9 @@
 //! reads, within the revisions binders implement); and no `afbBindingV4`
 //! (the API is made by the entry).
 
+// Loading a shared object and reading its symbols is unsafe code.
+#![allow(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -71,8 +74,8 @@ fn exports_the_v4_entry_symbols_with_the_headers_types() {
     unsafe {
         let lib = libloading::Library::new(&so).unwrap();
         let rev = *lib.get::<*const i16>(b"afbBindingV4_itf_revision\0").unwrap();
-        assert_eq!(*rev, afb_cbinding::so::ITF_REVISION);
-        assert!((1..=afb_cbinding::V4_MAX_REVISION as i16).contains(&*rev));
+        assert_eq!(*rev, afb_binding_so::ITF_REVISION);
+        assert!((1..=afb_binding_so::abi::MAX_REVISION as i16).contains(&*rev));
         let itf = *lib.get::<*const *const u8>(b"afbBindingV4r1_itfptr\0").unwrap();
         assert!((*itf).is_null(), "the binder sets the table: NULL until loaded");
         lib.get::<unsafe extern "C" fn()>(b"afbBindingV4entry\0").unwrap();

@@ -2,6 +2,9 @@
 //! same argument shapes, so that scripts and pages written for them work.
 //! See `shared/spec/samples.md` for the contract.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};

@@ -10,6 +10,9 @@
 //! The game's web page ([`WEB_FILES`]) comes with it: the daemon serves it
 //! beside its built-in pages (`/devtools/tictactoe.html`).
 
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -5,6 +5,10 @@
 //! Each path first checks once that it computes the right thing, then loops, reusing its
 //! buffers as a transport would. `afb-icount list` prints the paths.
 
+#![forbid(unsafe_code)]
+// No `unused_crate_dependencies` here: this binary shares the package's
+// dependencies with afb-bench and uses few of them.
+
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,14 +1,15 @@
 //! Bindings written in Rust, built as shared objects (`crate-type =
 //! ["cdylib"]`), that any v4 binder loads with `--binding`: this binder or
-//! the C `afb-binder`. [`export_binding_v4!`](crate::export_binding_v4)
-//! exports the v4 entry symbols; the binder's function table is used
-//! through the few functions a JSON verb needs.
+//! the C `afb-binder`. [`export_binding_v4!`] exports the v4 entry
+//! symbols; the binder's function table ([`abi::ItfV4`], defined once in
+//! [`abi`] for both sides) is used through the few functions a JSON verb
+//! needs.
 //!
 //! Verbs are synchronous functions from the request and its JSON argument
 //! to a JSON reply or an [`Error`]; they run on the binder's threads.
 //!
 //! ```ignore
-//! use afb_cbinding::so::{BindingDef, Error, Req, VerbDef};
+//! use afb_binding_so::{BindingDef, Error, Req, VerbDef};
 //! use serde_json::{json, Value};
 //!
 //! fn ping(_req: &Req<'_>, _args: Value) -> Result<Value, Error> {
@@ -20,15 +21,26 @@
 //!     info: "a Rust binding as a shared object",
 //!     verbs: &[VerbDef { name: "ping", info: "replies pong", handler: ping }],
 //! };
-//! afb_cbinding::export_binding_v4!(BINDING);
+//! afb_binding_so::export_binding_v4!(BINDING);
 //! ```
+//!
+//! Only std and serde_json: a shared object made with it does not link the
+//! binder.
+
+// The Rust side of the v4 C ABI: reading the binder's table and exporting
+// symbols is unsafe code throughout.
+#![allow(unsafe_code)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+pub mod abi;
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::OnceLock;
 
 use serde_json::Value;
+
+use abi::{ApiX4, CtlArg, DataX4, ItfV4, Opaque, ReqX4, CTLID_PRE_INIT, CTLID_ROOT_ENTRY};
 
 /// The v4 interface revision these shared objects declare
 /// (`afbBindingV4_itf_revision`). They use only members of revision 1, so
@@ -83,7 +95,7 @@ pub struct BindingDef {
 /// A request being served.
 pub struct Req<'a> {
     itf: &'a Itf,
-    req: *mut c_void,
+    req: *mut ReqX4,
 }
 
 impl Req<'_> {
@@ -117,62 +129,21 @@ unsafe fn text(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
-type Fp = usize;
-type ReqCb = unsafe extern "C" fn(*mut c_void, c_uint, *const *mut c_void);
-type MainCtl = unsafe extern "C" fn(*mut c_void, c_int, *const c_void, *mut c_void) -> c_int;
+/// The binder's function table as a shared object sees it.
+pub type Itf = ItfV4<Opaque>;
 
-/// The prefix of `struct afb_binding_x4r1_itf` this module uses: the
-/// functions it calls at their positions, the others as placeholders.
-#[repr(C)]
-struct Itf {
-    _p0: [Fp; 2],
-    create_data_copy: unsafe extern "C" fn(*mut *mut c_void, *const c_void, *const c_void, usize) -> c_int,
-    _p3: Fp,
-    data_unref: unsafe extern "C" fn(*mut c_void),
-    _p5: Fp,
-    data_get_constant: unsafe extern "C" fn(*mut c_void, *mut *const c_void, *mut usize) -> c_int,
-    _p7: Fp,
-    data_convert: unsafe extern "C" fn(*mut c_void, *const c_void, *mut *mut c_void) -> c_int,
-    _p9: [Fp; 17],
-    req_vcbdata: unsafe extern "C" fn(*mut c_void) -> *mut c_void,
-    req_called_api: unsafe extern "C" fn(*mut c_void) -> *const c_char,
-    _p28: [Fp; 3],
-    req_session_set_loa: unsafe extern "C" fn(*mut c_void, c_uint) -> c_int,
-    _p32: [Fp; 6],
-    req_reply: unsafe extern "C" fn(*mut c_void, c_int, c_uint, *const *mut c_void),
-    _p39: [Fp; 25],
-    api_add_verb: unsafe extern "C" fn(
-        *mut c_void,
-        *const c_char,
-        *const c_char,
-        ReqCb,
-        *mut c_void,
-        *const c_void,
-        u32,
-        c_int,
-    ) -> c_int,
-    _p65: [Fp; 7],
-    create_api: unsafe extern "C" fn(
-        *mut c_void,
-        *mut *mut c_void,
-        *const c_char,
-        *const c_char,
-        c_int,
-        MainCtl,
-        *mut c_void,
-    ) -> c_int,
-    _p73: [Fp; 5],
-    type_json: *const c_void,
-    _p79: [Fp; 16],
-    req_session_get_loa: unsafe extern "C" fn(*mut c_void) -> c_uint,
-}
+/// `AFB_ERRNO_INTERNAL_ERROR`: the status of a verb that panicked.
+const INTERNAL_ERROR: c_int = -1;
+/// `AFB_ERRNO_OUT_OF_MEMORY`: the reply's data could not be made.
+const OUT_OF_MEMORY: c_int = -2;
 
-static ITF: OnceLock<usize> = OnceLock::new();
+/// The binder's table, recorded by the first call of the entry.
+static ITF: AtomicPtr<Itf> = AtomicPtr::new(std::ptr::null_mut());
 
 fn itf() -> Option<&'static Itf> {
     // SAFETY: the address was written by the binder into the binding's
     // `afbBindingV4r1_itfptr`: its function table, alive for the process.
-    ITF.get().and_then(|&p| unsafe { (p as *const Itf).as_ref() })
+    unsafe { ITF.load(Ordering::Acquire).as_ref() }
 }
 
 fn cstr(s: &str) -> *const c_char {
@@ -187,30 +158,45 @@ fn cstr(s: &str) -> *const c_char {
 #[doc(hidden)]
 // `root` is never dereferenced here: it is given back to the binder.
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
-pub fn entry(slot: &AtomicPtr<c_void>, def: &'static BindingDef, root: *mut c_void, ctlid: c_int) -> c_int {
+pub fn entry(slot: &AtomicPtr<Itf>, def: &'static BindingDef, root: *mut ApiX4, ctlid: c_int) -> c_int {
     catch_unwind(|| {
         let p = slot.load(Ordering::Acquire);
         if p.is_null() {
-            return -1;
+            return INTERNAL_ERROR;
         }
-        let _ = ITF.set(p as usize);
-        let Some(itf) = itf() else { return -1 };
-        if ctlid != 0 {
+        ITF.store(p, Ordering::Release);
+        let Some(itf) = itf() else { return INTERNAL_ERROR };
+        if ctlid != CTLID_ROOT_ENTRY {
             return 0;
         }
-        let mut api: *mut c_void = std::ptr::null_mut();
+        let mut api: *mut ApiX4 = std::ptr::null_mut();
         let userdata = def as *const BindingDef as *mut c_void;
         // SAFETY: the binder's create_api with its root API, C strings that
         // live forever, our main control and our definition as user data.
-        unsafe { (itf.create_api)(root, &mut api, cstr(def.api), cstr(def.info), 0, mainctl, userdata) }
+        unsafe {
+            (itf.create_api)(
+                root,
+                &mut api,
+                cstr(def.api),
+                cstr(def.info),
+                0,
+                Some(mainctl),
+                userdata,
+            )
+        }
     })
-    .unwrap_or(-1)
+    .unwrap_or(INTERNAL_ERROR)
 }
 
-unsafe extern "C" fn mainctl(api: *mut c_void, ctlid: c_int, _arg: *const c_void, userdata: *mut c_void) -> c_int {
+unsafe extern "C" fn mainctl(
+    api: *mut ApiX4,
+    ctlid: c_int,
+    _arg: *const CtlArg<Opaque>,
+    userdata: *mut c_void,
+) -> c_int {
     catch_unwind(AssertUnwindSafe(|| {
-        let Some(itf) = itf() else { return -1 };
-        if ctlid != 1 {
+        let Some(itf) = itf() else { return INTERNAL_ERROR };
+        if ctlid != CTLID_PRE_INIT {
             return 0;
         }
         // SAFETY: the user data is the `'static` definition given at creation.
@@ -219,42 +205,43 @@ unsafe extern "C" fn mainctl(api: *mut c_void, ctlid: c_int, _arg: *const c_void
             let vcb = v as *const VerbDef as *mut c_void;
             // SAFETY: the binder's add_verb with strings and data that live
             // forever.
-            let rc = unsafe { (itf.api_add_verb)(api, cstr(v.name), cstr(v.info), verb, vcb, std::ptr::null(), 0, 0) };
+            let rc =
+                unsafe { (itf.api_add_verb)(api, cstr(v.name), cstr(v.info), Some(verb), vcb, std::ptr::null(), 0, 0) };
             if rc < 0 {
                 return rc;
             }
         }
         0
     }))
-    .unwrap_or(-1)
+    .unwrap_or(INTERNAL_ERROR)
 }
 
-fn reply_json(itf: &Itf, req: *mut c_void, status: c_int, v: &Value) {
+fn reply_json(itf: &Itf, req: *mut ReqX4, status: c_int, v: &Value) {
     let mut t = v.to_string().into_bytes();
     t.push(0);
-    let mut d: *mut c_void = std::ptr::null_mut();
+    let mut d: *mut DataX4 = std::ptr::null_mut();
     // SAFETY: the binder copies `t` into a new #json data that the reply consumes.
     unsafe {
         if (itf.create_data_copy)(&mut d, itf.type_json, t.as_ptr().cast(), t.len()) >= 0 {
             (itf.req_reply)(req, status, 1, &d);
         } else {
-            (itf.req_reply)(req, -2, 0, std::ptr::null());
+            (itf.req_reply)(req, OUT_OF_MEMORY, 0, std::ptr::null());
         }
     }
 }
 
-fn args_of(itf: &Itf, n: c_uint, params: *const *mut c_void) -> Value {
+fn args_of(itf: &Itf, n: c_uint, params: *const *mut DataX4) -> Value {
     if n == 0 || params.is_null() {
         return Value::Null;
     }
-    let mut j: *mut c_void = std::ptr::null_mut();
+    let mut j: *mut DataX4 = std::ptr::null_mut();
     // SAFETY: the request's first parameter, converted to a #json data we
     // release after copying its text.
     unsafe {
         if (itf.data_convert)(*params, itf.type_json, &mut j) < 0 {
             return Value::Null;
         }
-        let (mut p, mut size): (*const c_void, usize) = (std::ptr::null(), 0);
+        let (mut p, mut size): (*mut c_void, usize) = (std::ptr::null_mut(), 0);
         (itf.data_get_constant)(j, &mut p, &mut size);
         let v = if p.is_null() {
             Value::Null
@@ -266,7 +253,7 @@ fn args_of(itf: &Itf, n: c_uint, params: *const *mut c_void) -> Value {
     }
 }
 
-unsafe extern "C" fn verb(req: *mut c_void, n: c_uint, params: *const *mut c_void) {
+unsafe extern "C" fn verb(req: *mut ReqX4, n: c_uint, params: *const *mut DataX4) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let Some(itf) = itf() else { return };
         // SAFETY: the verb data is the `'static` verb definition.
@@ -275,75 +262,78 @@ unsafe extern "C" fn verb(req: *mut c_void, n: c_uint, params: *const *mut c_voi
         let r = Req { itf, req };
         match catch_unwind(AssertUnwindSafe(|| (def.handler)(&r, args))) {
             Ok(Ok(v)) => reply_json(itf, req, 0, &v),
-            Ok(Err(e)) => reply_json(itf, req, e.status.min(-1), &Value::String(e.message)),
-            Err(_) => reply_json(itf, req, -1, &Value::String("the verb panicked".into())),
+            Ok(Err(e)) => reply_json(itf, req, e.status.min(INTERNAL_ERROR), &Value::String(e.message)),
+            Err(_) => reply_json(itf, req, INTERNAL_ERROR, &Value::String("the verb panicked".into())),
         }
     }));
 }
 
 /// Exports a [`BindingDef`] as a v4 binding: the symbols
 /// `afbBindingV4entry`, `afbBindingV4r1_itfptr`, `afbBindingV4root` and
-/// `afbBindingV4_itf_revision`. Use it once, in a `cdylib` crate.
+/// `afbBindingV4_itf_revision`. Use it once, in a `cdylib` crate. Exported
+/// symbols count as `unsafe_code`: the items it makes allow that lint, so
+/// the crate may deny it (not forbid it).
 #[macro_export]
 macro_rules! export_binding_v4 {
     ($def:path) => {
-        #[allow(non_upper_case_globals)]
+        /// The binder's function table (written by the binder).
+        #[allow(non_upper_case_globals, unsafe_code)]
         #[no_mangle]
-        pub static afbBindingV4r1_itfptr: ::std::sync::atomic::AtomicPtr<::std::ffi::c_void> =
+        pub static afbBindingV4r1_itfptr: ::std::sync::atomic::AtomicPtr<$crate::Itf> =
             ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
-        #[allow(non_upper_case_globals)]
+        /// The binding's root API (written by the binder).
+        #[allow(non_upper_case_globals, unsafe_code)]
         #[no_mangle]
-        pub static afbBindingV4root: ::std::sync::atomic::AtomicPtr<::std::ffi::c_void> =
+        pub static afbBindingV4root: ::std::sync::atomic::AtomicPtr<$crate::abi::ApiX4> =
             ::std::sync::atomic::AtomicPtr::new(::std::ptr::null_mut());
-        #[allow(non_upper_case_globals)]
+        /// The interface revision the binding uses (read by the binder).
+        #[allow(non_upper_case_globals, unsafe_code)]
         #[no_mangle]
-        pub static afbBindingV4_itf_revision: i16 = $crate::so::ITF_REVISION;
-        #[allow(non_snake_case)]
+        pub static afbBindingV4_itf_revision: i16 = $crate::ITF_REVISION;
+        /// The binding's entry: makes its API.
+        #[allow(non_snake_case, unsafe_code)]
         #[no_mangle]
         pub extern "C" fn afbBindingV4entry(
-            root: *mut ::std::ffi::c_void,
+            root: *mut $crate::abi::ApiX4,
             ctlid: ::std::ffi::c_int,
-            _arg: *const ::std::ffi::c_void,
+            _arg: *const $crate::abi::CtlArg<$crate::abi::Opaque>,
             _userdata: *mut ::std::ffi::c_void,
         ) -> ::std::ffi::c_int {
-            $crate::so::entry(&afbBindingV4r1_itfptr, &$def, root, ctlid)
+            $crate::entry(&afbBindingV4r1_itfptr, &$def, root, ctlid)
         }
     };
 }
 
 #[cfg(test)]
 mod tests {
-    use std::mem::offset_of;
+    use super::abi::{MAX_REVISION, MEMBERS, MEMBER_NAMES};
+    use super::ITF_REVISION;
 
-    use super::{Itf, ITF_REVISION};
-    use crate::v4::{ItfV4, MAX_REVISION, MEMBERS};
+    /// The members of the table this crate calls or reads.
+    const USED: &[&str] = &[
+        "create_data_copy",
+        "data_unref",
+        "data_get_constant",
+        "data_convert",
+        "req_vcbdata",
+        "req_called_api",
+        "req_session_set_loa",
+        "req_reply",
+        "api_add_verb",
+        "create_api",
+        "type_json",
+        "req_session_get_loa",
+    ];
 
     #[test]
-    fn the_declared_revision_holds_every_function_used() {
+    fn the_declared_revision_holds_every_member_used() {
         assert!((1..=MAX_REVISION as i16).contains(&ITF_REVISION));
         let members = MEMBERS[ITF_REVISION as usize];
-        assert!(std::mem::size_of::<Itf>() <= members * std::mem::size_of::<usize>());
-    }
-
-    #[test]
-    fn the_used_functions_are_where_the_binder_puts_them() {
-        assert_eq!(offset_of!(Itf, create_data_copy), offset_of!(ItfV4, create_data_copy));
-        assert_eq!(offset_of!(Itf, data_unref), offset_of!(ItfV4, data_unref));
-        assert_eq!(offset_of!(Itf, data_get_constant), offset_of!(ItfV4, data_get_constant));
-        assert_eq!(offset_of!(Itf, data_convert), offset_of!(ItfV4, data_convert));
-        assert_eq!(offset_of!(Itf, req_vcbdata), offset_of!(ItfV4, req_vcbdata));
-        assert_eq!(offset_of!(Itf, req_called_api), offset_of!(ItfV4, req_called_api));
-        assert_eq!(
-            offset_of!(Itf, req_session_set_loa),
-            offset_of!(ItfV4, req_session_set_loa)
-        );
-        assert_eq!(offset_of!(Itf, req_reply), offset_of!(ItfV4, req_reply));
-        assert_eq!(offset_of!(Itf, api_add_verb), offset_of!(ItfV4, api_add_verb));
-        assert_eq!(offset_of!(Itf, create_api), offset_of!(ItfV4, create_api));
-        assert_eq!(offset_of!(Itf, type_json), offset_of!(ItfV4, type_json));
-        assert_eq!(
-            offset_of!(Itf, req_session_get_loa),
-            offset_of!(ItfV4, req_session_get_loa)
-        );
+        for name in USED {
+            let i = MEMBER_NAMES.iter().position(|m| m == name).unwrap();
+            assert!(i < members, "{name} is not in revision {ITF_REVISION}");
+        }
+        // Revision 1 suffices: any v4 binder has what these objects use.
+        assert!(USED.iter().all(|n| MEMBER_NAMES[..MEMBERS[1]].contains(n)));
     }
 }

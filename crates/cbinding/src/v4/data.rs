@@ -1,8 +1,9 @@
-//! ABI v4 typed data (`afb_data_t`) and types (`afb_type_t`): reference
-//! counted values with a type, a pointer and a size, the predefined types
-//! (`#opaque #stringz #json #json_c #bool #i32 #u32 #i64 #u64 #double
-//! #bytearray #UUID`) and their conversions, types registered by bindings
-//! with their converters and updaters.
+//! The v4 data model behind the table's data and type functions: typed
+//! data (`afb_data_t`), reference counted values with a type, a pointer
+//! and a size; types (`afb_type_t`): the predefined ones (`#opaque
+//! #stringz #json #json_c #bool #i32 #u32 #i64 #u64 #double #bytearray
+//! #UUID`) and their conversions, and those registered by bindings with
+//! their converters and updaters.
 //!
 //! Ownership: every `afb_data_t` given to C code carries one reference the
 //! receiver owns (release with `data_unref`), except request parameters
@@ -17,14 +18,17 @@ use std::sync::{Condvar, Mutex};
 
 use serde_json::Value;
 
-use crate::capi::lock;
+use afb_binding_so::abi::{Dispose, TypeConverter, TypeUpdater};
+
+use super::Binder;
+use crate::errno::{EAGAIN, EEXIST, EINVAL, EPERM, FAILED, INVALID_REQUEST, NO_ITEM};
 use crate::jsonc::{self, JsonObject};
-use crate::util::{self, guard};
+use crate::util::{self, lock};
 
 /// `afb_type_converter_x4_t`.
-pub(crate) type Converter = unsafe extern "C" fn(*mut c_void, *mut CData, *const CType, *mut *mut CData) -> c_int;
+pub(crate) type Converter = TypeConverter<Binder>;
 /// `afb_type_updater_x4_t`.
-pub(crate) type Updater = unsafe extern "C" fn(*mut c_void, *mut CData, *const CType, *mut CData) -> c_int;
+pub(crate) type Updater = TypeUpdater<Binder>;
 
 /// Which predefined type (or a binding's type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +130,7 @@ pub(crate) fn lookup(name: &str) -> Option<&'static CType> {
 /// Registers a binding's type (names of predefined types are refused).
 pub(crate) fn register(name: &str) -> Result<&'static CType, c_int> {
     if name.starts_with('#') || lookup(name).is_some() {
-        return Err(-17);
+        return Err(EEXIST);
     }
     let cname: &'static CStr = Box::leak(util::cstring(name).into_boxed_c_str());
     let t: &'static CType = Box::leak(Box::new(CType {
@@ -141,7 +145,7 @@ pub(crate) fn register(name: &str) -> Result<&'static CType, c_int> {
 
 /// # Safety
 /// `t` is NULL or a type given by the binder.
-pub(crate) unsafe fn type_ref(t: *const CType) -> Option<&'static CType> {
+pub(crate) unsafe fn type_of(t: *const CType) -> Option<&'static CType> {
     // SAFETY: types are statics or leaked.
     unsafe { t.as_ref() }
 }
@@ -164,8 +168,10 @@ pub(crate) fn add_converter(
     lock(&from.convs).push(Conv { to, conv, upd, closure });
 }
 
-const VOLATILE: u8 = 1;
-const CONSTANT: u8 = 2;
+/// The flag of a volatile data.
+pub(crate) const VOLATILE: u8 = 1;
+/// The flag of a constant data.
+pub(crate) const CONSTANT: u8 = 2;
 
 /// A data.
 pub struct CData {
@@ -173,7 +179,7 @@ pub struct CData {
     ty: &'static CType,
     ptr: *mut c_void,
     size: usize,
-    dispose: Option<unsafe extern "C" fn(*mut c_void)>,
+    dispose: Dispose,
     closure: *mut c_void,
     /// The memory `ptr` points into, when the data owns it.
     _owned: Option<Box<[u8]>>,
@@ -206,7 +212,7 @@ fn make(
     ty: &'static CType,
     ptr: *mut c_void,
     size: usize,
-    dispose: Option<unsafe extern "C" fn(*mut c_void)>,
+    dispose: Dispose,
     closure: *mut c_void,
     owned: Option<Box<[u8]>>,
 ) -> *mut CData {
@@ -230,7 +236,7 @@ pub(crate) fn raw(
     ty: &'static CType,
     ptr: *const c_void,
     size: usize,
-    dispose: Option<unsafe extern "C" fn(*mut c_void)>,
+    dispose: Dispose,
     closure: *mut c_void,
 ) -> *mut CData {
     make(ty, ptr.cast_mut(), size, dispose, closure, None)
@@ -265,14 +271,14 @@ pub(crate) fn json_c(obj: *mut JsonObject) -> *mut CData {
 
 /// # Safety
 /// `d` is NULL or a live data.
-pub(crate) unsafe fn data_ref<'a>(d: *mut CData) -> Option<&'a CData> {
+pub(crate) unsafe fn data_of<'a>(d: *mut CData) -> Option<&'a CData> {
     // SAFETY: per the contract.
     unsafe { d.as_ref() }
 }
 
 pub(crate) fn addref(d: *mut CData) -> *mut CData {
     // SAFETY: C gives a live data (or NULL).
-    if let Some(x) = unsafe { data_ref(d) } {
+    if let Some(x) = unsafe { data_of(d) } {
         x.refs.fetch_add(1, Ordering::AcqRel);
     }
     d
@@ -280,7 +286,7 @@ pub(crate) fn addref(d: *mut CData) -> *mut CData {
 
 pub(crate) fn unref(d: *mut CData) {
     // SAFETY: C gives a live data (or NULL).
-    let Some(x) = (unsafe { data_ref(d) }) else { return };
+    let Some(x) = (unsafe { data_of(d) }) else { return };
     if x.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
         // SAFETY: the last reference: the box is freed once.
         drop(unsafe { Box::from_raw(d) });
@@ -314,12 +320,12 @@ impl CData {
         self.size
     }
 
-    pub(crate) fn is_constant(&self) -> bool {
-        self.flags.load(Ordering::Acquire) & CONSTANT != 0
+    pub(crate) fn has_flag(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::Acquire) & flag != 0
     }
 
-    pub(crate) fn is_volatile(&self) -> bool {
-        self.flags.load(Ordering::Acquire) & VOLATILE != 0
+    pub(crate) fn is_constant(&self) -> bool {
+        self.has_flag(CONSTANT)
     }
 
     pub(crate) fn set_flag(&self, flag: u8, on: bool) {
@@ -442,8 +448,8 @@ pub(crate) fn convert(d: &CData, dptr: *mut CData, to: &'static CType) -> Result
         return Ok(raw(to, d.ptr, d.size, None, std::ptr::null_mut())).inspect(|&n| depend(n, dptr));
     }
     // Reverse converters registered on the target type.
-    let v = d.to_value().ok_or(-1)?;
-    from_value(&v, to).ok_or(-1)
+    let v = d.to_value().ok_or(FAILED)?;
+    from_value(&v, to).ok_or(FAILED)
 }
 
 /// The family of a type (0: none); `#UUID` is of the `#bytearray` family.
@@ -460,7 +466,6 @@ fn family_of(t: &CType) -> usize {
 /// side is a UUID; any other conversion from or to `#UUID` is an error,
 /// except to its family `#bytearray` (done by the caller).
 fn convert_uuid(d: &CData, to: &'static CType) -> Option<Result<*mut CData, c_int>> {
-    const EINVAL: c_int = -22;
     match (d.ty.kind, to.kind) {
         (Kind::Uuid, Kind::Stringz) => Some(match <[u8; UUID_BIN_LEN]>::try_from(d.bytes()) {
             Ok(b) => {
@@ -493,7 +498,7 @@ fn convert_uuid(d: &CData, to: &'static CType) -> Option<Result<*mut CData, c_in
 
 fn depend(from: *mut CData, to: *mut CData) {
     // SAFETY: `from` was just made; `to` is live.
-    if let Some(f) = unsafe { data_ref(from) } {
+    if let Some(f) = unsafe { data_of(from) } {
         lock(&f.deps).push(addref(to) as usize);
     }
 }
@@ -501,11 +506,11 @@ fn depend(from: *mut CData, to: *mut CData) {
 /// Updates `d` in place from `value` (same size after conversion).
 pub(crate) fn update(d: &CData, dptr: *mut CData, value: *mut CData) -> c_int {
     if d.is_constant() {
-        return -1;
+        return EPERM;
     }
     // SAFETY: C gives a live value.
-    let Some(v) = (unsafe { data_ref(value) }) else {
-        return -12;
+    let Some(v) = (unsafe { data_of(value) }) else {
+        return INVALID_REQUEST;
     };
     let updaters: Vec<(Updater, *mut c_void)> = lock(&v.ty.convs)
         .iter()
@@ -518,7 +523,7 @@ pub(crate) fn update(d: &CData, dptr: *mut CData, value: *mut CData) -> c_int {
             return 0;
         }
     }
-    let Ok(c) = convert(v, value, d.ty) else { return -1 };
+    let Ok(c) = convert(v, value, d.ty) else { return FAILED };
     // SAFETY: `c` is the live converted data.
     let cv = unsafe { &*c };
     let rc = if cv.size == d.size && !d.ptr.is_null() {
@@ -526,7 +531,7 @@ pub(crate) fn update(d: &CData, dptr: *mut CData, value: *mut CData) -> c_int {
         unsafe { std::ptr::copy_nonoverlapping(cv.ptr.cast::<u8>(), d.ptr.cast::<u8>(), d.size) };
         0
     } else {
-        -1
+        FAILED
     };
     unref(c);
     rc
@@ -535,7 +540,7 @@ pub(crate) fn update(d: &CData, dptr: *mut CData, value: *mut CData) -> c_int {
 /// The JSON text of a data (`None` when it does not convert).
 pub(crate) fn to_json_text(d: *mut CData) -> Option<String> {
     // SAFETY: C gives a live data (or NULL).
-    let x = unsafe { data_ref(d) }?;
+    let x = unsafe { data_of(d) }?;
     match x.ty.kind {
         Kind::Json => Some(x.text()),
         // SAFETY: a #json_c data's pointer is its json-c object.
@@ -579,11 +584,16 @@ pub(crate) unsafe fn take_json(n: u32, params: *const *mut CData) -> Option<Stri
 
 // ---- locks --------------------------------------------------------------------
 
+/// The lock state of a data held for writing (else: the number of readers).
+const WRITE_LOCKED: i32 = -1;
+
+/// Locks a data for reading; `EAGAIN` when it is write-locked and
+/// `wait` is false.
 pub(crate) fn lock_read(d: &CData, wait: bool) -> c_int {
     let mut s = lock(&d.state);
     while *s < 0 {
         if !wait {
-            return -11;
+            return EAGAIN;
         }
         s = d.cond.wait(s).unwrap_or_else(|p| p.into_inner());
     }
@@ -591,21 +601,24 @@ pub(crate) fn lock_read(d: &CData, wait: bool) -> c_int {
     0
 }
 
+/// Locks a data for writing; `EAGAIN` when it is locked and `wait` is
+/// false.
 pub(crate) fn lock_write(d: &CData, wait: bool) -> c_int {
     let mut s = lock(&d.state);
     while *s != 0 {
         if !wait {
-            return -11;
+            return EAGAIN;
         }
         s = d.cond.wait(s).unwrap_or_else(|p| p.into_inner());
     }
-    *s = -1;
+    *s = WRITE_LOCKED;
     0
 }
 
+/// Releases a read or write lock.
 pub(crate) fn unlock(d: &CData) {
     let mut s = lock(&d.state);
-    if *s < 0 {
+    if *s == WRITE_LOCKED {
         *s = 0;
     } else if *s > 0 {
         *s -= 1;
@@ -615,8 +628,8 @@ pub(crate) fn unlock(d: &CData) {
 
 pub(crate) fn dependency(from: *mut CData, to: *mut CData, add: bool) -> c_int {
     // SAFETY: C gives live data.
-    let (Some(f), Some(_)) = (unsafe { data_ref(from) }, unsafe { data_ref(to) }) else {
-        return -12;
+    let (Some(f), Some(_)) = (unsafe { (data_of(from), data_of(to)) }) else {
+        return INVALID_REQUEST;
     };
     if add {
         lock(&f.deps).push(addref(to) as usize);
@@ -631,20 +644,15 @@ pub(crate) fn dependency(from: *mut CData, to: *mut CData, add: bool) -> c_int {
             unref(x as *mut CData);
             0
         }
-        None => -13,
+        None => NO_ITEM,
     }
 }
 
 pub(crate) fn dependency_drop_all(d: *mut CData) {
     // SAFETY: C gives a live data.
-    if let Some(x) = unsafe { data_ref(d) } {
+    if let Some(x) = unsafe { data_of(d) } {
         for dep in std::mem::take(&mut *lock(&x.deps)) {
             unref(dep as *mut CData);
         }
     }
-}
-
-/// Runs a data entry point with panic containment.
-pub(crate) fn g<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
-    guard(what, fallback, f)
 }
