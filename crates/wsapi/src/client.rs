@@ -26,9 +26,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::link::{self, Handler};
-use crate::outbox::Outbox;
-use crate::server::export_creds;
+use afb_link::ids::{alloc_id, SessionIds, TokenIds};
+use afb_link::{export_creds, End, Outbox};
+
+use crate::link::{self, Handler, SendMsg};
 use crate::{clean, WsapiOptions};
 
 /// Distinct tokens a link keeps declared; beyond, the least recently used is forgotten (`t`).
@@ -56,24 +57,9 @@ struct ConnState {
     calls: HashMap<u16, Pending>,
     zombies: usize,
     describes: HashMap<u16, oneshot::Sender<Option<Value>>>,
-    /// Local session (by address) -> declared id.
-    sessions: HashMap<usize, (u16, Weak<Session>)>,
-    session_ids: HashMap<u16, usize>,
-    next_sid: u16,
-    tokens: HashMap<Arc<str>, (u16, u64)>,
-    token_ids: HashMap<u16, Arc<str>>,
-    next_tid: u16,
-    clock: u64,
+    sessions: SessionIds,
+    tokens: TokenIds,
     events: HashMap<u16, Event>,
-}
-
-fn alloc_id(next: &mut u16, used: impl Fn(u16) -> bool) -> u16 {
-    let mut id = *next;
-    while id == 0 || used(id) {
-        id = id.wrapping_add(1);
-    }
-    *next = id.wrapping_add(1);
-    id
 }
 
 impl ConnState {
@@ -84,13 +70,8 @@ impl ConnState {
             calls: HashMap::new(),
             zombies: 0,
             describes: HashMap::new(),
-            sessions: HashMap::new(),
-            session_ids: HashMap::new(),
-            next_sid: 1,
-            tokens: HashMap::new(),
-            token_ids: HashMap::new(),
-            next_tid: 1,
-            clock: 0,
+            sessions: SessionIds::default(),
+            tokens: TokenIds::new(MAX_TOKENS),
             events: HashMap::new(),
         }
     }
@@ -108,67 +89,38 @@ impl ConnState {
 
     /// The id of `session` on this link, declaring it first; `None` when all ids are taken.
     fn session_id(&mut self, session: &Arc<Session>, out: &Outbox) -> Option<u16> {
-        let key = Arc::as_ptr(session) as usize;
-        if let Some((id, _)) = self.sessions.get(&key) {
-            return Some(*id);
-        }
-        if self.session_ids.len() >= usize::from(u16::MAX) {
-            self.sweep_sessions(out);
-            if self.session_ids.len() >= usize::from(u16::MAX) {
-                return None;
-            }
-        }
-        let ids = &self.session_ids;
-        let id = alloc_id(&mut self.next_sid, |id| ids.contains_key(&id));
-        let uuid = clean(session.uuid());
-        let _ = out.send(&Message::SessionCreate { id, uuid: &uuid });
-        self.sessions.insert(key, (id, Arc::downgrade(session)));
-        self.session_ids.insert(id, key);
-        Some(id)
+        self.sessions.id_of(
+            session,
+            |id, uuid| {
+                let _ = out.send(&Message::SessionCreate { id, uuid: &clean(uuid) });
+            },
+            |id| {
+                let _ = out.send(&Message::SessionRemove(id));
+            },
+        )
     }
 
     /// Forgets (`s`) the sessions that are gone or closed.
     fn sweep_sessions(&mut self, out: &Outbox) {
-        let mut gone = Vec::new();
-        for (key, (id, weak)) in &self.sessions {
-            if weak.upgrade().is_none_or(|s| s.is_closed()) {
-                gone.push((*key, *id));
-            }
-        }
-        for (key, id) in gone {
-            self.sessions.remove(&key);
-            self.session_ids.remove(&id);
+        self.sessions.sweep(|id| {
             let _ = out.send(&Message::SessionRemove(id));
-        }
+        });
     }
 
     /// The id of `token` on this link, declaring it first.
     fn token_id(&mut self, token: &Arc<str>, out: &Outbox) -> u16 {
-        self.clock += 1;
-        let now = self.clock;
-        if let Some((id, used)) = self.tokens.get_mut(token) {
-            *used = now;
-            return *id;
-        }
-        if self.tokens.len() >= MAX_TOKENS {
-            let oldest = self
-                .tokens
-                .iter()
-                .min_by_key(|(_, (_, u))| *u)
-                .map(|(t, (id, _))| (t.clone(), *id));
-            if let Some((t, id)) = oldest {
-                self.tokens.remove(&t);
-                self.token_ids.remove(&id);
+        self.tokens.id_of(
+            token,
+            |id, text| {
+                let _ = out.send(&Message::TokenCreate {
+                    id,
+                    token: &clean(text),
+                });
+            },
+            |id| {
                 let _ = out.send(&Message::TokenRemove(id));
-            }
-        }
-        let ids = &self.token_ids;
-        let id = alloc_id(&mut self.next_tid, |id| ids.contains_key(&id));
-        let text = clean(token);
-        let _ = out.send(&Message::TokenCreate { id, token: &text });
-        self.tokens.insert(token.clone(), (id, now));
-        self.token_ids.insert(id, token.clone());
-        id
+            },
+        )
     }
 }
 
@@ -287,7 +239,7 @@ impl ClientCore {
             }
         };
         let conn = Arc::new(ClientConn {
-            out: Outbox::new(self.opts.max_queued, CancellationToken::new()),
+            out: Outbox::new(self.opts.max_queued, CancellationToken::new(), "wsapi link"),
             st: Mutex::new(ConnState::new()),
             call_timeout: self.opts.call_timeout,
         });
@@ -335,7 +287,7 @@ impl ClientCore {
 impl ClientConn {
     /// The link ended: every waiting call gets `disconnected` and mirrored
     /// events are deleted.
-    fn disconnected(&self, api: &str, text: &str, end: &link::End) {
+    fn disconnected(&self, api: &str, text: &str, end: &End) {
         let (calls, describes, events) = {
             let mut st = lock(&self.st);
             st.dead = true;

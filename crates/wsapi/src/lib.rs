@@ -46,24 +46,23 @@
 
 mod client;
 mod link;
-mod outbox;
 mod server;
 pub mod uri;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use afb_core::{ApiDecl, ApiResolver, Credentials, Registry};
+use afb_core::{ApiDecl, ApiResolver, Registry};
 pub use afb_endpoint::UriError;
-use afb_endpoint::{Connector, ListenOptions, Listener, PeerInfo};
+use afb_endpoint::{Connector, ListenOptions, Listener};
+use afb_link::peer_of;
 pub use afb_wsapi_codec::MAX_PENDING;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::Peer;
 pub use uri::WsapiUri;
 
 /// Settings of wsapi links.
@@ -294,30 +293,5 @@ impl ApiResolver for AutoApi {
         );
         decl.info = format!("imported from {text}");
         Some(decl)
-    }
-}
-
-/// The uid this process runs as (owner of `/proc/self`).
-fn my_uid() -> Option<u32> {
-    static UID: OnceLock<Option<u32>> = OnceLock::new();
-    *UID.get_or_init(|| std::fs::metadata("/proc/self").ok().map(|m| m.uid()))
-}
-
-/// A server link's peer: unix peers carry their credentials and may speak
-/// for their own clients (`user_creds`) when they run as root or as us.
-fn peer_of(info: &PeerInfo) -> Peer {
-    let creds = info.cred().map(|c| {
-        Arc::new(Credentials {
-            uid: c.uid,
-            gid: c.gid,
-            pid: c.pid.unwrap_or(0),
-            label: None,
-        })
-    });
-    let trusted = creds.as_ref().is_some_and(|c| c.uid == 0 || Some(c.uid) == my_uid());
-    Peer {
-        label: info.to_string(),
-        creds,
-        trusted,
     }
 }
