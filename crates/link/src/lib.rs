@@ -8,9 +8,11 @@
 //!   never reads gets disconnected, it never blocks the binder);
 //! - [`ws`]: WebSocket framing without HTTP handshake;
 //! - [`peer`]: who the peer is and whether it may speak for its clients;
-//! - [`ids`]: the id tables of declared sessions and tokens.
+//! - [`ids`]: the id tables of declared sessions and tokens;
+//! - [`lazy`]: the connection a client link makes at first need.
 
 pub mod ids;
+pub mod lazy;
 pub mod outbox;
 pub mod peer;
 pub mod run;

@@ -19,10 +19,13 @@ pub struct Frames {
 impl Frames {
     /// A decoder of frames whose messages are at most `max_message` bytes.
     pub fn new(max_message: usize, label: &'static str) -> Frames {
-        Frames {
-            decoder: FrameDecoder::new(max_message),
-            label,
-        }
+        Frames::from_decoder(FrameDecoder::new(max_message), label)
+    }
+
+    /// Goes on with a decoder that already read the first frames (a
+    /// version exchange made before the link task started).
+    pub fn from_decoder(decoder: FrameDecoder, label: &'static str) -> Frames {
+        Frames { decoder, label }
     }
 
     /// Feeds read bytes: each complete binary message goes to `on_binary`

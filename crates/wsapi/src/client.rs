@@ -11,7 +11,6 @@
 // Keys are ids and addresses this binder or its peer picks (bounded by the
 // protocol to 16 bits for ids): the fast hasher is safe here.
 use hashbrown::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -27,6 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use afb_link::ids::{alloc_id, SessionIds, TokenIds};
+use afb_link::lazy::Lazy;
 use afb_link::{export_creds, End, Outbox};
 
 use crate::link::{self, Handler, SendMsg};
@@ -203,39 +203,33 @@ pub(crate) struct ClientCore {
     text: String,
     opts: WsapiOptions,
     registry: Weak<Registry>,
-    slot: Mutex<Option<Arc<ClientConn>>>,
-    attempts: AtomicU64,
-    connecting: tokio::sync::Mutex<String>,
+    conn: Lazy<ClientConn>,
 }
 
 impl ClientCore {
     fn current(&self) -> Option<Arc<ClientConn>> {
-        lock(&self.slot).clone()
+        self.conn.current()
     }
 
     /// The live connection, connecting when there is none. Callers that
     /// waited while another one tried and failed get that failure.
     async fn connect(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
-        let seen = self.attempts.load(Ordering::Acquire);
-        let mut last_error = self.connecting.lock().await;
-        if let Some(c) = self.current() {
-            return Ok(c);
-        }
-        if self.attempts.load(Ordering::Acquire) != seen {
-            return Err(last_error.clone());
-        }
-        self.attempts.fetch_add(1, Ordering::AcqRel);
+        self.conn.connect(|| self.open()).await
+    }
+
+    /// Connects, offers the version and starts the link.
+    async fn open(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                *last_error = format!("cannot connect to {}: {e}", self.text);
-                tracing::warn!(api = %self.api, "{}", *last_error);
-                return Err(last_error.clone());
+                let e = format!("cannot connect to {}: {e}", self.text);
+                tracing::warn!(api = %self.api, "{e}");
+                return Err(e);
             }
             Err(_) => {
-                *last_error = format!("cannot connect to {}: timed out", self.text);
-                tracing::warn!(api = %self.api, "{}", *last_error);
-                return Err(last_error.clone());
+                let e = format!("cannot connect to {}: timed out", self.text);
+                tracing::warn!(api = %self.api, "{e}");
+                return Err(e);
             }
         };
         let conn = Arc::new(ClientConn {
@@ -246,7 +240,6 @@ impl ClientCore {
         let _ = conn.out.send(&Message::VersionOffer {
             versions: SUPPORTED_VERSIONS,
         });
-        *lock(&self.slot) = Some(conn.clone());
         tracing::info!(api = %self.api, "connected to {}", self.text);
         let core = Arc::downgrade(self);
         let link_conn = conn.clone();
@@ -268,23 +261,20 @@ impl ClientCore {
             };
             let end = link::run(rd, wr, &link_conn.out, max_message, &mut handler).await;
             if let Some(core) = core.upgrade() {
-                core.forget(&link_conn);
+                core.conn.forget(&link_conn);
             }
             link_conn.disconnected(&api, &text, &end);
         });
         Ok(conn)
     }
-
-    /// Forgets `conn` as the current connection: the next call reconnects.
-    fn forget(&self, conn: &Arc<ClientConn>) {
-        let mut slot = lock(&self.slot);
-        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
-            *slot = None;
-        }
-    }
 }
 
 impl ClientConn {
+    /// Whether the link still works.
+    fn is_alive(&self) -> bool {
+        !lock(&self.st).dead
+    }
+
     /// The link ended: every waiting call gets `disconnected` and mirrored
     /// events are deleted.
     fn disconnected(&self, api: &str, text: &str, end: &End) {
@@ -329,9 +319,7 @@ impl ImportedApi {
                 text: text.to_owned(),
                 opts,
                 registry: Arc::downgrade(registry),
-                slot: Mutex::new(None),
-                attempts: AtomicU64::new(0),
-                connecting: tokio::sync::Mutex::new(String::new()),
+                conn: Lazy::new(ClientConn::is_alive),
             }),
         }
     }
