@@ -11,6 +11,7 @@ pub mod logging;
 pub mod monitor;
 pub mod options;
 pub mod process;
+pub mod rpc;
 mod sys;
 
 use std::ffi::OsString;
