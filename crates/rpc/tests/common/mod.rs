@@ -73,12 +73,17 @@ pub async fn logged(needle: &str) -> bool {
 
 // ---- registries ------------------------------------------------------------
 
-/// API `echo`: `args` replies its arguments (no info), `fail` replies an
-/// error without info, `slow` replies after {ms} milliseconds.
+/// API `echo`: `args` and `ping` reply their arguments (no info), `fail`
+/// replies `internal-error` without info, `slow` replies after {ms}
+/// milliseconds. A back exporting it as `hello` answers as the C hello
+/// binding does where the spec's captures fix the bytes.
 pub fn echo_api() -> ApiBuilder {
+    let echo = |_req: Req, v: Value| async move { Ok::<_, Error>(Json(v)) };
     ApiBuilder::new("echo")
-        .verb(Verb::new("args", |_req: Req, v: Value| async move {
-            Ok::<_, Error>(Json(v))
+        .verb(Verb::new("args", echo))
+        .verb(Verb::new("ping", echo))
+        .verb(Verb::new("fail", |_req: Req, _: Value| async move {
+            Err::<(), _>(Error::new("internal-error", None))
         }))
         .verb(Verb::new("slow", |_req: Req, Json(ms): Json<u64>| async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -140,10 +145,11 @@ pub fn path(dir: &TempDir, name: &str) -> PathBuf {
 
 // ---- bytes by hand ---------------------------------------------------------
 
-/// Bytes from hex text; spaces ignored, `"text"` taken as its bytes.
+/// Bytes from hex text; spaces ignored, text between backquotes taken as
+/// its bytes.
 pub fn hex(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut parts = text.split('"');
+    let mut parts = text.split('`');
     while let Some(h) = parts.next() {
         let digits: Vec<u8> = h.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
         for pair in digits.chunks(2) {
