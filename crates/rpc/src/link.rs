@@ -550,6 +550,17 @@ impl Link {
             return Ok(());
         };
         let callid = c.callid;
+        if let Verb::Special(id) = c.verb {
+            if id != special_verb::DESCRIBE {
+                return Err(format!("special verb 0x{id:04x} is not implemented"));
+            }
+        }
+        // Values are checked whatever becomes of the call (as C decodes them first).
+        let args = {
+            let st = lock(&self.st);
+            let args = convert::args_of(&c.values, &st.type_name())?;
+            args
+        };
         let api = match c.api.map(|a| a.to_str()) {
             None => None,
             Some(Ok(a)) => Some(a),
@@ -568,8 +579,7 @@ impl Link {
             return Ok(());
         };
         let verb = match c.verb {
-            Verb::Special(special_verb::DESCRIBE) => return self.on_describe(callid, target),
-            Verb::Special(id) => return Err(format!("special verb 0x{id:04x} is not implemented")),
+            Verb::Special(_) => return self.on_describe(callid, target),
             Verb::Name(v) => match v.to_str() {
                 Ok(v) => v,
                 Err(_) => {
@@ -578,7 +588,7 @@ impl Link {
                 }
             },
         };
-        let (session, token, args) = {
+        let (session, token) = {
             let mut st = lock(&self.st);
             if st.inflight >= MAX_PENDING_CALLS {
                 return Err(format!("more than {MAX_PENDING_CALLS} calls in progress"));
@@ -620,9 +630,8 @@ impl Link {
                     }
                 },
             };
-            let args = convert::args_of(&c.values, &st.type_name())?;
             st.inflight += 1;
-            (session, token, args)
+            (session, token)
         };
         let creds = match c.creds {
             None => self.peer.creds.clone(),
