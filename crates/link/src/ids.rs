@@ -147,6 +147,15 @@ pub enum DeclareError {
     Duplicate,
 }
 
+/// Why a call cannot run in the session it names.
+#[derive(Debug)]
+pub enum Unusable {
+    /// The default session could not be made (the store is full).
+    Store(SessionError),
+    /// The id names no usable session (undeclared, or its declaration was refused).
+    Unknown,
+}
+
 /// Sessions and tokens the peer declared on a link, by the peer's ids, and
 /// the link's default session (made at first need). The bytes of the uuids
 /// and tokens held are bounded.
@@ -218,6 +227,15 @@ impl Declared {
     /// declaration was refused.
     pub fn session(&self, id: u16) -> Option<Option<&Arc<Session>>> {
         self.sessions.get(&id).map(|g| g.as_ref().map(ConnectionGuard::session))
+    }
+
+    /// The session of a call naming session `id` (0: the link's default,
+    /// made at first need).
+    pub fn session_for(&mut self, registry: &Registry, id: u16) -> Result<Arc<Session>, Unusable> {
+        if id == 0 {
+            return self.anonymous(registry).map_err(Unusable::Store);
+        }
+        self.session(id).flatten().cloned().ok_or(Unusable::Unknown)
     }
 
     /// The link's default session, made at first need.

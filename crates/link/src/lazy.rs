@@ -7,6 +7,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use afb_core::api::BoxFuture;
+use afb_core::{status, Request};
+
 /// A lazily (re)made connection of type `T`.
 pub struct Lazy<T> {
     slot: Mutex<Option<Arc<T>>>,
@@ -14,17 +17,25 @@ pub struct Lazy<T> {
     /// Held while connecting; the last failure.
     connecting: tokio::sync::Mutex<String>,
     alive: fn(&T) -> bool,
+    peer: String,
 }
 
 impl<T> Lazy<T> {
-    /// No connection yet; `alive` tells whether a made one still works.
-    pub fn new(alive: fn(&T) -> bool) -> Lazy<T> {
+    /// No connection yet to `peer` (named in messages); `alive` tells
+    /// whether a made connection still works.
+    pub fn new(alive: fn(&T) -> bool, peer: impl Into<String>) -> Lazy<T> {
         Lazy {
             slot: Mutex::new(None),
             attempts: AtomicU64::new(0),
             connecting: tokio::sync::Mutex::new(String::new()),
             alive,
+            peer: peer.into(),
         }
+    }
+
+    /// The peer, as named in messages.
+    pub fn peer(&self) -> &str {
+        &self.peer
     }
 
     fn slot(&self) -> MutexGuard<'_, Option<Arc<T>>> {
@@ -79,6 +90,58 @@ impl<T> Lazy<T> {
     }
 }
 
+/// The client side of a protocol: a connection made lazily.
+pub trait Connects: Send + Sync + 'static {
+    /// The connection.
+    type Link: Send + Sync + 'static;
+    /// Where it is kept.
+    fn lazy(&self) -> &Lazy<Self::Link>;
+    /// Makes a connection (the error is the reason, for the caller).
+    fn open(self: Arc<Self>) -> BoxFuture<Result<Arc<Self::Link>, String>>;
+}
+
+/// The live connection of `core`, made when there is none.
+pub async fn connect<C: Connects>(core: &Arc<C>) -> Result<Arc<C::Link>, String> {
+    core.lazy().connect(|| core.clone().open()).await
+}
+
+/// Runs `req` with `send` on the connection of `core` (`arg` is for
+/// `send`): at once on a live connection, else after connecting. When no
+/// connection can be made, `req` is answered `unreachable` with the
+/// reason; when the connection is lost between connecting and sending,
+/// `disconnected`.
+pub fn call_through<C: Connects, A: Clone + Send + Sync + 'static>(
+    core: &Arc<C>,
+    req: Request,
+    arg: &A,
+    send: fn(&C::Link, &A, Request) -> Result<(), Request>,
+    unreachable: &'static str,
+) -> BoxFuture<()> {
+    let req = match core.lazy().current() {
+        Some(link) => match send(&link, arg, req) {
+            Ok(()) => return Box::pin(std::future::ready(())),
+            Err(req) => req,
+        },
+        None => req,
+    };
+    let (core, arg) = (core.clone(), arg.clone());
+    Box::pin(async move {
+        match connect(&core).await {
+            Ok(link) => {
+                if let Err(req) = send(&link, &arg, req) {
+                    req.fail(
+                        status::DISCONNECTED,
+                        Some(format!("the link to {} was lost", core.lazy().peer())),
+                    );
+                }
+            }
+            Err(e) => {
+                req.fail(unreachable, Some(e));
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,7 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_attempt_for_waiting_callers_and_reconnection() {
-        let lazy: Arc<Lazy<AtomicBool>> = Arc::new(Lazy::new(|c| c.load(Ordering::SeqCst)));
+        let lazy: Arc<Lazy<AtomicBool>> = Arc::new(Lazy::new(|c| c.load(Ordering::SeqCst), "test"));
         let tries = Arc::new(AtomicU64::new(0));
         let fail = |tries: Arc<AtomicU64>| async move {
             tries.fetch_add(1, Ordering::SeqCst);

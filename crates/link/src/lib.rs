@@ -9,8 +9,14 @@
 //! - [`ws`]: WebSocket framing without HTTP handshake;
 //! - [`peer`]: who the peer is and whether it may speak for its clients;
 //! - [`ids`]: the id tables of declared sessions and tokens;
-//! - [`lazy`]: the connection a client link makes at first need.
+//! - [`lazy`]: the connection a client link makes at first need;
+//! - [`caller`]: the calls sent and the declarations of the calling side;
+//! - [`call`]: the calls of the peer, as reply sinks and subscribers;
+//! - [`accept`]: the accept loop of servers.
 
+pub mod accept;
+pub mod call;
+pub mod caller;
 pub mod ids;
 pub mod lazy;
 pub mod outbox;
@@ -19,5 +25,24 @@ pub mod run;
 pub mod ws;
 
 pub use outbox::{Outbox, SendError};
+
+/// A failure to set a link up (bad URI, socket error, missing API), as
+/// the daemon reports it.
+#[derive(Debug)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<afb_endpoint::UriError> for Error {
+    fn from(e: afb_endpoint::UriError) -> Self {
+        Error(e.to_string())
+    }
+}
 pub use peer::{export_creds, parse_creds, peer_of, Peer};
 pub use run::{run, Driver, End};

@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 use afb_core::api::BoxFuture;
 use afb_core::{status, ApiDecl, ApiImpl, ApiRef, Registry, Request};
 use afb_endpoint::Connector;
-use afb_link::lazy::Lazy;
+use afb_link::lazy::{call_through, connect, Connects, Lazy};
 use afb_link::Peer;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
@@ -54,29 +54,20 @@ impl Channel {
             exports: Arc::new(spec.exports.clone()),
             opts,
             registry: Arc::downgrade(registry),
-            conn: Lazy::new(Link::is_alive),
+            conn: Lazy::new(Link::is_alive, spec.text.clone()),
         })
     }
 
-    /// The live link, connecting when there is none.
-    async fn link(self: &Arc<Self>) -> Result<Arc<Link>, String> {
-        if let Some(l) = self.conn.current() {
-            return Ok(l);
-        }
-        if self.connector.is_none() {
-            return Err(format!("no peer connected to {}", self.text));
-        }
-        self.conn.connect(|| self.open()).await
-    }
-
     /// Connects and exchanges the version.
-    async fn open(self: &Arc<Self>) -> Result<Arc<Link>, String> {
+    async fn open_link(self: Arc<Self>) -> Result<Arc<Link>, String> {
         let fail = |why: String| {
             let msg = format!("cannot connect to {}: {why}", self.text);
             tracing::warn!("RPC: {msg}");
             msg
         };
-        let connector = self.connector.as_ref().ok_or_else(|| fail("no address".into()))?;
+        let Some(connector) = self.connector.as_ref() else {
+            return Err(format!("no peer connected to {}", self.text));
+        };
         let registry = self.registry.upgrade().ok_or_else(|| fail("shutting down".into()))?;
         let t = self.opts.connect_timeout;
         let stream = match tokio::time::timeout(t, connector.connect()).await {
@@ -108,7 +99,7 @@ impl Channel {
         };
         let link = Link::new(&registry, setup, self.opts.clone(), CancellationToken::new());
         tracing::info!("RPC: connected to {}", self.text);
-        let me = Arc::downgrade(self);
+        let me = Arc::downgrade(&self);
         spawn_link(link.clone(), rd, wr, opened, move |l| {
             if let Some(ch) = me.upgrade() {
                 ch.lost(l);
@@ -128,6 +119,18 @@ impl Channel {
     }
 }
 
+impl Connects for Channel {
+    type Link = Link;
+
+    fn lazy(&self) -> &Lazy<Link> {
+        &self.conn
+    }
+
+    fn open(self: Arc<Self>) -> BoxFuture<Result<Arc<Link>, String>> {
+        Box::pin(self.open_link())
+    }
+}
+
 impl Drop for Channel {
     /// The APIs are gone from the registry: close the link.
     fn drop(&mut self) {
@@ -141,47 +144,26 @@ impl Drop for Channel {
 pub(crate) struct RemoteApi {
     channel: Arc<Channel>,
     /// Its name on the peer; `None`: the peer's default API.
-    remote: Option<String>,
+    remote: Option<Arc<str>>,
 }
 
 impl ApiImpl for RemoteApi {
     fn process(&self, req: Request) -> BoxFuture<()> {
-        let req = match self.channel.conn.current() {
-            Some(link) => match link.start_call(req, self.remote.as_deref()) {
-                Ok(()) => return Box::pin(std::future::ready(())),
-                Err(req) => req,
-            },
-            None => req,
-        };
-        let channel = self.channel.clone();
-        let remote = self.remote.clone();
-        Box::pin(async move {
-            match channel.link().await {
-                Ok(link) => {
-                    if let Err(req) = link.start_call(req, remote.as_deref()) {
-                        req.fail(
-                            status::DISCONNECTED,
-                            Some(format!("the link to {} was lost", channel.text)),
-                        );
-                    }
-                }
-                Err(e) => {
-                    req.fail(status::NOT_AVAILABLE, Some(e));
-                }
-            }
-        })
+        call_through(
+            &self.channel,
+            req,
+            &self.remote,
+            |link, remote, req| link.start_call(req, remote.as_deref()),
+            status::NOT_AVAILABLE,
+        )
     }
 
     fn describe(&self, _api: &ApiRef) -> BoxFuture<Option<Json>> {
-        let channel = self.channel.clone();
-        let remote = self.remote.clone();
+        let (channel, remote) = (self.channel.clone(), self.remote.clone());
+        // The description waits as long as a call (then its sender is dropped).
         Box::pin(async move {
-            let link = channel.link().await.ok()?;
-            let rx = link.start_describe(remote.as_deref())?;
-            match channel.opts.call_timeout {
-                Some(t) => tokio::time::timeout(t, rx).await.ok()?.ok()?,
-                None => rx.await.ok()?,
-            }
+            let rx = connect(&channel).await.ok()?.start_describe(remote.as_deref())?;
+            rx.await.ok()?
         })
     }
 }
@@ -199,7 +181,7 @@ pub(crate) fn declare_imports(
     let mut names = Vec::new();
     for item in &spec.imports {
         let remote = match &item.remote {
-            Remote::Name(n) => Some(n.clone()),
+            Remote::Name(n) => Some(Arc::from(n.as_str())),
             Remote::Default | Remote::Any => None,
         };
         let mut decl = ApiDecl::new(
@@ -237,7 +219,7 @@ pub fn import(registry: &Arc<Registry>, spec: &str, opts: RpcOptions) -> Result<
             // Only exports: nothing would make the connection (or keep the
             // channel) but this task, which lasts as long as the link.
             rt.spawn(async move {
-                if let Ok(link) = channel.link().await {
+                if let Ok(link) = connect(&channel).await {
                     link.out.close.cancelled().await;
                 }
             });
@@ -245,7 +227,7 @@ pub fn import(registry: &Arc<Registry>, spec: &str, opts: RpcOptions) -> Result<
             let ch = Arc::downgrade(&channel);
             rt.spawn(async move {
                 if let Some(ch) = ch.upgrade() {
-                    let _ = ch.link().await;
+                    let _ = connect(&ch).await;
                 }
             });
         }

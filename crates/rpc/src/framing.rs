@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use afb_link::caller::Ticker;
 use afb_link::ws::{self, Frames};
 use afb_link::{Driver, End, Outbox};
 use afb_rpc_codec::version::{choose_version, OFFER, VERSION_3, VERSION_NONE};
@@ -236,17 +237,15 @@ where
 pub(crate) struct LinkDriver {
     pub(crate) link: std::sync::Arc<Link>,
     input: Input,
-    tick: Duration,
-    next_tick: Instant,
+    ticker: Ticker,
 }
 
 impl LinkDriver {
-    pub(crate) fn new(link: std::sync::Arc<Link>, opened: Opened, tick: Duration) -> (LinkDriver, Vec<u8>) {
+    pub(crate) fn new(link: std::sync::Arc<Link>, opened: Opened) -> (LinkDriver, Vec<u8>) {
         let driver = LinkDriver {
+            ticker: Ticker::new(link.call_timeout()),
             link,
             input: opened.input,
-            tick,
-            next_tick: Instant::now() + tick,
         };
         (driver, opened.leftover)
     }
@@ -298,12 +297,11 @@ impl Driver for LinkDriver {
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        Some(self.next_tick)
+        Some(self.ticker.at())
     }
 
     fn on_timer(&mut self) -> Result<(), End> {
-        let now = Instant::now();
-        self.next_tick = now + self.tick;
+        let now = self.ticker.fire();
         self.link.on_tick(now).map_err(fatal)
     }
 

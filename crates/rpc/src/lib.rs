@@ -26,7 +26,6 @@ mod link;
 mod server;
 pub mod spec;
 
-use std::fmt;
 use std::time::Duration;
 
 pub use afb_endpoint::UriError;
@@ -76,19 +75,4 @@ impl Default for RpcOptions {
 }
 
 /// An RPC failure at start-up (bad URI, socket error, missing API).
-#[derive(Debug)]
-pub struct RpcError(pub String);
-
-impl fmt::Display for RpcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RpcError {}
-
-impl From<UriError> for RpcError {
-    fn from(e: UriError) -> Self {
-        RpcError(e.to_string())
-    }
-}
+pub use afb_link::Error as RpcError;

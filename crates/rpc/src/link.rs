@@ -15,18 +15,16 @@
 use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
 
 use afb_core::event::{BroadcastMsg, PushMsg, WeakEvent};
-use afb_core::{
-    status, Call, Client, ClientCancel, Event, Listener, Registry, Reply, ReplySink, ReqHandle, Request,
-    SubscribeError, Subscriber,
-};
-use afb_link::ids::{alloc_id, DeclareError, Declared, SessionIds, TokenIds};
-use afb_link::{export_creds, parse_creds, End, Outbox, Peer};
+use afb_core::{status, Call, ClientCancel, Event, Listener, Registry, Reply, ReqHandle, Request, SubscribeError};
+use afb_link::call::{Admit, CallSide, Inflight, PeerCall};
+use afb_link::caller::{start_call, Caller, Declare, Prepared, Waiting};
+use afb_link::ids::{alloc_id, DeclareError, Declared, Unusable};
+use afb_link::{parse_creds, End, Outbox, Peer};
 use afb_rpc_codec::message::forward_hop;
 use afb_rpc_codec::types::type_id;
-use afb_rpc_codec::wire::{special_verb, MAX_PENDING_CALLS};
+use afb_rpc_codec::wire::special_verb;
 use afb_rpc_codec::{
     status as rpc_status, CallReply, CallRequest, EventBroadcast, EventPush, Message, ResourceKind, Text, Value,
     Values, Verb,
@@ -45,21 +43,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What a call sent to the peer waits for.
-enum Waiting {
-    /// A request of ours.
-    Call(Request),
-    /// A description.
-    Describe(oneshot::Sender<Option<Json>>),
-    /// Answered here already (timed out): the id stays taken until the
-    /// peer's reply comes, so that the reply cannot answer a later call.
-    Answered,
-}
-
-struct Pending {
-    waiting: Waiting,
-    deadline: Option<Instant>,
-}
+/// What a description request waits for.
+type Describe = oneshot::Sender<Option<Json>>;
 
 /// One of our events announced to the peer.
 struct Announced {
@@ -68,15 +53,9 @@ struct Announced {
     subscriptions: u32,
 }
 
-#[derive(Default)]
 struct State {
-    dead: bool,
     // ---- caller side
-    calls: HashMap<u16, Pending>,
-    next_call: u16,
-    answered: usize,
-    sessions: SessionIds,
-    tokens: Option<TokenIds>,
+    caller: Caller<Describe>,
     /// The peer's events (its ids) mirrored here.
     mirrors: HashMap<u16, Event>,
     // ---- callee side
@@ -88,7 +67,7 @@ struct State {
     ev_wire: HashMap<u16, Announced>,
     next_ev: u16,
     /// Calls of the peer in progress.
-    inflight: usize,
+    inflight: Inflight,
 }
 
 impl State {
@@ -97,17 +76,8 @@ impl State {
             .get_or_insert_with(|| Declared::new(limits::MAX_DECLARED_BYTES))
     }
 
-    fn tokens(&mut self) -> &mut TokenIds {
-        self.tokens.get_or_insert_with(|| TokenIds::new(limits::MAX_TOKENS))
-    }
-
     fn type_name(&self) -> impl Fn(u16) -> Option<&'static str> + '_ {
         |id| self.types.get(&id).copied()
-    }
-
-    fn new_callid(&mut self) -> u16 {
-        let calls = &self.calls;
-        alloc_id(&mut self.next_call, |id| calls.contains_key(&id))
     }
 }
 
@@ -150,9 +120,14 @@ impl Link {
         close: tokio_util::sync::CancellationToken,
     ) -> Arc<Link> {
         let mut st = State {
-            next_call: 1,
+            caller: Caller::new(opts.call_timeout, limits::MAX_TOKENS),
+            mirrors: HashMap::new(),
+            declared: None,
+            types: HashMap::new(),
+            ev_ids: HashMap::new(),
+            ev_wire: HashMap::new(),
             next_ev: 1,
-            ..State::default()
+            inflight: Inflight::new(opts.max_inflight),
         };
         if let Some(s) = &setup.session {
             st.declared().set_anonymous(s);
@@ -173,9 +148,14 @@ impl Link {
         })
     }
 
+    /// How long its calls wait for the peer.
+    pub(crate) fn call_timeout(&self) -> Option<std::time::Duration> {
+        self.opts.call_timeout
+    }
+
     /// Whether the link still works.
     pub(crate) fn is_alive(&self) -> bool {
-        !lock(&self.st).dead && !self.out.is_closed()
+        !lock(&self.st).caller.is_dead() && !self.out.is_closed()
     }
 
     fn listener(&self) -> Option<Arc<dyn Listener>> {
@@ -202,6 +182,18 @@ impl Link {
         framing::send(&self.out, self.framing, msg, seqno)
     }
 
+    /// RESOURCE-CREATE of `kind` `id` as `text`, or RESOURCE-DESTROY without text.
+    fn declare(&self, kind: ResourceKind, id: u16, text: Option<&str>) {
+        match text {
+            Some(t) => self.post(&Message::ResourceCreate {
+                kind,
+                id,
+                text: Text::from(&*nul_free(t)),
+            }),
+            None => self.post(&Message::ResourceDestroy { kind, id }),
+        }
+    }
+
     /// Sends, ignoring failures (a closed link, or a message that cannot
     /// be encoded: logged).
     fn post(&self, msg: &Message<'_>) {
@@ -215,135 +207,49 @@ impl Link {
     /// Sends the call of `req` to API `api` of the peer (`None`: its default
     /// API). Gives the request back when the link is dead.
     pub(crate) fn start_call(&self, req: Request, api: Option<&str>) -> Result<(), Request> {
-        let mut st = lock(&self.st);
-        if st.dead {
-            return Err(req);
-        }
-        if st.calls.len() >= MAX_PENDING_CALLS {
-            drop(st);
-            req.fail(
-                status::NOT_AVAILABLE,
-                Some(format!(
-                    "busy: {MAX_PENDING_CALLS} calls already wait for the remote binder"
-                )),
-            );
-            return Ok(());
-        }
-        let Some(session) = self.session_id(&mut st, req.session()) else {
-            drop(st);
-            req.fail(
-                status::NOT_AVAILABLE,
-                Some("busy: too many sessions on the link to the remote binder".into()),
-            );
-            return Ok(());
+        let send = |ids: Prepared, req: &Request, creds: Option<&str>| {
+            let creds = creds.map(nul_free);
+            let verb = nul_free(req.verb());
+            let api = api.map(nul_free);
+            let args = [Value::json(req.args().json_text())];
+            self.send(&Message::CallRequest(CallRequest {
+                callid: ids.callid,
+                api: api.as_deref().map(Text::from),
+                verb: Verb::name(&verb),
+                session: ids.session,
+                token: ids.token,
+                creds: creds.as_deref().map(Text::from),
+                timeout: None,
+                values: Values::new(&args),
+            }))
+            .map_err(|e| e.map(|e| e.to_string()))
         };
-        let token = match &req.client().token {
-            Some(t) => self.token_id(&mut st, t),
-            None => 0,
-        };
-        let callid = st.new_callid();
-        let creds = req.client().creds.as_deref().map(export_creds);
-        let creds = creds.as_deref().map(nul_free);
-        let verb = nul_free(req.verb());
-        let api = api.map(nul_free);
-        let args = [Value::json(req.args().json_text())];
-        let msg = Message::CallRequest(CallRequest {
-            callid,
-            api: api.as_deref().map(Text::from),
-            verb: Verb::name(&verb),
-            session,
-            token,
-            creds: creds.as_deref().map(Text::from),
-            timeout: None,
-            values: Values::new(&args),
-        });
-        match self.send(&msg) {
-            Ok(()) => {}
-            Err(None) => return Err(req),
-            Err(Some(e)) => {
-                drop(st);
-                req.fail(status::NOT_AVAILABLE, Some(format!("the call cannot be sent: {e}")));
-                return Ok(());
-            }
-        }
-        st.calls.insert(
-            callid,
-            Pending {
-                waiting: Waiting::Call(req),
-                deadline: self.opts.call_timeout.map(|t| Instant::now() + t),
-            },
-        );
-        Ok(())
+        start_call(&self.st, |st| &mut st.caller, self, req, send)
     }
 
     /// Asks the peer for the description of API `api`.
     pub(crate) fn start_describe(&self, api: Option<&str>) -> Option<oneshot::Receiver<Option<Json>>> {
         let mut st = lock(&self.st);
-        if st.dead || st.calls.len() >= MAX_PENDING_CALLS {
+        if st.caller.is_dead() {
             return None;
         }
-        let callid = st.new_callid();
+        let callid = st.caller.new_id()?;
         let api = api.map(nul_free);
         let mut msg = CallRequest::new(callid, Verb::Special(special_verb::DESCRIBE));
         msg.api = api.as_deref().map(Text::from);
         self.send(&Message::CallRequest(msg)).ok()?;
         let (tx, rx) = oneshot::channel();
-        st.calls.insert(
-            callid,
-            Pending {
-                waiting: Waiting::Describe(tx),
-                deadline: self.opts.call_timeout.map(|t| Instant::now() + t),
-            },
-        );
+        st.caller.insert(callid, Waiting::Other(tx));
         Some(rx)
-    }
-
-    fn session_id(&self, st: &mut State, session: &Arc<afb_core::Session>) -> Option<u16> {
-        st.sessions.id_of(
-            session,
-            |id, uuid| {
-                self.post(&Message::ResourceCreate {
-                    kind: ResourceKind::Session,
-                    id,
-                    text: Text::from(&*nul_free(uuid)),
-                })
-            },
-            |id| {
-                self.post(&Message::ResourceDestroy {
-                    kind: ResourceKind::Session,
-                    id,
-                })
-            },
-        )
-    }
-
-    fn token_id(&self, st: &mut State, token: &Arc<str>) -> u16 {
-        st.tokens().id_of(
-            token,
-            |id, text| {
-                self.post(&Message::ResourceCreate {
-                    kind: ResourceKind::Token,
-                    id,
-                    text: Text::from(&*nul_free(text)),
-                })
-            },
-            |id| {
-                self.post(&Message::ResourceDestroy {
-                    kind: ResourceKind::Token,
-                    id,
-                })
-            },
-        )
     }
 
     fn on_reply(&self, reply: CallReply<'_>) -> Result<(), String> {
         let mut st = lock(&self.st);
-        let Some(p) = st.calls.remove(&reply.callid) else {
+        let Some(waiting) = st.caller.take(reply.callid) else {
             return Err(format!("reply to call {}, which is not pending", reply.callid));
         };
-        match p.waiting {
+        match waiting {
             Waiting::Answered => {
-                st.answered = st.answered.saturating_sub(1);
                 tracing::debug!(link = %self.label, callid = reply.callid, "late reply of a call that timed out: dropped");
             }
             Waiting::Call(req) => {
@@ -351,7 +257,7 @@ impl Link {
                 drop(st);
                 req.reply(r);
             }
-            Waiting::Describe(tx) => {
+            Waiting::Other(tx) => {
                 drop(st);
                 let _ = tx.send(description_of(&reply));
             }
@@ -364,10 +270,10 @@ impl Link {
     /// here already.
     fn call_and_event(&self, callid: u16, eventid: u16) -> Result<Option<(ReqHandle, Event)>, String> {
         let st = lock(&self.st);
-        let req = match st.calls.get(&callid).map(|p| &p.waiting) {
+        let req = match st.caller.get(callid) {
             Some(Waiting::Call(r)) => Some(r.handle()),
             Some(Waiting::Answered) => None,
-            Some(Waiting::Describe(_)) | None => {
+            Some(Waiting::Other(_)) | None => {
                 return Err(format!("(un)subscription for call {callid}, which is not pending"))
             }
         };
@@ -519,29 +425,6 @@ impl Link {
         }));
     }
 
-    /// Sends the reply of call `callid`.
-    fn reply(&self, callid: u16, reply: Reply) {
-        {
-            let mut st = lock(&self.st);
-            st.inflight = st.inflight.saturating_sub(1);
-        }
-        let sent = convert::reply_values(&reply, |code, values| {
-            self.send(&Message::CallReply(CallReply {
-                callid,
-                status: code,
-                values: Values::new(values),
-            }))
-        });
-        if let Err(Some(e)) = sent {
-            tracing::warn!(link = %self.label, callid, "reply not sent: {e}; internal-error sent instead");
-            self.refuse(
-                callid,
-                rpc_status::INTERNAL_ERROR,
-                Some("the reply cannot be sent over RPC"),
-            );
-        }
-    }
-
     fn on_call(&self, c: CallRequest<'_>) -> Result<(), String> {
         let Some(me) = self.me.upgrade() else {
             return Ok(());
@@ -590,48 +473,33 @@ impl Link {
         };
         let (session, token) = {
             let mut st = lock(&self.st);
-            if st.inflight >= MAX_PENDING_CALLS {
-                return Err(format!("more than {MAX_PENDING_CALLS} calls in progress"));
-            }
-            if st.inflight >= self.opts.max_inflight {
+            if let Admit::Busy(info) = st.inflight.admit(true)? {
                 drop(st);
-                let info = format!("too many calls in progress on this link ({})", self.opts.max_inflight);
                 self.refuse(callid, rpc_status::NOT_AVAILABLE, Some(&info));
                 return Ok(());
             }
-            let session = if c.session == 0 {
-                match st.declared().anonymous(&registry) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        drop(st);
-                        self.refuse(callid, rpc_status::NOT_AVAILABLE, Some(&e.to_string()));
-                        return Ok(());
-                    }
-                }
-            } else {
-                match st.declared().session(c.session).flatten() {
-                    Some(s) => s.clone(),
-                    None => {
-                        drop(st);
-                        tracing::info!(link = %self.label, session = c.session, "call with an undeclared session id: refused");
-                        self.refuse(callid, rpc_status::INVALID_REQUEST, Some("unknown session id"));
-                        return Ok(());
-                    }
-                }
-            };
+            let session = st.declared().session_for(&registry, c.session);
             let token = match c.token {
-                0 => self.default_token.clone(),
-                id => match st.declared().token(id) {
-                    Some(t) => Some(t.clone()),
-                    None => {
-                        drop(st);
-                        self.refuse(callid, rpc_status::INVALID_REQUEST, Some("unknown token id"));
-                        return Ok(());
-                    }
-                },
+                0 => Ok(self.default_token.clone()),
+                id => st.declared().token(id).cloned().map(Some).ok_or(Unusable::Unknown),
             };
-            st.inflight += 1;
-            (session, token)
+            match (session, token) {
+                (Ok(s), Ok(t)) => (s, t),
+                (Err(Unusable::Store(e)), _) => {
+                    st.inflight.done();
+                    drop(st);
+                    self.refuse(callid, rpc_status::NOT_AVAILABLE, Some(&e.to_string()));
+                    return Ok(());
+                }
+                (s, _) => {
+                    st.inflight.done();
+                    drop(st);
+                    let what = if s.is_err() { "session" } else { "token" };
+                    tracing::info!(link = %self.label, "call with an undeclared {what} id: refused");
+                    self.refuse(callid, rpc_status::INVALID_REQUEST, Some(&format!("unknown {what} id")));
+                    return Ok(());
+                }
+            }
         };
         let creds = match c.creds {
             None => self.peer.creds.clone(),
@@ -660,16 +528,7 @@ impl Link {
             Target::Named(l) => (l, false),
             Target::Public(l) => (l, true),
         };
-        let client = Client {
-            session,
-            token,
-            subscriber: Some(Arc::new(CallSubscriber {
-                link: me.clone(),
-                callid,
-            })),
-            creds,
-            cancel: Some(self.gone.clone()),
-        };
+        let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
         let call = Call {
             api: local.to_owned(),
             verb: verb.to_owned(),
@@ -678,7 +537,7 @@ impl Link {
             external,
             chain: None,
         };
-        registry.dispatch_call(call, Box::new(CallReplySink { link: me, callid }));
+        registry.dispatch_call(call, sink);
         Ok(())
     }
 
@@ -699,23 +558,14 @@ impl Link {
                 return Ok(());
             }
         }
-        {
-            let mut st = lock(&self.st);
-            if st.inflight >= MAX_PENDING_CALLS {
-                return Err(format!("more than {MAX_PENDING_CALLS} calls in progress"));
-            }
-            st.inflight += 1;
-        }
+        lock(&self.st).inflight.admit(false)?;
         tokio::spawn(async move {
             let d = registry.describe(&name).await;
             let mut text = d.map(|v| v.to_string().into_bytes()).unwrap_or_default();
             if !text.is_empty() {
                 text.push(0);
             }
-            {
-                let mut st = lock(&me.st);
-                st.inflight = st.inflight.saturating_sub(1);
-            }
+            lock(&me.st).inflight.done();
             let value = [Value::Untyped(&text)];
             let sent = me.send(&Message::CallReply(CallReply {
                 callid,
@@ -828,40 +678,12 @@ impl Link {
     /// The timer: calls past their timeout are answered `timeout`, gone
     /// sessions are forgotten. An error ends the link.
     pub(crate) fn on_tick(&self, now: Instant) -> Result<(), String> {
-        let (expired, described, wedged) = {
-            let mut st = lock(&self.st);
-            let mut expired = Vec::new();
-            let mut described = Vec::new();
-            for p in st.calls.values_mut() {
-                if p.deadline.is_some_and(|d| d <= now) {
-                    match std::mem::replace(&mut p.waiting, Waiting::Answered) {
-                        Waiting::Call(r) => expired.push(r),
-                        Waiting::Describe(tx) => described.push(tx),
-                        Waiting::Answered => {}
-                    }
-                    p.deadline = None;
-                }
-            }
-            st.answered += expired.len() + described.len();
-            let wedged = st.answered > MAX_PENDING_CALLS / 2;
-            let State { sessions, .. } = &mut *st;
-            sessions.sweep(|id| {
-                self.post(&Message::ResourceDestroy {
-                    kind: ResourceKind::Session,
-                    id,
-                })
-            });
-            (expired, described, wedged)
-        };
-        for req in expired {
+        let expired = lock(&self.st).caller.tick(now, self);
+        for req in expired.calls {
             req.fail(status::TIMEOUT, Some("the remote binder did not answer in time".into()));
         }
-        drop(described);
-        if wedged {
-            return Err(format!(
-                "the peer left more than {} calls unanswered",
-                MAX_PENDING_CALLS / 2
-            ));
+        if expired.wedged {
+            return Err("the peer leaves too many calls unanswered".into());
         }
         Ok(())
     }
@@ -878,12 +700,10 @@ impl Link {
         }
         let (calls, mirrors, announced, declared) = {
             let mut st = lock(&self.st);
-            st.dead = true;
             st.ev_ids.clear();
             st.types.clear();
-            st.answered = 0;
             (
-                std::mem::take(&mut st.calls),
+                st.caller.close(),
                 std::mem::take(&mut st.mirrors),
                 std::mem::take(&mut st.ev_wire),
                 st.declared.take(),
@@ -894,8 +714,8 @@ impl Link {
         } else {
             tracing::info!(link = %self.label, "RPC link closed: {end}");
         }
-        for p in calls.into_values() {
-            if let Waiting::Call(req) = p.waiting {
+        for w in calls {
+            if let Waiting::Call(req) = w {
                 req.fail(
                     status::DISCONNECTED,
                     Some(format!("the link to {} was lost", self.label)),
@@ -908,14 +728,6 @@ impl Link {
         }
         drop(mirrors);
         drop(declared);
-    }
-
-    /// How often the timer runs.
-    pub(crate) fn tick(&self) -> Duration {
-        self.opts
-            .call_timeout
-            .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
-            .unwrap_or(Duration::from_secs(1))
     }
 }
 
@@ -1005,52 +817,68 @@ struct Encoded {
     ws: Arc<[u8]>,
 }
 
-/// Where the reply of one call of the peer goes.
-struct CallReplySink {
-    link: Arc<Link>,
-    callid: u16,
-}
+impl Declare for Link {
+    fn session(&self, id: u16, uuid: &str) {
+        self.declare(ResourceKind::Session, id, Some(uuid))
+    }
 
-impl ReplySink for CallReplySink {
-    fn reply(self: Box<Self>, reply: Reply) {
-        self.link.reply(self.callid, reply)
+    fn forget_session(&self, id: u16) {
+        self.declare(ResourceKind::Session, id, None)
+    }
+
+    fn token(&self, id: u16, token: &str) {
+        self.declare(ResourceKind::Token, id, Some(token))
+    }
+
+    fn forget_token(&self, id: u16) {
+        self.declare(ResourceKind::Token, id, None)
     }
 }
 
-/// How a call of the peer subscribes the peer's client: RESOURCE-CREATE
-/// EVENT the first time, then EVENT-SUBSCRIBE with the call's id.
-struct CallSubscriber {
-    link: Arc<Link>,
-    callid: u16,
-}
+/// The calls of the peer: their replies, and RESOURCE-CREATE EVENT (the
+/// first time) then EVENT-SUBSCRIBE when they subscribe the peer's client.
+impl CallSide for Link {
+    /// The reply as [`convert::reply_values`] makes it, or `internal-error`
+    /// when it cannot be encoded.
+    fn reply(&self, callid: u16, reply: Reply) {
+        lock(&self.st).inflight.done();
+        let sent = convert::reply_values(&reply, |code, values| {
+            self.send(&Message::CallReply(CallReply {
+                callid,
+                status: code,
+                values: Values::new(values),
+            }))
+        });
+        if let Err(Some(e)) = sent {
+            tracing::warn!(link = %self.label, callid, "reply not sent: {e}; internal-error sent instead");
+            self.refuse(
+                callid,
+                rpc_status::INTERNAL_ERROR,
+                Some("the reply cannot be sent over RPC"),
+            );
+        }
+    }
 
-impl Subscriber for CallSubscriber {
-    fn subscribe(&self, event: &Event) -> Result<(), SubscribeError> {
-        let link = &self.link;
-        let mut st = lock(&link.st);
-        let eventid = link.event_id(&mut st, event)?;
-        link.send(&Message::EventSubscribe {
-            callid: self.callid,
-            eventid,
-        })
-        .map_err(|_| SubscribeError::Refused("link closed".into()))?;
+    fn subscribe(&self, callid: u16, event: &Event) -> Result<(), SubscribeError> {
+        let closed = |_| SubscribeError::Refused("link closed".into());
+        let mut guard = lock(&self.st);
+        let st = &mut *guard;
+        let eventid = self.event_id(st, event)?;
+        self.send(&Message::EventSubscribe { callid, eventid })
+            .map_err(closed)?;
         if let Some(a) = st.ev_wire.get_mut(&eventid) {
             a.subscriptions = a.subscriptions.saturating_add(1);
         }
         Ok(())
     }
 
-    fn unsubscribe(&self, event: &Event) -> Result<(), SubscribeError> {
-        let link = &self.link;
-        let mut st = lock(&link.st);
+    fn unsubscribe(&self, callid: u16, event: &Event) -> Result<(), SubscribeError> {
+        let mut st = lock(&self.st);
         let Some(&eventid) = st.ev_ids.get(&event.id()) else {
             return Ok(());
         };
-        link.send(&Message::EventUnsubscribe {
-            callid: self.callid,
-            eventid,
-        })
-        .map_err(|_| SubscribeError::Refused("link closed".into()))?;
+        self.send(&Message::EventUnsubscribe { callid, eventid })
+            .map_err(|_| SubscribeError::Refused("link closed".into()))?;
         let unused = st.ev_wire.get_mut(&eventid).is_some_and(|a| {
             a.subscriptions = a.subscriptions.saturating_sub(1);
             a.subscriptions == 0
@@ -1059,12 +887,12 @@ impl Subscriber for CallSubscriber {
             // Nothing on this link listens any more: forget the event here and there.
             st.ev_wire.remove(&eventid);
             st.ev_ids.remove(&event.id());
-            link.post(&Message::ResourceDestroy {
+            self.post(&Message::ResourceDestroy {
                 kind: ResourceKind::Event,
                 id: eventid,
             });
             drop(st);
-            event.remove_listener(&link.weak_listener());
+            event.remove_listener(&self.weak_listener());
         }
         Ok(())
     }

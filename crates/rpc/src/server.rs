@@ -5,10 +5,10 @@
 //! those APIs at start; they call through the latest accepted link.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use afb_core::{Credentials, Registry, Session};
 use afb_endpoint::{ListenOptions, Listener};
+use afb_link::accept::accept_loop;
 use afb_link::peer::my_uid;
 use afb_link::{peer_of, Peer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -52,7 +52,7 @@ where
     W: AsyncWrite + Unpin,
 {
     link.opened();
-    let (mut driver, leftover) = LinkDriver::new(link.clone(), opened, link.tick());
+    let (mut driver, leftover) = LinkDriver::new(link.clone(), opened);
     let early = if leftover.is_empty() {
         None
     } else {
@@ -147,42 +147,20 @@ pub async fn serve(
     tracing::info!("RPC: serving {spec} on {listener}");
     let spec_exports = Arc::new(s.exports);
     let text = spec.to_owned();
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = listener.accept() => r,
-            };
-            match accepted {
-                Ok((stream, info)) => {
-                    let peer = peer_of(&info);
-                    let setup = LinkSetup {
-                        label: format!("{text} {}", peer.label),
-                        framing,
-                        peer,
-                        exports: spec_exports.clone(),
-                        session: None,
-                        token: None,
-                    };
-                    let (rd, wr) = stream.into_split();
-                    tokio::spawn(accept(
-                        registry.clone(),
-                        rd,
-                        wr,
-                        setup,
-                        opts.clone(),
-                        shutdown.clone(),
-                        imports.clone(),
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!("RPC: accept failed on {text}: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        drop(listener); // removes the socket file
-        tracing::info!("RPC: stopped serving {text}");
+    let what = format!("RPC server {spec}");
+    accept_loop(listener, shutdown.clone(), what, move |stream, info| {
+        let peer = peer_of(&info);
+        let setup = LinkSetup {
+            label: format!("{text} {}", peer.label),
+            framing,
+            peer,
+            exports: spec_exports.clone(),
+            session: None,
+            token: None,
+        };
+        let (rd, wr) = stream.into_split();
+        let (registry, opts, stop, imports) = (registry.clone(), opts.clone(), shutdown.clone(), imports.clone());
+        tokio::spawn(accept(registry, rd, wr, setup, opts, stop, imports));
     });
     Ok(handle)
 }

@@ -52,29 +52,50 @@ fn create(kind: ResourceKind, id: u16, text: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// A peer whose link must keep working while others misbehave.
+struct Witness {
+    peer: RawPeer<UnixStream>,
+    calls: u16,
+}
+
+impl Witness {
+    /// Calls `hello/ping` and checks that the reply comes (broadcasts of
+    /// other cases may come first).
+    async fn works(&mut self) {
+        self.calls += 1;
+        let n = self.calls;
+        self.peer.send(&call(n, n, "ping", 1, "null")).await;
+        let mut reply = self.peer.chunk().await;
+        while reply[..2] != [0xfe, 0xff] {
+            reply = self.peer.chunk().await;
+        }
+        let (callid, status) = (&reply[8..10], &reply[12..16]);
+        assert_eq!((callid, status), (&n.to_le_bytes()[..], &[0u8; 4][..]), "{reply:02x?}");
+    }
+}
+
+/// A back, its witness, and a local client.
 struct Fixture {
     dir: TempDir,
     _back: Back,
-    witness: RawPeer<UnixStream>,
+    witness: Witness,
     local: TestClient,
-    calls: u16,
 }
 
 impl Fixture {
     async fn new(tag: &str, opts: RpcOptions) -> Fixture {
         panics();
         let dir = TempDir::new(tag);
-        let back = Back::start_with(&unix_spec(&dir, "hello"), RegistryConfig::default(), opts).await;
-        let mut witness = RawPeer::unix(&path(&dir, "hello")).await;
-        witness.hello().await;
-        witness.send(&create(ResourceKind::Session, 1, "witness-session")).await;
-        let local = back.binder.client();
+        let spec = unix_spec(&dir, "hello");
+        let _back = Back::start_with(&spec, RegistryConfig::default(), opts).await;
+        let mut peer = RawPeer::unix(&path(&dir, "hello")).await;
+        peer.hello().await;
+        peer.send(&create(ResourceKind::Session, 1, "witness-session")).await;
         let mut f = Fixture {
+            local: _back.binder.client(),
+            witness: Witness { peer, calls: 0 },
             dir,
-            _back: back,
-            witness,
-            local,
-            calls: 0,
+            _back,
         };
         f.unaffected().await;
         f
@@ -86,17 +107,7 @@ impl Fixture {
 
     /// The witness link and the local clients still work, nothing panicked.
     async fn unaffected(&mut self) {
-        self.calls += 1;
-        let id = self.calls;
-        self.witness.send(&call(id, id, "ping", 1, "null")).await;
-        let reply = loop {
-            let c = self.witness.chunk().await;
-            if c[..2] == [0xfe, 0xff] {
-                break c;
-            }
-        };
-        assert_eq!(reply[8..10], id.to_le_bytes(), "{reply:02x?}");
-        assert_eq!(reply[12..16], [0, 0, 0, 0], "success: {reply:02x?}");
+        self.witness.works().await;
         assert!(self.local.call("hello", "ping", &()).await.is_success());
         assert_eq!(panics().load(Ordering::SeqCst), 0, "a link task panicked");
     }

@@ -13,49 +13,62 @@ use afb_sdk::testing::{data, TestBinder};
 use common::*;
 use serde_json::json;
 
+/// Calls of the hello sample through `api` of `front`: (verb, status, code, data).
 async fn check_calls(front: &TestBinder, api: &str) {
     let c = front.client();
-    let r = c.call(api, "ping", &json!({"a": 1})).await;
-    assert!(r.is_success(), "{r:?}");
-    assert_eq!(data(&r), json!("Some String"));
+    let cases = [
+        ("ping", "success", 0, json!("Some String")),
+        ("pingfail", "failed", -1, json!(null)),
+        ("pingnull", "success", 0, json!(null)),
+        ("nosuchverb", "unknown-verb", -4, json!(null)),
+    ];
+    for (verb, st, code, expected) in cases {
+        let r = c.call(api, verb, &json!({"a": 1})).await;
+        assert_eq!((&*r.status, r.code, data(&r)), (st, code, expected), "{verb}: {r:?}");
+    }
+    let r = c.call(api, "ping", &()).await;
     assert!(
         r.info.as_deref().unwrap_or("").starts_with("Ping Binder Daemon"),
         "{r:?}"
     );
-    let r = c.call(api, "pingfail", &()).await;
-    assert_eq!((&*r.status, r.code), ("failed", -1), "{r:?}");
-    let r = c.call(api, "pingJson", &()).await;
-    assert_eq!(data(&r)["eobj"]["subObjInt"], 5678);
-    let r = c.call(api, "pingnull", &()).await;
-    assert!(r.is_success() && r.data.is_none(), "{r:?}");
-    let r = c.call(api, "nosuchverb", &()).await;
-    assert_eq!((&*r.status, r.code), ("unknown-verb", -4), "{r:?}");
+    assert_eq!(data(&c.call(api, "pingJson", &()).await)["eobj"]["subObjInt"], 5678);
+}
+
+/// A back serving `api` on a unix socket of a new directory, and a front importing it.
+async fn linked(tag: &str, api: &str) -> (TempDir, Back, TestBinder) {
+    let dir = TempDir::new(tag);
+    let spec = unix_spec(&dir, api);
+    let back = Back::start(&spec).await;
+    let f = front(&spec).await;
+    (dir, back, f)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_over_unix_abstract_tcp_and_ws() {
     let dir = TempDir::new("rpc-calls");
-    let unix = Back::start(&unix_spec(&dir, "hello")).await;
-    let f = front(&unix_spec(&dir, "hello")).await;
-    check_calls(&f, "hello").await;
-
-    let name = format!("unix:@afb-rpc-test-{}/hello", std::process::id());
-    let abs = Back::start(&name).await;
-    check_calls(&front(&name).await, "hello").await;
-
-    let tcp = Back::start("tcp:127.0.0.1:0/hello").await;
-    let port = tcp.handle.port.expect("a TCP port");
-    check_calls(&front(&format!("tcp:127.0.0.1:{port}/hello")).await, "hello").await;
-
-    let ws_spec = format!("ws+unix:{}?export=hello", path(&dir, "ws").display());
-    let ws = Back::start(&ws_spec).await;
-    check_calls(&front(&ws_spec.replace("export", "import")).await, "hello").await;
-    drop((unix, abs, tcp, ws));
+    let ws = format!("ws+unix:{}?export=hello", path(&dir, "ws").display());
+    let servers = [
+        unix_spec(&dir, "hello"),
+        format!("unix:@afb-rpc-test-{}/hello", std::process::id()),
+        "tcp:127.0.0.1:0/hello".to_owned(),
+        ws,
+    ];
+    let mut backs = Vec::new();
+    for server in servers {
+        let back = Back::start(&server).await;
+        // the client spec: the same socket (the TCP port picked), importing hello
+        let client = match back.handle.port {
+            Some(port) => format!("tcp:127.0.0.1:{port}/hello"),
+            None => server.replace("export=", "import="),
+        };
+        check_calls(&front(&client).await, "hello").await;
+        backs.push(back);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_loa_and_tokens_reach_the_back() {
-    let dir = TempDir::new("rpc-session");
+    let (dir, back, f) = linked("rpc-session", "hello").await;
     let config = || afb_core::RegistryConfig {
         sessions: afb_core::SessionConfig {
             initial_token: Some("secret".into()),
@@ -63,8 +76,6 @@ async fn sessions_loa_and_tokens_reach_the_back() {
         },
         ..afb_core::RegistryConfig::default()
     };
-    let back = Back::start(&unix_spec(&dir, "hello")).await;
-    let f = front(&unix_spec(&dir, "hello")).await;
     let (a, b) = (f.client(), f.client());
     // the back sees each front client's own session uuid
     for c in [&a, &b] {
@@ -102,9 +113,7 @@ async fn sessions_loa_and_tokens_reach_the_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_and_broadcasts_across_the_link() {
-    let dir = TempDir::new("rpc-events");
-    let back = Back::start(&unix_spec(&dir, "hello")).await;
-    let f = front(&unix_spec(&dir, "hello")).await;
+    let (_dir, back, f) = linked("rpc-events", "hello").await;
     let (a, b) = (f.client(), f.client());
     let ok = |r: afb_core::Reply| assert!(r.is_success(), "{r:?}");
     ok(a.call("hello", "eventadd", &json!({"tag": "t", "name": "ev"})).await);
@@ -203,10 +212,8 @@ async fn a_ring_of_three_binders_does_not_loop_a_broadcast() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_back_goes_away_and_comes_back() {
-    let dir = TempDir::new("rpc-restart");
+    let (dir, back, f) = linked("rpc-restart", "echo").await;
     let spec = unix_spec(&dir, "echo");
-    let back = Back::start(&spec).await;
-    let f = front(&spec).await;
     let c = std::sync::Arc::new(f.client());
     assert_eq!(data(&c.call("echo", "args", &json!([1])).await), json!([1]));
     let waiting = {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use afb_core::status;
-use afb_core::{ApiImpl, ApiRef, BoxFuture, Event, Registry, Reply, ReqHandle, Request, Session};
+use afb_core::{ApiImpl, ApiRef, BoxFuture, Event, Registry, Reply, ReqHandle, Request};
 use afb_endpoint::Connector;
 use afb_wsapi_codec::message::SUPPORTED_VERSIONS;
 use afb_wsapi_codec::{object_to_json, Direction, Message, MAX_PENDING, VERSION_1};
@@ -25,9 +25,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use afb_link::ids::{alloc_id, SessionIds, TokenIds};
-use afb_link::lazy::Lazy;
-use afb_link::{export_creds, End, Outbox};
+use afb_core::api::BoxFuture as Boxed;
+use afb_link::caller::{start_call, Caller, Declare, Ticker, Waiting};
+use afb_link::lazy::{call_through, connect, Connects, Lazy};
+use afb_link::{End, Outbox};
 
 use crate::link::{self, Handler, SendMsg};
 use crate::{clean, WsapiOptions};
@@ -43,155 +44,74 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A call sent and not answered yet.
-struct Pending {
-    /// `None` once answered locally (timed out): the id stays reserved until
-    /// the remote reply arrives, so that it cannot answer a later call.
-    req: Option<Request>,
-    deadline: Option<Instant>,
-}
+/// What a description request waits for.
+type Describe = oneshot::Sender<Option<Value>>;
 
 struct ConnState {
-    dead: bool,
-    next_id: u16,
-    calls: HashMap<u16, Pending>,
-    zombies: usize,
-    describes: HashMap<u16, oneshot::Sender<Option<Value>>>,
-    sessions: SessionIds,
-    tokens: TokenIds,
+    caller: Caller<Describe>,
     events: HashMap<u16, Event>,
 }
 
-impl ConnState {
-    fn new() -> Self {
-        ConnState {
-            dead: false,
-            next_id: 1,
-            calls: HashMap::new(),
-            zombies: 0,
-            describes: HashMap::new(),
-            sessions: SessionIds::default(),
-            tokens: TokenIds::new(MAX_TOKENS),
-            events: HashMap::new(),
-        }
+/// One connection to the remote binder.
+pub(crate) struct ClientConn {
+    out: Outbox,
+    st: Mutex<ConnState>,
+}
+
+impl Declare for ClientConn {
+    fn session(&self, id: u16, uuid: &str) {
+        let _ = self.out.send(&Message::SessionCreate { id, uuid: &clean(uuid) });
     }
 
-    fn outstanding(&self) -> usize {
-        self.calls.len() + self.describes.len()
+    fn forget_session(&self, id: u16) {
+        let _ = self.out.send(&Message::SessionRemove(id));
     }
 
-    fn new_id(&mut self) -> u16 {
-        let (calls, describes) = (&self.calls, &self.describes);
-        alloc_id(&mut self.next_id, |id| {
-            calls.contains_key(&id) || describes.contains_key(&id)
-        })
-    }
-
-    /// The id of `session` on this link, declaring it first; `None` when all ids are taken.
-    fn session_id(&mut self, session: &Arc<Session>, out: &Outbox) -> Option<u16> {
-        self.sessions.id_of(
-            session,
-            |id, uuid| {
-                let _ = out.send(&Message::SessionCreate { id, uuid: &clean(uuid) });
-            },
-            |id| {
-                let _ = out.send(&Message::SessionRemove(id));
-            },
-        )
-    }
-
-    /// Forgets (`s`) the sessions that are gone or closed.
-    fn sweep_sessions(&mut self, out: &Outbox) {
-        self.sessions.sweep(|id| {
-            let _ = out.send(&Message::SessionRemove(id));
+    fn token(&self, id: u16, token: &str) {
+        let _ = self.out.send(&Message::TokenCreate {
+            id,
+            token: &clean(token),
         });
     }
 
-    /// The id of `token` on this link, declaring it first.
-    fn token_id(&mut self, token: &Arc<str>, out: &Outbox) -> u16 {
-        self.tokens.id_of(
-            token,
-            |id, text| {
-                let _ = out.send(&Message::TokenCreate {
-                    id,
-                    token: &clean(text),
-                });
-            },
-            |id| {
-                let _ = out.send(&Message::TokenRemove(id));
-            },
-        )
+    fn forget_token(&self, id: u16) {
+        let _ = self.out.send(&Message::TokenRemove(id));
     }
-}
-
-/// One connection to the remote binder.
-struct ClientConn {
-    out: Outbox,
-    st: Mutex<ConnState>,
-    call_timeout: Option<Duration>,
 }
 
 impl ClientConn {
     /// Sends a call; gives the request back when the link is dead.
     fn start_call(&self, req: Request) -> Result<(), Request> {
-        let mut st = lock(&self.st);
-        if st.dead {
-            return Err(req);
-        }
-        if st.outstanding() >= MAX_PENDING {
-            drop(st);
-            req.fail(
-                status::NOT_AVAILABLE,
-                Some(format!("busy: {MAX_PENDING} calls already wait for the remote API")),
-            );
-            return Ok(());
-        }
-        let Some(sessionid) = st.session_id(req.session(), &self.out) else {
-            drop(st);
-            req.fail(
-                status::NOT_AVAILABLE,
-                Some("busy: too many sessions on the link to the remote API".into()),
-            );
-            return Ok(());
-        };
-        let tokenid = match &req.client().token {
-            Some(t) => st.token_id(t, &self.out),
-            None => 0,
-        };
-        let callid = st.new_id();
-        let creds = req.client().creds.as_deref().map(export_creds);
-        let verb = clean(req.verb());
-        let sent = self.out.send(&Message::Call {
-            callid,
-            verb: &verb,
-            sessionid,
-            tokenid,
-            args: req.args().json_text(),
-            user_creds: creds.as_deref().map(clean).as_deref(),
-        });
-        if sent.is_err() {
-            return Err(req);
-        }
-        st.calls.insert(
-            callid,
-            Pending {
-                req: Some(req),
-                deadline: self.call_timeout.map(|t| Instant::now() + t),
+        start_call(
+            &self.st,
+            |st| &mut st.caller,
+            self,
+            req,
+            |ids, req, creds| {
+                let (verb, creds) = (clean(req.verb()), creds.map(clean));
+                let msg = Message::Call {
+                    callid: ids.callid,
+                    verb: &verb,
+                    sessionid: ids.session,
+                    tokenid: ids.token,
+                    args: req.args().json_text(),
+                    user_creds: creds.as_deref(),
+                };
+                self.out.send(&msg).map_err(|_| None)
             },
-        );
-        Ok(())
+        )
     }
 
     /// Asks for the description; `None` when the link is dead or busy.
     fn start_describe(&self) -> Option<oneshot::Receiver<Option<Value>>> {
         let mut st = lock(&self.st);
-        if st.dead || st.outstanding() >= MAX_PENDING {
+        if st.caller.is_dead() {
             return None;
         }
-        let descid = st.new_id();
+        let descid = st.caller.new_id()?;
         self.out.send(&Message::Describe { descid }).ok()?;
         let (tx, rx) = oneshot::channel();
-        st.describes.insert(descid, tx);
+        st.caller.insert(descid, Waiting::Other(tx));
         Some(rx)
     }
 }
@@ -206,19 +126,25 @@ pub(crate) struct ClientCore {
     conn: Lazy<ClientConn>,
 }
 
+impl Connects for ClientCore {
+    type Link = ClientConn;
+
+    fn lazy(&self) -> &Lazy<ClientConn> {
+        &self.conn
+    }
+
+    fn open(self: Arc<Self>) -> Boxed<Result<Arc<ClientConn>, String>> {
+        Box::pin(async move { self.open_link().await })
+    }
+}
+
 impl ClientCore {
     fn current(&self) -> Option<Arc<ClientConn>> {
         self.conn.current()
     }
 
-    /// The live connection, connecting when there is none. Callers that
-    /// waited while another one tried and failed get that failure.
-    async fn connect(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
-        self.conn.connect(|| self.open()).await
-    }
-
     /// Connects, offers the version and starts the link.
-    async fn open(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
+    async fn open_link(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -234,8 +160,10 @@ impl ClientCore {
         };
         let conn = Arc::new(ClientConn {
             out: Outbox::new(self.opts.max_queued, CancellationToken::new(), "wsapi link"),
-            st: Mutex::new(ConnState::new()),
-            call_timeout: self.opts.call_timeout,
+            st: Mutex::new(ConnState {
+                caller: Caller::new(self.opts.call_timeout, MAX_TOKENS),
+                events: HashMap::new(),
+            }),
         });
         let _ = conn.out.send(&Message::VersionOffer {
             versions: SUPPORTED_VERSIONS,
@@ -245,19 +173,14 @@ impl ClientCore {
         let link_conn = conn.clone();
         let registry = self.registry.clone();
         let max_message = self.opts.max_message;
-        let tick = self
-            .opts
-            .call_timeout
-            .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
-            .unwrap_or(Duration::from_secs(1));
+        let ticker = Ticker::new(self.opts.call_timeout);
         let (api, text) = (self.api.clone(), self.text.clone());
         tokio::spawn(async move {
             let (rd, wr) = stream.into_split();
             let mut handler = ClientHandler {
                 conn: link_conn.clone(),
                 registry,
-                tick,
-                next_tick: Instant::now() + tick,
+                ticker,
             };
             let end = link::run(rd, wr, &link_conn.out, max_message, &mut handler).await;
             if let Some(core) = core.upgrade() {
@@ -272,29 +195,23 @@ impl ClientCore {
 impl ClientConn {
     /// Whether the link still works.
     fn is_alive(&self) -> bool {
-        !lock(&self.st).dead
+        !lock(&self.st).caller.is_dead()
     }
 
     /// The link ended: every waiting call gets `disconnected` and mirrored
     /// events are deleted.
     fn disconnected(&self, api: &str, text: &str, end: &End) {
-        let (calls, describes, events) = {
+        let (waits, events) = {
             let mut st = lock(&self.st);
-            st.dead = true;
-            (
-                std::mem::take(&mut st.calls),
-                std::mem::take(&mut st.describes),
-                std::mem::take(&mut st.events),
-            )
+            (st.caller.close(), std::mem::take(&mut st.events))
         };
         self.out.shut();
         tracing::warn!(api, "disconnected from {text}: {end}");
-        for p in calls.into_values() {
-            if let Some(req) = p.req {
+        for w in waits {
+            if let Waiting::Call(req) = w {
                 req.fail(status::DISCONNECTED, Some(format!("the link to {text} was lost")));
             }
         }
-        drop(describes);
         drop(events);
     }
 }
@@ -319,7 +236,7 @@ impl ImportedApi {
                 text: text.to_owned(),
                 opts,
                 registry: Arc::downgrade(registry),
-                conn: Lazy::new(ClientConn::is_alive),
+                conn: Lazy::new(ClientConn::is_alive, text),
             }),
         }
     }
@@ -336,41 +253,19 @@ impl Drop for ImportedApi {
 
 impl ApiImpl for ImportedApi {
     fn process(&self, req: Request) -> BoxFuture<()> {
-        let req = match self.core.current() {
-            Some(conn) => match conn.start_call(req) {
-                Ok(()) => return Box::pin(std::future::ready(())),
-                Err(req) => req,
-            },
-            None => req,
-        };
-        let core = self.core.clone();
-        Box::pin(async move {
-            match core.connect().await {
-                Ok(conn) => {
-                    if let Err(req) = conn.start_call(req) {
-                        req.fail(
-                            status::DISCONNECTED,
-                            Some(format!("the link to {} was lost", core.text)),
-                        );
-                    }
-                }
-                Err(e) => {
-                    req.fail(status::DISCONNECTED, Some(e));
-                }
-            }
-        })
+        call_through(
+            &self.core,
+            req,
+            &(),
+            |conn, _, req| conn.start_call(req),
+            status::DISCONNECTED,
+        )
     }
 
     fn describe(&self, _api: &ApiRef) -> BoxFuture<Option<Value>> {
         let core = self.core.clone();
-        Box::pin(async move {
-            let conn = core.connect().await.ok()?;
-            let rx = conn.start_describe()?;
-            match core.opts.call_timeout {
-                Some(t) => tokio::time::timeout(t, rx).await.ok()?.ok()?,
-                None => rx.await.ok()?,
-            }
-        })
+        // The description waits as long as a call (then its sender is dropped).
+        Box::pin(async move { connect(&core).await.ok()?.start_describe()?.await.ok()? })
     }
 }
 
@@ -388,22 +283,20 @@ fn raw_json(text: &str) -> Box<RawValue> {
 struct ClientHandler {
     conn: Arc<ClientConn>,
     registry: Weak<Registry>,
-    tick: Duration,
-    next_tick: Instant,
+    ticker: Ticker,
 }
 
 impl ClientHandler {
     fn on_reply(&self, callid: u16, error: Option<&str>, info: Option<&str>, reply: &str) {
         let req = {
             let mut st = lock(&self.conn.st);
-            match st.calls.remove(&callid) {
-                Some(Pending { req: Some(r), .. }) => r,
-                Some(Pending { req: None, .. }) => {
-                    st.zombies = st.zombies.saturating_sub(1);
+            match st.caller.take(callid) {
+                Some(Waiting::Call(r)) => r,
+                Some(Waiting::Answered) => {
                     tracing::debug!(callid, "late reply of a call that timed out: dropped");
                     return;
                 }
-                None => {
+                Some(Waiting::Other(_)) | None => {
                     tracing::warn!(callid, "reply to an unknown call id: ignored");
                     return;
                 }
@@ -421,7 +314,10 @@ impl ClientHandler {
     /// The request of a running call and a mirrored event, for (un)subscribing.
     fn call_and_event(&self, callid: u16, eventid: u16) -> Option<(ReqHandle, Event)> {
         let st = lock(&self.conn.st);
-        let req = st.calls.get(&callid).and_then(|p| p.req.as_ref()).map(Request::handle);
+        let req = match st.caller.get(callid) {
+            Some(Waiting::Call(r)) => Some(r.handle()),
+            _ => None,
+        };
         let ev = st.events.get(&eventid).cloned();
         match (req, ev) {
             (Some(r), Some(e)) => Some((r, e)),
@@ -524,15 +420,15 @@ impl Handler for ClientHandler {
                 }
             }
             Message::Description { descid, description } => {
-                let tx = lock(&self.conn.st).describes.remove(&descid);
+                let tx = lock(&self.conn.st).caller.take(descid);
                 match tx {
-                    Some(tx) => {
+                    Some(Waiting::Other(tx)) => {
                         let v = serde_json::from_str::<Value>(&object_to_json(description))
                             .ok()
                             .filter(|v| !v.is_null());
                         let _ = tx.send(v);
                     }
-                    None => tracing::warn!(descid, "description for an unknown request: ignored"),
+                    _ => tracing::warn!(descid, "description for an unknown request: ignored"),
                 }
             }
             other => return Err(format!("unexpected message '{}'", char::from(other.code()))),
@@ -541,28 +437,16 @@ impl Handler for ClientHandler {
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        Some(self.next_tick)
+        Some(self.ticker.at())
     }
 
     fn on_timer(&mut self) -> Result<(), String> {
-        let now = Instant::now();
-        self.next_tick = now + self.tick;
-        let (expired, wedged) = {
-            let mut st = lock(&self.conn.st);
-            let mut expired = Vec::new();
-            for p in st.calls.values_mut() {
-                if p.req.is_some() && p.deadline.is_some_and(|d| d <= now) {
-                    expired.extend(p.req.take());
-                }
-            }
-            st.zombies += expired.len();
-            st.sweep_sessions(&self.conn.out);
-            (expired, st.zombies > MAX_PENDING / 2)
-        };
-        for req in expired {
+        let now = self.ticker.fire();
+        let expired = lock(&self.conn.st).caller.tick(now, &*self.conn);
+        for req in expired.calls {
             req.fail(status::TIMEOUT, Some("the remote API did not answer in time".into()));
         }
-        if wedged {
+        if expired.wedged {
             return Err(format!(
                 "the remote API left more than {} calls unanswered",
                 MAX_PENDING / 2

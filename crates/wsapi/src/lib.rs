@@ -50,7 +50,6 @@ mod server;
 pub mod uri;
 
 use std::borrow::Cow;
-use std::fmt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -112,22 +111,7 @@ impl Default for WsapiOptions {
 }
 
 /// A wsapi failure (bad URI, socket error, protocol error).
-#[derive(Debug)]
-pub struct WsapiError(pub String);
-
-impl fmt::Display for WsapiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for WsapiError {}
-
-impl From<UriError> for WsapiError {
-    fn from(e: UriError) -> Self {
-        WsapiError(e.to_string())
-    }
-}
+pub use afb_link::Error as WsapiError;
 
 /// A running `--ws-server` export.
 #[derive(Debug)]
@@ -203,37 +187,22 @@ fn start_server(
         port: listener.port(),
     };
     tracing::info!(api = %api, "wsapi: serving API {api} on {listener}");
+    let what = format!("wsapi: serving API {api}");
     let api: Arc<str> = api.into();
     let opts = Arc::new(opts);
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = listener.accept() => r,
-            };
-            match accepted {
-                Ok((stream, info)) => {
-                    let peer = peer_of(&info);
-                    if let Some(allowed) = &opts.allow_uids {
-                        if !peer.creds.as_ref().is_some_and(|c| allowed.contains(&c.uid)) {
-                            tracing::warn!(api = %api, peer = %peer.label, "wsapi: peer not allowed: connection refused");
-                            continue;
-                        }
-                    }
-                    let (registry, api, opts, stop) = (registry.clone(), api.clone(), opts.clone(), shutdown.clone());
-                    tokio::spawn(async move {
-                        let (rd, wr) = stream.into_split();
-                        server::serve_link(rd, wr, registry, api, peer, &opts, &stop).await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(api = %api, "wsapi: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+    afb_link::accept::accept_loop(listener, shutdown.clone(), what, move |stream, info| {
+        let peer = peer_of(&info);
+        if let Some(allowed) = &opts.allow_uids {
+            if !peer.creds.as_ref().is_some_and(|c| allowed.contains(&c.uid)) {
+                tracing::warn!(api = %api, peer = %peer.label, "wsapi: peer not allowed: connection refused");
+                return;
             }
         }
-        drop(listener); // removes the socket file
-        tracing::info!(api = %api, "wsapi: stopped serving API {api}");
+        let (registry, api, opts, stop) = (registry.clone(), api.clone(), opts.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let (rd, wr) = stream.into_split();
+            server::serve_link(rd, wr, registry, api, peer, &opts, &stop).await;
+        });
     });
     handle
 }

@@ -11,14 +11,15 @@ use hashbrown::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use afb_core::event::{BroadcastMsg, PushMsg, WeakEvent};
-use afb_core::{Args, Client, ClientCancel, Event, Listener, Registry, Reply, ReplySink, SubscribeError, Subscriber};
+use afb_core::{Args, ClientCancel, Event, Listener, Registry, Reply, SubscribeError};
 use afb_wsapi_codec::message::{choose_version, forward_hop};
-use afb_wsapi_codec::{encode_framed, object_to_json, Direction, Message, MAX_PENDING};
+use afb_wsapi_codec::{encode_framed, object_to_json, Direction, Message};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use afb_link::ids::{DeclareError, Declared};
+use afb_link::call::{Admit, CallSide, Inflight, PeerCall};
+use afb_link::ids::{DeclareError, Declared, Unusable};
 use afb_link::{Outbox, Peer};
 
 use crate::link::{self, Handler, SendMsg};
@@ -44,7 +45,7 @@ struct State {
     ev_wire: HashMap<u16, WeakEvent>,
     next_ev: u16,
     /// Calls and descriptions in progress.
-    inflight: usize,
+    inflight: Inflight,
 }
 
 /// One connected peer of an exported API.
@@ -57,8 +58,6 @@ pub(crate) struct ServerLink {
     /// `disconnected` (with the watcher of those replied asynchronously).
     gone: ClientCancel,
     peer: Peer,
-    /// Calls run at once before `not-available` (at most `MAX_PENDING`).
-    max_inflight: usize,
     /// Distinct events relayed at once.
     max_events: usize,
     st: Mutex<State>,
@@ -90,8 +89,7 @@ impl ServerLink {
     }
 
     fn finished(&self) {
-        let mut st = lock(&self.st);
-        st.inflight = st.inflight.saturating_sub(1);
+        lock(&self.st).inflight.done();
     }
 
     /// Sends the reply of call `callid`.
@@ -182,40 +180,32 @@ impl ServerLink {
         };
         let (session, token) = {
             let mut st = lock(&self.st);
-            if st.inflight >= MAX_PENDING {
-                return Err(format!("more than {MAX_PENDING} calls in progress"));
-            }
-            if st.inflight >= self.max_inflight {
+            if let Admit::Busy(info) = st.inflight.admit(true)? {
                 drop(st);
-                let info = format!("too many calls in progress on this link ({})", self.max_inflight);
                 self.reply_raw(callid, Some(afb_core::status::NOT_AVAILABLE), Some(&info), "null");
                 return Ok(());
             }
-            let session = if sessionid == 0 {
-                match st.declared.anonymous(&self.registry) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        drop(st);
-                        self.reply_raw(callid, Some("not-available"), Some(&e.to_string()), "null");
-                        return Ok(());
+            let session = match st.declared.session_for(&self.registry, sessionid) {
+                Ok(s) => s,
+                Err(why) => {
+                    st.inflight.done();
+                    drop(st);
+                    match why {
+                        Unusable::Store(e) => {
+                            self.reply_raw(callid, Some("not-available"), Some(&e.to_string()), "null")
+                        }
+                        Unusable::Unknown => {
+                            tracing::info!(api = %self.api, peer = %self.peer.label, sessionid, "call with an undeclared session id: refused");
+                            self.reply_raw(callid, Some("unknown-session"), None, "null");
+                        }
                     }
-                }
-            } else {
-                match st.declared.session(sessionid).flatten() {
-                    Some(s) => s.clone(),
-                    None => {
-                        drop(st);
-                        tracing::info!(api = %self.api, peer = %self.peer.label, sessionid, "call with an undeclared session id: refused");
-                        self.reply_raw(callid, Some("unknown-session"), None, "null");
-                        return Ok(());
-                    }
+                    return Ok(());
                 }
             };
             let token = match tokenid {
                 0 => None,
                 id => st.declared.token(id).cloned(),
             };
-            st.inflight += 1;
             (session, token)
         };
         let args = match RawValue::from_string(args.to_owned()) {
@@ -226,18 +216,8 @@ impl ServerLink {
             },
         };
         let creds = self.peer.call_creds(user_creds);
-        let client = Client {
-            session,
-            token,
-            subscriber: Some(Arc::new(CallSubscriber {
-                link: me.clone(),
-                callid,
-            })),
-            creds,
-            cancel: Some(self.gone.clone()),
-        };
-        self.registry
-            .dispatch(&self.api, verb, args, client, Box::new(CallReply { link: me, callid }));
+        let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
+        self.registry.dispatch(&self.api, verb, args, client, sink);
         Ok(())
     }
 
@@ -245,13 +225,7 @@ impl ServerLink {
         let Some(me) = self.arc() else {
             return Ok(());
         };
-        {
-            let mut st = lock(&self.st);
-            if st.inflight >= MAX_PENDING {
-                return Err(format!("more than {MAX_PENDING} calls in progress"));
-            }
-            st.inflight += 1;
-        }
+        lock(&self.st).inflight.admit(false)?;
         tokio::spawn(async move {
             let d = me.registry.describe(&me.api).await;
             me.finished();
@@ -376,46 +350,25 @@ impl Listener for ServerLink {
 #[derive(Clone)]
 struct BroadcastFrame(Arc<[u8]>);
 
-/// Where the reply of one call goes.
-struct CallReply {
-    link: Arc<ServerLink>,
-    callid: u16,
-}
-
-impl ReplySink for CallReply {
-    fn reply(self: Box<Self>, reply: Reply) {
-        self.link.reply(self.callid, reply)
+impl CallSide for ServerLink {
+    fn reply(&self, callid: u16, reply: Reply) {
+        ServerLink::reply(self, callid, reply)
     }
-}
 
-/// How a call subscribes the peer's client: `E` (first time), then `X callid eventid`.
-struct CallSubscriber {
-    link: Arc<ServerLink>,
-    callid: u16,
-}
-
-impl Subscriber for CallSubscriber {
-    fn subscribe(&self, event: &Event) -> Result<(), SubscribeError> {
-        let link = &self.link;
-        let mut st = lock(&link.st);
-        let eventid = link.event_id(&mut st, event)?;
-        link.out
-            .send(&Message::Subscribe {
-                callid: self.callid,
-                eventid,
-            })
+    /// `E` (first time), then `X callid eventid`.
+    fn subscribe(&self, callid: u16, event: &Event) -> Result<(), SubscribeError> {
+        let mut st = lock(&self.st);
+        let eventid = self.event_id(&mut st, event)?;
+        self.out
+            .send(&Message::Subscribe { callid, eventid })
             .map_err(|_| SubscribeError::Refused("link closed".into()))
     }
 
-    fn unsubscribe(&self, event: &Event) -> Result<(), SubscribeError> {
-        let link = &self.link;
-        let st = lock(&link.st);
+    fn unsubscribe(&self, callid: u16, event: &Event) -> Result<(), SubscribeError> {
+        let st = lock(&self.st);
         if let Some(&eventid) = st.ev_ids.get(&event.id()) {
-            link.out
-                .send(&Message::Unsubscribe {
-                    callid: self.callid,
-                    eventid,
-                })
+            self.out
+                .send(&Message::Unsubscribe { callid, eventid })
                 .map_err(|_| SubscribeError::Refused("link closed".into()))?;
         }
         Ok(())
@@ -503,7 +456,7 @@ pub(crate) async fn serve_link<R, W>(
         out: Outbox::new(opts.max_queued, stop.child_token(), "wsapi link"),
         gone: ClientCancel::new(CancellationToken::new()),
         peer,
-        max_inflight: opts.max_inflight.min(MAX_PENDING),
+
         max_events: opts.max_events,
         st: Mutex::new(State {
             version: None,
@@ -511,7 +464,7 @@ pub(crate) async fn serve_link<R, W>(
             ev_ids: HashMap::new(),
             ev_wire: HashMap::new(),
             next_ev: 1,
-            inflight: 0,
+            inflight: Inflight::new(opts.max_inflight),
         }),
     });
     tracing::debug!(api = %link.api, peer = %link.peer.label, "wsapi link opened");
