@@ -28,7 +28,7 @@ use afb_rpc_codec::types::{type_id, TypedValue, AFB_TYPE_NAMES, TYPE_NAME_UUID};
 use afb_rpc_codec::{legacy_reply_values, parse_legacy_reply, status, Text, Value, Values};
 use serde_json::value::RawValue;
 
-/// The predefined id a declared type name reads as, and whether it is `#UUID`.
+/// The predefined id a declared type name reads as (`#UUID` reads as bytes).
 fn declared_as(name: &str) -> Option<u16> {
     Some(match name {
         "#opaque" => type_id::OPAQUE,
@@ -46,7 +46,7 @@ fn declared_as(name: &str) -> Option<u16> {
 }
 
 /// The known type name `name` (the static copy), `None` when unknown.
-pub(crate) fn known_type(name: &str) -> Option<&'static str> {
+pub fn known_type(name: &str) -> Option<&'static str> {
     AFB_TYPE_NAMES.iter().copied().find(|n| *n == name)
 }
 
@@ -80,7 +80,7 @@ fn push_uuid(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 
 /// Appends the JSON of one value; `type_name` gives the name of a declared
 /// type id. An error (undeclared type, VALUE-DATA, bad size) is fatal.
-pub(crate) fn push_json(
+pub fn push_json(
     v: Value<'_>,
     type_name: &impl Fn(u16) -> Option<&'static str>,
     out: &mut Vec<u8>,
@@ -138,7 +138,7 @@ fn raw(bytes: Vec<u8>) -> Result<Box<RawValue>, String> {
 }
 
 /// The JSON of some values: none -> `None`, one -> it, several -> an array.
-pub(crate) fn values_json(
+pub fn values_json(
     values: &Values<'_>,
     type_name: &impl Fn(u16) -> Option<&'static str>,
 ) -> Result<Option<Box<RawValue>>, String> {
@@ -193,7 +193,7 @@ fn text_of(t: Option<Text<'_>>) -> Option<String> {
 /// - status -1 to -999 with at most one value: the standard status name
 ///   (`error` for an unnamed one), the value as info;
 /// - any other negative status: `error` with that code, the values as data.
-pub(crate) fn reply_of(
+pub fn reply_of(
     status: i32,
     values: &Values<'_>,
     type_name: &impl Fn(u16) -> Option<&'static str>,
@@ -228,7 +228,7 @@ pub(crate) fn reply_of(
 const GENERIC_ERROR: &str = "error";
 
 /// `s` without NUL bytes (a peer reads texts up to their NUL).
-pub(crate) fn nul_free(s: &str) -> Cow<'_, str> {
+pub fn nul_free(s: &str) -> Cow<'_, str> {
     if s.as_bytes().contains(&0) {
         Cow::Owned(s.replace('\0', "\u{FFFD}"))
     } else {

@@ -19,7 +19,7 @@
 //! API's description; JSON texts are checked; legacy replies are recognised.
 
 mod client;
-mod convert;
+pub mod convert;
 mod framing;
 pub mod limits;
 mod link;
