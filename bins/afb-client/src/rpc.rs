@@ -1,7 +1,8 @@
 //! The RPC v3 link (`--rpc`): the binder-to-binder protocol of redpesk, spoken by a client.
 //! The URI is a socket (`unix:PATH`, `unix:@NAME`, `tcp:HOST:PORT`, `ws+` for WebSocket
-//! framing: the daemon's `--rpc-server`), or the binder's HTTP API root
-//! (`http://HOST:PORT/api`, `ws://…`), upgraded with `Upgrade: x-afb-rpc`. Requests are
+//! framing: the daemon's `--rpc-server`), or the binder's HTTP API root: `http://HOST:PORT/api`
+//! (upgraded with `Upgrade: x-afb-rpc`) or `ws://HOST:PORT/api` (a WebSocket with the
+//! subprotocol `x-afb-ws-rpc`, masked frames). Requests are
 //! `API VERB ARGS` lines; replies and events are printed as over x-afb-ws-json1. Over a
 //! socket, `-u`/`-t` are declared as session 1 and token 1 and named by every call; over HTTP
 //! they travel in the upgrade request's query and are the link's defaults.
@@ -11,11 +12,12 @@ use std::time::Duration;
 
 use afb_endpoint::{Address, Connector, Host, SocketUri, Stream};
 use afb_rpc::convert::{known_type, reply_of, values_json};
+use afb_rpc::spec::HttpRoot;
+use afb_rpc::{encode_message, Framing};
 use afb_rpc_codec::version::OFFER;
 use afb_rpc_codec::wire::{special_verb, MAX_PENDING_CALLS};
 use afb_rpc_codec::{
-    encode, encoded_len, CallReply, CallRequest, DecodeError, Message, Phase, ResourceKind, StreamDecoder, Text, Value,
-    Values, Verb,
+    CallReply, CallRequest, DecodeError, Message, Phase, ResourceKind, StreamDecoder, Text, Value, Values, Verb,
 };
 use afb_wsapi_codec::frame::{self, FrameDecoder, FrameEvent, OpCode};
 use afb_wsj1::envelope::{self, ReplyEnvelope};
@@ -33,16 +35,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most descriptions asked for completion.
 const MAX_DESCRIBES: usize = 64;
 
-/// Largest HTTP answer head accepted.
-const MAX_HEAD: usize = 16 * 1024;
-
 /// Where to connect.
 #[derive(Debug, Clone)]
 pub enum RpcTarget {
     /// A socket; `ws` for WebSocket framing (`ws+`).
     Socket { connector: Connector, ws: bool },
-    /// An HTTP API root, upgraded to RPC.
-    Http(WsTarget),
+    /// An HTTP API root, upgraded to RPC (a WebSocket when `root.websocket`).
+    Http { target: WsTarget, root: HttpRoot },
 }
 
 impl RpcTarget {
@@ -50,7 +49,19 @@ impl RpcTarget {
     pub fn parse(uri: &str, uuid: Option<&str>, token: Option<&str>) -> Result<RpcTarget, UriError> {
         let lower = uri.get(..7).unwrap_or(uri).to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("ws://") {
-            return WsTarget::parse(uri, uuid, token).map(RpcTarget::Http);
+            let target = WsTarget::parse(uri, uuid, token)?;
+            let host = if target.host.contains(':') {
+                format!("[{}]:{}", target.host, target.port)
+            } else {
+                format!("{}:{}", target.host, target.port)
+            };
+            let path = format!("/{}", target.url.splitn(4, '/').nth(3).unwrap_or("api"));
+            let root = HttpRoot {
+                websocket: lower.starts_with("ws://"),
+                host,
+                path,
+            };
+            return Ok(RpcTarget::Http { target, root });
         }
         let bad = |why: String| UriError(format!("bad RPC URI {uri:?}: {why}"));
         let socket = SocketUri::parse(uri).map_err(|e| bad(e.reason))?;
@@ -66,7 +77,7 @@ impl RpcTarget {
 /// A connected RPC link.
 pub struct RpcLink {
     stream: Stream,
-    ws: bool,
+    framing: Framing,
     frames: FrameDecoder,
     dec: StreamDecoder,
     /// Bytes read and not decoded yet (raw stream), or whole binary messages (WebSocket).
@@ -91,25 +102,33 @@ pub async fn connect(
 ) -> Result<RpcLink, String> {
     let shown = match target {
         RpcTarget::Socket { connector, .. } => connector.address().to_string(),
-        RpcTarget::Http(t) => t.url.clone(),
+        RpcTarget::Http { target, .. } => target.url.clone(),
     };
     let fail = |why: String| format!("cannot connect to {shown}: {why}");
     let work = async {
-        let (connector, ws) = match target {
-            RpcTarget::Socket { connector, ws } => (connector.clone(), *ws),
-            RpcTarget::Http(t) => (
-                Connector::to(Address::Tcp {
-                    host: Host::Name(t.host.clone()),
-                    port: t.port,
-                })
-                .map_err(fail)?,
-                false,
-            ),
+        let (connector, framing) = match target {
+            RpcTarget::Socket { connector, ws: true } => (connector.clone(), Framing::Ws),
+            RpcTarget::Socket { connector, ws: false } => (connector.clone(), Framing::Raw),
+            RpcTarget::Http { target, root } => {
+                let to = Address::Tcp {
+                    host: Host::Name(target.host.clone()),
+                    port: target.port,
+                };
+                let framing = if root.websocket {
+                    Framing::WsMasked
+                } else {
+                    Framing::Raw
+                };
+                (Connector::to(to).map_err(fail)?, framing)
+            }
         };
-        let stream = connector.connect().await.map_err(|e| fail(e.to_string()))?;
+        let mut stream = connector.connect().await.map_err(|e| fail(e.to_string()))?;
+        if let RpcTarget::Http { root, .. } = target {
+            afb_rpc::http::upgrade(&mut stream, root).await.map_err(fail)?;
+        }
         let mut link = RpcLink {
             stream,
-            ws,
+            framing,
             frames: FrameDecoder::new(max_message),
             dec: StreamDecoder::new(),
             rbuf: Vec::with_capacity(16 * 1024),
@@ -123,9 +142,6 @@ pub async fn connect(
             session: 0,
             token: 0,
         };
-        if let RpcTarget::Http(t) = target {
-            link.upgrade(t).await.map_err(fail)?;
-        }
         link.version().await.map_err(fail)?;
         if let (RpcTarget::Socket { .. }, Some(uuid)) = (target, uuid) {
             link.session = 1;
@@ -163,48 +179,16 @@ async fn read_more(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<(), String>
 }
 
 impl RpcLink {
-    /// `GET PATH` with `Upgrade: x-afb-rpc`, expecting `101`.
-    async fn upgrade(&mut self, t: &WsTarget) -> Result<(), String> {
-        let path = t.url.splitn(4, '/').nth(3).unwrap_or("api");
-        let host = if t.host.contains(':') {
-            format!("[{}]:{}", t.host, t.port)
-        } else {
-            format!("{}:{}", t.host, t.port)
-        };
-        let request =
-            format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: x-afb-rpc\r\n\r\n");
-        self.stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let end = loop {
-            if let Some(i) = self.rbuf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            if self.rbuf.len() > MAX_HEAD {
-                return Err("HTTP answer head too long".into());
-            }
-            read_more(&mut self.stream, &mut self.rbuf).await?;
-        };
-        let head = String::from_utf8_lossy(self.rbuf.get(..end).unwrap_or_default()).into_owned();
-        let status = head.lines().next().unwrap_or("");
-        if status.split_whitespace().nth(1) != Some("101") {
-            return Err(format!("the upgrade to x-afb-rpc was refused: {status}"));
-        }
-        self.rbuf.drain(..end);
-        Ok(())
-    }
-
     /// Offers version 3, alone, and needs it back.
     async fn version(&mut self) -> Result<(), String> {
-        if self.ws {
-            frame::encode_binary(&OFFER, &mut self.wbuf);
-        } else {
-            self.wbuf.extend_from_slice(&OFFER);
+        match self.framing {
+            Framing::Raw => self.wbuf.extend_from_slice(&OFFER),
+            Framing::Ws => frame::encode_binary(&OFFER, &mut self.wbuf),
+            Framing::WsMasked => frame::encode_frame(OpCode::Binary, true, &OFFER, Some([7, 1, 7, 1]), &mut self.wbuf),
         }
         self.flush().await.map_err(|e| format!("{e:?}"))?;
         loop {
-            if self.ws {
+            if self.framing != Framing::Raw {
                 if let Some(m) = self.messages.first() {
                     let answer = m.clone();
                     self.messages.remove(0);
@@ -236,11 +220,15 @@ impl RpcLink {
     /// Reads what the server sent: bytes (raw stream) or whole messages (WebSocket).
     async fn read(&mut self) -> Result<(), Closed> {
         let mut chunk = Vec::with_capacity(16 * 1024);
-        let buf = if self.ws { &mut chunk } else { &mut self.rbuf };
+        let buf = if self.framing != Framing::Raw {
+            &mut chunk
+        } else {
+            &mut self.rbuf
+        };
         read_more(&mut self.stream, buf)
             .await
             .map_err(|e| Closed::HangUp(Some(e)))?;
-        if self.ws {
+        if self.framing != Framing::Raw {
             let mut input = chunk.as_slice();
             loop {
                 match self.frames.decode(&mut input) {
@@ -259,16 +247,10 @@ impl RpcLink {
         Ok(())
     }
 
-    /// Appends `msg` (a frame of its own with `ws+`).
+    /// Appends `msg` (a frame of its own in WebSocket framing).
     fn put(&mut self, msg: &Message<'_>) -> Result<(), String> {
         self.seq = self.seq.checked_add(1).unwrap_or(1);
-        if self.ws {
-            let len = encoded_len(msg).map_err(|e| e.to_string())?;
-            frame::encode_header(OpCode::Binary, true, len, None, &mut self.wbuf);
-        }
-        encode(msg, self.seq, &mut self.wbuf)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        encode_message(self.framing, msg, self.seq, &mut self.wbuf).map_err(|e| e.to_string())
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {
@@ -433,7 +415,7 @@ impl RpcLink {
 
     /// Decodes and handles every complete message received.
     async fn drain(&mut self, ctx: &mut Ctx) -> Result<(), String> {
-        if self.ws {
+        if self.framing != Framing::Raw {
             for m in std::mem::take(&mut self.messages) {
                 let mut dec = std::mem::take(&mut self.dec);
                 let mut result = Ok(());

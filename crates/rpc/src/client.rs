@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::framing::{self, Framing, Role};
 use crate::link::{Link, LinkSetup};
 use crate::server::spawn_link;
-use crate::spec::{Exports, Remote, RpcSpec, Side, Visibility};
+use crate::spec::{Exports, HttpRoot, Remote, RpcSpec, Side, Visibility};
 use crate::{RpcError, RpcOptions};
 
 /// The connection of one `--rpc-client` (or the accepted connection of a
@@ -32,6 +32,8 @@ pub(crate) struct Channel {
     text: String,
     /// `None`: the peer connects to us (a server's imports).
     connector: Option<Connector>,
+    /// The HTTP API root to upgrade first, if any.
+    http: Option<HttpRoot>,
     framing: Framing,
     exports: Arc<Exports>,
     opts: Arc<RpcOptions>,
@@ -50,6 +52,7 @@ impl Channel {
         Arc::new(Channel {
             text: spec.text.clone(),
             connector,
+            http: spec.http.clone(),
             framing,
             exports: Arc::new(spec.exports.clone()),
             opts,
@@ -70,11 +73,18 @@ impl Channel {
         };
         let registry = self.registry.upgrade().ok_or_else(|| fail("shutting down".into()))?;
         let t = self.opts.connect_timeout;
-        let stream = match tokio::time::timeout(t, connector.connect()).await {
+        let mut stream = match tokio::time::timeout(t, connector.connect()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(fail(e.to_string())),
             Err(_) => return Err(fail("timed out".into())),
         };
+        if let Some(root) = &self.http {
+            match tokio::time::timeout(t, crate::http::upgrade(&mut stream, root)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(fail(e)),
+                Err(_) => return Err(fail("no upgrade answer in time".into())),
+            }
+        }
         let (mut rd, mut wr) = stream.into_split();
         let opened = framing::open(
             &mut rd,
@@ -206,10 +216,11 @@ pub(crate) fn declare_imports(
 pub fn import(registry: &Arc<Registry>, spec: &str, opts: RpcOptions) -> Result<Vec<String>, RpcError> {
     let s = RpcSpec::parse(spec, Side::Client)?;
     let connector = Connector::new(&s.socket).map_err(|e| RpcError(format!("--rpc-client {spec}: {}", e.reason)))?;
-    let framing = if s.socket.prefixes.ws() {
-        Framing::Ws
-    } else {
-        Framing::Raw
+    let framing = match &s.http {
+        Some(root) if root.websocket => Framing::WsMasked,
+        Some(_) => Framing::Raw,
+        None if s.socket.prefixes.ws() => Framing::Ws,
+        None => Framing::Raw,
     };
     let channel = Channel::new(registry, &s, Some(connector), framing, Arc::new(opts));
     let names = declare_imports(registry, &s, &channel).map_err(|e| RpcError(format!("--rpc-client {spec}: {e}")))?;

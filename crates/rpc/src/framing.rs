@@ -28,6 +28,29 @@ pub enum Framing {
     /// Each emission one unmasked binary WebSocket frame (`ws+`, `x-afb-ws-rpc`);
     /// masked and unmasked frames are accepted.
     Ws,
+    /// The same with masked frames (a client of an `x-afb-ws-rpc` WebSocket).
+    WsMasked,
+}
+
+impl Framing {
+    fn websocket(self) -> bool {
+        self != Framing::Raw
+    }
+}
+
+/// A mask key for a client frame.
+fn mask_key() -> [u8; 4] {
+    let b = *uuid::Uuid::new_v4().as_bytes();
+    [b[0], b[1], b[2], b[3]]
+}
+
+/// `bytes` framed as one binary message of `framing`.
+fn framed(framing: Framing, bytes: &[u8], out: &mut Vec<u8>) {
+    match framing {
+        Framing::Raw => out.extend_from_slice(bytes),
+        Framing::Ws => frame::encode_binary(bytes, out),
+        Framing::WsMasked => frame::encode_frame(OpCode::Binary, true, bytes, Some(mask_key()), out),
+    }
 }
 
 /// Which side opens the link.
@@ -39,19 +62,22 @@ pub enum Role {
     Acceptor,
 }
 
-/// Appends `msg` (chunk number `seqno`) to `buf` in `framing`; nothing is
-/// appended on error.
-pub(crate) fn encode_into(
-    framing: Framing,
-    msg: &Message<'_>,
-    seqno: u16,
-    buf: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
+/// Appends `msg` (chunk number `seqno`) to `buf` in `framing` (one binary
+/// frame in the WebSocket framings); nothing is appended on error.
+pub fn encode_into(framing: Framing, msg: &Message<'_>, seqno: u16, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     let start = buf.len();
-    if framing == Framing::Ws {
-        frame::encode_header(OpCode::Binary, true, encoded_len(msg)?, None, buf);
+    let mask = (framing == Framing::WsMasked).then(mask_key);
+    if framing.websocket() {
+        frame::encode_header(OpCode::Binary, true, encoded_len(msg)?, mask, buf);
     }
-    encode(msg, seqno, buf).map(|_| ()).inspect_err(|_| buf.truncate(start))
+    let body = buf.len();
+    encode(msg, seqno, buf).inspect_err(|_| buf.truncate(start))?;
+    if let (Some(key), Some(payload)) = (mask, buf.get_mut(body..)) {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= key[i % 4];
+        }
+    }
+    Ok(())
 }
 
 /// Appends `msg` to the outbox; `Err(None)` when the link is closed.
@@ -111,10 +137,7 @@ where
 {
     let framed = |bytes: &[u8]| {
         let mut out = Vec::new();
-        match framing {
-            Framing::Raw => out.extend_from_slice(bytes),
-            Framing::Ws => frame::encode_binary(bytes, &mut out),
-        }
+        framed(framing, bytes, &mut out);
         out
     };
     let exchange = async {
@@ -189,7 +212,7 @@ where
                     Err(DecodeError::Fatal(e)) => return Err(e.to_string()),
                 }
             }
-            Framing::Ws => {
+            Framing::Ws | Framing::WsMasked => {
                 while let Some(event) = frames
                     .decode(&mut input)
                     .map_err(|e| format!("WebSocket framing: {e}"))?

@@ -21,6 +21,7 @@
 mod client;
 pub mod convert;
 mod framing;
+pub mod http;
 pub mod limits;
 mod link;
 mod server;
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 pub use afb_endpoint::UriError;
 pub use client::import;
-pub use framing::Framing;
+pub use framing::{encode_into as encode_message, Framing};
 pub use server::{serve, serve_upgraded, ServerHandle, Upgraded};
 pub use spec::{RpcSpec, Side, Visibility};
 

@@ -768,6 +768,18 @@ impl Listener for Link {
             return;
         };
         let framing = self.framing;
+        if framing == Framing::WsMasked {
+            // Masked per frame: nothing to share with other links.
+            let name = nul_free(msg.name);
+            let data = [Value::json(msg.data.get())];
+            self.post(&Message::EventBroadcast(EventBroadcast {
+                name: Text::from(&*name),
+                uuid: msg.uuid,
+                hop,
+                values: Values::new(&data),
+            }));
+            return;
+        }
         let encoded: Encoded = msg.cache.get_or_compute(|| {
             let name = nul_free(msg.name);
             let data = [Value::json(msg.data.get())];
@@ -791,7 +803,7 @@ impl Listener for Link {
         });
         let bytes = match framing {
             Framing::Raw => &encoded.raw,
-            Framing::Ws => &encoded.ws,
+            Framing::Ws | Framing::WsMasked => &encoded.ws,
         };
         if !bytes.is_empty() {
             let _ = self.out.send_raw(bytes);

@@ -18,6 +18,10 @@
 //!   `tls+`/`mtls+` are parsed, and refused by the socket layer (no TLS yet);
 //!   with `ws+` they are refused here.
 //! - `cert=`, `key=`, `trust=`, `host=` belong to TLS and are accepted.
+//! - A client may also name a binder's HTTP API root: `http://HOST:PORT/PATH`
+//!   (upgraded to `x-afb-rpc`) or `ws://HOST:PORT/PATH` (WebSocket with the
+//!   subprotocol `x-afb-ws-rpc`), the query giving the lists as above (the
+//!   C binder serves these upgrades but has no client for them).
 
 use afb_core::name::validate_api_name;
 use afb_endpoint::{PathRule, Profile, SocketUri, UriError};
@@ -121,6 +125,17 @@ impl Exports {
     }
 }
 
+/// How a client reaches a binder's HTTP API root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoot {
+    /// `ws://`: a WebSocket with the subprotocol `x-afb-ws-rpc`; `http://`: `Upgrade: x-afb-rpc`.
+    pub websocket: bool,
+    /// The `Host` header value.
+    pub host: String,
+    /// The path of the upgrade request (`/api` by default).
+    pub path: String,
+}
+
 /// A parsed `--rpc-client` / `--rpc-server` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpcSpec {
@@ -134,6 +149,8 @@ pub struct RpcSpec {
     pub imports: Vec<Item>,
     /// APIs exported.
     pub exports: Exports,
+    /// An HTTP API root to upgrade (clients only).
+    pub http: Option<HttpRoot>,
 }
 
 /// Which side a spec is for.
@@ -243,7 +260,15 @@ impl RpcSpec {
         .into_iter()
         .find_map(|(p, v)| text.strip_prefix(p).map(|r| (v, r)))
         .unwrap_or((Visibility::Public, text));
-        let socket = SocketUri::parse(rest).map_err(|e| err(e.reason))?;
+        let (socket, http) = match http_root(rest) {
+            Some(r) => {
+                if side == Side::Server {
+                    return Err(err("an HTTP URL is for clients: servers listen with --port".into()));
+                }
+                r.map_err(err)?
+            }
+            None => (SocketUri::parse(rest).map_err(|e| err(e.reason))?, None),
+        };
         socket.check(&PROFILE).map_err(err)?;
         if socket.prefixes.ws() && socket.prefixes.tls() {
             return Err(err("ws+ cannot be combined with tls+ or mtls+".into()));
@@ -274,8 +299,45 @@ impl RpcSpec {
             socket,
             imports,
             exports,
+            http,
         })
     }
+}
+
+/// `http://HOST:PORT/PATH?QUERY` or `ws://…`: the TCP socket (with the
+/// query, and PATH as its path for the API name rule) and the upgrade;
+/// `None` for other texts.
+#[allow(clippy::type_complexity)]
+fn http_root(text: &str) -> Option<Result<(SocketUri, Option<HttpRoot>), String>> {
+    let lower = text.get(..7).unwrap_or(text).to_ascii_lowercase();
+    let (websocket, rest) = if lower.starts_with("http://") {
+        (false, text.get(7..)?)
+    } else if lower.starts_with("ws://") {
+        (true, text.get(5..)?)
+    } else {
+        return None;
+    };
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let (hostport, path) = match main.split_once('/') {
+        Some((h, p)) => (h, format!("/{p}")),
+        None => (main, "/api".to_owned()),
+    };
+    let mut tcp = format!("tcp:{hostport}{path}");
+    if let Some(q) = query {
+        tcp.push('?');
+        tcp.push_str(q);
+    }
+    Some(SocketUri::parse(&tcp).map_err(|e| e.reason).map(|socket| {
+        let root = HttpRoot {
+            websocket,
+            host: hostport.to_owned(),
+            path,
+        };
+        (socket, Some(root))
+    }))
 }
 
 #[cfg(test)]
@@ -376,6 +438,27 @@ mod tests {
             client("tls+tcp:h:1/a").socket.prefixes.tls(),
             "refused later, by the socket layer"
         );
+    }
+
+    #[test]
+    fn http_roots_for_clients() {
+        let c = client("http://127.0.0.1:1234/api?import=hello");
+        let h = c.http.as_ref().unwrap();
+        assert_eq!(
+            (h.websocket, h.host.as_str(), h.path.as_str()),
+            (false, "127.0.0.1:1234", "/api")
+        );
+        assert_eq!(c.socket.address.to_string(), "tcp:127.0.0.1:1234");
+        assert_eq!(c.imports, vec![named("hello", "hello")]);
+        let w = client("ws://[::1]:80?import=a@b");
+        let h = w.http.as_ref().unwrap();
+        assert_eq!(
+            (h.websocket, h.host.as_str(), h.path.as_str()),
+            (true, "[::1]:80", "/api")
+        );
+        assert_eq!(w.imports, vec![named("a", "b")]);
+        assert!(RpcSpec::parse("http://h:1/api?import=a", Side::Server).is_err());
+        assert!(client("unix:/x/a").http.is_none());
     }
 
     #[test]
