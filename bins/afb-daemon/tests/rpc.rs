@@ -217,3 +217,122 @@ fn a_ring_of_three_daemons_gets_a_broadcast_once() {
         assert!(c.c.recv().is_err(), "daemon {n} got it again");
     }
 }
+
+/// `GET PATH` with `headers` on a new connection; the answer head, and the stream.
+fn upgrade(d: &D, path: &str, headers: &[&str]) -> (String, std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(d.d.addr()).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).expect("an answer head");
+        head.push(b[0]);
+    }
+    (String::from_utf8_lossy(&head).to_lowercase(), s)
+}
+
+/// Exactly `n` bytes of the stream.
+fn bytes(s: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut v = vec![0; n];
+    s.read_exact(&mut v).expect("bytes in time");
+    v
+}
+
+#[test]
+fn upgrades_on_the_api_root() {
+    use std::io::Write;
+    let d = D::start(&["--samples"]);
+    let raw = ["Connection: Upgrade", "Upgrade: x-afb-rpc"];
+    // only on the API root exactly
+    let (head, _) = upgrade(&d, "/api/", &raw);
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    let (head, mut s) = upgrade(&d, "/api?x-afb-uuid=ignored", &raw);
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("connection: upgrade") && head.contains("upgrade: x-afb-rpc"),
+        "{head}"
+    );
+    // then RPC as on a socket: the C client's offer, our answer
+    s.write_all(&[0x56, 0x09, 0x14, 0x4c, 0x17, 0x03, 0x03, 0x00, 0x00])
+        .unwrap();
+    assert_eq!(bytes(&mut s, 4), [0x76, 0x03, 0x04, 0x00]);
+    // a call without API: no default API here (-6); with API hello: served
+    let call = |callid: u8, api: Option<&str>| {
+        let v = [afb_rpc_codec::Value::json("{}")];
+        let mut c = afb_rpc_codec::CallRequest::new(u16::from(callid), afb_rpc_codec::Verb::name("ping"));
+        c.api = api.map(afb_rpc_codec::Text::from);
+        c.values = afb_rpc_codec::Values::new(&v);
+        afb_rpc_codec::encode_to_vec(&afb_rpc_codec::Message::CallRequest(c), 1).unwrap()
+    };
+    s.write_all(&call(1, None)).unwrap();
+    let h = bytes(&mut s, 16);
+    assert_eq!((h[8], &h[12..16]), (1, &(-6i32).to_le_bytes()[..]), "{h:02x?}");
+    let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+    bytes(&mut s, len.div_ceil(8) * 8 - 16);
+    s.write_all(&call(2, Some("hello"))).unwrap();
+    let h = bytes(&mut s, 16);
+    assert_eq!((h[8], &h[12..16]), (2, &[0u8; 4][..]), "{h:02x?}");
+    // WebSocket: the first known subprotocol of the client's list wins
+    let ws = |protocols: &str| {
+        let p = format!("Sec-WebSocket-Protocol: {protocols}");
+        upgrade(
+            &d,
+            "/api",
+            &[
+                "Connection: Upgrade",
+                "Upgrade: websocket",
+                "Sec-WebSocket-Version: 13",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                &p,
+            ],
+        )
+        .0
+    };
+    let head = ws("chat, x-afb-ws-rpc, x-afb-ws-json1");
+    assert!(
+        head.starts_with("http/1.1 101") && head.contains("sec-websocket-protocol: x-afb-ws-rpc"),
+        "{head}"
+    );
+    let head = ws("x-afb-ws-json1, x-afb-ws-rpc");
+    assert!(head.contains("sec-websocket-protocol: x-afb-ws-json1"), "{head}");
+    assert!(ws("chat").starts_with("http/1.1 412"));
+}
+
+#[test]
+fn rpc_server_on_a_socket_passed_by_systemd() {
+    let Some(tool) = afb_testkit::require_tool("systemd-socket-activate") else {
+        return;
+    };
+    let work = TempDir::new("rpc-sd");
+    let sock = work.path().join("hello");
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg("-l")
+        .arg(&sock)
+        .arg("--fdname=hello")
+        .arg(afb_testkit::bin_path("afb-daemon"))
+        .args([
+            "--port",
+            &free_port().to_string(),
+            "--samples",
+            "--rpc-server",
+            "sd:hello",
+        ])
+        .arg("--workdir")
+        .arg(work.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _back = afb_testkit::KillOnDrop(cmd.spawn().expect("spawn systemd-socket-activate"));
+    assert!(eventually(T, || sock.exists()));
+    let front = D::start(&["--rpc-client", &format!("unix:{}", sock.display())]);
+    assert!(reaches(&front, "hello"), "through the socket systemd passed");
+}
