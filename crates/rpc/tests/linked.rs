@@ -228,7 +228,7 @@ async fn the_back_goes_away_and_comes_back() {
     let t0 = std::time::Instant::now();
     let r = c.call("echo", "args", &1).await;
     assert_eq!(&*r.status, "not-available", "{r:?}");
-    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     // it comes back: the next call connects, the session is declared again
     let back = Back::start(&spec).await;
     assert_eq!(data(&c.call("echo", "args", &2).await), json!(2));
