@@ -395,7 +395,7 @@ async fn versions_refused_either_way() {
     let c = f.client();
     let call = tokio::spawn(async move { c.call("odd", "x", &()).await });
     let (_silent, _) = listener.accept().await.unwrap();
-    let r = tokio::time::timeout(Duration::from_secs(4), call)
+    let r = tokio::time::timeout(Duration::from_secs(8), call)
         .await
         .expect("bounded")
         .unwrap();
