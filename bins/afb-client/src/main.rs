@@ -113,7 +113,8 @@ async fn run(opts: Opts) -> i32 {
             Ok(t) => t,
             Err(e) => return usage_error(&e.to_string()),
         };
-        return match rpc::connect(&t, opts.uuid.as_deref(), opts.token.as_deref(), opts.ws_maxlen).await {
+        let who = [opts.uuid.as_deref(), opts.token.as_deref()];
+        return match rpc::connect(&t, opts.ws_maxlen, who).await {
             Ok(mut link) => start(&mut link, ctx, items, interactive, how, opts.ws_maxlen, None).await,
             Err(msg) => {
                 eprintln!("afb-client: {msg}");

@@ -22,11 +22,11 @@ use afb_rpc_codec::{
 use afb_wsapi_codec::frame::{self, FrameDecoder, FrameEvent, OpCode};
 use afb_wsj1::envelope::{self, ReplyEnvelope};
 use afb_wsj1::{RawValue, WriteJson};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::complete::{apis_of, verbs_of};
 use crate::request::Request;
-use crate::session::{Closed, Ctx, Link, Pending, Purpose, Recv};
+use crate::session::{send_all, Closed, Ctx, Link, Pending, Purpose, Recv};
 use crate::uri::{UriError, WsTarget};
 
 /// How long connecting (socket, HTTP upgrade, version) may take.
@@ -89,17 +89,13 @@ pub struct RpcLink {
     pending: Pending<u16>,
     events: HashMap<u16, String>,
     types: HashMap<u16, &'static str>,
-    session: u16,
-    token: u16,
+    /// The ids of the declared session and token (0: none).
+    ids: [u16; 2],
 }
 
-/// Connects, upgrades (HTTP), exchanges the version, declares the session and token.
-pub async fn connect(
-    target: &RpcTarget,
-    uuid: Option<&str>,
-    token: Option<&str>,
-    max_message: usize,
-) -> Result<RpcLink, String> {
+/// Connects, upgrades (HTTP), exchanges the version, and over a socket declares `who`: the
+/// session uuid and the token.
+pub async fn connect(target: &RpcTarget, max_message: usize, who: [Option<&str>; 2]) -> Result<RpcLink, String> {
     let shown = match target {
         RpcTarget::Socket { connector, .. } => connector.address().to_string(),
         RpcTarget::Http { target, .. } => target.url.clone(),
@@ -139,27 +135,25 @@ pub async fn connect(
             pending: Pending::default(),
             events: HashMap::new(),
             types: HashMap::new(),
-            session: 0,
-            token: 0,
+            ids: [0, 0],
         };
         link.version().await.map_err(fail)?;
-        if let (RpcTarget::Socket { .. }, Some(uuid)) = (target, uuid) {
-            link.session = 1;
-            link.put(&Message::ResourceCreate {
-                kind: ResourceKind::Session,
-                id: 1,
-                text: Text::from(uuid),
-            })
-            .map_err(fail)?;
-        }
-        if let (RpcTarget::Socket { .. }, Some(token)) = (target, token) {
-            link.token = 1;
-            link.put(&Message::ResourceCreate {
-                kind: ResourceKind::Token,
-                id: 1,
-                text: Text::from(token),
-            })
-            .map_err(fail)?;
+        if let RpcTarget::Socket { .. } = target {
+            // Over HTTP they went with the upgrade request.
+            for (n, (kind, text)) in [ResourceKind::Session, ResourceKind::Token]
+                .into_iter()
+                .zip(who)
+                .enumerate()
+            {
+                let Some(text) = text else { continue };
+                link.ids[n] = 1;
+                let declare = Message::ResourceCreate {
+                    kind,
+                    id: 1,
+                    text: Text::from(text),
+                };
+                link.put(&declare).map_err(fail)?;
+            }
         }
         link.flush().await.map_err(|e| fail(format!("{e:?}")))?;
         Ok(link)
@@ -254,18 +248,11 @@ impl RpcLink {
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {
-        let result = self.stream.write_all(&self.wbuf).await;
-        self.wbuf.clear();
-        result.map_err(|e| Closed::HangUp(Some(format!("cannot send: {e}"))))
+        send_all(&mut self.stream, &mut self.wbuf).await
     }
 
     fn alloc_id(&mut self) -> u16 {
-        loop {
-            self.next_id = self.next_id.wrapping_add(1);
-            if self.next_id != 0 && !self.pending.contains(self.next_id) {
-                return self.next_id;
-            }
-        }
+        self.pending.free_id(&mut self.next_id)
     }
 
     /// Sends a call of `api/verb` (a special verb when `verb` is `None`).
@@ -277,8 +264,7 @@ impl RpcLink {
             None => CallRequest::new(callid, Verb::Special(special_verb::DESCRIBE)),
         };
         c.api = Some(Text::from(api));
-        c.session = self.session;
-        c.token = self.token;
+        [c.session, c.token] = self.ids;
         if verb.is_some() {
             c.values = Values::new(&v);
         }
