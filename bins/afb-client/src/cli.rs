@@ -28,8 +28,9 @@ const MIN_WS_MAXLEN: usize = 16384;
 
 /// Command-line client of the application framework binder.
 ///
-/// Calls verbs over x-afb-ws-json1 (a WebSocket on the binder's HTTP port) or, with -d, over
-/// wsapi (the socket of a binder's --ws-server). Without API VERB on the command line, reads
+/// Calls verbs over x-afb-ws-json1 (a WebSocket on the binder's HTTP port), with -d over
+/// wsapi (the socket of a binder's --ws-server), or with --rpc over RPC v3 (the socket of a
+/// --rpc-server, or the HTTP port upgraded to x-afb-rpc). Without API VERB on the command line, reads
 /// one request per line from stdin (API VERB ARGS, or VERB ARGS with -d; '#' starts a
 /// comment; '! EVENT DATA' sends an event). Exit codes: 0 ok, 1 the last reply was an error,
 /// 2 the server hung up, 3 input failure, 4 bad argument, 5 cannot connect.
@@ -52,8 +53,14 @@ pub struct Opts {
     pub raw: bool,
 
     /// Direct wsapi connection: URI is unix:/PATH/API, unix:@NAME/API or tcp:HOST:PORT/API
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, conflicts_with = "rpc")]
     pub direct: bool,
+
+    /// RPC v3 connection (redpesk's binder-to-binder protocol): URI is a socket of a
+    /// --rpc-server (unix:PATH, unix:@NAME, tcp:HOST:PORT, ws+...) or the HTTP API root
+    /// (http://HOST:PORT/api, upgraded to x-afb-rpc); requests are API VERB ARGS
+    #[arg(long)]
+    pub rpc: bool,
 
     /// Exit (status 0) right after the first request has been sent
     #[arg(short = 'b', long = "break")]

@@ -1,5 +1,6 @@
 //! `afb-client`: the command-line client of the binder. It calls verbs over x-afb-ws-json1
-//! (`afb-client [options] URI [API VERB [ARGS]]`) or wsapi (`afb-client -d URI [VERB [ARGS]]`),
+//! (`afb-client [options] URI [API VERB [ARGS]]`), wsapi (`afb-client -d URI [VERB [ARGS]]`)
+//! or RPC v3 (`afb-client --rpc URI [API VERB [ARGS]]`),
 //! with the command lines, output forms and exit codes of the C clients (AGL
 //! `afb-client-demo`, redpesk `afb-client`). See `docs/client.md`.
 
@@ -11,6 +12,7 @@ mod complete;
 mod input;
 mod output;
 mod request;
+mod rpc;
 mod session;
 mod uri;
 mod wsapi;
@@ -109,6 +111,20 @@ async fn run(opts: Opts) -> i32 {
     };
     let from_stdin = items.is_empty();
     let interactive = from_stdin && std::io::stdin().is_terminal();
+    if opts.rpc {
+        let t = match rpc::RpcTarget::parse(&target.uri, opts.uuid.as_deref(), opts.token.as_deref()) {
+            Ok(t) => t,
+            Err(e) => return usage_error(&e.to_string()),
+        };
+        let who = [opts.uuid.as_deref(), opts.token.as_deref()];
+        return match rpc::connect(&t, opts.ws_maxlen, who).await {
+            Ok(mut link) => start(&mut link, ctx, items, interactive, how, opts.ws_maxlen, None).await,
+            Err(msg) => {
+                eprintln!("afb-client: {msg}");
+                exit::CONNECT
+            }
+        };
+    }
     if opts.direct {
         let t = match uri::WsapiTarget::parse(&target.uri) {
             Ok(t) => t,

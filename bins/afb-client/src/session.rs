@@ -82,6 +82,26 @@ impl<K: std::hash::Hash + Eq + Copy + Ord> Pending<K> {
     }
 }
 
+impl Pending<u16> {
+    /// The next id after `*last` that is not in flight (0 is never used); `*last` moves to it.
+    pub fn free_id(&self, last: &mut u16) -> u16 {
+        loop {
+            *last = last.wrapping_add(1);
+            if *last != 0 && !self.contains(*last) {
+                return *last;
+            }
+        }
+    }
+}
+
+/// Writes `buf` (then emptied) to `stream`; a failure is a hang-up.
+pub async fn send_all(stream: &mut afb_endpoint::Stream, buf: &mut Vec<u8>) -> Result<(), Closed> {
+    use tokio::io::AsyncWriteExt;
+    let result = stream.write_all(buf).await;
+    buf.clear();
+    result.map_err(|e| Closed::HangUp(Some(format!("cannot send: {e}"))))
+}
+
 /// The state shared by the main loop and the protocol links.
 pub struct Ctx {
     /// The output.

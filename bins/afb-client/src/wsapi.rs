@@ -9,10 +9,10 @@ use afb_endpoint::Stream;
 use afb_wsapi_codec::frame::{encode_close, encode_pong, FrameDecoder, FrameEvent};
 use afb_wsapi_codec::message::Message;
 use afb_wsapi_codec::{decode, encode_framed, object_to_json, Direction, MAX_PENDING, VERSION_1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::request::Request;
-use crate::session::{Closed, Ctx, Link, Pending, Purpose, Recv};
+use crate::session::{send_all, Closed, Ctx, Link, Pending, Purpose, Recv};
 use crate::uri::WsapiTarget;
 
 /// How long connecting and the version exchange may take.
@@ -114,19 +114,12 @@ impl WsapiLink {
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {
-        let result = self.stream.write_all(&self.wbuf).await;
-        self.wbuf.clear();
-        result.map_err(|e| Closed::HangUp(Some(format!("cannot send: {e}"))))
+        send_all(&mut self.stream, &mut self.wbuf).await
     }
 
     /// A free call/describe id (ids share one counter, 0 is never used).
     fn alloc_id(&mut self) -> u16 {
-        loop {
-            self.next_id = self.next_id.wrapping_add(1);
-            if self.next_id != 0 && !self.pending.contains(self.next_id) {
-                return self.next_id;
-            }
-        }
+        self.pending.free_id(&mut self.next_id)
     }
 
     /// Closes the link because the server broke the protocol.

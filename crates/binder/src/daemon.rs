@@ -1,7 +1,7 @@
 //! Start-up and life of the daemon, in this order: directories, token,
 //! settings and environment (before any thread exists); then, in the
 //! runtime: register the APIs, start them (a failing `init` stops the
-//! daemon), listen (HTTP, `--ws-server`), run the `--call`s, notify systemd
+//! daemon), listen (HTTP, `--ws-server`, `--rpc-server`), run the `--call`s, notify systemd
 //! (`READY=1`), start `--exec`; then serve until SIGTERM/SIGINT, an exit
 //! request (`hello/exit`) or the end of the `--exec` child, and shut down
 //! gracefully.
@@ -271,6 +271,7 @@ async fn listen_http(
     registry: &Arc<Registry>,
     ws_shutdown: CancellationToken,
     extra_assets: Vec<(&'static str, &'static [u8])>,
+    rpc: crate::rpc::HttpRpc,
 ) -> Result<Running, String> {
     let o = &p.opts;
     let mut running = Running::default();
@@ -316,6 +317,7 @@ async fn listen_http(
         origins: OriginPolicy::new(o.allowed_origin.clone()),
     };
     let http = HttpServer::new(registry.clone(), config).map_err(|e| e.to_string())?;
+    http.set_rpc_upgrade(Arc::new(rpc));
     let interfaces = o
         .interface
         .iter()
@@ -480,6 +482,8 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
             afb_wsapi::import(&registry, uri, wsapi_opts.clone()).map_err(|e| format!("--ws-client {uri}: {e}"))?;
         tracing::info!("API {name} imported from {uri}");
     }
+    let rpc_opts = crate::rpc::options(&wsapi_opts);
+    crate::rpc::import_all(&registry, &o.rpc_client, &rpc_opts);
     if !o.auto_api.is_empty() {
         let resolvers = o
             .auto_api
@@ -499,8 +503,14 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
 
     // Listen.
     let shutdown = CancellationToken::new();
-    let mut running = listen_http(&p, &registry, shutdown.child_token(), sample_files).await?;
+    let http_rpc = crate::rpc::HttpRpc {
+        registry: registry.clone(),
+        opts: Arc::new(rpc_opts.clone()),
+        shutdown: shutdown.child_token(),
+    };
+    let mut running = listen_http(&p, &registry, shutdown.child_token(), sample_files, http_rpc).await?;
     start_ws_servers(&p, &registry, &wsapi_opts, &shutdown).await?;
+    crate::rpc::serve_all(&registry, &p.opts.rpc_server, &rpc_opts, &shutdown).await?;
 
     // Start-up calls, readiness, child.
     let result = async {

@@ -18,6 +18,7 @@ pub mod logging;
 pub(crate) mod monitor;
 pub mod options;
 pub(crate) mod process;
+pub(crate) mod rpc;
 mod samples;
 // The one module of the daemon with unsafe code (socket activation, fatal signals).
 #[allow(unsafe_code)]

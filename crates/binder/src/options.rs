@@ -134,6 +134,16 @@ pub struct Options {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ws_server: Vec<String>,
 
+    /// Import APIs over RPC v3 ([public:|private:][ws+]unix:PATH/API, tcp:HOST:PORT/API, ?import=LIST&export=LIST), repeatable; a bad URI or an absent server is only logged
+    #[arg(long, value_name = "URI", action = ArgAction::Append, allow_hyphen_values = true)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rpc_client: Vec<String>,
+
+    /// Export APIs over RPC v3 ([ws+]unix:PATH/API, tcp:HOST:PORT/API, sd:NAME, ?export=LIST&import=LIST), repeatable; a failure stops the start-up
+    #[arg(long, value_name = "URI", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rpc_server: Vec<String>,
+
     /// On an unknown API X, import it from unix:DIR/X, repeatable
     #[arg(short = 'A', long, value_name = "DIR", action = ArgAction::Append)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -606,6 +616,7 @@ impl Options {
             && self.ldpaths.is_empty()
             && self.weak_ldpaths.is_empty()
             && self.ws_client.is_empty()
+            && self.rpc_client.is_empty()
             && self.auto_api.is_empty())
     }
 }
@@ -784,6 +795,26 @@ mod tests {
         assert_eq!(back.to_json(), dumped);
         std::fs::remove_file(f).unwrap();
         std::fs::remove_file(g).unwrap();
+    }
+
+    #[test]
+    fn rpc_options_repeat_and_come_from_config_files() {
+        let o = load_with(
+            &os(&[
+                "--config",
+                "rpc.json",
+                "--rpc-client",
+                "-unix:/x/b",
+                "--rpc-server=tcp:*:9/c",
+            ]),
+            |_| Ok(r#"{"rpc-client": ["unix:/x/a?import=a@", "ws+tcp:h:1/a"], "rpc-server": "unix:@s"}"#.to_owned()),
+        )
+        .unwrap();
+        assert_eq!(o.rpc_client, ["unix:/x/a?import=a@", "ws+tcp:h:1/a", "-unix:/x/b"]);
+        assert_eq!(o.rpc_server, ["unix:@s", "tcp:*:9/c"]);
+        assert!(o.provides_apis(), "imports are APIs: no samples by default");
+        let back = o.to_json();
+        assert_eq!(back["rpc-client"][2], "-unix:/x/b");
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub struct ApiDecl {
     pub requires_classes: Vec<String>,
     /// Other names for the API.
     pub aliases: Vec<String>,
+    /// Reachable only by other APIs, not by clients, whatever its name (an
+    /// import declared private).
+    pub private: bool,
 }
 
 impl ApiDecl {
@@ -111,6 +114,7 @@ impl ApiDecl {
             provides_classes: Vec::new(),
             requires_classes: Vec::new(),
             aliases: Vec::new(),
+            private: false,
         }
     }
 }
@@ -130,6 +134,7 @@ pub struct ApiEntry {
     pub(crate) level: AtomicLevel,
     pub(crate) own_session: OnceLock<Arc<Session>>,
     pub(crate) registry: Weak<Registry>,
+    pub(crate) private: bool,
 }
 
 impl ApiEntry {
@@ -148,9 +153,9 @@ impl ApiEntry {
         &self.info
     }
 
-    /// Whether the API is private (name starting with `.`).
+    /// Whether the API is private (name starting with `.`, or declared so).
     pub fn is_private(&self) -> bool {
-        self.name.starts_with('.')
+        self.private || self.name.starts_with('.')
     }
 
     /// Whether its verbs run one at a time.

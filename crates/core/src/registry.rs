@@ -258,6 +258,7 @@ impl Registry {
             level: AtomicLevel::new(self.level.get()),
             own_session: std::sync::OnceLock::new(),
             registry: self.me.clone(),
+            private: decl.private,
         });
         {
             let mut apis = write(&self.apis);

@@ -7,7 +7,8 @@
 //!
 //! 1. `GET {rootapi}` with `Upgrade: websocket` -> [`ws::handle_upgrade`]
 //!    (API requests coming from another site's page are refused first, see
-//!    [`origin`]);
+//!    [`origin`]), or RPC v3 ([`upgrade`]: `Upgrade: x-afb-rpc`, or the
+//!    subprotocol `x-afb-ws-rpc`) when the daemon installed it;
 //! 2. `{rootapi}/API/VERB` -> [`rest`] (calls through `Registry::dispatch`);
 //! 3. anything else -> [`statics`]: `--alias` directories, the built-in
 //!    assets under `/devtools/`, `--roothttp` (or the built-in assets) at `/`,
@@ -26,6 +27,7 @@ pub mod rest;
 pub mod server;
 pub mod statics;
 pub mod status;
+pub mod upgrade;
 pub mod upload;
 pub mod ws;
 

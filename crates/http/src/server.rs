@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::statics::Statics;
+use crate::upgrade::{RpcMode, RpcUpgrade};
 use crate::ws::{WsClientInit, WsConfig};
 use crate::{full, lookup, query, rest, Body, HttpConfig, Limits};
 
@@ -65,6 +66,8 @@ pub(crate) struct State {
     pub(crate) ws: WsConfig,
     origins: crate::origin::OriginPolicy,
     statics: Statics,
+    /// RPC v3 on upgraded connections, once installed.
+    rpc: std::sync::OnceLock<Arc<dyn RpcUpgrade>>,
 }
 
 impl State {
@@ -180,6 +183,7 @@ impl HttpServer {
             ws: config.ws,
             origins: config.origins,
             statics,
+            rpc: std::sync::OnceLock::new(),
         };
         Ok(HttpServer {
             inner: Arc::new(Inner {
@@ -261,6 +265,13 @@ impl HttpServer {
         });
     }
 
+    /// Serves RPC v3 on the API root with `handler` (`Upgrade: x-afb-rpc`
+    /// and the WebSocket subprotocol `x-afb-ws-rpc`); once only, false when
+    /// one is installed already.
+    pub fn set_rpc_upgrade(&self, handler: Arc<dyn RpcUpgrade>) -> bool {
+        self.inner.state.rpc.set(handler).is_ok()
+    }
+
     /// Number of connections and accept loops running.
     pub fn tasks(&self) -> usize {
         self.inner.tracker.len()
@@ -333,24 +344,77 @@ pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>)
             "request header too large\n",
         );
     }
-    if let Some(rest) = req.uri().path().strip_prefix(state.rootapi.as_str()) {
-        if rest.is_empty() || rest.starts_with('/') {
+    let under_api = req
+        .uri()
+        .path()
+        .strip_prefix(state.rootapi.as_str())
+        .map(|rest| (rest.is_empty() || rest.starts_with('/'), rest.is_empty(), rest == "/"));
+    if let Some((api, exact, slash)) = under_api {
+        if api {
             if let Err(why) = state.origins.check(req.headers(), req.uri()) {
                 tracing::info!("{why}");
                 return rest::error_response(StatusCode::FORBIDDEN, afb_core::status::FORBIDDEN, &why, None);
             }
         }
-        if (rest.is_empty() || rest == "/") && is_websocket_upgrade(&req) {
+        let req = match state.rpc.get().filter(|_| exact) {
+            Some(handler) => match rpc_upgrade(state, conn, req, handler) {
+                Ok(upgraded) => return upgraded,
+                Err(req) => req,
+            },
+            None => req,
+        };
+        if (exact || slash) && is_websocket_upgrade(&req) {
             return websocket(state, conn, req, &conn.tracker);
         }
-        if rest.is_empty() || rest.starts_with('/') {
+        if api {
             return rest::handle(state, conn, req).await;
         }
+        return state.statics.handle(req).await;
     }
     state.statics.handle(req).await
 }
 
-fn websocket(state: &State, conn: &ConnCtx, req: Request<Incoming>, tracker: &TaskTracker) -> Response<Body> {
+/// Answers an RPC upgrade request on the API root (`x-afb-rpc`, or a
+/// WebSocket upgrade whose first known subprotocol is `x-afb-ws-rpc`);
+/// gives any other request back.
+#[allow(clippy::result_large_err)]
+fn rpc_upgrade(
+    state: &State,
+    conn: &ConnCtx,
+    req: Request<Incoming>,
+    handler: &Arc<dyn RpcUpgrade>,
+) -> Result<Response<Body>, Request<Incoming>> {
+    let (mode, response) = if crate::upgrade::is_rpc_upgrade(&req) {
+        (RpcMode::Raw, crate::upgrade::raw_response())
+    } else if req.method() == http::Method::GET && is_websocket_upgrade(&req) {
+        let both = [crate::ws::PROTOCOL, crate::ws::RPC_PROTOCOL];
+        match crate::ws::check_handshake_for(req.headers(), &both) {
+            Ok(a)
+                if a.protocol
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(crate::ws::RPC_PROTOCOL)) =>
+            {
+                (RpcMode::WebSocket, a.response().map(Either::Left))
+            }
+            _ => return Err(req),
+        }
+    } else {
+        return Err(req);
+    };
+    Ok(match upgrade_client(state, conn, &req) {
+        Ok((client, _cookie)) => crate::upgrade::switch(req, response, handler.clone(), mode, client, &conn.tracker),
+        Err(refusal) => refusal,
+    })
+}
+
+/// The session, token and credentials of an upgrade request (as for REST
+/// calls), and the cookie naming its session; `Err`: the refusal.
+#[allow(clippy::result_large_err)]
+fn upgrade_client(
+    state: &State,
+    conn: &ConnCtx,
+    req: &Request<Incoming>,
+) -> Result<(WsClientInit, Option<HeaderValue>), Response<Body>> {
     let args = match req.uri().query().filter(|q| !q.is_empty()) {
         Some(q) => Args::from_value(Value::Object(query::parse(q))),
         None => Args::null(),
@@ -360,20 +424,20 @@ fn websocket(state: &State, conn: &ConnCtx, req: Request<Incoming>, tracker: &Ta
     let session = match lookup::resolve_session(state.registry.sessions(), found.as_deref()) {
         Ok((s, _)) => s,
         Err(e @ SessionError::Full { .. }) => {
-            return rest::error_response(
+            return Err(rest::error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 afb_core::status::NOT_AVAILABLE,
                 &e.to_string(),
                 None,
-            )
+            ))
         }
         Err(e) => {
-            return rest::error_response(
+            return Err(rest::error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 afb_core::status::INTERNAL_ERROR,
                 &e.to_string(),
                 None,
-            )
+            ))
         }
     };
     let cookie = state.session_cookie(session.uuid());
@@ -381,6 +445,14 @@ fn websocket(state: &State, conn: &ConnCtx, req: Request<Incoming>, tracker: &Ta
         session,
         token,
         creds: conn.creds.as_deref().cloned(),
+    };
+    Ok((init, cookie))
+}
+
+fn websocket(state: &State, conn: &ConnCtx, req: Request<Incoming>, tracker: &TaskTracker) -> Response<Body> {
+    let (init, cookie) = match upgrade_client(state, conn, &req) {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
     };
     let mut r = crate::ws::handle_upgrade_tracked(req, state.registry.clone(), init, state.ws.clone(), tracker)
         .map(Either::Left);

@@ -39,7 +39,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
-pub use handshake::{check as check_handshake, Accepted, PROTOCOL};
+pub use handshake::{check as check_handshake, check_for as check_handshake_for, Accepted, PROTOCOL, RPC_PROTOCOL};
 
 use conn::Conn;
 

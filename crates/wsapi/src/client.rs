@@ -11,12 +11,11 @@
 // Keys are ids and addresses this binder or its peer picks (bounded by the
 // protocol to 16 bits for ids): the fast hasher is safe here.
 use hashbrown::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use afb_core::status;
-use afb_core::{ApiImpl, ApiRef, BoxFuture, Event, Registry, Reply, ReqHandle, Request, Session};
+use afb_core::{ApiImpl, ApiRef, BoxFuture, Event, Registry, Reply, ReqHandle, Request};
 use afb_endpoint::Connector;
 use afb_wsapi_codec::message::SUPPORTED_VERSIONS;
 use afb_wsapi_codec::{object_to_json, Direction, Message, MAX_PENDING, VERSION_1};
@@ -26,9 +25,12 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::link::{self, Handler};
-use crate::outbox::Outbox;
-use crate::server::export_creds;
+use afb_core::api::BoxFuture as Boxed;
+use afb_link::caller::{start_call, Caller, Declare, Ticker, Waiting};
+use afb_link::lazy::{call_through, connect, Connects, Lazy};
+use afb_link::{End, Outbox};
+
+use crate::link::{self, Handler, SendMsg};
 use crate::{clean, WsapiOptions};
 
 /// Distinct tokens a link keeps declared; beyond, the least recently used is forgotten (`t`).
@@ -42,204 +44,74 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A call sent and not answered yet.
-struct Pending {
-    /// `None` once answered locally (timed out): the id stays reserved until
-    /// the remote reply arrives, so that it cannot answer a later call.
-    req: Option<Request>,
-    deadline: Option<Instant>,
-}
+/// What a description request waits for.
+type Describe = oneshot::Sender<Option<Value>>;
 
 struct ConnState {
-    dead: bool,
-    next_id: u16,
-    calls: HashMap<u16, Pending>,
-    zombies: usize,
-    describes: HashMap<u16, oneshot::Sender<Option<Value>>>,
-    /// Local session (by address) -> declared id.
-    sessions: HashMap<usize, (u16, Weak<Session>)>,
-    session_ids: HashMap<u16, usize>,
-    next_sid: u16,
-    tokens: HashMap<Arc<str>, (u16, u64)>,
-    token_ids: HashMap<u16, Arc<str>>,
-    next_tid: u16,
-    clock: u64,
+    caller: Caller<Describe>,
     events: HashMap<u16, Event>,
 }
 
-fn alloc_id(next: &mut u16, used: impl Fn(u16) -> bool) -> u16 {
-    let mut id = *next;
-    while id == 0 || used(id) {
-        id = id.wrapping_add(1);
-    }
-    *next = id.wrapping_add(1);
-    id
-}
-
-impl ConnState {
-    fn new() -> Self {
-        ConnState {
-            dead: false,
-            next_id: 1,
-            calls: HashMap::new(),
-            zombies: 0,
-            describes: HashMap::new(),
-            sessions: HashMap::new(),
-            session_ids: HashMap::new(),
-            next_sid: 1,
-            tokens: HashMap::new(),
-            token_ids: HashMap::new(),
-            next_tid: 1,
-            clock: 0,
-            events: HashMap::new(),
-        }
-    }
-
-    fn outstanding(&self) -> usize {
-        self.calls.len() + self.describes.len()
-    }
-
-    fn new_id(&mut self) -> u16 {
-        let (calls, describes) = (&self.calls, &self.describes);
-        alloc_id(&mut self.next_id, |id| {
-            calls.contains_key(&id) || describes.contains_key(&id)
-        })
-    }
-
-    /// The id of `session` on this link, declaring it first; `None` when all ids are taken.
-    fn session_id(&mut self, session: &Arc<Session>, out: &Outbox) -> Option<u16> {
-        let key = Arc::as_ptr(session) as usize;
-        if let Some((id, _)) = self.sessions.get(&key) {
-            return Some(*id);
-        }
-        if self.session_ids.len() >= usize::from(u16::MAX) {
-            self.sweep_sessions(out);
-            if self.session_ids.len() >= usize::from(u16::MAX) {
-                return None;
-            }
-        }
-        let ids = &self.session_ids;
-        let id = alloc_id(&mut self.next_sid, |id| ids.contains_key(&id));
-        let uuid = clean(session.uuid());
-        let _ = out.send(&Message::SessionCreate { id, uuid: &uuid });
-        self.sessions.insert(key, (id, Arc::downgrade(session)));
-        self.session_ids.insert(id, key);
-        Some(id)
-    }
-
-    /// Forgets (`s`) the sessions that are gone or closed.
-    fn sweep_sessions(&mut self, out: &Outbox) {
-        let mut gone = Vec::new();
-        for (key, (id, weak)) in &self.sessions {
-            if weak.upgrade().is_none_or(|s| s.is_closed()) {
-                gone.push((*key, *id));
-            }
-        }
-        for (key, id) in gone {
-            self.sessions.remove(&key);
-            self.session_ids.remove(&id);
-            let _ = out.send(&Message::SessionRemove(id));
-        }
-    }
-
-    /// The id of `token` on this link, declaring it first.
-    fn token_id(&mut self, token: &Arc<str>, out: &Outbox) -> u16 {
-        self.clock += 1;
-        let now = self.clock;
-        if let Some((id, used)) = self.tokens.get_mut(token) {
-            *used = now;
-            return *id;
-        }
-        if self.tokens.len() >= MAX_TOKENS {
-            let oldest = self
-                .tokens
-                .iter()
-                .min_by_key(|(_, (_, u))| *u)
-                .map(|(t, (id, _))| (t.clone(), *id));
-            if let Some((t, id)) = oldest {
-                self.tokens.remove(&t);
-                self.token_ids.remove(&id);
-                let _ = out.send(&Message::TokenRemove(id));
-            }
-        }
-        let ids = &self.token_ids;
-        let id = alloc_id(&mut self.next_tid, |id| ids.contains_key(&id));
-        let text = clean(token);
-        let _ = out.send(&Message::TokenCreate { id, token: &text });
-        self.tokens.insert(token.clone(), (id, now));
-        self.token_ids.insert(id, token.clone());
-        id
-    }
-}
-
 /// One connection to the remote binder.
-struct ClientConn {
+pub(crate) struct ClientConn {
     out: Outbox,
     st: Mutex<ConnState>,
-    call_timeout: Option<Duration>,
+}
+
+impl Declare for ClientConn {
+    fn session(&self, id: u16, uuid: &str) {
+        let _ = self.out.send(&Message::SessionCreate { id, uuid: &clean(uuid) });
+    }
+
+    fn forget_session(&self, id: u16) {
+        let _ = self.out.send(&Message::SessionRemove(id));
+    }
+
+    fn token(&self, id: u16, token: &str) {
+        let _ = self.out.send(&Message::TokenCreate {
+            id,
+            token: &clean(token),
+        });
+    }
+
+    fn forget_token(&self, id: u16) {
+        let _ = self.out.send(&Message::TokenRemove(id));
+    }
 }
 
 impl ClientConn {
     /// Sends a call; gives the request back when the link is dead.
     fn start_call(&self, req: Request) -> Result<(), Request> {
-        let mut st = lock(&self.st);
-        if st.dead {
-            return Err(req);
-        }
-        if st.outstanding() >= MAX_PENDING {
-            drop(st);
-            req.fail(
-                status::NOT_AVAILABLE,
-                Some(format!("busy: {MAX_PENDING} calls already wait for the remote API")),
-            );
-            return Ok(());
-        }
-        let Some(sessionid) = st.session_id(req.session(), &self.out) else {
-            drop(st);
-            req.fail(
-                status::NOT_AVAILABLE,
-                Some("busy: too many sessions on the link to the remote API".into()),
-            );
-            return Ok(());
-        };
-        let tokenid = match &req.client().token {
-            Some(t) => st.token_id(t, &self.out),
-            None => 0,
-        };
-        let callid = st.new_id();
-        let creds = req.client().creds.as_deref().map(export_creds);
-        let verb = clean(req.verb());
-        let sent = self.out.send(&Message::Call {
-            callid,
-            verb: &verb,
-            sessionid,
-            tokenid,
-            args: req.args().json_text(),
-            user_creds: creds.as_deref().map(clean).as_deref(),
-        });
-        if sent.is_err() {
-            return Err(req);
-        }
-        st.calls.insert(
-            callid,
-            Pending {
-                req: Some(req),
-                deadline: self.call_timeout.map(|t| Instant::now() + t),
+        start_call(
+            &self.st,
+            |st| &mut st.caller,
+            self,
+            req,
+            |ids, req, creds| {
+                let (verb, creds) = (clean(req.verb()), creds.map(clean));
+                let msg = Message::Call {
+                    callid: ids.callid,
+                    verb: &verb,
+                    sessionid: ids.session,
+                    tokenid: ids.token,
+                    args: req.args().json_text(),
+                    user_creds: creds.as_deref(),
+                };
+                self.out.send(&msg).map_err(|_| None)
             },
-        );
-        Ok(())
+        )
     }
 
     /// Asks for the description; `None` when the link is dead or busy.
     fn start_describe(&self) -> Option<oneshot::Receiver<Option<Value>>> {
         let mut st = lock(&self.st);
-        if st.dead || st.outstanding() >= MAX_PENDING {
+        if st.caller.is_dead() {
             return None;
         }
-        let descid = st.new_id();
+        let descid = st.caller.new_id()?;
         self.out.send(&Message::Describe { descid }).ok()?;
         let (tx, rx) = oneshot::channel();
-        st.describes.insert(descid, tx);
+        st.caller.insert(descid, Waiting::Other(tx));
         Some(rx)
     }
 }
@@ -251,108 +123,95 @@ pub(crate) struct ClientCore {
     text: String,
     opts: WsapiOptions,
     registry: Weak<Registry>,
-    slot: Mutex<Option<Arc<ClientConn>>>,
-    attempts: AtomicU64,
-    connecting: tokio::sync::Mutex<String>,
+    conn: Lazy<ClientConn>,
+}
+
+impl Connects for ClientCore {
+    type Link = ClientConn;
+
+    fn lazy(&self) -> &Lazy<ClientConn> {
+        &self.conn
+    }
+
+    fn open(self: Arc<Self>) -> Boxed<Result<Arc<ClientConn>, String>> {
+        Box::pin(async move { self.open_link().await })
+    }
 }
 
 impl ClientCore {
     fn current(&self) -> Option<Arc<ClientConn>> {
-        lock(&self.slot).clone()
+        self.conn.current()
     }
 
-    /// The live connection, connecting when there is none. Callers that
-    /// waited while another one tried and failed get that failure.
-    async fn connect(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
-        let seen = self.attempts.load(Ordering::Acquire);
-        let mut last_error = self.connecting.lock().await;
-        if let Some(c) = self.current() {
-            return Ok(c);
-        }
-        if self.attempts.load(Ordering::Acquire) != seen {
-            return Err(last_error.clone());
-        }
-        self.attempts.fetch_add(1, Ordering::AcqRel);
+    /// Connects, offers the version and starts the link.
+    async fn open_link(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                *last_error = format!("cannot connect to {}: {e}", self.text);
-                tracing::warn!(api = %self.api, "{}", *last_error);
-                return Err(last_error.clone());
+                let e = format!("cannot connect to {}: {e}", self.text);
+                tracing::warn!(api = %self.api, "{e}");
+                return Err(e);
             }
             Err(_) => {
-                *last_error = format!("cannot connect to {}: timed out", self.text);
-                tracing::warn!(api = %self.api, "{}", *last_error);
-                return Err(last_error.clone());
+                let e = format!("cannot connect to {}: timed out", self.text);
+                tracing::warn!(api = %self.api, "{e}");
+                return Err(e);
             }
         };
         let conn = Arc::new(ClientConn {
-            out: Outbox::new(self.opts.max_queued, CancellationToken::new()),
-            st: Mutex::new(ConnState::new()),
-            call_timeout: self.opts.call_timeout,
+            out: Outbox::new(self.opts.max_queued, CancellationToken::new(), "wsapi link"),
+            st: Mutex::new(ConnState {
+                caller: Caller::new(self.opts.call_timeout, MAX_TOKENS),
+                events: HashMap::new(),
+            }),
         });
         let _ = conn.out.send(&Message::VersionOffer {
             versions: SUPPORTED_VERSIONS,
         });
-        *lock(&self.slot) = Some(conn.clone());
         tracing::info!(api = %self.api, "connected to {}", self.text);
         let core = Arc::downgrade(self);
         let link_conn = conn.clone();
         let registry = self.registry.clone();
         let max_message = self.opts.max_message;
-        let tick = self
-            .opts
-            .call_timeout
-            .map(|t| (t / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
-            .unwrap_or(Duration::from_secs(1));
+        let ticker = Ticker::new(self.opts.call_timeout);
         let (api, text) = (self.api.clone(), self.text.clone());
         tokio::spawn(async move {
             let (rd, wr) = stream.into_split();
             let mut handler = ClientHandler {
                 conn: link_conn.clone(),
                 registry,
-                tick,
-                next_tick: Instant::now() + tick,
+                ticker,
             };
             let end = link::run(rd, wr, &link_conn.out, max_message, &mut handler).await;
             if let Some(core) = core.upgrade() {
-                core.forget(&link_conn);
+                core.conn.forget(&link_conn);
             }
             link_conn.disconnected(&api, &text, &end);
         });
         Ok(conn)
     }
-
-    /// Forgets `conn` as the current connection: the next call reconnects.
-    fn forget(&self, conn: &Arc<ClientConn>) {
-        let mut slot = lock(&self.slot);
-        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
-            *slot = None;
-        }
-    }
 }
 
 impl ClientConn {
+    /// Whether the link still works.
+    fn is_alive(&self) -> bool {
+        !lock(&self.st).caller.is_dead()
+    }
+
     /// The link ended: every waiting call gets `disconnected` and mirrored
     /// events are deleted.
-    fn disconnected(&self, api: &str, text: &str, end: &link::End) {
-        let (calls, describes, events) = {
+    fn disconnected(&self, api: &str, text: &str, end: &End) {
+        let (waits, events) = {
             let mut st = lock(&self.st);
-            st.dead = true;
-            (
-                std::mem::take(&mut st.calls),
-                std::mem::take(&mut st.describes),
-                std::mem::take(&mut st.events),
-            )
+            (st.caller.close(), std::mem::take(&mut st.events))
         };
         self.out.shut();
         tracing::warn!(api, "disconnected from {text}: {end}");
-        for p in calls.into_values() {
-            if let Some(req) = p.req {
+        for w in waits {
+            if let Waiting::Call(req) = w {
                 req.fail(status::DISCONNECTED, Some(format!("the link to {text} was lost")));
             }
         }
-        drop(describes);
         drop(events);
     }
 }
@@ -377,9 +236,7 @@ impl ImportedApi {
                 text: text.to_owned(),
                 opts,
                 registry: Arc::downgrade(registry),
-                slot: Mutex::new(None),
-                attempts: AtomicU64::new(0),
-                connecting: tokio::sync::Mutex::new(String::new()),
+                conn: Lazy::new(ClientConn::is_alive, text),
             }),
         }
     }
@@ -396,41 +253,19 @@ impl Drop for ImportedApi {
 
 impl ApiImpl for ImportedApi {
     fn process(&self, req: Request) -> BoxFuture<()> {
-        let req = match self.core.current() {
-            Some(conn) => match conn.start_call(req) {
-                Ok(()) => return Box::pin(std::future::ready(())),
-                Err(req) => req,
-            },
-            None => req,
-        };
-        let core = self.core.clone();
-        Box::pin(async move {
-            match core.connect().await {
-                Ok(conn) => {
-                    if let Err(req) = conn.start_call(req) {
-                        req.fail(
-                            status::DISCONNECTED,
-                            Some(format!("the link to {} was lost", core.text)),
-                        );
-                    }
-                }
-                Err(e) => {
-                    req.fail(status::DISCONNECTED, Some(e));
-                }
-            }
-        })
+        call_through(
+            &self.core,
+            req,
+            &(),
+            |conn, _, req| conn.start_call(req),
+            status::DISCONNECTED,
+        )
     }
 
     fn describe(&self, _api: &ApiRef) -> BoxFuture<Option<Value>> {
         let core = self.core.clone();
-        Box::pin(async move {
-            let conn = core.connect().await.ok()?;
-            let rx = conn.start_describe()?;
-            match core.opts.call_timeout {
-                Some(t) => tokio::time::timeout(t, rx).await.ok()?.ok()?,
-                None => rx.await.ok()?,
-            }
-        })
+        // The description waits as long as a call (then its sender is dropped).
+        Box::pin(async move { connect(&core).await.ok()?.start_describe()?.await.ok()? })
     }
 }
 
@@ -448,22 +283,20 @@ fn raw_json(text: &str) -> Box<RawValue> {
 struct ClientHandler {
     conn: Arc<ClientConn>,
     registry: Weak<Registry>,
-    tick: Duration,
-    next_tick: Instant,
+    ticker: Ticker,
 }
 
 impl ClientHandler {
     fn on_reply(&self, callid: u16, error: Option<&str>, info: Option<&str>, reply: &str) {
         let req = {
             let mut st = lock(&self.conn.st);
-            match st.calls.remove(&callid) {
-                Some(Pending { req: Some(r), .. }) => r,
-                Some(Pending { req: None, .. }) => {
-                    st.zombies = st.zombies.saturating_sub(1);
+            match st.caller.take(callid) {
+                Some(Waiting::Call(r)) => r,
+                Some(Waiting::Answered) => {
                     tracing::debug!(callid, "late reply of a call that timed out: dropped");
                     return;
                 }
-                None => {
+                Some(Waiting::Other(_)) | None => {
                     tracing::warn!(callid, "reply to an unknown call id: ignored");
                     return;
                 }
@@ -481,7 +314,10 @@ impl ClientHandler {
     /// The request of a running call and a mirrored event, for (un)subscribing.
     fn call_and_event(&self, callid: u16, eventid: u16) -> Option<(ReqHandle, Event)> {
         let st = lock(&self.conn.st);
-        let req = st.calls.get(&callid).and_then(|p| p.req.as_ref()).map(Request::handle);
+        let req = match st.caller.get(callid) {
+            Some(Waiting::Call(r)) => Some(r.handle()),
+            _ => None,
+        };
         let ev = st.events.get(&eventid).cloned();
         match (req, ev) {
             (Some(r), Some(e)) => Some((r, e)),
@@ -584,15 +420,15 @@ impl Handler for ClientHandler {
                 }
             }
             Message::Description { descid, description } => {
-                let tx = lock(&self.conn.st).describes.remove(&descid);
+                let tx = lock(&self.conn.st).caller.take(descid);
                 match tx {
-                    Some(tx) => {
+                    Some(Waiting::Other(tx)) => {
                         let v = serde_json::from_str::<Value>(&object_to_json(description))
                             .ok()
                             .filter(|v| !v.is_null());
                         let _ = tx.send(v);
                     }
-                    None => tracing::warn!(descid, "description for an unknown request: ignored"),
+                    _ => tracing::warn!(descid, "description for an unknown request: ignored"),
                 }
             }
             other => return Err(format!("unexpected message '{}'", char::from(other.code()))),
@@ -601,28 +437,16 @@ impl Handler for ClientHandler {
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        Some(self.next_tick)
+        Some(self.ticker.at())
     }
 
     fn on_timer(&mut self) -> Result<(), String> {
-        let now = Instant::now();
-        self.next_tick = now + self.tick;
-        let (expired, wedged) = {
-            let mut st = lock(&self.conn.st);
-            let mut expired = Vec::new();
-            for p in st.calls.values_mut() {
-                if p.req.is_some() && p.deadline.is_some_and(|d| d <= now) {
-                    expired.extend(p.req.take());
-                }
-            }
-            st.zombies += expired.len();
-            st.sweep_sessions(&self.conn.out);
-            (expired, st.zombies > MAX_PENDING / 2)
-        };
-        for req in expired {
+        let now = self.ticker.fire();
+        let expired = lock(&self.conn.st).caller.tick(now, &*self.conn);
+        for req in expired.calls {
             req.fail(status::TIMEOUT, Some("the remote API did not answer in time".into()));
         }
-        if wedged {
+        if expired.wedged {
             return Err(format!(
                 "the remote API left more than {} calls unanswered",
                 MAX_PENDING / 2

@@ -49,24 +49,22 @@
 
 mod client;
 mod link;
-mod outbox;
 mod server;
 pub mod uri;
 
 use std::borrow::Cow;
-use std::fmt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use afb_core::{ApiDecl, ApiResolver, Credentials, Registry};
+use afb_core::{ApiDecl, ApiResolver, Registry};
 pub use afb_endpoint::UriError;
-use afb_endpoint::{Connector, ListenOptions, Listener, PeerInfo};
+use afb_endpoint::{Connector, ListenOptions, Listener};
+use afb_link::peer_of;
 pub use afb_wsapi_codec::MAX_PENDING;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::Peer;
 pub use uri::WsapiUri;
 
 /// Settings of wsapi links.
@@ -116,22 +114,7 @@ impl Default for WsapiOptions {
 }
 
 /// A wsapi failure (bad URI, socket error, protocol error).
-#[derive(Debug)]
-pub struct WsapiError(pub String);
-
-impl fmt::Display for WsapiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for WsapiError {}
-
-impl From<UriError> for WsapiError {
-    fn from(e: UriError) -> Self {
-        WsapiError(e.to_string())
-    }
-}
+pub use afb_link::Error as WsapiError;
 
 /// A running `--ws-server` export.
 #[derive(Debug)]
@@ -207,37 +190,22 @@ fn start_server(
         port: listener.port(),
     };
     tracing::info!(api = %api, "wsapi: serving API {api} on {listener}");
+    let what = format!("wsapi: serving API {api}");
     let api: Arc<str> = api.into();
     let opts = Arc::new(opts);
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = listener.accept() => r,
-            };
-            match accepted {
-                Ok((stream, info)) => {
-                    let peer = peer_of(&info);
-                    if let Some(allowed) = &opts.allow_uids {
-                        if !peer.creds.as_ref().is_some_and(|c| allowed.contains(&c.uid)) {
-                            tracing::warn!(api = %api, peer = %peer.label, "wsapi: peer not allowed: connection refused");
-                            continue;
-                        }
-                    }
-                    let (registry, api, opts, stop) = (registry.clone(), api.clone(), opts.clone(), shutdown.clone());
-                    tokio::spawn(async move {
-                        let (rd, wr) = stream.into_split();
-                        server::serve_link(rd, wr, registry, api, peer, &opts, &stop).await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(api = %api, "wsapi: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+    afb_link::accept::accept_loop(listener, shutdown.clone(), what, move |stream, info| {
+        let peer = peer_of(&info);
+        if let Some(allowed) = &opts.allow_uids {
+            if !peer.creds.as_ref().is_some_and(|c| allowed.contains(&c.uid)) {
+                tracing::warn!(api = %api, peer = %peer.label, "wsapi: peer not allowed: connection refused");
+                return;
             }
         }
-        drop(listener); // removes the socket file
-        tracing::info!(api = %api, "wsapi: stopped serving API {api}");
+        let (registry, api, opts, stop) = (registry.clone(), api.clone(), opts.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let (rd, wr) = stream.into_split();
+            server::serve_link(rd, wr, registry, api, peer, &opts, &stop).await;
+        });
     });
     handle
 }
@@ -297,30 +265,5 @@ impl ApiResolver for AutoApi {
         );
         decl.info = format!("imported from {text}");
         Some(decl)
-    }
-}
-
-/// The uid this process runs as (owner of `/proc/self`).
-fn my_uid() -> Option<u32> {
-    static UID: OnceLock<Option<u32>> = OnceLock::new();
-    *UID.get_or_init(|| std::fs::metadata("/proc/self").ok().map(|m| m.uid()))
-}
-
-/// A server link's peer: unix peers carry their credentials and may speak
-/// for their own clients (`user_creds`) when they run as root or as us.
-fn peer_of(info: &PeerInfo) -> Peer {
-    let creds = info.cred().map(|c| {
-        Arc::new(Credentials {
-            uid: c.uid,
-            gid: c.gid,
-            pid: c.pid.unwrap_or(0),
-            label: None,
-        })
-    });
-    let trusted = creds.as_ref().is_some_and(|c| c.uid == 0 || Some(c.uid) == my_uid());
-    Peer {
-        label: info.to_string(),
-        creds,
-        trusted,
     }
 }

@@ -11,18 +11,18 @@ use hashbrown::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use afb_core::event::{BroadcastMsg, PushMsg, WeakEvent};
-use afb_core::session::ConnectionGuard;
-use afb_core::{
-    Args, Client, ClientCancel, Credentials, Event, Listener, Registry, Reply, ReplySink, SubscribeError, Subscriber,
-};
+use afb_core::{Args, ClientCancel, Event, Listener, Registry, Reply, SubscribeError};
 use afb_wsapi_codec::message::{choose_version, forward_hop};
-use afb_wsapi_codec::{encode_framed, object_to_json, Direction, Message, MAX_PENDING};
+use afb_wsapi_codec::{encode_framed, object_to_json, Direction, Message};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::link::{self, Handler};
-use crate::outbox::Outbox;
+use afb_link::call::{Admit, CallSide, Inflight, PeerCall};
+use afb_link::ids::{DeclareError, Declared, Unusable};
+use afb_link::{Outbox, Peer};
+
+use crate::link::{self, Handler, SendMsg};
 use crate::{clean, WsapiOptions};
 
 /// Longest session uuid a peer may declare.
@@ -36,29 +36,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What the accepting side knows of a peer.
-pub(crate) struct Peer {
-    /// For logs: the peer's address or the socket path.
-    pub(crate) label: String,
-    /// Peer credentials (unix sockets).
-    pub(crate) creds: Option<Arc<Credentials>>,
-    /// Whether the peer may speak for its own clients (`user_creds`).
-    pub(crate) trusted: bool,
-}
-
 struct State {
     version: Option<u8>,
-    sessions: HashMap<u16, ConnectionGuard>,
-    anonymous: Option<ConnectionGuard>,
-    tokens: HashMap<u16, Arc<str>>,
-    declared_bytes: usize,
+    declared: Declared,
     /// Events announced on this link: core event id -> wire id.
     ev_ids: HashMap<u64, u16>,
     /// Wire id -> event.
     ev_wire: HashMap<u16, WeakEvent>,
     next_ev: u16,
     /// Calls and descriptions in progress.
-    inflight: usize,
+    inflight: Inflight,
 }
 
 /// One connected peer of an exported API.
@@ -71,8 +58,6 @@ pub(crate) struct ServerLink {
     /// `disconnected` (with the watcher of those replied asynchronously).
     gone: ClientCancel,
     peer: Peer,
-    /// Calls run at once before `not-available` (at most `MAX_PENDING`).
-    max_inflight: usize,
     /// Distinct events relayed at once.
     max_events: usize,
     st: Mutex<State>,
@@ -104,8 +89,7 @@ impl ServerLink {
     }
 
     fn finished(&self) {
-        let mut st = lock(&self.st);
-        st.inflight = st.inflight.saturating_sub(1);
+        lock(&self.st).inflight.done();
     }
 
     /// Sends the reply of call `callid`.
@@ -140,21 +124,16 @@ impl ServerLink {
             return Err(format!("session uuid of {} bytes (1..={MAX_SESSION_UUID})", uuid.len()));
         }
         let mut st = lock(&self.st);
-        if st.declared_bytes + uuid.len() > MAX_DECLARED_BYTES {
-            return Err("too many sessions and tokens declared".into());
-        }
-        match self.registry.sessions().get_or_create(uuid) {
-            Ok((session, _created)) => {
-                st.declared_bytes += uuid.len();
-                if let Some(old) = st.sessions.insert(id, session.connect()) {
-                    st.declared_bytes = st.declared_bytes.saturating_sub(old.session().uuid().len());
-                    tracing::debug!(api = %self.api, peer = %self.peer.label, id, "session id declared again: replaced");
-                }
+        let replaced = st.declared.session(id).is_some();
+        match st.declared.declare_session(&self.registry, id, uuid, true) {
+            Err(DeclareError::TooMuch) => return Err("too many sessions and tokens declared".into()),
+            Err(DeclareError::Duplicate) => {}
+            Ok(Ok(())) if replaced => {
+                tracing::debug!(api = %self.api, peer = %self.peer.label, id, "session id declared again: replaced")
             }
-            Err(e) => {
-                if let Some(old) = st.sessions.remove(&id) {
-                    st.declared_bytes = st.declared_bytes.saturating_sub(old.session().uuid().len());
-                }
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                st.declared.forget_session(id);
                 tracing::warn!(api = %self.api, peer = %self.peer.label, id, "session declared by a linked binder refused: {e}");
             }
         }
@@ -162,12 +141,8 @@ impl ServerLink {
     }
 
     fn forget_session(&self, id: u16) {
-        let mut st = lock(&self.st);
-        match st.sessions.remove(&id) {
-            Some(g) => st.declared_bytes = st.declared_bytes.saturating_sub(g.session().uuid().len()),
-            None => {
-                tracing::info!(api = %self.api, peer = %self.peer.label, id, "forgetting undeclared session id: ignored")
-            }
+        if !lock(&self.st).declared.forget_session(id) {
+            tracing::info!(api = %self.api, peer = %self.peer.label, id, "forgetting undeclared session id: ignored")
         }
     }
 
@@ -178,24 +153,15 @@ impl ServerLink {
         if token.len() > MAX_TOKEN {
             return Err(format!("token of {} bytes (at most {MAX_TOKEN})", token.len()));
         }
-        let mut st = lock(&self.st);
-        if st.declared_bytes + token.len() > MAX_DECLARED_BYTES {
-            return Err("too many sessions and tokens declared".into());
+        match lock(&self.st).declared.declare_token(id, token, true) {
+            Err(DeclareError::TooMuch) => Err("too many sessions and tokens declared".into()),
+            _ => Ok(()),
         }
-        st.declared_bytes += token.len();
-        if let Some(old) = st.tokens.insert(id, token.into()) {
-            st.declared_bytes = st.declared_bytes.saturating_sub(old.len());
-        }
-        Ok(())
     }
 
     fn forget_token(&self, id: u16) {
-        let mut st = lock(&self.st);
-        match st.tokens.remove(&id) {
-            Some(t) => st.declared_bytes = st.declared_bytes.saturating_sub(t.len()),
-            None => {
-                tracing::info!(api = %self.api, peer = %self.peer.label, id, "forgetting undeclared token id: ignored")
-            }
+        if !lock(&self.st).declared.forget_token(id) {
+            tracing::info!(api = %self.api, peer = %self.peer.label, id, "forgetting undeclared token id: ignored")
         }
     }
 
@@ -214,46 +180,32 @@ impl ServerLink {
         };
         let (session, token) = {
             let mut st = lock(&self.st);
-            if st.inflight >= MAX_PENDING {
-                return Err(format!("more than {MAX_PENDING} calls in progress"));
-            }
-            if st.inflight >= self.max_inflight {
+            if let Admit::Busy(info) = st.inflight.admit(true)? {
                 drop(st);
-                let info = format!("too many calls in progress on this link ({})", self.max_inflight);
                 self.reply_raw(callid, Some(afb_core::status::NOT_AVAILABLE), Some(&info), "null");
                 return Ok(());
             }
-            let session = if sessionid == 0 {
-                match &st.anonymous {
-                    Some(g) => g.session().clone(),
-                    None => match self.registry.sessions().create() {
-                        Ok(s) => {
-                            st.anonymous = Some(s.connect());
-                            s
+            let session = match st.declared.session_for(&self.registry, sessionid) {
+                Ok(s) => s,
+                Err(why) => {
+                    st.inflight.done();
+                    drop(st);
+                    match why {
+                        Unusable::Store(e) => {
+                            self.reply_raw(callid, Some("not-available"), Some(&e.to_string()), "null")
                         }
-                        Err(e) => {
-                            drop(st);
-                            self.reply_raw(callid, Some("not-available"), Some(&e.to_string()), "null");
-                            return Ok(());
+                        Unusable::Unknown => {
+                            tracing::info!(api = %self.api, peer = %self.peer.label, sessionid, "call with an undeclared session id: refused");
+                            self.reply_raw(callid, Some("unknown-session"), None, "null");
                         }
-                    },
-                }
-            } else {
-                match st.sessions.get(&sessionid) {
-                    Some(g) => g.session().clone(),
-                    None => {
-                        drop(st);
-                        tracing::info!(api = %self.api, peer = %self.peer.label, sessionid, "call with an undeclared session id: refused");
-                        self.reply_raw(callid, Some("unknown-session"), None, "null");
-                        return Ok(());
                     }
+                    return Ok(());
                 }
             };
             let token = match tokenid {
                 0 => None,
-                id => st.tokens.get(&id).cloned(),
+                id => st.declared.token(id).cloned(),
             };
-            st.inflight += 1;
             (session, token)
         };
         let args = match RawValue::from_string(args.to_owned()) {
@@ -263,22 +215,9 @@ impl ServerLink {
                 Err(_) => Args::null(),
             },
         };
-        let creds = match user_creds.filter(|_| self.peer.trusted).and_then(parse_creds) {
-            Some(c) => Some(Arc::new(c)),
-            None => self.peer.creds.clone(),
-        };
-        let client = Client {
-            session,
-            token,
-            subscriber: Some(Arc::new(CallSubscriber {
-                link: me.clone(),
-                callid,
-            })),
-            creds,
-            cancel: Some(self.gone.clone()),
-        };
-        self.registry
-            .dispatch(&self.api, verb, args, client, Box::new(CallReply { link: me, callid }));
+        let creds = self.peer.call_creds(user_creds);
+        let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
+        self.registry.dispatch(&self.api, verb, args, client, sink);
         Ok(())
     }
 
@@ -286,13 +225,7 @@ impl ServerLink {
         let Some(me) = self.arc() else {
             return Ok(());
         };
-        {
-            let mut st = lock(&self.st);
-            if st.inflight >= MAX_PENDING {
-                return Err(format!("more than {MAX_PENDING} calls in progress"));
-            }
-            st.inflight += 1;
-        }
+        lock(&self.st).inflight.admit(false)?;
         tokio::spawn(async move {
             let d = me.registry.describe(&me.api).await;
             me.finished();
@@ -356,50 +289,20 @@ impl ServerLink {
         if let Some(l) = self.listener() {
             self.registry.remove_listener(&l);
         }
-        let (events, sessions, anonymous) = {
+        let (events, declared) = {
             let mut st = lock(&self.st);
             st.ev_ids.clear();
-            st.tokens.clear();
             (
                 std::mem::take(&mut st.ev_wire),
-                std::mem::take(&mut st.sessions),
-                st.anonymous.take(),
+                std::mem::replace(&mut st.declared, Declared::new(0)),
             )
         };
         let weak = self.weak_listener();
         for ev in events.values().filter_map(WeakEvent::upgrade) {
             ev.remove_listener(&weak);
         }
-        drop(sessions);
-        drop(anonymous);
+        drop(declared);
     }
-}
-
-/// Parses `user_creds` as the C binders export them: `UID:GID:PID-LABEL`, hexadecimal.
-pub(crate) fn parse_creds(text: &str) -> Option<Credentials> {
-    let (ids, label) = text.split_once('-')?;
-    let mut it = ids.split(':').map(|x| u32::from_str_radix(x, 16).ok());
-    let (uid, gid, pid) = (it.next()??, it.next()??, it.next()??);
-    if it.next().is_some() {
-        return None;
-    }
-    Some(Credentials {
-        uid,
-        gid,
-        pid,
-        label: (!label.is_empty()).then(|| label.to_owned()),
-    })
-}
-
-/// Formats credentials as the C binders export them.
-pub(crate) fn export_creds(c: &Credentials) -> String {
-    format!(
-        "{:x}:{:x}:{:x}-{}",
-        c.uid,
-        c.gid,
-        c.pid,
-        c.label.as_deref().unwrap_or("NoLabel")
-    )
 }
 
 impl Listener for ServerLink {
@@ -447,46 +350,25 @@ impl Listener for ServerLink {
 #[derive(Clone)]
 struct BroadcastFrame(Arc<[u8]>);
 
-/// Where the reply of one call goes.
-struct CallReply {
-    link: Arc<ServerLink>,
-    callid: u16,
-}
-
-impl ReplySink for CallReply {
-    fn reply(self: Box<Self>, reply: Reply) {
-        self.link.reply(self.callid, reply)
+impl CallSide for ServerLink {
+    fn reply(&self, callid: u16, reply: Reply) {
+        ServerLink::reply(self, callid, reply)
     }
-}
 
-/// How a call subscribes the peer's client: `E` (first time), then `X callid eventid`.
-struct CallSubscriber {
-    link: Arc<ServerLink>,
-    callid: u16,
-}
-
-impl Subscriber for CallSubscriber {
-    fn subscribe(&self, event: &Event) -> Result<(), SubscribeError> {
-        let link = &self.link;
-        let mut st = lock(&link.st);
-        let eventid = link.event_id(&mut st, event)?;
-        link.out
-            .send(&Message::Subscribe {
-                callid: self.callid,
-                eventid,
-            })
+    /// `E` (first time), then `X callid eventid`.
+    fn subscribe(&self, callid: u16, event: &Event) -> Result<(), SubscribeError> {
+        let mut st = lock(&self.st);
+        let eventid = self.event_id(&mut st, event)?;
+        self.out
+            .send(&Message::Subscribe { callid, eventid })
             .map_err(|_| SubscribeError::Refused("link closed".into()))
     }
 
-    fn unsubscribe(&self, event: &Event) -> Result<(), SubscribeError> {
-        let link = &self.link;
-        let st = lock(&link.st);
+    fn unsubscribe(&self, callid: u16, event: &Event) -> Result<(), SubscribeError> {
+        let st = lock(&self.st);
         if let Some(&eventid) = st.ev_ids.get(&event.id()) {
-            link.out
-                .send(&Message::Unsubscribe {
-                    callid: self.callid,
-                    eventid,
-                })
+            self.out
+                .send(&Message::Unsubscribe { callid, eventid })
                 .map_err(|_| SubscribeError::Refused("link closed".into()))?;
         }
         Ok(())
@@ -571,21 +453,18 @@ pub(crate) async fn serve_link<R, W>(
         me: me.clone(),
         registry: registry.clone(),
         api,
-        out: Outbox::new(opts.max_queued, stop.child_token()),
+        out: Outbox::new(opts.max_queued, stop.child_token(), "wsapi link"),
         gone: ClientCancel::new(CancellationToken::new()),
         peer,
-        max_inflight: opts.max_inflight.min(MAX_PENDING),
+
         max_events: opts.max_events,
         st: Mutex::new(State {
             version: None,
-            sessions: HashMap::new(),
-            anonymous: None,
-            tokens: HashMap::new(),
-            declared_bytes: 0,
+            declared: Declared::new(MAX_DECLARED_BYTES),
             ev_ids: HashMap::new(),
             ev_wire: HashMap::new(),
             next_ev: 1,
-            inflight: 0,
+            inflight: Inflight::new(opts.max_inflight),
         }),
     });
     tracing::debug!(api = %link.api, peer = %link.peer.label, "wsapi link opened");
@@ -600,27 +479,4 @@ pub(crate) async fn serve_link<R, W>(
         tracing::info!(api = %link.api, peer = %link.peer.label, "wsapi link closed: {end}");
     }
     link.cleanup();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn creds_round_trip() {
-        let c = Credentials {
-            uid: 1000,
-            gid: 100,
-            pid: 4242,
-            label: Some("User::App".into()),
-        };
-        let s = export_creds(&c);
-        assert_eq!(s, "3e8:64:1092-User::App");
-        assert_eq!(parse_creds(&s), Some(c));
-        assert_eq!(parse_creds("1:2-x"), None);
-        assert_eq!(parse_creds("1:2:3:4-x"), None);
-        assert_eq!(parse_creds("zz:2:3-x"), None);
-        assert_eq!(parse_creds("1:2:3").map(|c| c.uid), None);
-        assert_eq!(parse_creds("1:2:3-").map(|c| c.label), Some(None));
-    }
 }

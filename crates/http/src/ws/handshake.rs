@@ -13,6 +13,10 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 /// The JSON WebSocket subprotocol.
 pub const PROTOCOL: &str = "x-afb-ws-json1";
 
+/// The subprotocol of RPC v3 inside a WebSocket (served when an RPC handler
+/// is installed, see [`crate::upgrade`]).
+pub const RPC_PROTOCOL: &str = "x-afb-ws-rpc";
+
 /// An accepted handshake: what the `101` answer carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -81,6 +85,13 @@ fn valid_key(key: &[u8]) -> bool {
 // The Err variant is the response itself, as big as it is.
 #[allow(clippy::result_large_err)]
 pub fn check(headers: &HeaderMap) -> Result<Accepted, Response<Full<Bytes>>> {
+    check_for(headers, &[PROTOCOL])
+}
+
+/// [`check`] knowing the subprotocols `known`: the first of the client's
+/// list that is known is chosen (none offered: `x-afb-ws-json1`).
+#[allow(clippy::result_large_err)]
+pub fn check_for(headers: &HeaderMap, known: &[&str]) -> Result<Accepted, Response<Full<Bytes>>> {
     let version_ok = headers
         .get(SEC_WEBSOCKET_VERSION)
         .is_some_and(|v| v.as_bytes().trim_ascii() == b"13");
@@ -109,8 +120,14 @@ pub fn check(headers: &HeaderMap) -> Result<Accepted, Response<Full<Bytes>>> {
     let protocol = if offered.peek().is_none() {
         None
     } else {
-        match offered.find(|p| p.eq_ignore_ascii_case(PROTOCOL)) {
+        match offered.find(|p| known.iter().any(|k| p.eq_ignore_ascii_case(k))) {
             Some(p) => Some(p.to_owned()),
+            None if known.len() > 1 => {
+                return Err(refuse(
+                    StatusCode::PRECONDITION_FAILED,
+                    "unsupported WebSocket subprotocol (x-afb-ws-json1 or x-afb-ws-rpc)\n",
+                ))
+            }
             None => {
                 return Err(refuse(
                     StatusCode::PRECONDITION_FAILED,
@@ -170,6 +187,30 @@ mod tests {
         let mut p = BASE.to_vec();
         p.push(("sec-websocket-protocol", "chat, superchat"));
         assert_eq!(check(&headers(&p)).unwrap_err().status(), 412);
+    }
+
+    #[test]
+    fn the_first_known_protocol_of_the_client_wins() {
+        let both = [PROTOCOL, RPC_PROTOCOL];
+        let mut p = BASE.to_vec();
+        p.push(("sec-websocket-protocol", "chat, X-AFB-WS-RPC, x-afb-ws-json1"));
+        assert_eq!(
+            check_for(&headers(&p), &both).unwrap().protocol.as_deref(),
+            Some("X-AFB-WS-RPC")
+        );
+        assert_eq!(
+            check(&headers(&p)).unwrap().protocol.as_deref(),
+            Some("x-afb-ws-json1"),
+            "rpc unknown"
+        );
+        let mut p = BASE.to_vec();
+        p.push(("sec-websocket-protocol", "x-afb-ws-rpc"));
+        assert_eq!(check(&headers(&p)).unwrap_err().status(), 412);
+        assert_eq!(
+            check_for(&headers(&BASE), &both).unwrap().protocol,
+            None,
+            "absent: json1"
+        );
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! The outgoing side of a link: every producer (reply sinks, event listeners,
-//! the link's own task) encodes its frames straight into one shared buffer,
+//! the link's own task) encodes its messages straight into one shared buffer,
 //! and the link's task writes whatever accumulated in one go (batched writes,
 //! no per-message allocation). The buffer is bounded: a peer that does not
 //! read makes it overflow, and the link is then closed.
 
 use std::sync::{Mutex, MutexGuard};
 
-use afb_wsapi_codec::{encode_framed, Message};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -16,25 +15,28 @@ struct Inner {
 }
 
 /// A bounded outgoing byte queue shared by the producers of one link.
-pub(crate) struct Outbox {
+pub struct Outbox {
     inner: Mutex<Inner>,
     notify: Notify,
     /// Cancelled when the link must end (overflow, hang-up asked).
-    pub(crate) close: CancellationToken,
+    pub close: CancellationToken,
     limit: usize,
+    /// Names the link in logs (`wsapi link`, `RPC link`).
+    label: &'static str,
 }
 
 /// Why the outbox refused bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SendError {
+pub enum SendError {
     /// The link is closed or closing.
     Closed,
 }
 
 impl Outbox {
     /// An outbox holding at most `limit` bytes (one message always fits);
-    /// `close` ends the link (a child of the server's shutdown token, say).
-    pub(crate) fn new(limit: usize, close: CancellationToken) -> Self {
+    /// `close` ends the link (a child of the server's shutdown token, say);
+    /// `label` names the link in logs.
+    pub fn new(limit: usize, close: CancellationToken, label: &'static str) -> Self {
         Outbox {
             inner: Mutex::new(Inner {
                 buf: Vec::new(),
@@ -43,6 +45,7 @@ impl Outbox {
             notify: Notify::new(),
             close,
             limit,
+            label,
         }
     }
 
@@ -52,7 +55,7 @@ impl Outbox {
 
     /// Appends bytes with `fill`; fails when closed. When the queue passes
     /// its bound (and held something before), the link is closed.
-    pub(crate) fn append(&self, fill: impl FnOnce(&mut Vec<u8>)) -> Result<(), SendError> {
+    pub fn append(&self, fill: impl FnOnce(&mut Vec<u8>)) -> Result<(), SendError> {
         let mut g = self.lock();
         if g.closed {
             return Err(SendError::Closed);
@@ -67,7 +70,8 @@ impl Outbox {
             tracing::warn!(
                 queued,
                 limit = self.limit,
-                "wsapi link: the peer does not read its messages (outgoing queue full): closing the link"
+                "{}: the peer does not read its messages (outgoing queue full): closing the link",
+                self.label
             );
             self.close.cancel();
             return Err(SendError::Closed);
@@ -79,37 +83,32 @@ impl Outbox {
         Ok(())
     }
 
-    /// Appends one message as a binary frame.
-    pub(crate) fn send(&self, msg: &Message<'_>) -> Result<(), SendError> {
-        self.append(|buf| encode_framed(msg, buf))
-    }
-
-    /// Appends pre-encoded frames.
-    pub(crate) fn send_raw(&self, bytes: &[u8]) -> Result<(), SendError> {
+    /// Appends pre-encoded bytes.
+    pub fn send_raw(&self, bytes: &[u8]) -> Result<(), SendError> {
         self.append(|buf| buf.extend_from_slice(bytes))
     }
 
     /// Moves the queued bytes into `into` (which must be empty), keeping
     /// `into`'s old allocation for the next batch.
-    pub(crate) fn take(&self, into: &mut Vec<u8>) {
+    pub fn take(&self, into: &mut Vec<u8>) {
         let mut g = self.lock();
         std::mem::swap(&mut g.buf, into);
     }
 
     /// Waits until bytes may have been queued.
-    pub(crate) async fn wait(&self) {
+    pub async fn wait(&self) {
         self.notify.notified().await
     }
 
     /// Refuses any further bytes and drops the queued ones.
-    pub(crate) fn shut(&self) {
+    pub fn shut(&self) {
         let mut g = self.lock();
         g.closed = true;
         g.buf = Vec::new();
     }
 
     /// Whether the outbox refuses bytes.
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.lock().closed
     }
 }
@@ -120,7 +119,7 @@ mod tests {
 
     #[test]
     fn batches_and_overflow() {
-        let o = Outbox::new(10, CancellationToken::new());
+        let o = Outbox::new(10, CancellationToken::new(), "test link");
         o.send_raw(b"abcdef").unwrap();
         o.send_raw(b"gh").unwrap();
         let mut b = Vec::new();

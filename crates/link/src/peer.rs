@@ -1,0 +1,128 @@
+//! Who is at the other end of an accepted link, and whether it may speak on
+//! behalf of its own clients: a unix peer running as our uid or as root may
+//! pass its clients' credentials (`UID:GID:PID-LABEL`, hexadecimal, as the C
+//! binders write them); any other peer's calls carry the peer's own
+//! credentials (unix) or none (TCP).
+
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, OnceLock};
+
+use afb_core::Credentials;
+use afb_endpoint::PeerInfo;
+
+/// What the accepting side knows of a peer.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    /// For logs: the peer's address or the socket path.
+    pub label: String,
+    /// Peer credentials (unix sockets).
+    pub creds: Option<Arc<Credentials>>,
+    /// Whether the peer may speak for its own clients.
+    pub trusted: bool,
+}
+
+impl Peer {
+    /// The credentials a call from this peer runs with: the ones it passes
+    /// for its client when it is trusted and they parse, else its own.
+    pub fn call_creds(&self, passed: Option<&str>) -> Option<Arc<Credentials>> {
+        match passed.filter(|_| self.trusted).and_then(parse_creds) {
+            Some(c) => Some(Arc::new(c)),
+            None => self.creds.clone(),
+        }
+    }
+}
+
+/// The uid this process runs as (owner of `/proc/self`).
+pub fn my_uid() -> Option<u32> {
+    static UID: OnceLock<Option<u32>> = OnceLock::new();
+    *UID.get_or_init(|| std::fs::metadata("/proc/self").ok().map(|m| m.uid()))
+}
+
+/// The peer of an accepted connection: unix peers carry their credentials
+/// and are trusted when they run as root or as us.
+pub fn peer_of(info: &PeerInfo) -> Peer {
+    let creds = info.cred().map(|c| {
+        Arc::new(Credentials {
+            uid: c.uid,
+            gid: c.gid,
+            pid: c.pid.unwrap_or(0),
+            label: None,
+        })
+    });
+    let trusted = creds.as_ref().is_some_and(|c| c.uid == 0 || Some(c.uid) == my_uid());
+    Peer {
+        label: info.to_string(),
+        creds,
+        trusted,
+    }
+}
+
+/// Parses credentials as the C binders export them: `UID:GID:PID-LABEL`, hexadecimal.
+pub fn parse_creds(text: &str) -> Option<Credentials> {
+    let (ids, label) = text.split_once('-')?;
+    let mut it = ids.split(':').map(|x| u32::from_str_radix(x, 16).ok());
+    let (uid, gid, pid) = (it.next()??, it.next()??, it.next()??);
+    if it.next().is_some() {
+        return None;
+    }
+    Some(Credentials {
+        uid,
+        gid,
+        pid,
+        label: (!label.is_empty()).then(|| label.to_owned()),
+    })
+}
+
+/// Formats credentials as the C binders export them.
+pub fn export_creds(c: &Credentials) -> String {
+    format!(
+        "{:x}:{:x}:{:x}-{}",
+        c.uid,
+        c.gid,
+        c.pid,
+        c.label.as_deref().unwrap_or("NoLabel")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creds_round_trip() {
+        let c = Credentials {
+            uid: 1000,
+            gid: 100,
+            pid: 4242,
+            label: Some("User::App".into()),
+        };
+        let s = export_creds(&c);
+        assert_eq!(s, "3e8:64:1092-User::App");
+        assert_eq!(parse_creds(&s), Some(c));
+        assert_eq!(parse_creds("1:2-x"), None);
+        assert_eq!(parse_creds("1:2:3:4-x"), None);
+        assert_eq!(parse_creds("zz:2:3-x"), None);
+        assert_eq!(parse_creds("1:2:3").map(|c| c.uid), None);
+        assert_eq!(parse_creds("1:2:3-").map(|c| c.label), Some(None));
+    }
+
+    #[test]
+    fn only_trusted_peers_pass_credentials() {
+        let own = Arc::new(Credentials {
+            uid: 5,
+            gid: 5,
+            pid: 1,
+            label: None,
+        });
+        let mut p = Peer {
+            label: "x".into(),
+            creds: Some(own.clone()),
+            trusted: false,
+        };
+        assert_eq!(p.call_creds(Some("7:7:7-L")), Some(own.clone()));
+        p.trusted = true;
+        assert_eq!(p.call_creds(Some("7:7:7-L")).map(|c| c.uid), Some(7));
+        assert_eq!(p.call_creds(Some("garbage")), Some(own));
+        assert_eq!(p.call_creds(None).map(|c| c.uid), Some(5));
+    }
+}
