@@ -282,6 +282,15 @@ impl Daemon {
             .arg(format!("-{sig}"))
             .arg(self.pid().to_string())
             .status();
+        if sig == "STOP" {
+            // kill(2) returns before every thread has stopped: a thread
+            // running on the other CPU can still serve a request. Wait until
+            // each thread of the process shows the stopped state.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !all_threads_stopped(self.pid()) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 
     /// Waits up to `timeout` for the process to exit.
@@ -348,4 +357,18 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T` in
+/// `/proc/PID/task/TID/stat`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| rest.starts_with(['T', 't'])))
+            .unwrap_or(false)
+    })
 }
