@@ -1,7 +1,7 @@
 //! A connected byte stream of any kind, and its two halves.
 //!
-//! TLS plugs in here: a `Tls` variant wrapping a [`Stream`] (client or
-//! server side) made by the listener or connector when the URI has a
+//! TLS is the `Tls` variant: a rustls session (client or server side) over
+//! another [`Stream`], made by the listener or connector when the URI has a
 //! `tls+`/`mtls+` prefix; the transports keep seeing one [`Stream`].
 
 use std::io::{self, IoSlice};
@@ -14,7 +14,10 @@ use tokio::net::{tcp, unix, TcpStream, UnixStream};
 
 use crate::socket::serial::CharDevice;
 
-/// A connected stream: TCP, unix socket or character device.
+/// A TLS session over a stream.
+pub type TlsStream = tokio_rustls::TlsStream<Stream>;
+
+/// A connected stream: TCP, unix socket or character device, or TLS over one.
 #[derive(Debug)]
 pub enum Stream {
     /// A TCP connection (TCP_NODELAY set).
@@ -23,6 +26,8 @@ pub enum Stream {
     Unix(UnixStream),
     /// An open character device (serial line).
     Char(CharDevice),
+    /// TLS over one of the above.
+    Tls(Box<TlsStream>),
 }
 
 /// The reading half of a [`Stream`].
@@ -34,6 +39,8 @@ pub enum ReadHalf {
     Unix(unix::OwnedReadHalf),
     /// Of a character device.
     Char(pipe::Receiver),
+    /// Of a TLS session.
+    Tls(tokio::io::ReadHalf<Box<TlsStream>>),
 }
 
 /// The writing half of a [`Stream`].
@@ -45,6 +52,8 @@ pub enum WriteHalf {
     Unix(unix::OwnedWriteHalf),
     /// Of a character device.
     Char(pipe::Sender),
+    /// Of a TLS session.
+    Tls(tokio::io::WriteHalf<Box<TlsStream>>),
 }
 
 impl Stream {
@@ -63,6 +72,23 @@ impl Stream {
                 let (r, w) = s.into_split();
                 (ReadHalf::Char(r), WriteHalf::Char(w))
             }
+            Stream::Tls(s) => {
+                let (r, w) = tokio::io::split(s);
+                (ReadHalf::Tls(r), WriteHalf::Tls(w))
+            }
+        }
+    }
+
+    /// Whether it is a TLS session.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// The ALPN protocol agreed in the TLS handshake, if any.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+            _ => None,
         }
     }
 }
@@ -74,6 +100,7 @@ macro_rules! each {
             Self::Tcp($s) => $e,
             Self::Unix($s) => $e,
             Self::Char($s) => $e,
+            Self::Tls($s) => $e,
         }
     };
 }
@@ -106,6 +133,7 @@ macro_rules! async_write {
                     Self::Tcp(s) => s.is_write_vectored(),
                     Self::Unix(s) => s.is_write_vectored(),
                     Self::Char(s) => s.is_write_vectored(),
+                    Self::Tls(s) => s.is_write_vectored(),
                 }
             }
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -7,8 +7,10 @@
 //! and `cargo test --workspace` builds every binary before running tests).
 //!
 //! [`cws`] is a WebSocket client that behaves on the wire as the C client
-//! library `libafbwsc` (unmasked frames, its upgrade request).
+//! library `libafbwsc` (unmasked frames, its upgrade request). [`certs`]
+//! makes test certificates.
 
+pub mod certs;
 pub mod cws;
 
 use std::io::{BufRead, BufReader, Read};
