@@ -4,7 +4,7 @@
 //! daemon), listen (HTTP, `--ws-server`), run the `--call`s, notify systemd
 //! (`READY=1`), start `--exec`; then serve until SIGTERM/SIGINT, an exit
 //! request (`hello/exit`) or the end of the `--exec` child, and shut down
-//! gracefully.
+//! gracefully. SIGHUP reloads the TLS material ([`crate::tls::reload`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -256,9 +256,19 @@ async fn listen_http(
             .map_err(|e| format!("--interface {i}: {e}"))?;
         listeners.push(l);
     }
+    let https = crate::tls::https_server(o, afb_http::server::alpn_protocols())?;
     for l in listeners {
-        tracing::info!("HTTP listening on {l}");
-        http.serve(l);
+        match &https {
+            Some(tls) => {
+                let l = l.into_tls(tls.clone());
+                tracing::info!("HTTPS listening on {l}");
+                http.serve(l);
+            }
+            None => {
+                tracing::info!("HTTP listening on {l}");
+                http.serve(l);
+            }
+        }
     }
     running.http = Some(http);
     Ok(running)
@@ -331,7 +341,9 @@ enum Stop {
 pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32, String> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP handler: {e}"))?;
     let o = &p.opts;
+    crate::tls::set_defaults(o);
     let config = RegistryConfig {
         api_timeout: (o.apitimeout > 0).then(|| Duration::from_secs(o.apitimeout)),
         sessions: SessionConfig {
@@ -455,16 +467,19 @@ pub async fn run(mut p: Prepared, level_source: Arc<LevelSource>) -> Result<i32,
         Ok(()) => {
             let mut exit_rx = registry.exit_requests();
             let child = &mut running.child;
-            Ok(tokio::select! {
-                _ = sigterm.recv() => Stop::Signal("SIGTERM"),
-                _ = sigint.recv() => Stop::Signal("SIGINT"),
-                r = exit_rx.wait_for(Option::is_some) => Stop::ExitRequest(r.ok().and_then(|v| *v).unwrap_or(0)),
-                status = async {
-                    match child.as_mut() {
-                        Some(c) => c.wait().await,
-                        None => std::future::pending().await,
-                    }
-                } => Stop::Child(status.map(exec::exit_code).unwrap_or(1)),
+            Ok(loop {
+                tokio::select! {
+                    _ = sighup.recv() => crate::tls::reload(),
+                    _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
+                    _ = sigint.recv() => break Stop::Signal("SIGINT"),
+                    r = exit_rx.wait_for(Option::is_some) => break Stop::ExitRequest(r.ok().and_then(|v| *v).unwrap_or(0)),
+                    status = async {
+                        match child.as_mut() {
+                            Some(c) => c.wait().await,
+                            None => std::future::pending().await,
+                        }
+                    } => break Stop::Child(status.map(exec::exit_code).unwrap_or(1)),
+                }
             })
         }
     };

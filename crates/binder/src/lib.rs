@@ -1,6 +1,6 @@
 //! The daemon's assembly: command line and config files ([`options`]),
 //! logging ([`logging`]), the `monitor` API ([`monitor`]), listeners
-//! ([`listen`]), start-up, signals, systemd notification and `--exec`
+//! ([`listen`]), TLS and HTTPS ([`tls`]), start-up, signals, systemd notification and `--exec`
 //! ([`daemon`], [`exec`]). `bins/afb-daemon` only calls [`main`].
 
 pub mod bindings;
@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod options;
 pub mod process;
 mod sys;
+pub mod tls;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

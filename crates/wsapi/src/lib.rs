@@ -57,7 +57,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use afb_core::{ApiDecl, ApiResolver, Credentials, Registry};
+use afb_core::{ApiDecl, ApiResolver, CertIdentity, Credentials, Registry};
 pub use afb_endpoint::UriError;
 use afb_endpoint::{Connector, ListenOptions, Listener, PeerInfo};
 pub use afb_wsapi_codec::MAX_PENDING;
@@ -216,7 +216,11 @@ fn start_server(
                 Ok((stream, info)) => {
                     let peer = peer_of(&info);
                     if let Some(allowed) = &opts.allow_uids {
-                        if !peer.creds.as_ref().is_some_and(|c| allowed.contains(&c.uid)) {
+                        if !peer
+                            .creds
+                            .as_ref()
+                            .is_some_and(|c| c.has_process() && allowed.contains(&c.uid))
+                        {
                             tracing::warn!(api = %api, peer = %peer.label, "wsapi: peer not allowed: connection refused");
                             continue;
                         }
@@ -304,16 +308,17 @@ fn my_uid() -> Option<u32> {
 }
 
 /// A server link's peer: unix peers carry their credentials and may speak
-/// for their own clients (`user_creds`) when they run as root or as us.
+/// for their own clients (`user_creds`) when they run as root or as us;
+/// TLS peers carry the certificate they showed (mutual TLS).
 fn peer_of(info: &PeerInfo) -> Peer {
-    let creds = info.cred().map(|c| {
-        Arc::new(Credentials {
-            uid: c.uid,
-            gid: c.gid,
-            pid: c.pid.unwrap_or(0),
-            label: None,
-        })
-    });
+    let creds = Credentials::of_peer(
+        info.cred().map(|c| (c.uid, c.gid, c.pid.unwrap_or(0))),
+        info.certificate().map(|c| CertIdentity {
+            subject: c.subject.clone(),
+            names: c.names.clone(),
+        }),
+    )
+    .map(Arc::new);
     let trusted = creds.as_ref().is_some_and(|c| c.uid == 0 || Some(c.uid) == my_uid());
     Peer {
         label: info.to_string(),

@@ -388,6 +388,7 @@ pub(crate) fn parse_creds(text: &str) -> Option<Credentials> {
         gid,
         pid,
         label: (!label.is_empty()).then(|| label.to_owned()),
+        cert: None,
     })
 }
 
@@ -613,6 +614,7 @@ mod tests {
             gid: 100,
             pid: 4242,
             label: Some("User::App".into()),
+            cert: None,
         };
         let s = export_creds(&c);
         assert_eq!(s, "3e8:64:1092-User::App");
