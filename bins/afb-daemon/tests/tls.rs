@@ -69,6 +69,11 @@ fn tls_to(port: u16, name: &str, trust: &Path, client: Option<&Issued>) -> Conne
 
 /// One HTTP/1.1 GET on `s` (kept alive): status and body.
 async fn get(s: &mut Stream, target: &str) -> Result<(u16, String), String> {
+    get_full(s, target).await.map(|(status, _, body)| (status, body))
+}
+
+/// One HTTP/1.1 GET on `s` (kept alive): status, head and body.
+async fn get_full(s: &mut Stream, target: &str) -> Result<(u16, String, String), String> {
     let req = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
@@ -88,7 +93,7 @@ async fn get(s: &mut Stream, target: &str) -> Result<(u16, String), String> {
                 if buf.len() >= end + 4 + len {
                     let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
                     let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
-                    return Ok((status, body));
+                    return Ok((status, head, body));
                 }
             }
             match s.read(&mut chunk).await {
@@ -134,6 +139,15 @@ fn https_rest_and_wss_wsj1_with_the_test_ca() {
         let c = tls_to(d.port, "127.0.0.1", &pki.ca.cert, None);
         let mut s = c.connect().await.unwrap();
         assert_eq!(s.alpn_protocol(), Some(&b"http/1.1"[..]), "ALPN");
+        let (_, head, _) = get_full(&mut s, "/api/hello/ping").await.unwrap();
+        let cookie = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .unwrap();
+        assert!(
+            cookie.ends_with("; Secure"),
+            "the session cookie is Secure over HTTPS: {cookie}"
+        );
         for _ in 0..3 {
             let (status, _) = get(&mut s, "/api/hello/ping").await.unwrap();
             assert_eq!(status, 200, "keep-alive over TLS");

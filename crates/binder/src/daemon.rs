@@ -235,6 +235,7 @@ async fn listen_http(
             drain_until: None, // the HTTP server's grace period
         },
         origins: OriginPolicy::new(o.allowed_origin.clone()),
+        secure_cookie: o.https,
     };
     let http = HttpServer::new(registry.clone(), config).map_err(|e| e.to_string())?;
     let interfaces = o

@@ -37,7 +37,7 @@ pub use profile::{PathRule, Profile};
 pub use query::Query;
 pub use socket::sd::provide as provide_systemd_sockets;
 pub use socket::serial::CharDevice;
-pub use stream::{ReadHalf, Stream, TlsStream, WriteHalf};
+pub use stream::{ReadHalf, Stream, TlsHalf, TlsStream, WriteHalf};
 pub use tls::PeerCertificate;
 pub use uri::{
     api_name_rule, parse_port, split_host_port, Address, Host, Prefix, Prefixes, SocketUri, UriError,

@@ -583,3 +583,44 @@ mod garbage {
         PKI.get_or_init(|| TestPki::new("ep-prop"))
     }
 }
+
+/// A writer that hands rustls more than the socket takes, then only reads
+/// (as the wsapi link does: writes without flush, then waits reading): what
+/// rustls still holds must go out anyway.
+#[tokio::test]
+async fn data_left_in_rustls_is_sent_while_the_writer_reads() {
+    let pki = TestPki::new("ep-backpressure");
+    let (l, port) = server(&pki, "tls+", "").await;
+    let target = format!("tls+tcp:localhost:{port}/x?trust={}", p(&pki.ca.cert));
+    let (c, a) = tokio::join!(connect(&target), l.accept());
+    let (mut client, (server, _)) = (c.unwrap(), a.unwrap());
+    const SIZE: usize = 8 << 20;
+    let writer = tokio::spawn(async move {
+        let (mut rd, mut wr) = server.into_split();
+        let big = vec![0x5a_u8; SIZE];
+        let mut off = 0;
+        while off < SIZE {
+            off += wr.write(&big[off..]).await.unwrap();
+        }
+        // No flush: wait for the peer's answer.
+        let mut ok = [0u8; 2];
+        rd.read_exact(&mut ok).await.unwrap();
+        ok
+    });
+    let mut got = 0;
+    let mut buf = vec![0u8; 16 * 1024];
+    let read_all = async {
+        while got < SIZE {
+            let n = client.read(&mut buf).await.unwrap();
+            assert!(n > 0, "end of stream after {got} bytes");
+            got += n;
+            // A slow reader: the writer's socket stays full, so its last
+            // write leaves bytes in rustls.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(T, read_all).await.expect("every byte arrives");
+    client.write_all(b"ok").await.unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(&tokio::time::timeout(T, writer).await.unwrap().unwrap(), b"ok");
+}

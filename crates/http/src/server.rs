@@ -69,7 +69,8 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// `Set-Cookie: x-afb-uuid-PORT=UUID; Path=/; Max-Age=TIMEOUT; HttpOnly; SameSite=Lax`.
+    /// `Set-Cookie: x-afb-uuid-PORT=UUID; Path=/; Max-Age=TIMEOUT; HttpOnly; SameSite=Lax`
+    /// (and `; Secure` over HTTPS).
     pub(crate) fn session_cookie(&self, uuid: &str) -> Option<HeaderValue> {
         rest::cookie_value(&self.cookie_prefix, uuid, &self.cookie_suffix)
     }
@@ -187,7 +188,10 @@ impl HttpServer {
             registry,
             rootapi,
             cookie_prefix: format!("{cookie_name}="),
-            cookie_suffix: format!("; Path=/; Max-Age={timeout}; HttpOnly; SameSite=Lax"),
+            cookie_suffix: format!(
+                "; Path=/; Max-Age={timeout}; HttpOnly; SameSite=Lax{}",
+                if config.secure_cookie { "; Secure" } else { "" }
+            ),
             cookie_name,
             limits,
             upload_dir: config.upload_dir,

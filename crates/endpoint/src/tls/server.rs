@@ -297,6 +297,8 @@ pub(crate) async fn accept_loop(raw: Listener, tls: Arc<TlsServer>, tx: mpsc::Se
                 if tx.send(Err(e)).await.is_err() {
                     return;
                 }
+                // Out of descriptors and the like: do not spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
