@@ -1,4 +1,5 @@
-//! The load generators: REST, x-afb-ws-json1, wsapi and event fan-out. Each runs on one
+//! The load generators: REST (HTTP or HTTPS), TLS handshakes, x-afb-ws-json1, wsapi and
+//! event fan-out. Each runs on one
 //! current-thread tokio runtime (the process is pinned to its load CPU), opens its
 //! connections, warms up, then measures for a fixed window: operations done, latency of each
 //! (HDR histogram), errors, and the CPU share of the load and of the servers.
@@ -8,8 +9,10 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use afb_endpoint::tls::TlsClient;
 use afb_wsapi_codec::frame::{self, FrameDecoder, FrameEvent, OpCode};
 use afb_wsapi_codec::Message as WsapiMessage;
 use hdrhistogram::Histogram;
@@ -192,6 +195,8 @@ pub struct RestOpts {
     pub conns: usize,
     /// Send back the session cookie of the first reply (else every request is cookie-less).
     pub cookie: bool,
+    /// HTTPS: the TLS client (trusting the server's CA).
+    pub tls: Option<Arc<TlsClient>>,
 }
 
 /// REST load: `conns` keep-alive connections, each sending `GET path` and reading the whole
@@ -200,9 +205,9 @@ pub fn rest(opts: RestOpts, timing: Timing, server_pids: &[u32]) -> Result<LoadR
     run(timing, server_pids, |ctl| async move {
         let host = opts.addr.to_string();
         let conns = open_all(opts.conns, 64, |_| async {
-            net::connect_tcp(opts.addr)
+            net::connect_http(opts.addr, opts.tls.as_deref())
                 .await
-                .map(HttpConn::new)
+                .map(HttpConn::from_stream)
                 .map_err(|e| format!("connect {}: {e}", opts.addr))
         })
         .await?;
@@ -248,8 +253,8 @@ async fn rest_conn(mut conn: HttpConn, ctl: &Ctl, opts: &RestOpts, host: &str) {
         };
         if reconnect && !ctl.stop.get() {
             ctl.count("reconnects", 1.0);
-            match net::connect_tcp(opts.addr).await {
-                Ok(s) => conn = HttpConn::new(s),
+            match net::connect_http(opts.addr, opts.tls.as_deref()).await {
+                Ok(s) => conn = HttpConn::from_stream(s),
                 Err(e) => {
                     ctl.note_error(|| format!("reconnect: {e}"));
                     return;
@@ -257,6 +262,53 @@ async fn rest_conn(mut conn: HttpConn, ctl: &Ctl, opts: &RestOpts, host: &str) {
             }
         }
     }
+}
+
+// ---- TLS handshakes ----------------------------------------------------------------------
+
+/// Options of the handshake load.
+#[derive(Debug, Clone)]
+pub struct HandshakeOpts {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// Request path (with query).
+    pub path: String,
+    /// Connections made at once.
+    pub conns: usize,
+    /// The TLS client (full handshakes: no session resumption).
+    pub tls: Arc<TlsClient>,
+}
+
+/// Handshake load: `conns` loops, each connecting, doing a full TLS handshake, sending one
+/// `GET path`, reading the response and closing; one operation per connection.
+pub fn handshakes(opts: HandshakeOpts, timing: Timing, server_pids: &[u32]) -> Result<LoadResult, String> {
+    run(timing, server_pids, |ctl| async move {
+        let opts = Rc::new(opts);
+        let host = opts.addr.to_string();
+        Ok((0..opts.conns)
+            .map(|_| {
+                let (ctl, opts, host) = (ctl.clone(), opts.clone(), host.clone());
+                tokio::task::spawn_local(async move {
+                    let req = net::get_request(&opts.path, &host, None);
+                    while !ctl.stop.get() {
+                        let t0 = Instant::now();
+                        let r = async {
+                            let s = net::connect_http(opts.addr, Some(&opts.tls)).await?;
+                            let mut conn = HttpConn::from_stream(s);
+                            conn.stream.write_all(&req).await?;
+                            conn.read_response(false).await
+                        }
+                        .await;
+                        match r {
+                            Ok(resp) if resp.status == 200 => ctl.done(t0, Instant::now()),
+                            Ok(resp) => ctl.failed(|| format!("HTTP status {}", resp.status)),
+                            Err(e) => ctl.failed(|| format!("TLS connection: {e}")),
+                        }
+                    }
+                })
+            })
+            .collect())
+    })
 }
 
 // ---- x-afb-ws-json1 ---------------------------------------------------------------------

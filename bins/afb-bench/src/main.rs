@@ -1,6 +1,6 @@
 //! `afb-bench`: load generator, baselines and benchmark suite of the binder.
 //!
-//! Load commands (`rest`, `wsj1`, `wsapi`, `fanout`) hit a running server; `serve-hyper` and
+//! Load commands (`rest`, `handshakes`, `wsj1`, `wsapi`, `fanout`) hit a running server; `serve-hyper` and
 //! `serve-echo` are the baselines; `mem` and `startup` run the daemon themselves; `suite` runs
 //! the whole table (see BENCHMARKS.md): every server pinned to one CPU, the load to another,
 //! binder and baseline runs interleaved, medians and spreads, ratios against the targets;
@@ -60,6 +60,26 @@ enum Cmd {
         /// Do not send back the session cookie (every request gets a new session).
         #[arg(long)]
         no_cookie: bool,
+        /// HTTPS: trust this CA (its certificate file) for the server, named localhost.
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
+    },
+    /// TLS handshakes: N loops each making a new connection (full handshake), one GET, close.
+    Handshakes {
+        #[command(flatten)]
+        common: LoadArgs,
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:1234")]
+        addr: String,
+        /// Request path.
+        #[arg(long, default_value = "/api/hello/ping")]
+        path: String,
+        /// Connections made at once.
+        #[arg(long, default_value_t = 8)]
+        conns: usize,
+        /// Trust this CA (its certificate file) for the server, named localhost.
+        #[arg(long, value_name = "FILE")]
+        cacert: PathBuf,
     },
     /// x-afb-ws-json1 load: N WebSockets x W calls in flight.
     Wsj1 {
@@ -124,7 +144,8 @@ enum Cmd {
         #[arg(long)]
         tag: Option<String>,
     },
-    /// Baseline: raw hyper HTTP/1.1 server answering the bytes of the hello/ping reply.
+    /// Baseline: raw hyper HTTP/1.1 server answering the bytes of the hello/ping reply
+    /// (HTTPS with --cert and --key).
     ServeHyper {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 1234)]
@@ -132,6 +153,12 @@ enum Cmd {
         /// Runtime worker threads (1: current-thread runtime).
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// TLS certificate (PEM).
+        #[arg(long, value_name = "FILE", requires = "key")]
+        cert: Option<PathBuf>,
+        /// TLS key (PEM).
+        #[arg(long, value_name = "FILE", requires = "cert")]
+        key: Option<PathBuf>,
     },
     /// Baseline: raw tokio-tungstenite WebSocket server echoing each text message.
     ServeEcho {
@@ -240,6 +267,19 @@ pub fn loopback_addr(addr: &str) -> Result<SocketAddr, String> {
     Ok(a)
 }
 
+/// A TLS client of a server named `localhost` whose CA is `cacert`; `resume`: abbreviated
+/// handshakes on reconnection (else every handshake is a full one).
+pub fn tls_client(
+    cacert: &std::path::Path,
+    resume: bool,
+) -> Result<std::sync::Arc<afb_endpoint::tls::TlsClient>, String> {
+    let mut s = afb_endpoint::tls::ClientSettings::new("the benchmarked server", Some("localhost".into()));
+    s.trust = vec![cacert.to_path_buf()];
+    s.alpn = vec![b"http/1.1".to_vec()];
+    s.resumption = resume;
+    afb_endpoint::tls::TlsClient::new(s)
+}
+
 fn report(r: &LoadResult, json: bool) {
     if json {
         println!("{}", r.to_json());
@@ -272,6 +312,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             path,
             conns,
             no_cookie,
+            cacert,
         } => {
             pin(&common);
             let opts = load::RestOpts {
@@ -279,8 +320,28 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 path,
                 conns,
                 cookie: !no_cookie,
+                tls: cacert.map(|c| tls_client(&c, true)).transpose()?,
             };
             report(&load::rest(opts, common.timing()?, &common.server_pids)?, common.json);
+        }
+        Cmd::Handshakes {
+            common,
+            addr,
+            path,
+            conns,
+            cacert,
+        } => {
+            pin(&common);
+            let opts = load::HandshakeOpts {
+                addr: loopback_addr(&addr)?,
+                path,
+                conns,
+                tls: tls_client(&cacert, false)?,
+            };
+            report(
+                &load::handshakes(opts, common.timing()?, &common.server_pids)?,
+                common.json,
+            );
         }
         Cmd::Wsj1 {
             common,
@@ -342,7 +403,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             };
             report(&load::fanout(opts, common.timing()?, &common.server_pids)?, common.json);
         }
-        Cmd::ServeHyper { port, workers } => servers::serve_hyper(port, workers)?,
+        Cmd::ServeHyper {
+            port,
+            workers,
+            cert,
+            key,
+        } => servers::serve_hyper(port, workers, cert.as_deref().zip(key.as_deref()))?,
         Cmd::ServeEcho { port, workers, batch } => servers::serve_echo(port, workers, batch)?,
         Cmd::Mem {
             daemon,

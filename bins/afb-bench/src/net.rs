@@ -1,11 +1,12 @@
 //! Minimal, fast client protocol code for the load generator: an HTTP/1.1 response reader
-//! (keep-alive, Content-Length or chunked bodies, `Set-Cookie`), the WebSocket client
+//! (keep-alive, Content-Length or chunked bodies, `Set-Cookie`; over TCP or TLS), the WebSocket client
 //! handshake, masked text frames, and wsapi endpoints (`afb-endpoint` socket URIs).
 
 use std::io;
 use std::net::SocketAddr;
 
-use afb_endpoint::{Connector, SocketUri};
+use afb_endpoint::tls::TlsClient;
+use afb_endpoint::{Connector, SocketUri, Stream};
 use afb_wsapi_codec::frame::{self, FrameDecoder, FrameEvent, OpCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -63,10 +64,19 @@ pub struct Response {
     pub close: bool,
 }
 
-/// An HTTP/1.1 client connection reading responses from a reused buffer.
+/// Connects to `addr` with `TCP_NODELAY`, then does the TLS handshake of `tls` if given.
+pub async fn connect_http(addr: SocketAddr, tls: Option<&TlsClient>) -> io::Result<Stream> {
+    let s = Stream::Tcp(connect_tcp(addr).await?);
+    match tls {
+        Some(t) => t.handshake(s).await,
+        None => Ok(s),
+    }
+}
+
+/// An HTTP/1.1 client connection (cleartext or TLS) reading responses from a reused buffer.
 pub struct HttpConn {
     /// The socket.
-    pub stream: TcpStream,
+    pub stream: Stream,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -75,6 +85,11 @@ pub struct HttpConn {
 impl HttpConn {
     /// Wraps a connected socket.
     pub fn new(stream: TcpStream) -> Self {
+        Self::from_stream(Stream::Tcp(stream))
+    }
+
+    /// Wraps a connected stream (TCP or TLS).
+    pub fn from_stream(stream: Stream) -> Self {
         HttpConn {
             stream,
             buf: vec![0; 16 * 1024],
@@ -83,10 +98,13 @@ impl HttpConn {
         }
     }
 
-    /// Declares the socket drained when every byte read so far was used (see [`clear_read_ready`]).
+    /// Declares the socket drained when every byte read so far was used (see
+    /// [`clear_read_ready`]; TCP only: a TLS session may hold bytes of its own).
     pub fn idle(&mut self) {
         if self.start == self.end {
-            clear_read_ready(&self.stream);
+            if let Stream::Tcp(s) = &self.stream {
+                clear_read_ready(s);
+            }
         }
     }
 

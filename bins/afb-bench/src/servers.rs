@@ -2,7 +2,7 @@
 //!
 //! - `serve-hyper`: a plain hyper HTTP/1.1 server answering every request with fixed bytes,
 //!   those of the daemon's `hello/ping` reply (same headers: JSON content type, session
-//!   cookie; same body size).
+//!   cookie; same body size); with `--cert`/`--key`, over tokio-rustls (the HTTPS baseline).
 //! - `serve-echo`: a plain tokio-tungstenite WebSocket server (subprotocol `x-afb-ws-json1`
 //!   accepted) answering each text message with the same text, one `send` (write and flush)
 //!   per message; with `--batch`, replies are queued without a flush while more messages are
@@ -13,6 +13,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -38,9 +40,35 @@ fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-/// Runs the hyper baseline on `127.0.0.1:port` until killed.
-pub fn serve_hyper(port: u16, workers: usize) -> Result<(), String> {
+/// A plain rustls server configuration (ring, TLS 1.3 and 1.2, ALPN `http/1.1`) from PEM
+/// files: the TLS of the HTTPS baseline, built without any code of the binder.
+fn rustls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut c = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(c))
+}
+
+/// Runs the hyper baseline on `127.0.0.1:port` until killed; over TLS (tokio-rustls) with
+/// `tls` = (certificate, key).
+pub fn serve_hyper(port: u16, workers: usize, tls: Option<(&Path, &Path)>) -> Result<(), String> {
     let rt = runtime(workers).map_err(|e| e.to_string())?;
+    let acceptor = match tls {
+        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(rustls_config(cert, key)?)),
+        None => None,
+    };
     rt.block_on(async move {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
             .await
@@ -59,6 +87,7 @@ pub fn serve_hyper(port: u16, workers: usize) -> Result<(), String> {
             };
             let _ = sock.set_nodelay(true);
             let cookie = cookie.clone();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
                     let cookie = cookie.clone();
@@ -73,9 +102,17 @@ pub fn serve_hyper(port: u16, workers: usize) -> Result<(), String> {
                         Ok::<_, Infallible>(r)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                    .await;
+                let http = hyper::server::conn::http1::Builder::new();
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(s) = a.accept(sock).await {
+                            let _ = http.serve_connection(hyper_util::rt::TokioIo::new(s), svc).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(hyper_util::rt::TokioIo::new(sock), svc).await;
+                    }
+                }
             });
         }
     })

@@ -98,6 +98,7 @@ impl Plan {
                         path: "/api/hello/ping?soak=1".into(),
                         conns: 4,
                         cookie: true,
+                        tls: None,
                     };
                     load::rest(o, t, &[])
                 }),
@@ -110,6 +111,7 @@ impl Plan {
                         path: "/api/hello/ping".into(),
                         conns: 2,
                         cookie: false,
+                        tls: None,
                     };
                     load::rest(o, t, &[])
                 }),

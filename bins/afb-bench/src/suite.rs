@@ -23,6 +23,8 @@ use crate::DaemonArgs;
 /// Every scenario, in the order they run.
 pub const SCENARIOS: &[&str] = &[
     "rest",
+    "rest-tls",
+    "handshakes",
     "wsj1",
     "wsj1-sync",
     "wsapi-front",
@@ -71,8 +73,8 @@ pub struct SuiteArgs {
     /// Runs of the start-up scenario.
     #[arg(long, default_value_t = 20)]
     startup_runs: usize,
-    /// Only these scenarios (comma-separated): rest, wsj1, wsj1-sync, wsapi-front, wsapi,
-    /// fanout, mem, startup, size.
+    /// Only these scenarios (comma-separated): rest, rest-tls, handshakes, wsj1, wsj1-sync,
+    /// wsapi-front, wsapi, fanout, mem, startup, size.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Before each scenario, wait up to this many seconds for the machine to be quiet (less
@@ -556,6 +558,9 @@ struct Ctx {
     timing: Timing,
     me: PathBuf,
     scratch: Scratch,
+    /// Certificates of the TLS scenarios (a CA and a server certificate for localhost),
+    /// made when first needed.
+    pki: std::sync::OnceLock<afb_testkit::certs::TestPki>,
 }
 
 impl Ctx {
@@ -675,6 +680,7 @@ impl Ctx {
                     path: "/api/hello/ping".into(),
                     conns: self.args.conns,
                     cookie: true,
+                    tls: None,
                 },
                 self.timing,
                 pids,
@@ -727,6 +733,119 @@ impl Ctx {
         };
         let base = self.baseline("serve-hyper", "hyper", pb);
         self.compared(&mut row, binder, base, (pa, pb), &self.rest_load());
+        row
+    }
+
+    fn pki(&self) -> &afb_testkit::certs::TestPki {
+        self.pki.get_or_init(|| afb_testkit::certs::TestPki::new("bench"))
+    }
+
+    /// The HTTPS servers of the TLS scenarios: the daemon (`--https`) and raw hyper over
+    /// tokio-rustls, with the same certificate.
+    fn tls_servers(&self, pa: u16, pb: u16) -> (ServerCmd, ServerCmd) {
+        let server = &self.pki().server;
+        let (cert, key) = (server.cert.display().to_string(), server.key.display().to_string());
+        let tls_args = |mut c: ServerCmd| {
+            c.args
+                .extend(["--cert".into(), cert.clone(), "--key".into(), key.clone()]);
+            c
+        };
+        let binder = if self.args.baseline_only {
+            tls_args(self.baseline("serve-hyper", "hyper-tls-as-binder", pa))
+        } else {
+            daemon_cmd(
+                &self.args.daemon,
+                "daemon-https",
+                &[
+                    "--port",
+                    &pa.to_string(),
+                    "--https",
+                    "--tls-cert",
+                    &cert,
+                    "--tls-key",
+                    &key,
+                ],
+            )
+        };
+        (binder, tls_args(self.baseline("serve-hyper", "hyper-tls", pb)))
+    }
+
+    fn row_rest_tls(&self) -> Row {
+        let (pa, pb) = (port(), port());
+        let mut row = Row {
+            name: "rest-tls".into(),
+            what: format!(
+                "HTTPS GET /api/hello/ping, {} keep-alive conns (TLS 1.3)",
+                self.args.conns
+            ),
+            target: Target::ThroughputAtLeast(0.75),
+            sides: vec![
+                Side::new(&self.binder_label("hyper-tls")),
+                Side::new("raw hyper + rustls (baseline)"),
+            ],
+            ratio: None,
+            verdict: String::new(),
+        };
+        let (binder, base) = self.tls_servers(pa, pb);
+        let tls = match crate::tls_client(&self.pki().ca.cert, true) {
+            Ok(t) => t,
+            Err(e) => {
+                row.sides[0].error = Some(e);
+                return row;
+            }
+        };
+        let load = move |port, pids: &[u32]| {
+            load::rest(
+                load::RestOpts {
+                    addr: local(port),
+                    path: "/api/hello/ping".into(),
+                    conns: self.args.conns,
+                    cookie: true,
+                    tls: Some(tls.clone()),
+                },
+                self.timing,
+                pids,
+            )
+        };
+        self.compared(&mut row, binder, base, (pa, pb), &load);
+        row
+    }
+
+    fn row_handshakes(&self) -> Row {
+        let (pa, pb) = (port(), port());
+        let conns = 8;
+        let mut row = Row {
+            name: "handshakes".into(),
+            what: format!("new TLS connections (full handshake, no resumption) + 1 GET, {conns} at once"),
+            target: Target::None,
+            sides: vec![
+                Side::new(&self.binder_label("hyper-tls")),
+                Side::new("raw hyper + rustls (baseline)"),
+            ],
+            ratio: None,
+            verdict: String::new(),
+        };
+        let (binder, base) = self.tls_servers(pa, pb);
+        let tls = match crate::tls_client(&self.pki().ca.cert, false) {
+            Ok(t) => t,
+            Err(e) => {
+                row.sides[0].error = Some(e);
+                return row;
+            }
+        };
+        let load = move |port, pids: &[u32]| {
+            load::handshakes(
+                load::HandshakeOpts {
+                    addr: local(port),
+                    path: "/api/hello/ping".into(),
+                    conns,
+                    tls: tls.clone(),
+                },
+                self.timing,
+                pids,
+            )
+        };
+        self.compared(&mut row, binder, base, (pa, pb), &load);
         row
     }
 
@@ -981,6 +1100,7 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
         me,
         scratch: Scratch::new("suite").map_err(|e| e.to_string())?,
         args,
+        pki: std::sync::OnceLock::new(),
     };
     let want = |s: &str| ctx.args.only.is_empty() || ctx.args.only.iter().any(|o| o == s);
     let started = machine();
@@ -1010,6 +1130,8 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
         }
     };
     step("rest", &|| ctx.row_rest());
+    step("rest-tls", &|| ctx.row_rest_tls());
+    step("handshakes", &|| ctx.row_handshakes());
     step("wsj1", &|| ctx.row_wsj1(false));
     step("wsj1-sync", &|| ctx.row_wsj1(true));
     if want("wsapi-front") && daemon_needed("wsapi-front") {

@@ -41,7 +41,8 @@ const MIN_WS_MAXLEN: usize = 16384;
     disable_version_flag = true,
     after_help = "Examples:\n  afb-client -H ws://localhost:1234/api hello ping '{\"key\":[1,2]}'\n  \
                   echo 'hello ping null' | afb-client localhost:1234/api\n  \
-                  afb-client -d unix:/run/afb/hello ping true"
+                  afb-client -d unix:/run/afb/hello ping true\n  \
+                  afb-client --cacert ca.pem wss://host:1234/api hello ping"
 )]
 pub struct Opts {
     /// Human-readable output: ON-REPLY/ON-EVENT lines and indented JSON
@@ -52,7 +53,7 @@ pub struct Opts {
     #[arg(short = 'r', long, overrides_with = "human")]
     pub raw: bool,
 
-    /// Direct wsapi connection: URI is unix:/PATH/API, unix:@NAME/API or tcp:HOST:PORT/API
+    /// Direct wsapi connection: URI is unix:/PATH/API, unix:@NAME/API or tcp:HOST:PORT/API (tls+ or mtls+ before them for TLS)
     #[arg(short = 'd', long, conflicts_with = "rpc")]
     pub direct: bool,
 
@@ -98,6 +99,19 @@ pub struct Opts {
     #[arg(short = 'w', long = "ws-maxlen", value_name = "BYTES", default_value_t = DEFAULT_WS_MAXLEN,
           value_parser = parse_maxlen)]
     pub ws_maxlen: usize,
+
+    /// TLS: trusted certificates (a file, or a directory of PEM files; repeatable) to check
+    /// the server of wss://, https:// and tls+/mtls+ URIs (default: the system store)
+    #[arg(long, value_name = "PATH", action = ArgAction::Append)]
+    pub cacert: Vec<std::path::PathBuf>,
+
+    /// TLS: certificate shown when the server asks (mtls+, HTTPS with client certificates)
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+
+    /// TLS: private key of --cert
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
 
     /// Print the version and exit
     #[arg(short = 'v', long, action = ArgAction::Version)]
@@ -198,6 +212,11 @@ mod tests {
         assert!(!parse(&["-H", "-r", "h:1/api"]).unwrap().human);
         assert!(parse(&["-r", "-H", "h:1/api"]).unwrap().human);
         assert_eq!(parse(&["-b", "h:1/api"]).unwrap().window(), None);
+
+        let o = parse(&["--cacert", "ca.pem", "--cert", "c.pem", "--key", "k.pem", "wss://h/api"]).unwrap();
+        assert_eq!(o.cacert, [std::path::PathBuf::from("ca.pem")]);
+        assert_eq!((o.cert.unwrap(), o.key.unwrap()), ("c.pem".into(), "k.pem".into()));
+        assert!(parse(&["--cert", "c.pem", "h:1/api"]).is_err(), "--cert needs --key");
     }
 
     #[test]

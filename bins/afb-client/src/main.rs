@@ -57,6 +57,13 @@ fn usage_error(msg: &str) -> i32 {
 }
 
 async fn run(opts: Opts) -> i32 {
+    // The TLS material of wss://, https:// and tls+/mtls+ URIs.
+    afb_endpoint::tls::set_defaults(afb_endpoint::tls::TlsDefaults {
+        cert: opts.cert.clone(),
+        key: opts.key.clone(),
+        trust: opts.cacert.clone(),
+        ..afb_endpoint::tls::TlsDefaults::default()
+    });
     let target = match opts.target() {
         Ok(t) => t,
         Err(msg) => return usage_error(&msg),
@@ -140,10 +147,6 @@ async fn run(opts: Opts) -> i32 {
     } else {
         let t = match uri::WsTarget::parse(&target.uri, opts.uuid.as_deref(), opts.token.as_deref()) {
             Ok(t) => t,
-            Err(e) if e.0.contains("TLS") => {
-                eprintln!("afb-client: {e}");
-                return exit::CONNECT;
-            }
             Err(e) => return usage_error(&e.to_string()),
         };
         match wsj1::connect(&t, opts.ws_maxlen).await {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use afb_endpoint::{Connector, Profile, SocketUri};
 
-/// A WebSocket endpoint of a binder (`ws://HOST:PORT/PATH?QUERY`).
+/// A WebSocket endpoint of a binder (`ws://HOST:PORT/PATH?QUERY`, or `wss://` over TLS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsTarget {
     /// Host name or address, IPv6 without brackets.
@@ -15,6 +15,8 @@ pub struct WsTarget {
     pub port: u16,
     /// The URL given to the WebSocket handshake, query included.
     pub url: String,
+    /// TLS (`wss://`, `https://`): the server's certificate must carry `host`.
+    pub tls: bool,
 }
 
 /// A wsapi URI: the socket and the API it carries.
@@ -66,25 +68,26 @@ fn push_query_value(out: &mut String, s: &str) {
 }
 
 impl WsTarget {
-    /// Parses `ws://HOST:PORT/PATH`, `http://…` or `HOST:PORT/PATH` (no scheme) and adds
-    /// `x-afb-uuid` / `x-afb-token` to the query when given. The path defaults to `/api`,
-    /// the port to 80. `wss://` and `https://` are refused: this client has no TLS.
+    /// Parses `ws://HOST:PORT/PATH`, `http://…`, `wss://…`, `https://…` or `HOST:PORT/PATH`
+    /// (no scheme) and adds `x-afb-uuid` / `x-afb-token` to the query when given. The path
+    /// defaults to `/api`, the port to 80 (443 over TLS).
     pub fn parse(uri: &str, uuid: Option<&str>, token: Option<&str>) -> Result<WsTarget, UriError> {
         let bad = |why: String| UriError(format!("bad WebSocket URI {uri:?}: {why}"));
         let lower = uri.get(..8).unwrap_or(uri).to_ascii_lowercase();
-        if lower.starts_with("wss://") || lower.starts_with("https://") {
-            return Err(UriError(format!(
-                "cannot connect to {uri}: wss:// and https:// are not supported by this afb-client (no TLS)"
-            )));
-        }
-        let rest = if lower.starts_with("ws://") {
-            &uri[5..]
+        let (rest, tls) = if lower.starts_with("ws://") {
+            (&uri[5..], false)
         } else if lower.starts_with("http://") {
-            &uri[7..]
+            (&uri[7..], false)
+        } else if lower.starts_with("wss://") {
+            (&uri[6..], true)
+        } else if lower.starts_with("https://") {
+            (&uri[8..], true)
         } else if uri.contains("://") {
-            return Err(bad("unknown scheme (expected ws:// or http://)".into()));
+            return Err(bad(
+                "unknown scheme (expected ws://, wss://, http:// or https://)".into()
+            ));
         } else {
-            uri
+            (uri, false)
         };
         let (authority, path_query) = match rest.find(['/', '?']) {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -93,7 +96,7 @@ impl WsTarget {
         if authority.contains('@') {
             return Err(bad("user information is not supported".into()));
         }
-        let (host, port) = split_host_port(authority, Some(80)).map_err(bad)?;
+        let (host, port) = split_host_port(authority, Some(if tls { 443 } else { 80 })).map_err(bad)?;
         let (path, query) = match path_query.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (path_query, None),
@@ -106,7 +109,7 @@ impl WsTarget {
         }
         let path = if path.is_empty() { "/api" } else { path };
         let mut url = String::with_capacity(uri.len() + 64);
-        url.push_str("ws://");
+        url.push_str(if tls { "wss://" } else { "ws://" });
         if host.contains(':') {
             url.push('[');
             url.push_str(&host);
@@ -132,17 +135,21 @@ impl WsTarget {
                 sep = '&';
             }
         }
-        Ok(WsTarget { host, port, url })
+        Ok(WsTarget { host, port, url, tls })
     }
 }
 
 impl WsapiTarget {
     /// Parses `unix:/path/API`, `unix:@name/API` (abstract), `tcp:HOST:PORT/API` or
-    /// `HOST:PORT/API`, optionally followed by `?as-api=NAME`.
+    /// `HOST:PORT/API`, optionally followed by `?as-api=NAME`, `tls+` or `mtls+` before them
+    /// (with `?cert=`, `key=`, `trust=`, `host=`). The TLS files are loaded now.
     pub fn parse(uri: &str) -> Result<WsapiTarget, UriError> {
         let bad = |why: String| UriError(format!("bad wsapi URI {uri:?}: {why}"));
         let socket = SocketUri::parse(uri).map_err(|e| bad(e.reason))?;
         socket.check(&Profile::WSAPI_V1).map_err(bad)?;
+        if socket.prefixes.ws() {
+            return Err(bad("wsapi takes no ws+ prefix (it is WebSocket framing already)".into()));
+        }
         let api = socket.api_name().map_err(bad)?;
         let connector = Connector::new(&socket).map_err(|e| bad(e.reason))?;
         Ok(WsapiTarget { connector, api })
@@ -168,6 +175,11 @@ mod tests {
         assert_eq!(ws("http://127.0.0.1:99/api").url, "ws://127.0.0.1:99/api");
         assert_eq!(ws("127.0.0.1:99").url, "ws://127.0.0.1:99/api");
         assert_eq!(ws("myhost/api").url, "ws://myhost:80/api");
+        let t = ws("wss://h/api");
+        assert_eq!((t.port, t.url.as_str(), t.tls), (443, "wss://h:443/api", true));
+        let t = ws("https://127.0.0.1:99/api");
+        assert_eq!((t.url.as_str(), t.tls), ("wss://127.0.0.1:99/api", true));
+        assert!(!ws("ws://h:1/api").tls);
         let t = ws("ws://[::1]:5/x");
         assert_eq!((t.host.as_str(), t.url.as_str()), ("::1", "ws://[::1]:5/x"));
         assert_eq!(
@@ -187,8 +199,6 @@ mod tests {
     #[test]
     fn websocket_errors() {
         for bad in [
-            "wss://h:1/api",
-            "https://h:1/api",
             "ftp://h:1/x",
             "h:0/api",
             "h:99999/api",
@@ -201,10 +211,10 @@ mod tests {
         ] {
             assert!(WsTarget::parse(bad, None, None).is_err(), "{bad}");
         }
-        assert!(WsTarget::parse("wss://h:1/api", None, None)
+        assert!(WsTarget::parse("ftp://h:1/api", None, None)
             .unwrap_err()
             .0
-            .contains("TLS"));
+            .contains("wss://"));
     }
 
     #[test]
@@ -236,6 +246,8 @@ mod tests {
             "sd:x",
             "unix:/a?foo=1",
             "tcp:h:0/x",
+            "ws+unix:/x/y",
+            "tcp:h:1/x?trust=ca.pem",
         ] {
             assert!(WsapiTarget::parse(bad).is_err(), "{bad}");
         }

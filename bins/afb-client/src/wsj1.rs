@@ -1,8 +1,9 @@
 //! The x-afb-ws-json1 link: a WebSocket (subprotocol `x-afb-ws-json1`) on the binder's HTTP
-//! port, JSON text messages encoded and decoded by `afb-wsj1`.
+//! port (over TLS for `wss://`), JSON text messages encoded and decoded by `afb-wsj1`.
 
 use std::time::Duration;
 
+use afb_endpoint::tls::{ClientSettings, TlsClient};
 use afb_endpoint::{Address, Connector, Host, Stream};
 use afb_wsj1::envelope::ReplyEnvelope;
 use afb_wsj1::{Message as Wsj1, RawValue};
@@ -32,15 +33,22 @@ pub struct Wsj1Link {
     buf: Vec<u8>,
 }
 
-/// Opens the TCP connection (trying each address of the host) and the WebSocket.
+/// Opens the TCP connection (trying each address of the host), TLS for `wss://`, and the
+/// WebSocket.
 pub async fn connect(target: &WsTarget, max_message: usize) -> Result<Wsj1Link, String> {
     let fail = |why: String| format!("cannot connect to {}: {why}", target.url);
     let work = async {
-        let connector = Connector::to(Address::Tcp {
+        let mut connector = Connector::to(Address::Tcp {
             host: Host::Name(target.host.clone()),
             port: target.port,
         })
         .map_err(fail)?;
+        if target.tls {
+            // The server's certificate must carry the host of the URL.
+            let mut s = ClientSettings::new(target.url.clone(), Some(target.host.clone()));
+            s.alpn = vec![b"http/1.1".to_vec()];
+            connector = connector.with_tls(TlsClient::new(s).map_err(fail)?);
+        }
         let stream = connector.connect().await.map_err(|e| fail(e.to_string()))?;
         let mut request = target
             .url

@@ -4,7 +4,7 @@
 //! daemon), listen (HTTP, `--ws-server`, `--rpc-server`), run the `--call`s, notify systemd
 //! (`READY=1`), start `--exec`; then serve until SIGTERM/SIGINT, an exit
 //! request (`hello/exit`) or the end of the `--exec` child, and shut down
-//! gracefully.
+//! gracefully. SIGHUP reloads the TLS material ([`crate::tls::reload`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -315,6 +315,7 @@ async fn listen_http(
             drain_until: None, // the HTTP server's grace period
         },
         origins: OriginPolicy::new(o.allowed_origin.clone()),
+        secure_cookie: o.https,
     };
     let http = HttpServer::new(registry.clone(), config).map_err(|e| e.to_string())?;
     http.set_rpc_upgrade(Arc::new(rpc));
@@ -337,9 +338,19 @@ async fn listen_http(
             .map_err(|e| format!("--interface {i}: {e}"))?;
         listeners.push(l);
     }
+    let https = crate::tls::https_server(o, afb_http::server::alpn_protocols())?;
     for l in listeners {
-        tracing::info!("HTTP listening on {l}");
-        http.serve(l);
+        match &https {
+            Some(tls) => {
+                let l = l.into_tls(tls.clone());
+                tracing::info!("HTTPS listening on {l}");
+                http.serve(l);
+            }
+            None => {
+                tracing::info!("HTTP listening on {l}");
+                http.serve(l);
+            }
+        }
     }
     running.http = Some(http);
     Ok(running)
@@ -413,7 +424,9 @@ enum Stop {
 pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples: Samples) -> Result<i32, String> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP handler: {e}"))?;
     let o = &p.opts;
+    crate::tls::set_defaults(o);
     let config = RegistryConfig {
         api_timeout: (o.apitimeout > 0).then(|| Duration::from_secs(o.apitimeout)),
         sessions: SessionConfig {
@@ -544,16 +557,19 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
         Ok(()) => {
             let mut exit_rx = registry.exit_requests();
             let child = &mut running.child;
-            Ok(tokio::select! {
-                _ = sigterm.recv() => Stop::Signal("SIGTERM"),
-                _ = sigint.recv() => Stop::Signal("SIGINT"),
-                r = exit_rx.wait_for(Option::is_some) => Stop::ExitRequest(r.ok().and_then(|v| *v).unwrap_or(0)),
-                status = async {
-                    match child.as_mut() {
-                        Some(c) => c.wait().await,
-                        None => std::future::pending().await,
-                    }
-                } => Stop::Child(status.map(exec::exit_code).unwrap_or(1)),
+            Ok(loop {
+                tokio::select! {
+                    _ = sighup.recv() => crate::tls::reload(),
+                    _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
+                    _ = sigint.recv() => break Stop::Signal("SIGINT"),
+                    r = exit_rx.wait_for(Option::is_some) => break Stop::ExitRequest(r.ok().and_then(|v| *v).unwrap_or(0)),
+                    status = async {
+                        match child.as_mut() {
+                            Some(c) => c.wait().await,
+                            None => std::future::pending().await,
+                        }
+                    } => break Stop::Child(status.map(exec::exit_code).unwrap_or(1)),
+                }
             })
         }
     };

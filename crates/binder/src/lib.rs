@@ -1,6 +1,6 @@
 //! The daemon's assembly: command line and config files ([`options`]),
 //! logging ([`logging`]), the `monitor` API, listeners ([`listen`]),
-//! start-up, signals, systemd notification and `--exec` ([`daemon`]).
+//! TLS and HTTPS ([`tls`]), start-up, signals, systemd notification and `--exec` ([`daemon`]).
 //! `bins/afb-daemon` only calls [`main`], with the sample APIs it links
 //! ([`Samples`]).
 //!
@@ -23,6 +23,7 @@ mod samples;
 // The one module of the daemon with unsafe code (socket activation, fatal signals).
 #[allow(unsafe_code)]
 mod sys;
+pub mod tls;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

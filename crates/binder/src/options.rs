@@ -88,6 +88,45 @@ pub struct Options {
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     pub shutdown_grace: f64,
 
+    // ---- TLS (docs/tls.md) -------------------------------------------------
+    /// Serve HTTPS instead of HTTP on every --port and --interface listener
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub https: bool,
+
+    /// HTTPS certificate (PEM or DER; default: AFB_HTTPS_CERT, --tls-cert, $AFB_HTTPS_PREFIX/cert.pem)
+    #[arg(long, value_name = "FILE", env = "AFB_HTTPS_CERT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https_cert: Option<PathBuf>,
+
+    /// HTTPS private key (default: AFB_HTTPS_KEY, --tls-key, $AFB_HTTPS_PREFIX/key.pem)
+    #[arg(long, value_name = "FILE", env = "AFB_HTTPS_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https_key: Option<PathBuf>,
+
+    /// HTTPS client certificates: none, optional (asked, checked against --tls-trust when shown) or required
+    #[arg(long, default_value = "none", value_name = "MODE", value_parser = ["none", "optional", "required"])]
+    pub https_client_auth: String,
+
+    /// Certificate of tls+/mtls+ links (and of HTTPS without --https-cert)
+    #[arg(long, value_name = "FILE", env = "AFB_TLS_CERT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key of --tls-cert
+    #[arg(long, value_name = "FILE", env = "AFB_TLS_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Trusted certificates: a file or a directory of PEM files, repeatable, plus AFB_TLS_TRUST (default: the system store)
+    #[arg(long, value_name = "PATH", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls_trust: Vec<PathBuf>,
+
+    /// Seconds a TLS handshake may take before the connection is dropped
+    #[arg(long, default_value_t = 10, value_name = "S", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub tls_handshake_timeout: u64,
+
     // ---- directories ----------------------------------------------------
     /// Working directory (created if missing)
     #[arg(short = 'w', long, default_value = ".", value_name = "DIR")]

@@ -31,7 +31,7 @@ pub use event::{BroadcastMsg, Event, Listener, ListenerSubscriber, PushMsg, Subs
 pub use log::LogLevel;
 pub use registry::{ApiResolver, Call, Registry, RegistryConfig, StartError};
 pub use reply::Reply;
-pub use request::{Client, Credentials, ReplySink, ReqHandle, Request};
+pub use request::{CertIdentity, Client, Credentials, ReplySink, ReqHandle, Request};
 pub use session::{Session, SessionConfig, SessionStore};
 pub use watch::ClientCancel;
 

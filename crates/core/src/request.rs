@@ -45,17 +45,64 @@ impl<F: FnOnce(Reply) + Send + 'static> ReplySink for F {
     }
 }
 
-/// Peer credentials of a client, when the transport knows them.
+/// Peer credentials of a client, when the transport knows them: the
+/// process of a unix-socket peer, the certificate of a TLS peer (mutual
+/// TLS), or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// User id.
+    /// User id ([`Credentials::UNKNOWN_ID`] when only a certificate is known).
     pub uid: u32,
-    /// Group id.
+    /// Group id ([`Credentials::UNKNOWN_ID`] when only a certificate is known).
     pub gid: u32,
-    /// Process id.
+    /// Process id (0: unknown).
     pub pid: u32,
     /// Security label, if any.
     pub label: Option<String>,
+    /// The certificate the peer authenticated with over TLS, if any.
+    pub cert: Option<Arc<CertIdentity>>,
+}
+
+/// The identity a TLS peer proved with its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertIdentity {
+    /// The certificate's subject (`CN=client1, O=Example`).
+    pub subject: String,
+    /// Its subject alternative names (`DNS:client1`, `IP:10.0.0.2`, ...).
+    pub names: Vec<String>,
+}
+
+impl Credentials {
+    /// The uid and gid of a peer whose process is unknown (what C writes
+    /// `(uid_t)-1`).
+    pub const UNKNOWN_ID: u32 = u32::MAX;
+
+    /// The credentials of a peer: its process (uid, gid, pid) when the
+    /// transport knows it (unix sockets), its certificate when it showed
+    /// one (TLS); `None` when neither is known.
+    pub fn of_peer(process: Option<(u32, u32, u32)>, cert: Option<CertIdentity>) -> Option<Credentials> {
+        let cert = cert.map(Arc::new);
+        match process {
+            Some((uid, gid, pid)) => Some(Credentials {
+                uid,
+                gid,
+                pid,
+                label: None,
+                cert,
+            }),
+            None => cert.map(|cert| Credentials {
+                uid: Self::UNKNOWN_ID,
+                gid: Self::UNKNOWN_ID,
+                pid: 0,
+                label: None,
+                cert: Some(cert),
+            }),
+        }
+    }
+
+    /// Whether the peer's process (uid, gid, pid) is known.
+    pub fn has_process(&self) -> bool {
+        self.uid != Self::UNKNOWN_ID
+    }
 }
 
 /// Who issues a request: its session, the token it presented, how it

@@ -10,14 +10,15 @@
 //! - [`Listener`] binds any address but `char:` and accepts [`Stream`]s
 //!   with a [`PeerInfo`] (remote address, or unix credentials).
 //! - [`Connector`] connects to any address but `sd:`.
+//! - [`tls`]: `tls+` and `mtls+` (rustls): the listener and the connector
+//!   wrap their streams in TLS ([`Stream::Tls`]); a TLS peer's certificate
+//!   comes in its [`PeerInfo`]. HTTPS listeners use the same code
+//!   ([`Listener::into_tls`]).
 //!
 //! Stale unix socket files: binding `unix:PATH` removes an existing socket
 //! file only when nothing accepts on it any more (connecting is refused);
 //! a socket in use, a regular file or anything else at PATH is an error and
 //! is left alone. A listener removes its socket file when dropped.
-//!
-//! TLS will plug in at [`Prefixes::tls`]: the listener and the connector
-//! refuse `tls+`/`mtls+` today; they will wrap the [`Stream`] instead.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -29,6 +30,7 @@ mod profile;
 mod query;
 mod socket;
 mod stream;
+pub mod tls;
 mod uri;
 
 pub use connector::Connector;
@@ -38,7 +40,8 @@ pub use profile::{PathRule, Profile};
 pub use query::Query;
 pub use socket::sd::provide as provide_systemd_sockets;
 pub use socket::serial::CharDevice;
-pub use stream::{ReadHalf, Stream, WriteHalf};
+pub use stream::{ReadHalf, Stream, TlsHalf, TlsStream, WriteHalf};
+pub use tls::PeerCertificate;
 pub use uri::{
     api_name_rule, parse_port, split_host_port, Address, Host, Prefix, Prefixes, SocketUri, UriError,
     MAX_ABSTRACT_NAME, MAX_UNIX_PATH,

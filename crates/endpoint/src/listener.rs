@@ -1,19 +1,26 @@
 //! The one listener type: binds any listening address of a [`SocketUri`]
-//! and accepts [`Stream`]s with their [`PeerInfo`].
+//! and accepts [`Stream`]s with their [`PeerInfo`]. A TLS listener runs
+//! its raw listener in a task of its own, which does the handshakes
+//! beside accepting (see [`crate::tls`]); `accept` gives the connections
+//! whose handshake succeeded.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::mpsc;
 
 use crate::peer::PeerInfo;
 use crate::socket::unix::SocketFile;
 use crate::socket::{context, sd, tcp, unix};
 use crate::stream::Stream;
+use crate::tls::{accept_loop, ServerSettings, TlsServer};
 use crate::uri::{Address, SocketUri};
 
 /// Settings of listeners.
@@ -33,7 +40,28 @@ enum Kind {
     Unix {
         listener: UnixListener,
         file: Option<SocketFile>,
+        /// The socket file's path, told to peers' [`PeerInfo`].
+        path: Option<PathBuf>,
     },
+    /// TLS: the raw listener runs in `task`, which sends here the
+    /// connections whose handshake succeeded.
+    Tls {
+        ready: tokio::sync::Mutex<mpsc::Receiver<io::Result<(Stream, PeerInfo)>>>,
+        task: tokio::task::JoinHandle<()>,
+        addrs: Vec<SocketAddr>,
+        unix: bool,
+        /// Kept here so that the file goes when the listener is dropped.
+        _file: Option<SocketFile>,
+        tls: Arc<TlsServer>,
+    },
+}
+
+impl Drop for Kind {
+    fn drop(&mut self) {
+        if let Kind::Tls { task, .. } = self {
+            task.abort();
+        }
+    }
 }
 
 /// A listening socket (TCP, unix file, unix abstract, passed by systemd).
@@ -87,6 +115,7 @@ impl From<UnixListener> for Listener {
             kind: Kind::Unix {
                 listener: l,
                 file: None,
+                path: None,
             },
             shown,
         }
@@ -105,15 +134,52 @@ impl Listener {
     }
 
     /// Binds and listens on `uri`'s address. The `ws+` prefix is the
-    /// protocol's business; TLS (`tls+`, `mtls+`) is not supported yet.
+    /// protocol's business; `tls+` and `mtls+` make a TLS listener with
+    /// the material of [`ServerSettings::for_uri`] (loaded before binding:
+    /// a missing or bad file is an error naming it).
     pub async fn bind(uri: &SocketUri, opts: &ListenOptions) -> io::Result<Listener> {
-        if uri.prefixes.tls() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("cannot listen on {uri}: tls+ and mtls+ are not supported yet"),
-            ));
+        if !uri.prefixes.tls() {
+            return Listener::bind_address(&uri.address, opts).await;
         }
-        Listener::bind_address(&uri.address, opts).await
+        let refused = |e: String| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot listen on {uri}: {e}"));
+        let tls = ServerSettings::for_uri(uri).and_then(TlsServer::new).map_err(refused)?;
+        Ok(Listener::bind_address(&uri.address, opts).await?.into_tls(tls))
+    }
+
+    /// This listener with TLS on top: `accept` then gives the connections
+    /// whose handshake with `tls` succeeded (handshakes run in tasks of
+    /// their own, each bounded by the handshake timeout). Must be called
+    /// within a tokio runtime.
+    pub fn into_tls(self, tls: Arc<TlsServer>) -> Listener {
+        let addrs = self.local_addrs();
+        let unix = self.is_unix();
+        let shown = format!("{} ({})", self.shown, if tls.mutual() { "mTLS" } else { "TLS" });
+        let mut raw = self;
+        let file = match &mut raw.kind {
+            Kind::Unix { file, .. } => file.take(),
+            _ => None,
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let task = tokio::spawn(accept_loop(raw, tls.clone(), tx, Arc::from(shown.as_str())));
+        Listener {
+            kind: Kind::Tls {
+                ready: tokio::sync::Mutex::new(rx),
+                task,
+                addrs,
+                unix,
+                _file: file,
+                tls,
+            },
+            shown,
+        }
+    }
+
+    /// The TLS server of a TLS listener.
+    pub fn tls(&self) -> Option<&Arc<TlsServer>> {
+        match &self.kind {
+            Kind::Tls { tls, .. } => Some(tls),
+            _ => None,
+        }
     }
 
     /// Binds and listens on `address`: every address of a TCP host (`*`:
@@ -129,11 +195,16 @@ impl Listener {
                     kind: Kind::Unix {
                         listener,
                         file: Some(file),
+                        path: Some(path.clone()),
                     },
                     shown: address.to_string(),
                 }),
             Address::Abstract(name) => unix::bind_abstract(name).map(|listener| Listener {
-                kind: Kind::Unix { listener, file: None },
+                kind: Kind::Unix {
+                    listener,
+                    file: None,
+                    path: None,
+                },
                 shown: address.to_string(),
             }),
             Address::Systemd(name) => sd::take(name).and_then(Listener::from_fd).map(|mut l| {
@@ -166,7 +237,8 @@ impl Listener {
         TcpListener::from_std(tcp).map(Listener::from)
     }
 
-    /// Accepts a connection (TCP_NODELAY set on TCP ones).
+    /// Accepts a connection (TCP_NODELAY set on TCP ones; for TLS, one
+    /// whose handshake succeeded). Cancel-safe.
     pub async fn accept(&self) -> io::Result<(Stream, PeerInfo)> {
         match &self.kind {
             Kind::Tcp { sockets, next } => {
@@ -184,10 +256,14 @@ impl Listener {
                 let _ = s.set_nodelay(true);
                 Ok((Stream::Tcp(s), PeerInfo::Tcp { remote }))
             }
-            Kind::Unix { listener, file } => {
-                let (s, peer) = unix::accept(listener, file.as_ref()).await?;
+            Kind::Unix { listener, path, .. } => {
+                let (s, peer) = unix::accept(listener, path.as_deref()).await?;
                 Ok((Stream::Unix(s), peer))
             }
+            Kind::Tls { ready, .. } => match ready.lock().await.recv().await {
+                Some(r) => r,
+                None => Err(io::Error::other("the TLS acceptor stopped")),
+            },
         }
     }
 
@@ -201,12 +277,17 @@ impl Listener {
         match &self.kind {
             Kind::Tcp { sockets, .. } => sockets.iter().filter_map(|l| l.local_addr().ok()).collect(),
             Kind::Unix { .. } => Vec::new(),
+            Kind::Tls { addrs, .. } => addrs.clone(),
         }
     }
 
     /// Whether it is a unix socket.
     pub fn is_unix(&self) -> bool {
-        matches!(self.kind, Kind::Unix { .. })
+        match &self.kind {
+            Kind::Unix { .. } => true,
+            Kind::Tls { unix, .. } => *unix,
+            Kind::Tcp { .. } => false,
+        }
     }
 }
 

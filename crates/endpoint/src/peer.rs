@@ -3,6 +3,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::tls::PeerCertificate;
 
 /// Credentials of a unix-socket peer (`SO_PEERCRED`, read at accept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,13 @@ pub enum PeerInfo {
         /// The socket file it connected to (`None`: abstract or passed socket).
         socket: Option<PathBuf>,
     },
+    /// A peer over TLS.
+    Tls {
+        /// Who connected underneath (TCP or unix peer).
+        inner: Box<PeerInfo>,
+        /// The certificate it showed (mutual TLS), `None` if it showed none.
+        certificate: Option<Arc<PeerCertificate>>,
+    },
 }
 
 impl PeerInfo {
@@ -38,7 +48,21 @@ impl PeerInfo {
         match self {
             PeerInfo::Unix { cred, .. } => *cred,
             PeerInfo::Tcp { .. } => None,
+            PeerInfo::Tls { inner, .. } => inner.cred(),
         }
+    }
+
+    /// The certificate a TLS peer showed.
+    pub fn certificate(&self) -> Option<&Arc<PeerCertificate>> {
+        match self {
+            PeerInfo::Tls { certificate, .. } => certificate.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the peer came over TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, PeerInfo::Tls { .. })
     }
 
     /// The TCP peer's address.
@@ -46,11 +70,13 @@ impl PeerInfo {
         match self {
             PeerInfo::Tcp { remote } => Some(*remote),
             PeerInfo::Unix { .. } => None,
+            PeerInfo::Tls { inner, .. } => inner.remote_addr(),
         }
     }
 }
 
-/// For logs: `tcp peer ADDR`, `unix peer pid P uid U`, `unix peer on PATH`.
+/// For logs: `tcp peer ADDR`, `unix peer pid P uid U`, `unix peer on PATH`,
+/// then for TLS ` (TLS, certificate SUBJECT)`.
 impl fmt::Display for PeerInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -60,6 +86,11 @@ impl fmt::Display for PeerInfo {
             }
             PeerInfo::Unix { socket: Some(p), .. } => write!(f, "unix peer on {}", p.display()),
             PeerInfo::Unix { .. } => f.write_str("unix peer"),
+            PeerInfo::Tls {
+                inner,
+                certificate: Some(c),
+            } => write!(f, "{inner} (TLS, certificate {})", c.subject),
+            PeerInfo::Tls { inner, .. } => write!(f, "{inner} (TLS)"),
         }
     }
 }

@@ -33,12 +33,14 @@ pub struct Profile {
 impl Profile {
     /// wsapi v1 links (`--ws-server`, `--ws-client`, `afb-client -d`):
     /// `tcp:HOST:PORT/API`, `unix:PATH`, `unix:@NAME`, `sd:NAME[/API]`,
-    /// `?as-api=NAME`.
+    /// `?as-api=NAME`; `tls+`/`mtls+` with `cert=`, `key=`, `trust=`,
+    /// `host=` (wsapi v1 is WebSocket framing already: its URI readers
+    /// refuse `ws+`).
     pub const WSAPI_V1: Profile = Profile {
         name: "wsapi v1",
-        prefixes: false,
+        prefixes: true,
         char_device: false,
-        query_keys: &["as-api"],
+        query_keys: &["as-api", "cert", "key", "trust", "host"],
         path: PathRule::ApiAfterTcpPort,
     };
 
@@ -68,6 +70,11 @@ impl SocketUri {
                 return Err("expected tcp:HOST:PORT/API (no /API after the port)".into())
             }
             _ => {}
+        }
+        if !self.prefixes.tls() {
+            if let Some((key, _)) = self.query.iter().find(|(k, _)| crate::tls::QUERY_KEYS.contains(k)) {
+                return Err(format!("{key}= is a TLS setting: it needs a tls+ or mtls+ URI"));
+            }
         }
         if let Some(key) = self.query.unknown_key(profile.query_keys) {
             return Err(match profile.query_keys {
@@ -102,16 +109,26 @@ mod tests {
     #[test]
     fn wsapi_v1() {
         let p = &Profile::WSAPI_V1;
-        for ok in ["unix:/x/a", "unix:@a", "tcp:h:1/a", "h:1/a?as-api=b", "sd:s", "sd:s/a"] {
+        for ok in [
+            "unix:/x/a",
+            "unix:@a",
+            "tcp:h:1/a",
+            "h:1/a?as-api=b",
+            "sd:s",
+            "sd:s/a",
+            "tls+tcp:h:1/a?cert=c.pem&key=k.pem&trust=ca.pem&host=",
+            "mtls+unix:/x/a",
+        ] {
             assert_eq!(check(ok, p), Ok(()), "{ok}");
         }
         for (bad, why) in [
             ("tcp:h:1", "/API"),
-            ("ws+unix:/x", "prefix"),
+            ("tcp:h:1/a?trust=ca.pem", "needs a tls+"),
+            ("unix:/x?host=h", "needs a tls+"),
             ("char:/dev/x", "character device"),
             (
                 "unix:/x?import=a",
-                "unknown parameter \"import\" (wsapi v1 knows as-api)",
+                "unknown parameter \"import\" (wsapi v1 knows as-api, cert, key, trust, host)",
             ),
         ] {
             let e = check(bad, p).unwrap_err();

@@ -1,11 +1,18 @@
 //! A connected byte stream of any kind, and its two halves.
 //!
-//! TLS plugs in here: a `Tls` variant wrapping a [`Stream`] (client or
-//! server side) made by the listener or connector when the URI has a
+//! TLS is the `Tls` variant: a rustls session (client or server side) over
+//! another [`Stream`], made by the listener or connector when the URI has a
 //! `tls+`/`mtls+` prefix; the transports keep seeing one [`Stream`].
+//!
+//! rustls may keep encrypted bytes of a write that the socket did not take
+//! (the write still reports them written, as TCP would); they go with the
+//! next write or flush. A transport that writes without flushing and then
+//! waits reading (as wsapi links do) would leave them there: so reading a
+//! TLS stream (or its read half) first sends what rustls holds.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -14,7 +21,10 @@ use tokio::net::{tcp, unix, TcpStream, UnixStream};
 
 use crate::socket::serial::CharDevice;
 
-/// A connected stream: TCP, unix socket or character device.
+/// A TLS session over a stream.
+pub type TlsStream = tokio_rustls::TlsStream<Stream>;
+
+/// A connected stream: TCP, unix socket or character device, or TLS over one.
 #[derive(Debug)]
 pub enum Stream {
     /// A TCP connection (TCP_NODELAY set).
@@ -23,6 +33,8 @@ pub enum Stream {
     Unix(UnixStream),
     /// An open character device (serial line).
     Char(CharDevice),
+    /// TLS over one of the above.
+    Tls(Box<TlsStream>),
 }
 
 /// The reading half of a [`Stream`].
@@ -34,6 +46,8 @@ pub enum ReadHalf {
     Unix(unix::OwnedReadHalf),
     /// Of a character device.
     Char(pipe::Receiver),
+    /// Of a TLS session.
+    Tls(TlsHalf),
 }
 
 /// The writing half of a [`Stream`].
@@ -45,6 +59,58 @@ pub enum WriteHalf {
     Unix(unix::OwnedWriteHalf),
     /// Of a character device.
     Char(pipe::Sender),
+    /// Of a TLS session.
+    Tls(TlsHalf),
+}
+
+/// A half of a split TLS session (both halves share the session; each poll
+/// holds it briefly).
+#[derive(Debug)]
+pub struct TlsHalf(Arc<Mutex<Box<TlsStream>>>);
+
+impl TlsHalf {
+    fn lock(&self) -> MutexGuard<'_, Box<TlsStream>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Reads from a TLS session, first sending what rustls still holds of
+/// earlier writes (see the module documentation).
+fn tls_read(s: &mut TlsStream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    if s.get_ref().1.wants_write() {
+        // Pending: the task is woken when the socket takes more. An error
+        // shows again on the next read or write.
+        let _ = Pin::new(&mut *s).poll_flush(cx);
+    }
+    Pin::new(s).poll_read(cx, buf)
+}
+
+impl AsyncRead for TlsHalf {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        tls_read(&mut self.lock(), cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsHalf {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut **self.lock()).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut **self.lock()).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut **self.lock()).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut **self.lock()).poll_shutdown(cx)
+    }
 }
 
 impl Stream {
@@ -63,6 +129,23 @@ impl Stream {
                 let (r, w) = s.into_split();
                 (ReadHalf::Char(r), WriteHalf::Char(w))
             }
+            Stream::Tls(s) => {
+                let shared = Arc::new(Mutex::new(s));
+                (ReadHalf::Tls(TlsHalf(shared.clone())), WriteHalf::Tls(TlsHalf(shared)))
+            }
+        }
+    }
+
+    /// Whether it is a TLS session.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// The ALPN protocol agreed in the TLS handshake, if any.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+            _ => None,
         }
     }
 }
@@ -74,18 +157,26 @@ macro_rules! each {
             Self::Tcp($s) => $e,
             Self::Unix($s) => $e,
             Self::Char($s) => $e,
+            Self::Tls($s) => $e,
         }
     };
 }
 
-macro_rules! async_read {
-    ($t:ty) => {
-        impl AsyncRead for $t {
-            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-                each!(self, s => Pin::new(s).poll_read(cx, buf))
-            }
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Char(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => tls_read(s, cx, buf),
         }
-    };
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
 }
 
 macro_rules! async_write {
@@ -106,6 +197,7 @@ macro_rules! async_write {
                     Self::Tcp(s) => s.is_write_vectored(),
                     Self::Unix(s) => s.is_write_vectored(),
                     Self::Char(s) => s.is_write_vectored(),
+                    Self::Tls(s) => s.is_write_vectored(),
                 }
             }
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -118,7 +210,5 @@ macro_rules! async_write {
     };
 }
 
-async_read!(Stream);
-async_read!(ReadHalf);
 async_write!(Stream);
 async_write!(WriteHalf);

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! URI     = PREFIX* ADDRESS [ "/" PATH ] [ "?" QUERY ]
-//! PREFIX  = "ws+" | "tls+" | "mtls+"          (any order, each at most once)
+//! PREFIX  = "ws+" | "tls+" | "mtls+"          (any order, each at most once;
+//!                                              ws+ not with tls+ nor mtls+)
 //! ADDRESS = "tcp:" HOST ":" PORT              HOST: name, IPv4, [IPv6], "*" or empty (any)
 //!         | "unix:" PATH | "unix:@" NAME      a socket file, a Linux abstract socket
 //!         | "sd:" NAME                        a socket passed by systemd
@@ -289,6 +290,9 @@ impl SocketUri {
             prefixes.push(p);
             rest = rest.get(p.as_str().len()..).unwrap_or("");
         }
+        if prefixes.contains(&Prefix::Ws) && prefixes.iter().any(|p| matches!(p, Prefix::Tls | Prefix::Mtls)) {
+            return Err(err("ws+ cannot be combined with tls+ or mtls+".into()));
+        }
         let (address, path) = if let Some(r) = rest.strip_prefix("unix:") {
             (parse_unix(r).map_err(err)?, None)
         } else if let Some(r) = rest.strip_prefix("sd:") {
@@ -471,12 +475,18 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        let u = ok("tls+ws+unix:/x/api");
-        assert_eq!(u.prefixes.list(), &[Prefix::Tls, Prefix::Ws]);
-        assert!(u.prefixes.ws() && u.prefixes.tls() && !u.prefixes.mutual_tls());
-        assert_eq!(u.to_string(), "tls+ws+unix:/x/api");
+        let u = ok("tls+mtls+unix:/x/api");
+        assert_eq!(u.prefixes.list(), &[Prefix::Tls, Prefix::Mtls]);
+        assert!(u.prefixes.tls() && u.prefixes.mutual_tls() && !u.prefixes.ws());
+        assert_eq!(u.to_string(), "tls+mtls+unix:/x/api");
         let u = ok("mtls+tcp:h:1/api");
         assert!(u.prefixes.tls() && u.prefixes.mutual_tls() && !u.prefixes.ws());
+        let u = ok("tls+tcp:h:1/api");
+        assert!(u.prefixes.tls() && !u.prefixes.mutual_tls());
+        // As the C binders: WebSocket framing and TLS do not go together.
+        for both in ["tls+ws+unix:/x/api", "ws+mtls+tcp:h:1/api"] {
+            assert!(bad(both).contains("ws+ cannot be combined"), "{both}");
+        }
         let u = ok("ws+h:1/api");
         assert!(u.prefixes.ws());
         assert_eq!(u.address, tcp(Some("h"), 1));

@@ -302,8 +302,9 @@ async fn what_cannot_be_done_is_refused_with_the_uri() {
     for (text, why) in [
         ("sd:web", "servers only"),
         ("tcp:127.0.0.1:0/x", "port 0"),
-        ("tls+tcp:127.0.0.1:1/x", "not supported"),
-        ("mtls+unix:/x", "not supported"),
+        // No process-wide material in this test: mTLS has no certificate.
+        ("mtls+unix:/x", "needs a certificate"),
+        ("tls+tcp:127.0.0.1:1/x?trust=/nonexistent/ca.pem", "/nonexistent/ca.pem"),
     ] {
         let e = Connector::new(&uri(text)).unwrap_err();
         assert!(
@@ -312,7 +313,8 @@ async fn what_cannot_be_done_is_refused_with_the_uri() {
         );
     }
     let e = bind("tls+tcp:127.0.0.1:0").await.unwrap_err();
-    assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("needs a certificate"), "{e}");
     // ws+ is the protocol's business: the socket is the same
     let l = bind("ws+tcp:127.0.0.1:0").await.unwrap();
     exchange(&l, &format!("ws+tcp:127.0.0.1:{}/api", l.port().unwrap())).await;

@@ -47,8 +47,11 @@ fn address() -> impl Strategy<Value = (Address, Option<String>)> {
     ]
 }
 
+/// Prefixes in any order; `ws+` never with `tls+`/`mtls+` (refused).
 fn prefixes() -> impl Strategy<Value = Vec<Prefix>> {
-    proptest::sample::subsequence(vec![Prefix::Ws, Prefix::Tls, Prefix::Mtls], 0..=3).prop_shuffle()
+    proptest::sample::subsequence(vec![Prefix::Ws, Prefix::Tls, Prefix::Mtls], 0..=3)
+        .prop_filter("ws+ goes without TLS", |p| !(p.contains(&Prefix::Ws) && p.len() > 1))
+        .prop_shuffle()
 }
 
 fn query() -> impl Strategy<Value = Vec<(String, String)>> {

@@ -113,6 +113,8 @@ pub struct HttpConfig {
     pub ws: ws::WsConfig,
     /// Which cross-origin browser requests may call APIs (`--allowed-origin`).
     pub origins: origin::OriginPolicy,
+    /// Served over HTTPS only (`--https`): the session cookie is `Secure`.
+    pub secure_cookie: bool,
 }
 
 impl Default for HttpConfig {
@@ -129,6 +131,7 @@ impl Default for HttpConfig {
             limits: Limits::default(),
             ws: ws::WsConfig::default(),
             origins: origin::OriginPolicy::default(),
+            secure_cookie: false,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The server: one accept loop per listener (any `afb-endpoint` listener:
-//! TCP, unix socket, socket passed by systemd), one hyper connection task
-//! per client (HTTP/1.1 keep-alive and upgrades; cleartext HTTP/2 too with
-//! the `http2` cargo feature), the router, and the graceful shutdown.
+//! TCP, unix socket, socket passed by systemd, and TLS over them for
+//! HTTPS, see [`alpn_protocols`]), one hyper connection task per client
+//! (HTTP/1.1 keep-alive and upgrades; HTTP/2 too with the `http2` cargo
+//! feature), the router, and the graceful shutdown.
 //!
 //! Router (see `route`):
 //! 1. request target longer than `max_url` -> 414; an API request (2, 3)
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use afb_core::session::SessionError;
-use afb_core::{Args, Credentials, Registry};
+use afb_core::{Args, CertIdentity, Credentials, Registry};
 use afb_endpoint::Listener;
 use http::header::{HeaderValue, CONNECTION, SET_COOKIE, UPGRADE};
 use http::{Request, Response, StatusCode};
@@ -71,7 +72,8 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// `Set-Cookie: x-afb-uuid-PORT=UUID; Path=/; Max-Age=TIMEOUT; HttpOnly; SameSite=Lax`.
+    /// `Set-Cookie: x-afb-uuid-PORT=UUID; Path=/; Max-Age=TIMEOUT; HttpOnly; SameSite=Lax`
+    /// (and `; Secure` over HTTPS).
     pub(crate) fn session_cookie(&self, uuid: &str) -> Option<HeaderValue> {
         rest::cookie_value(&self.cookie_prefix, uuid, &self.cookie_suffix)
     }
@@ -120,6 +122,19 @@ fn conn_builder(limits: &Limits) -> ConnBuilder {
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header).unwrap_or(u32::MAX));
     b
+}
+
+/// The ALPN protocols an HTTPS listener offers: `h2` then `http/1.1` with
+/// the `http2` feature, `http/1.1` alone otherwise. (WebSocket upgrades
+/// stay on HTTP/1.1: browsers open an HTTP/1.1 connection for them, the
+/// server announcing no WebSocket over HTTP/2.)
+pub fn alpn_protocols() -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    if cfg!(feature = "http2") {
+        v.push(b"h2".to_vec());
+    }
+    v.push(b"http/1.1".to_vec());
+    v
 }
 
 struct Inner {
@@ -176,7 +191,10 @@ impl HttpServer {
             registry,
             rootapi,
             cookie_prefix: format!("{cookie_name}="),
-            cookie_suffix: format!("; Path=/; Max-Age={timeout}; HttpOnly; SameSite=Lax"),
+            cookie_suffix: format!(
+                "; Path=/; Max-Age={timeout}; HttpOnly; SameSite=Lax{}",
+                if config.secure_cookie { "; Secure" } else { "" }
+            ),
             cookie_name,
             limits,
             upload_dir: config.upload_dir,
@@ -197,7 +215,8 @@ impl HttpServer {
     }
 
     /// Serves the connections of `listener` until shutdown; requests on a
-    /// unix socket carry the peer's credentials.
+    /// unix socket carry the peer's credentials, requests over TLS the
+    /// certificate the client showed (HTTPS with client certificates).
     pub fn serve(&self, listener: Listener) {
         let me = self.clone();
         let stop = self.inner.stop.clone();
@@ -207,12 +226,13 @@ impl HttpServer {
                     _ = stop.cancelled() => break,
                     r = listener.accept() => match r {
                         Ok((stream, peer)) => {
-                            let creds = peer.cred().map(|c| Credentials {
-                                uid: c.uid,
-                                gid: c.gid,
-                                pid: c.pid.unwrap_or(0),
-                                label: None,
-                            });
+                            let creds = Credentials::of_peer(
+                                peer.cred().map(|c| (c.uid, c.gid, c.pid.unwrap_or(0))),
+                                peer.certificate().map(|c| CertIdentity {
+                                    subject: c.subject.clone(),
+                                    names: c.names.clone(),
+                                }),
+                            );
                             me.serve_io(stream, creds);
                         }
                         Err(e) => accept_failed(e).await,

@@ -7,7 +7,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, OnceLock};
 
-use afb_core::Credentials;
+use afb_core::{CertIdentity, Credentials};
 use afb_endpoint::PeerInfo;
 
 /// What the accepting side knows of a peer.
@@ -15,7 +15,7 @@ use afb_endpoint::PeerInfo;
 pub struct Peer {
     /// For logs: the peer's address or the socket path.
     pub label: String,
-    /// Peer credentials (unix sockets).
+    /// Peer credentials (unix sockets; the certificate of a mutual-TLS peer).
     pub creds: Option<Arc<Credentials>>,
     /// Whether the peer may speak for its own clients.
     pub trusted: bool,
@@ -39,16 +39,17 @@ pub fn my_uid() -> Option<u32> {
 }
 
 /// The peer of an accepted connection: unix peers carry their credentials
-/// and are trusted when they run as root or as us.
+/// and are trusted when they run as root or as us; TLS peers carry the
+/// certificate they showed (mutual TLS).
 pub fn peer_of(info: &PeerInfo) -> Peer {
-    let creds = info.cred().map(|c| {
-        Arc::new(Credentials {
-            uid: c.uid,
-            gid: c.gid,
-            pid: c.pid.unwrap_or(0),
-            label: None,
-        })
-    });
+    let creds = Credentials::of_peer(
+        info.cred().map(|c| (c.uid, c.gid, c.pid.unwrap_or(0))),
+        info.certificate().map(|c| CertIdentity {
+            subject: c.subject.clone(),
+            names: c.names.clone(),
+        }),
+    )
+    .map(Arc::new);
     let trusted = creds.as_ref().is_some_and(|c| c.uid == 0 || Some(c.uid) == my_uid());
     Peer {
         label: info.to_string(),
@@ -70,6 +71,7 @@ pub fn parse_creds(text: &str) -> Option<Credentials> {
         gid,
         pid,
         label: (!label.is_empty()).then(|| label.to_owned()),
+        cert: None,
     })
 }
 
@@ -95,6 +97,7 @@ mod tests {
             gid: 100,
             pid: 4242,
             label: Some("User::App".into()),
+            cert: None,
         };
         let s = export_creds(&c);
         assert_eq!(s, "3e8:64:1092-User::App");
@@ -113,6 +116,7 @@ mod tests {
             gid: 5,
             pid: 1,
             label: None,
+            cert: None,
         });
         let mut p = Peer {
             label: "x".into(),

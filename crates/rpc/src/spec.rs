@@ -15,7 +15,7 @@
 //! - `private:`, `restricted:` or `-` make a client's imported APIs
 //!   private (callable by other APIs only); they are public by default.
 //! - `ws+` speaks RPC inside WebSocket binary frames on the raw socket.
-//!   `tls+`/`mtls+` are parsed, and refused by the socket layer (no TLS yet);
+//!   `tls+`/`mtls+` run the link over TLS (the endpoint layer);
 //!   with `ws+` they are refused here.
 //! - `cert=`, `key=`, `trust=`, `host=` belong to TLS and are accepted.
 //! - A client may also name a binder's HTTP API root: `http://HOST:PORT/PATH`

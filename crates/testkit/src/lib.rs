@@ -7,11 +7,13 @@
 //! and `cargo test --workspace` builds every binary before running tests).
 //!
 //! [`cws`] is a WebSocket client that behaves on the wire as the C client
-//! library `libafbwsc` (unmasked frames, its upgrade request).
+//! library `libafbwsc` (unmasked frames, its upgrade request). [`certs`]
+//! makes test certificates.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod certs;
 pub mod cws;
 
 use std::io::{BufRead, BufReader, Read};

@@ -196,7 +196,11 @@ fn start_server(
     afb_link::accept::accept_loop(listener, shutdown.clone(), what, move |stream, info| {
         let peer = peer_of(&info);
         if let Some(allowed) = &opts.allow_uids {
-            if !peer.creds.as_ref().is_some_and(|c| allowed.contains(&c.uid)) {
+            if !peer
+                .creds
+                .as_ref()
+                .is_some_and(|c| c.has_process() && allowed.contains(&c.uid))
+            {
                 tracing::warn!(api = %api, peer = %peer.label, "wsapi: peer not allowed: connection refused");
                 return;
             }

@@ -4,8 +4,11 @@
 //! - `unix:/path/API`, `unix:@name/API`, `tcp:HOST:PORT/API` (or
 //!   `HOST:PORT/API`), `sd:NAME[/API]` (servers only);
 //! - the API is the URI's own name ([`SocketUri::default_api`]: the last
-//!   `/` segment) unless `?as-api=NAME` renames it; no other query key;
-//! - no `ws+`/`tls+`/`mtls+` prefix, no `char:` device.
+//!   `/` segment) unless `?as-api=NAME` renames it;
+//! - `tls+` and `mtls+` (with `cert=`, `key=`, `trust=`, `host=`): the
+//!   listener and the connector of `afb-endpoint` do the TLS;
+//! - no `ws+` prefix (wsapi v1 is WebSocket framing already), no `char:`
+//!   device.
 
 use afb_endpoint::{Profile, SocketUri, UriError};
 
@@ -24,6 +27,11 @@ impl WsapiUri {
         let err = |reason: String| UriError::new(text, reason);
         let socket = SocketUri::parse(text)?;
         socket.check(&Profile::WSAPI_V1).map_err(err)?;
+        if socket.prefixes.ws() {
+            return Err(err(
+                "wsapi v1 takes no ws+ prefix (it is WebSocket framing already)".into()
+            ));
+        }
         let api = socket.api_name().map_err(err)?;
         afb_core::name::validate_api_name(&api).map_err(|e| err(e.to_string()))?;
         Ok(WsapiUri { socket, api })
@@ -48,6 +56,8 @@ mod tests {
             ("sd:hello", "hello"),
             ("sd:sock/hello", "hello"),
             ("sd:sock?as-api=hello", "hello"),
+            ("tls+tcp:h:5/x?trust=ca.pem&host=", "x"),
+            ("mtls+unix:/s/hello?cert=c.pem&key=k.pem", "hello"),
         ] {
             assert_eq!(WsapiUri::parse(uri).map(|u| u.api), Ok(api.to_owned()), "{uri}");
         }
@@ -66,8 +76,8 @@ mod tests {
             ("unix:/x/y?foo=1", "unknown parameter"),
             ("unix:/x/y?as-api=", "needs a name"),
             ("unix:/x/a b", "a b"),
-            ("ws+unix:/x/y", "prefix"),
-            ("tls+tcp:h:1/y", "prefix"),
+            ("ws+unix:/x/y", "no ws+ prefix"),
+            ("tcp:h:1/y?trust=ca.pem", "needs a tls+"),
             ("char:/dev/ttyS0", "character device"),
         ] {
             let e = WsapiUri::parse(uri).unwrap_err().to_string();

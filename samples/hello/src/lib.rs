@@ -272,11 +272,18 @@ async fn info(req: Req) -> Result<Value, Error> {
         "LOA": req.loa(),
     });
     if let Some(c) = req.credentials() {
-        v["uid"] = json!(c.uid);
-        v["gid"] = json!(c.gid);
-        v["pid"] = json!(c.pid);
+        if c.has_process() {
+            v["uid"] = json!(c.uid);
+            v["gid"] = json!(c.gid);
+            v["pid"] = json!(c.pid);
+        }
         if let Some(l) = &c.label {
             v["label"] = json!(l);
+        }
+        // The certificate of a TLS client (mutual TLS).
+        if let Some(cert) = &c.cert {
+            v["subject"] = json!(cert.subject);
+            v["san"] = json!(cert.names);
         }
     }
     Ok(v)

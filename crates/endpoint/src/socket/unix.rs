@@ -121,13 +121,13 @@ pub(crate) async fn connect_abstract(name: &str) -> io::Result<UnixStream> {
 }
 
 /// Accepts a connection; the peer's credentials come with it.
-pub(crate) async fn accept(listener: &UnixListener, file: Option<&SocketFile>) -> io::Result<(UnixStream, PeerInfo)> {
+pub(crate) async fn accept(listener: &UnixListener, path: Option<&Path>) -> io::Result<(UnixStream, PeerInfo)> {
     let (s, _) = listener.accept().await?;
     let cred = s.peer_cred().ok().map(|c| PeerCred {
         uid: c.uid(),
         gid: c.gid(),
         pid: c.pid().and_then(|p| u32::try_from(p).ok()),
     });
-    let socket = file.map(|f| f.path.clone());
+    let socket = path.map(Path::to_path_buf);
     Ok((s, PeerInfo::Unix { cred, socket }))
 }

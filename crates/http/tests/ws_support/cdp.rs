@@ -65,6 +65,11 @@ pub struct Page<'a> {
 impl Browser {
     /// Starts Chromium, or `None` when it is not installed.
     pub fn launch() -> Option<Browser> {
+        Self::launch_with(&[])
+    }
+
+    /// Starts Chromium with `extra` command-line switches.
+    pub fn launch_with(extra: &[String]) -> Option<Browser> {
         let exe = find_chromium()?;
         let profile = std::env::temp_dir().join(format!(
             "afb-chromium-{}-{}",
@@ -90,6 +95,7 @@ impl Browser {
                 "--remote-debugging-port=0",
                 "--window-size=1200,900",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdin(Stdio::null())
