@@ -98,7 +98,11 @@ fn connection_failures() {
         In::Null,
     );
     assert_eq!(r.code, 5, "{r:?}");
+    // TLS is a link like another: a missing socket is a connection failure.
     let r = run(&["--rpc", "tls+unix:/x/y", "hello", "ping"], In::Null);
+    assert_eq!(r.code, 5, "{r:?}");
+    // A client cannot take a socket from systemd: refused as a bad argument.
+    let r = run(&["--rpc", "sd:x", "hello", "ping"], In::Null);
     assert_eq!(r.code, 4, "{r:?}");
     let r = run(&["--rpc", "-d", "unix:/x/y", "ping"], In::Null);
     assert_eq!(r.code, 4, "--rpc and -d: {r:?}");
