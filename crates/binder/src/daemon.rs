@@ -421,6 +421,36 @@ enum Stop {
 
 /// Runs the daemon until it stops (with `samples`: the sample APIs to
 /// serve); returns the exit code.
+/// The observer of the registry: the `--trace*` flags, the metrics
+/// (`--metrics`, `--metrics-interface`) and `monitor/trace`.
+fn observe(o: &crate::options::Options, registry: &Arc<Registry>) -> Result<Arc<crate::trace::Tracer>, String> {
+    use crate::trace::{flags, Kind, LogFlags};
+    let parse = |opt: &str, kind: Kind, v: &Option<String>| -> Result<u64, String> {
+        v.as_deref()
+            .map(|t| flags(kind, t).map_err(|e| format!("{opt} {t}: {e}")))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let log = LogFlags {
+        req: parse("--tracereq", Kind::Request, &o.tracereq)?,
+        evt: parse("--traceevt", Kind::Event, &o.traceevt)?,
+        ses: parse("--traceses", Kind::Session, &o.traceses)?,
+    };
+    // Accepted with the C names; the model has no API or global hook point.
+    parse("--traceapi", Kind::Api, &o.traceapi)?;
+    parse("--traceglob", Kind::Global, &o.traceglob)?;
+    for (flag, v) in [("--traceapi", &o.traceapi), ("--traceglob", &o.traceglob)] {
+        if v.is_some() {
+            tracing::warn!("{flag}: API and global traces produce no records in this binder");
+        }
+    }
+    let metrics = (o.metrics || o.metrics_interface.is_some()).then(|| crate::metrics::Metrics::new(registry));
+    let tracer = crate::trace::Tracer::new(registry, log, metrics);
+    registry.hooks().install(tracer.clone());
+    tracer.refresh();
+    Ok(tracer)
+}
+
 pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples: Samples) -> Result<i32, String> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
@@ -445,17 +475,7 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
     if p.token.is_none() {
         tracing::warn!("no --token: token checks accept any token until a verb renews it (development mode)");
     }
-    for (flag, v) in [
-        ("--tracereq", &o.tracereq),
-        ("--traceevt", &o.traceevt),
-        ("--traceses", &o.traceses),
-        ("--traceapi", &o.traceapi),
-        ("--traceglob", &o.traceglob),
-    ] {
-        if v.is_some() {
-            tracing::warn!("{flag} is accepted but tracing is not implemented yet");
-        }
-    }
+    let tracer = observe(o, &registry)?;
     let wsapi_opts = WsapiOptions {
         max_message: o.ws_maxlen,
         call_timeout: match o.wsapi_timeout {
@@ -485,7 +505,7 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
             .map(|_| ())
             .map_err(|e| format!("API {name}: {e}"))
     };
-    register(monitor::api())?;
+    register(monitor::api(Some(tracer.clone())))?;
     let (sample_apis, sample_files) = samples.into_parts();
     for api in sample_apis {
         register(api)?;
@@ -522,6 +542,16 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
         shutdown: shutdown.child_token(),
     };
     let mut running = listen_http(&p, &registry, shutdown.child_token(), sample_files, http_rpc).await?;
+    if let Some(h) = &running.http {
+        h.set_documents(Arc::new(crate::catalogue::Docs {
+            registry: registry.clone(),
+            metrics: tracer.metrics().filter(|_| p.opts.metrics).cloned(),
+            rootapi: p.opts.rootapi.trim_end_matches('/').to_owned(),
+        }));
+    }
+    if let (Some(uri), Some(m)) = (&p.opts.metrics_interface, tracer.metrics()) {
+        crate::catalogue::serve_metrics(uri, m.clone(), shutdown.child_token()).await?;
+    }
     start_ws_servers(&p, &registry, &wsapi_opts, &shutdown).await?;
     crate::rpc::serve_all(&registry, &p.opts.rpc_server, &rpc_opts, &shutdown).await?;
 

@@ -11,10 +11,12 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub(crate) mod bindings;
+pub mod catalogue;
 pub mod daemon;
 pub(crate) mod exec;
 pub mod listen;
 pub mod logging;
+pub mod metrics;
 pub(crate) mod monitor;
 pub mod options;
 pub(crate) mod process;
@@ -24,6 +26,7 @@ mod samples;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tls;
+pub mod trace;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -4,7 +4,8 @@
 //!
 //! API messages (target `afb_api`, fields `api` and `syslog`, see
 //! `afb_core::log`) were already filtered by their API's level: they always
-//! pass and are printed with `[api]`. Other events pass when their level is
+//! pass and are printed with `[api]`; so do the trace records (target
+//! `afb_trace`, printed at the notice level). Other events pass when their level is
 //! within the binder's level, read at each event from the registry once it
 //! exists (so `monitor/set` changes it at run time).
 
@@ -60,10 +61,14 @@ pub(crate) fn syslog_of(level: &Level) -> u8 {
     }
 }
 
-/// Whether an event passes: API events always (their API filtered them),
+/// Target of the trace records of the `--trace*` options: they always pass
+/// (the options chose them) and are printed at the notice level.
+pub const TRACE_TARGET: &str = "afb_trace";
+
+/// Whether an event passes: API events and trace records always (their API filtered them),
 /// others within the binder's level.
 pub(crate) fn passes(meta: &Metadata<'_>, level: LogLevel) -> bool {
-    meta.target() == "afb_api" || syslog_of(meta.level()) <= level.syslog()
+    meta.target() == "afb_api" || meta.target() == TRACE_TARGET || syslog_of(meta.level()) <= level.syslog()
 }
 
 #[derive(Default)]
@@ -160,6 +165,7 @@ impl<S: Subscriber> Layer<S> for StderrLayer {
         event.record(&mut f);
         let level = match f.syslog {
             Some(n) if event.metadata().target() == "afb_api" => LogLevel::from_syslog(n),
+            _ if event.metadata().target() == TRACE_TARGET => LogLevel::Notice,
             _ => LogLevel::from_syslog(syslog_of(event.metadata().level())),
         };
         let mut line = format_line(

@@ -13,11 +13,14 @@
 //!   API's (and, as it always did here, the common level too); `"*"` is
 //!   applied first, then `""`, then the APIs named.
 //! - `session`: `{"uuid","timeout","remain"}` of the caller's session (seconds).
-//! - `trace`: not available yet.
+//! - `trace`: `add` and `drop` request traces of the caller's session,
+//!   delivered as events (see [`crate::trace`]).
 
 use std::sync::Arc;
 
 use afb_core::{LogLevel, Registry};
+
+use crate::trace::Tracer;
 use afb_sdk::prelude::*;
 use serde_json::Map;
 
@@ -168,14 +171,35 @@ async fn session(req: Req, _: ()) -> Result<Value, Error> {
     }))
 }
 
-async fn trace(_req: Req, _: ()) -> Result<(), Error> {
-    Err(Error::not_available(
-        "tracing requests and events is not implemented yet",
-    ))
+/// `trace {"add": SPEC, "drop": SPEC}`: request traces bound to the
+/// caller's session, delivered as `monitor/NAME` events (see
+/// [`crate::trace`]).
+async fn trace(req: Req, args: Value, tracer: Option<Arc<Tracer>>) -> Result<(), Error> {
+    let Some(tracer) = tracer else {
+        return Err(Error::not_available("tracing is not available"));
+    };
+    let session = req.core().session().clone();
+    if let Some(spec) = args.get("drop") {
+        tracer
+            .drop_traces(&session, spec)
+            .map_err(|e| Error::new("error-detected", e))?;
+    }
+    if let Some(spec) = args.get("add") {
+        let events = tracer
+            .add(&req.core().api(), &session, spec)
+            .map_err(|e| Error::new("error-detected", e))?;
+        for e in events {
+            req.core()
+                .subscribe(&e)
+                .map_err(|e| Error::bad_state(format!("cannot subscribe to the trace event: {e}")))?;
+        }
+    }
+    Ok(())
 }
 
-/// Declares the `monitor` API.
-pub fn api() -> ApiBuilder {
+/// Declares the `monitor` API; `trace` works when a tracer is given.
+pub fn api(tracer: Option<Arc<Tracer>>) -> ApiBuilder {
+    let trace_verb = move |req: Req, args: Value| trace(req, args, tracer.clone());
     ApiBuilder::new("monitor")
         .info("Monitoring of the binder: log levels, API descriptions, session")
         .verb(Verb::new("get", get).info(
@@ -186,7 +210,9 @@ pub fn api() -> ApiBuilder {
                 .info("sets levels: {\"verbosity\":LEVEL} (all) or {\"verbosity\":{\"\":LEVEL,\"*\":LEVEL,API:LEVEL}}"),
         )
         .verb(Verb::new("session", session).info("uuid, timeout and remaining time of the caller's session"))
-        .verb(Verb::new("trace", trace).info("tracing of requests and events (not available yet)"))
+        .verb(Verb::new("trace", trace_verb).info(
+            "traces of the caller's requests as monitor/trace events: {\"add\":{\"request\":\"common\"}}, {\"drop\":true}",
+        ))
 }
 
 #[cfg(test)]
@@ -197,7 +223,7 @@ mod tests {
     /// The monitor API and another one, `hello`.
     async fn binder() -> TestBinder {
         let hello = ApiBuilder::new("hello").verb(Verb::new("ping", || async { Ok::<_, Error>(()) }));
-        TestBinder::start(vec![api(), hello]).await.unwrap()
+        TestBinder::start(vec![api(None), hello]).await.unwrap()
     }
 
     #[tokio::test]

@@ -46,6 +46,16 @@ pub struct Options {
     #[serde(skip_serializing_if = "is_false")]
     pub no_httpd: bool,
 
+    /// Serve Prometheus/OpenMetrics metrics at GET /metrics on the HTTP listeners
+    #[arg(long, env = "AFB_METRICS")]
+    #[serde(skip_serializing_if = "is_false")]
+    pub metrics: bool,
+
+    /// Serve GET /metrics on its own listener: tcp:HOST:PORT, unix:PATH, sd:NAME (implies --metrics)
+    #[arg(long, value_name = "URI")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_interface: Option<String>,
+
     /// Static files served at / (default: the built-in web console)
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -186,6 +186,7 @@ struct EventInner {
     name: Arc<str>,
     listeners: Mutex<Vec<Weak<dyn Listener>>>,
     on_drop: Option<Box<dyn Fn(u64) + Send + Sync>>,
+    hooks: OnceLock<Arc<crate::observe::Hooks>>,
 }
 
 impl Drop for EventInner {
@@ -233,7 +234,13 @@ impl Event {
             name: full_name.into(),
             listeners: Mutex::new(Vec::new()),
             on_drop,
+            hooks: OnceLock::new(),
         }))
+    }
+
+    /// Makes pushes of this event observed.
+    pub(crate) fn set_hooks(&self, hooks: Arc<crate::observe::Hooks>) {
+        let _ = self.0.hooks.set(hooks);
     }
 
     /// Unique id of this event in the process.
@@ -294,6 +301,9 @@ impl Event {
             ls.retain(|w| w.strong_count() > 0);
             ls.iter().filter_map(Weak::upgrade).collect()
         };
+        if let Some(o) = self.0.hooks.get().and_then(|h| h.get()) {
+            o.push(self, data.unwrap_or(null_raw()), listeners.len());
+        }
         if listeners.is_empty() {
             return 0;
         }

@@ -23,6 +23,7 @@ use crate::args::Args;
 use crate::event::{BroadcastMsg, EncodedCache, Event, Listener, PushMsg, RecentBroadcasts, BROADCAST_HOPS};
 use crate::log::{AtomicLevel, LogLevel};
 use crate::name::{validate_api_name, validate_event_name, CiKey, CiRef, NameError};
+use crate::observe::Hooks;
 use crate::reply::Reply;
 use crate::request::{Chain, Client, ReplySink, Request, Shared};
 use crate::session::{ApiId, SessionConfig, SessionStore};
@@ -218,6 +219,11 @@ impl Registry {
     /// The sessions.
     pub fn sessions(&self) -> &SessionStore {
         &self.sessions
+    }
+
+    /// The observation hooks (shared with the sessions and the events).
+    pub fn hooks(&self) -> &Arc<Hooks> {
+        self.sessions.hooks()
     }
 
     /// Number of requests in progress.
@@ -522,6 +528,9 @@ impl Registry {
         sink: Box<dyn ReplySink>,
     ) {
         let refuse = |sink: Box<dyn ReplySink>, st: &'static str, info: String| {
+            if let Some(o) = self.hooks().get() {
+                o.refused(&client, st);
+            }
             sink.reply(Reply::error(st, Some(info)));
         };
         if let Some(raw) = args.raw() {
@@ -646,13 +655,20 @@ impl Registry {
                 }
             }
         });
-        Ok(Event::new(&format!("{}/{}", e.name(), name), Some(on_drop)))
+        let ev = Event::new(&format!("{}/{}", e.name(), name), Some(on_drop));
+        ev.set_hooks(self.hooks().clone());
+        if let Some(o) = self.hooks().get() {
+            o.event_created(&ev);
+        }
+        Ok(ev)
     }
 
     /// Makes an event with a full name given as is (events mirrored from a
     /// linked binder).
     pub fn new_event_raw(&self, full_name: &str) -> Event {
-        Event::new(full_name, None)
+        let ev = Event::new(full_name, None);
+        ev.set_hooks(self.hooks().clone());
+        ev
     }
 
     /// Broadcasts `name` with `data` to every listener and to the APIs
@@ -681,6 +697,9 @@ impl Registry {
         };
         for l in &listeners {
             l.broadcast(&msg);
+        }
+        if let Some(o) = self.hooks().get() {
+            o.broadcast(name, data, listeners.len());
         }
         for e in self.apis() {
             if e.imp.wants_events() {

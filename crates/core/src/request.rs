@@ -23,6 +23,7 @@ use crate::args::Args;
 use crate::auth::Auth;
 use crate::event::{Event, SubscribeError, Subscriber};
 use crate::log::LogLevel;
+use crate::observe::{ReqInfo, ReqState, Transport};
 use crate::registry::{Call, Registry};
 use crate::reply::Reply;
 use crate::session::{ContextValue, Session};
@@ -121,6 +122,8 @@ pub struct Client {
     /// answered `disconnected`. One per client connection (it also watches
     /// the connection's requests waiting for an asynchronous reply).
     pub cancel: Option<ClientCancel>,
+    /// The transport the client came through.
+    pub transport: Transport,
 }
 
 impl Client {
@@ -132,7 +135,14 @@ impl Client {
             subscriber: None,
             creds: None,
             cancel: None,
+            transport: Transport::Internal,
         }
+    }
+
+    /// Sets the transport.
+    pub fn with_transport(mut self, t: Transport) -> Self {
+        self.transport = t;
+        self
     }
 
     /// Sets the presented token.
@@ -220,6 +230,8 @@ pub(crate) struct Shared {
     renewed: Mutex<Option<Arc<str>>>,
     close_after: AtomicBool,
     extension: Mutex<Option<Box<dyn Any + Send>>>,
+    /// When observed: when it began and the observer's state.
+    pub(crate) observed: Option<(tokio::time::Instant, Option<ReqState>)>,
 }
 
 impl Shared {
@@ -232,7 +244,7 @@ impl Shared {
         chain: Option<Arc<Chain>>,
         sink: Box<dyn ReplySink>,
     ) -> Arc<Self> {
-        Arc::new(Shared {
+        let mut shared = Shared {
             id: NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed),
             registry,
             api,
@@ -248,7 +260,23 @@ impl Shared {
             renewed: Mutex::new(None),
             close_after: AtomicBool::new(false),
             extension: Mutex::new(None),
-        })
+            observed: None,
+        };
+        let observed = (shared.registry.hooks().get()).map(|o| (tokio::time::Instant::now(), o.begin(&shared.info())));
+        shared.observed = observed;
+        Arc::new(shared)
+    }
+
+    /// What observers see of this request.
+    pub(crate) fn info(&self) -> ReqInfo<'_> {
+        ReqInfo {
+            id: self.id,
+            api: self.api.name(),
+            api_id: self.api.id(),
+            verb: &self.verb,
+            args: &self.args,
+            client: &self.client,
+        }
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -267,6 +295,11 @@ impl Shared {
         }
         if let Some(t) = lock(&self.renewed).take() {
             reply.token = Some(t);
+        }
+        if let Some((began, st)) = &self.observed {
+            if let Some(o) = self.registry.hooks().get() {
+                o.end(&self.info(), st.as_ref(), &reply, began.elapsed());
+            }
         }
         let sink = lock(&self.reply.sink).take();
         if let Some(sink) = sink {
@@ -496,18 +529,26 @@ impl ReqHandle {
 
     /// Subscribes the client to `event`.
     pub fn subscribe(&self, event: &Event) -> Result<(), SubscribeError> {
-        match &self.shared.client.subscriber {
+        let r = match &self.shared.client.subscriber {
             Some(s) => s.subscribe(event),
             None => Err(SubscribeError::NoListener),
+        };
+        if let Some(o) = self.shared.registry.hooks().get() {
+            o.subscribe(&self.shared.info(), event, false, r.is_ok());
         }
+        r
     }
 
     /// Unsubscribes the client from `event`.
     pub fn unsubscribe(&self, event: &Event) -> Result<(), SubscribeError> {
-        match &self.shared.client.subscriber {
+        let r = match &self.shared.client.subscriber {
             Some(s) => s.unsubscribe(event),
             None => Err(SubscribeError::NoListener),
+        };
+        if let Some(o) = self.shared.registry.hooks().get() {
+            o.subscribe(&self.shared.info(), event, true, r.is_ok());
         }
+        r
     }
 
     fn child_chain(&self) -> Arc<Chain> {
@@ -520,11 +561,14 @@ impl ReqHandle {
     /// Calls `api/verb` in the caller's session (a "subcall") and waits for
     /// the reply. Events the callee subscribes to reach this client.
     pub fn subcall(&self, api: &str, verb: &str, args: Args) -> impl Future<Output = Reply> + Send + 'static {
+        if let Some(o) = self.shared.registry.hooks().get() {
+            o.subcall(&self.shared.info(), api, verb, &args);
+        }
         let call = Call {
             api: api.to_owned(),
             verb: verb.to_owned(),
             args,
-            client: self.shared.client.clone(),
+            client: self.shared.client.clone().with_transport(Transport::Internal),
             external: false,
             chain: Some(self.child_chain()),
         };

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::auth::LOA_MAX;
+use crate::observe::Hooks;
 
 /// A context value stored by an API in a session. Its `Drop` is the
 /// destructor: it runs when the value is replaced, the API's state is
@@ -326,6 +327,8 @@ pub struct SessionStore {
     config: SessionConfig,
     epoch: Instant,
     evictions: AtomicU64,
+    created: AtomicU64,
+    hooks: Arc<Hooks>,
 }
 
 impl SessionStore {
@@ -336,6 +339,25 @@ impl SessionStore {
             config,
             epoch: Instant::now(),
             evictions: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+            hooks: Arc::new(Hooks::default()),
+        }
+    }
+
+    /// The observation hooks of the registry owning this store.
+    pub fn hooks(&self) -> &Arc<Hooks> {
+        &self.hooks
+    }
+
+    /// How many sessions were made since start.
+    pub fn created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    fn closed(&self, s: &Session) {
+        s.close();
+        if let Some(o) = self.hooks.get() {
+            o.session(s, false);
         }
     }
 
@@ -367,7 +389,7 @@ impl SessionStore {
         if s.is_expired() {
             map.remove(uuid);
             drop(map);
-            s.close();
+            self.closed(&s);
             return None;
         }
         s.touch();
@@ -427,7 +449,11 @@ impl SessionStore {
             }
         }
         for s in dropped {
-            s.close();
+            self.closed(&s);
+        }
+        self.created.fetch_add(1, Ordering::Relaxed);
+        if let Some(o) = self.hooks.get() {
+            o.session(&session, true);
         }
         Ok(session)
     }
@@ -436,7 +462,7 @@ impl SessionStore {
     pub fn remove(&self, uuid: &str) {
         let s = lock(&self.map).remove(uuid);
         if let Some(s) = s {
-            s.close();
+            self.closed(&s);
         }
     }
 
@@ -452,7 +478,7 @@ impl SessionStore {
         });
         let n = dropped.len();
         for s in dropped {
-            s.close();
+            self.closed(&s);
         }
         n
     }

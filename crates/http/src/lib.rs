@@ -38,7 +38,7 @@ use bytes::Bytes;
 use http_body_util::{Either, Full};
 use tower_http::services::fs::ServeFileSystemResponseBody;
 
-pub use server::{HttpError, HttpServer};
+pub use server::{Document, Documents, HttpError, HttpServer};
 
 /// The body of every response: bytes in memory (API replies, built-in
 /// assets, errors, the WebSocket handshake) or a file being streamed.

@@ -259,6 +259,7 @@ pub(crate) async fn handle(state: &State, conn: &ConnCtx, req: Request<Incoming>
         subscriber: None,
         creds: conn.creds.clone(),
         cancel: Some(conn.client_cancel.clone()),
+        transport: afb_core::Transport::Http,
     };
     let (tx, rx) = oneshot::channel::<Reply>();
     state.registry.dispatch(

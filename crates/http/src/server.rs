@@ -7,6 +7,8 @@
 //! Router (see `route`):
 //! 1. request target longer than `max_url` -> 414; an API request (2, 3)
 //!    coming from another site's page -> 403 ([`crate::origin`]);
+//!    A `GET` of a generated document (metrics, OpenAPI catalogue, see
+//!    [`Documents`]) is answered at once;
 //! 2. `GET {rootapi}` or `{rootapi}/` with `Upgrade: websocket` ->
 //!    [`crate::ws::handle_upgrade`] with the session and token resolved as
 //!    for REST calls (the response gets the session cookie);
@@ -69,6 +71,18 @@ pub(crate) struct State {
     statics: Statics,
     /// RPC v3 on upgraded connections, once installed.
     rpc: std::sync::OnceLock<Arc<dyn RpcUpgrade>>,
+    /// Generated documents (metrics, API catalogue), once installed.
+    documents: std::sync::OnceLock<Arc<dyn Documents>>,
+}
+
+/// A generated document: its content type and bytes.
+pub type Document = (&'static str, Vec<u8>);
+
+/// Documents the daemon generates on `GET` (the metrics, the OpenAPI
+/// catalogue), looked up by exact path before anything else.
+pub trait Documents: Send + Sync + 'static {
+    /// The document at `path`, or `None` when the path is not one of them.
+    fn get(&self, path: &str) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = Document> + Send>>>;
 }
 
 impl State {
@@ -202,6 +216,7 @@ impl HttpServer {
             origins: config.origins,
             statics,
             rpc: std::sync::OnceLock::new(),
+            documents: std::sync::OnceLock::new(),
         };
         Ok(HttpServer {
             inner: Arc::new(Inner {
@@ -292,6 +307,12 @@ impl HttpServer {
         self.inner.state.rpc.set(handler).is_ok()
     }
 
+    /// Serves the generated `documents` on `GET`; once only, false when
+    /// some are installed already.
+    pub fn set_documents(&self, documents: Arc<dyn Documents>) -> bool {
+        self.inner.state.documents.set(documents).is_ok()
+    }
+
     /// Number of connections and accept loops running.
     pub fn tasks(&self) -> usize {
         self.inner.tracker.len()
@@ -363,6 +384,17 @@ pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>)
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request header too large\n",
         );
+    }
+    if req.method() == http::Method::GET {
+        if let Some(doc) = state.documents.get().and_then(|d| d.get(req.uri().path())) {
+            let (ctype, body) = doc.await;
+            let mut r = Response::new(full(body));
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+            r.headers_mut()
+                .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return r;
+        }
     }
     let under_api = req
         .uri()

@@ -64,6 +64,7 @@ impl<L: CallSide> PeerCall<L> {
             subscriber: Some(Arc::new(call())),
             creds,
             cancel: Some(gone.clone()),
+            transport: afb_core::Transport::Internal,
         };
         (client, Box::new(call()))
     }

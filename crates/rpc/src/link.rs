@@ -529,6 +529,7 @@ impl Link {
             Target::Public(l) => (l, true),
         };
         let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
+        let client = client.with_transport(afb_core::Transport::Rpc);
         let call = Call {
             api: local.to_owned(),
             verb: verb.to_owned(),

@@ -92,6 +92,7 @@ async fn accept<R, W>(
         }
     };
     tracing::debug!(peer = %setup.label, "RPC link opened");
+    let _observed = registry.hooks().connection(afb_core::Transport::Rpc);
     let link = Link::new(&registry, setup, opts, stop.child_token());
     if let Some(ch) = &imports {
         ch.adopt(&link);

@@ -217,6 +217,7 @@ impl ServerLink {
         };
         let creds = self.peer.call_creds(user_creds);
         let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
+        let client = client.with_transport(afb_core::Transport::Wsapi);
         self.registry.dispatch(&self.api, verb, args, client, sink);
         Ok(())
     }
@@ -449,6 +450,7 @@ pub(crate) async fn serve_link<R, W>(
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
 {
+    let _observed = registry.hooks().connection(afb_core::Transport::Wsapi);
     let link = Arc::new_cyclic(|me| ServerLink {
         me: me.clone(),
         registry: registry.clone(),

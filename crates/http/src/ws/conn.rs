@@ -450,6 +450,7 @@ pub(crate) struct Attached {
     init: WsClientInit,
     config: WsConfig,
     _connected: afb_core::session::ConnectionGuard,
+    _observed: afb_core::observe::ConnectionObserved,
 }
 
 impl Attached {
@@ -474,6 +475,7 @@ impl Attached {
         registry.add_listener(&listener);
         super::peers::register(&conn);
         let _connected = init.session.connect();
+        let _observed = registry.hooks().connection(afb_core::Transport::WsJson);
         Attached {
             conn,
             rx: Some(rx),
@@ -483,6 +485,7 @@ impl Attached {
             init,
             config,
             _connected,
+            _observed,
         }
     }
 }
@@ -526,7 +529,8 @@ where
     let cancel = CancellationToken::new();
     let mut client = Client::new(init.session.clone())
         .with_subscriber(subscriber.clone())
-        .with_cancel(cancel.clone());
+        .with_cancel(cancel.clone())
+        .with_transport(afb_core::Transport::WsJson);
     if let Some(c) = init.creds {
         client = client.with_creds(c);
     }

@@ -1,0 +1,649 @@
+//! Observability against the real daemon: `/metrics` (parsed with a strict
+//! OpenMetrics text parser) after a known sequence of calls, the separate
+//! metrics listener, the `--trace*` options' log records, `monitor/trace`
+//! add/drop and its session boundary, and `/api/openapi.json` validated as
+//! OpenAPI 3.
+
+#[path = "../../../crates/http/tests/http_client/mod.rs"]
+mod http_client;
+#[path = "../../../crates/http/tests/ws_support/std_ws.rs"]
+mod std_ws;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use afb_testkit::{bin_path, free_port, Daemon, TempDir};
+use http_client::Conn;
+use serde_json::{json, Value};
+use std_ws::{WsConn, WsMsg};
+
+const T: Duration = Duration::from_secs(10);
+
+struct D {
+    d: Daemon,
+    _dir: TempDir,
+}
+
+impl D {
+    fn start(args: &[&str]) -> D {
+        let dir = TempDir::new("observe");
+        let wd = dir.path().to_str().unwrap().to_owned();
+        let mut all = vec!["--workdir", wd.as_str()];
+        all.extend_from_slice(args);
+        D {
+            d: Daemon::start(&all),
+            _dir: dir,
+        }
+    }
+
+    fn get(&self, target: &str) -> http_client::Resp {
+        Conn::tcp(self.d.addr()).get(target)
+    }
+
+    fn ws(&self) -> Ws {
+        let addr = self.d.addr();
+        let c = WsConn::connect(addr, &addr.to_string(), "/api", Some("x-afb-ws-json1")).expect("WebSocket");
+        c.set_timeout(T);
+        Ws {
+            c,
+            n: 0,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// A x-afb-ws-json1 client keeping the events received between replies.
+struct Ws {
+    c: WsConn,
+    n: u32,
+    events: Vec<Value>,
+}
+
+impl Ws {
+    fn call(&mut self, api_verb: &str, args: Value) -> Value {
+        self.n += 1;
+        let id = self.n.to_string();
+        self.c
+            .send_text(&json!([2, id, api_verb, args]).to_string())
+            .expect("send");
+        loop {
+            let t = match self.c.recv().expect("a message in time") {
+                WsMsg::Text(t) => t,
+                WsMsg::Ping(_) | WsMsg::Pong(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            };
+            let m: Value = serde_json::from_str(&t).unwrap();
+            match m[0].as_u64() {
+                Some(5) => self.events.push(m),
+                Some(3 | 4) if m[1] == id.as_str() => return m,
+                _ => panic!("unexpected {m}"),
+            }
+        }
+    }
+
+    fn ok(&mut self, api_verb: &str, args: Value) -> Value {
+        let r = self.call(api_verb, args.clone());
+        assert_eq!(r[0], 3, "{api_verb} {args}: {r}");
+        r
+    }
+
+    /// The trace records received so far (and forgets them).
+    fn records(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.events)
+            .into_iter()
+            .filter(|m| m[1] == "monitor/trace")
+            .map(|m| m[2]["data"].clone())
+            .collect()
+    }
+}
+
+// ---- a strict OpenMetrics text parser ---------------------------------------
+
+#[derive(Debug, Default)]
+struct Family {
+    kind: String,
+    samples: Vec<(String, BTreeMap<String, String>, f64)>,
+}
+
+/// Parses the OpenMetrics text format strictly: every sample belongs to the
+/// family declared just before it (with the suffixes of its type), label
+/// values are quoted and escaped, `# EOF` ends the text.
+fn parse_openmetrics(text: &str) -> HashMap<String, Family> {
+    let mut fams: HashMap<String, Family> = HashMap::new();
+    let mut current: Option<String> = None;
+    let mut eof = false;
+    for line in text.lines() {
+        assert!(!eof, "text after # EOF: {line:?}");
+        if line == "# EOF" {
+            eof = true;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut it = rest.splitn(3, ' ');
+            let what = it.next().unwrap();
+            let name = it.next().expect("a metric name").to_owned();
+            let arg = it.next().unwrap_or("");
+            match what {
+                "TYPE" => {
+                    assert!(
+                        [
+                            "counter",
+                            "gauge",
+                            "histogram",
+                            "info",
+                            "stateset",
+                            "unknown",
+                            "summary",
+                            "gaugehistogram"
+                        ]
+                        .contains(&arg),
+                        "type {arg}"
+                    );
+                    assert!(!fams.contains_key(&name), "family {name} declared twice");
+                    fams.insert(
+                        name.clone(),
+                        Family {
+                            kind: arg.to_owned(),
+                            samples: Vec::new(),
+                        },
+                    );
+                    current = Some(name);
+                }
+                "HELP" | "UNIT" => {}
+                _ => panic!("unknown comment {line:?}"),
+            }
+            continue;
+        }
+        let fam_name = current
+            .clone()
+            .unwrap_or_else(|| panic!("sample before # TYPE: {line:?}"));
+        let (name_labels, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line:?}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match name_labels.split_once('{') {
+            None => (name_labels.to_owned(), BTreeMap::new()),
+            Some((n, l)) => {
+                let l = l
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line:?}"));
+                (n.to_owned(), parse_labels(l))
+            }
+        };
+        let fam = fams.get_mut(&fam_name).unwrap();
+        let suffixes: &[&str] = match fam.kind.as_str() {
+            "counter" => &["_total", "_created"],
+            "histogram" => &["_bucket", "_count", "_sum", "_created"],
+            _ => &[""],
+        };
+        assert!(
+            suffixes.iter().any(|s| name == format!("{fam_name}{s}")),
+            "sample {name} is not of family {fam_name} ({})",
+            fam.kind
+        );
+        fam.samples.push((name, labels, value));
+    }
+    assert!(eof, "no # EOF");
+    fams
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let eq = s[i..].find('=').map(|p| p + i).expect("label =");
+        let key = s[i..eq].to_owned();
+        assert!(
+            !key.is_empty() && key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'),
+            "label name {key:?}"
+        );
+        assert_eq!(b[eq + 1], b'"', "label value must be quoted: {s}");
+        let mut j = eq + 2;
+        let mut v = String::new();
+        loop {
+            match b[j] {
+                b'\\' => {
+                    v.push(match b[j + 1] {
+                        b'n' => '\n',
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        c => panic!("bad escape \\{}", c as char),
+                    });
+                    j += 2;
+                }
+                b'"' => break,
+                _ => {
+                    let c = s[j..].chars().next().unwrap();
+                    v.push(c);
+                    j += c.len_utf8();
+                }
+            }
+        }
+        assert!(out.insert(key, v).is_none(), "duplicate label in {s}");
+        i = j + 1;
+        if i < b.len() {
+            assert_eq!(b[i], b',', "labels separated by commas: {s}");
+            i += 1;
+        }
+    }
+    out
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// The value of the sample `name{labels}`, `None` when absent.
+fn sample(f: &HashMap<String, Family>, fam: &str, name: &str, l: &[(&str, &str)]) -> Option<f64> {
+    let want = labels(l);
+    f.get(fam)?
+        .samples
+        .iter()
+        .find(|(n, ls, _)| n == name && *ls == want)
+        .map(|s| s.2)
+}
+
+fn metrics_of(d: &D) -> HashMap<String, Family> {
+    let r = d.get("/metrics");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .unwrap_or("")
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        r.header("content-type")
+    );
+    parse_openmetrics(&r.text())
+}
+
+#[test]
+fn metrics_count_a_known_sequence_of_calls_exactly() {
+    let d = D::start(&["--metrics"]);
+    for _ in 0..3 {
+        assert_eq!(d.get("/api/hello/ping?x=1").afb_status(), "success");
+    }
+    assert_eq!(d.get("/api/hello/pingfail").afb_status(), "failed");
+    assert_eq!(d.get("/api/hello/nosuchverb").afb_status(), "unknown-verb");
+    assert_eq!(d.get("/api/hello/Zz-Unknown").afb_status(), "unknown-verb");
+    assert_eq!(d.get("/api/nosuchapi/ping").afb_status(), "unknown-api");
+    {
+        let mut w = d.ws();
+        w.ok("hello/ping", json!({"a": 1}));
+        w.ok("hello/ping", json!({"a": 2}));
+    }
+    let f = metrics_of(&d);
+    let calls = |verb: &str, transport: &str, status: &str| {
+        sample(
+            &f,
+            "afb_calls",
+            "afb_calls_total",
+            &[
+                ("api", "hello"),
+                ("verb", verb),
+                ("transport", transport),
+                ("status", status),
+            ],
+        )
+    };
+    assert_eq!(calls("ping", "http", "success"), Some(3.0));
+    assert_eq!(calls("ping", "wsj1", "success"), Some(2.0));
+    assert_eq!(calls("pingfail", "http", "failed"), Some(1.0));
+    assert_eq!(calls("ping", "http", "failed"), None, "no zero series");
+    // Unknown verbs never make a series: one fixed per-API counter.
+    for fam in f.values() {
+        for (_, ls, _) in &fam.samples {
+            let v = ls.get("verb").map(String::as_str).unwrap_or("");
+            assert!(
+                !v.eq_ignore_ascii_case("nosuchverb") && !v.eq_ignore_ascii_case("zz-unknown"),
+                "series for an unknown verb: {ls:?}"
+            );
+            assert_ne!(ls.get("api").map(String::as_str), Some("nosuchapi"));
+        }
+    }
+    assert_eq!(
+        sample(
+            &f,
+            "afb_unknown_verb_calls",
+            "afb_unknown_verb_calls_total",
+            &[("api", "hello")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &f,
+            "afb_refused_calls",
+            "afb_refused_calls_total",
+            &[("transport", "http"), ("status", "unknown-api")]
+        ),
+        Some(1.0)
+    );
+    // The histogram: cumulative buckets, +Inf equals the count.
+    let h = &f["afb_call_duration_seconds"];
+    assert_eq!(h.kind, "histogram");
+    let mut buckets: Vec<(f64, f64)> = h
+        .samples
+        .iter()
+        .filter(|(n, ls, _)| {
+            n == "afb_call_duration_seconds_bucket"
+                && ls.get("api").map(String::as_str) == Some("hello")
+                && ls.get("verb").map(String::as_str) == Some("ping")
+        })
+        .map(|(_, ls, v)| {
+            let le = match ls["le"].as_str() {
+                "+Inf" => f64::INFINITY,
+                x => x.parse().unwrap(),
+            };
+            (le, *v)
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    assert!(buckets.len() >= 2, "{buckets:?}");
+    assert!(
+        buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+        "buckets not cumulative: {buckets:?}"
+    );
+    assert_eq!(buckets.last().unwrap(), &(f64::INFINITY, 5.0));
+    let hv = [("api", "hello"), ("verb", "ping")];
+    assert_eq!(
+        sample(&f, "afb_call_duration_seconds", "afb_call_duration_seconds_count", &hv),
+        Some(5.0)
+    );
+    let sum = sample(&f, "afb_call_duration_seconds", "afb_call_duration_seconds_sum", &hv).unwrap();
+    assert!(sum > 0.0 && sum < 50.0, "sum {sum}");
+    // Connections, sessions, process.
+    assert_eq!(
+        sample(&f, "afb_connections", "afb_connections_total", &[("transport", "wsj1")]),
+        Some(1.0)
+    );
+    let created = sample(&f, "afb_sessions_created", "afb_sessions_created_total", &[]).unwrap();
+    // 7 REST calls without a cookie and one WebSocket: a session each.
+    assert_eq!(created, 8.0);
+    assert!(sample(&f, "afb_sessions", "afb_sessions", &[]).unwrap() >= 1.0);
+    assert!(
+        sample(
+            &f,
+            "process_resident_memory_bytes",
+            "process_resident_memory_bytes",
+            &[]
+        )
+        .unwrap()
+            > 1e5
+    );
+    assert!(sample(&f, "process_open_fds", "process_open_fds", &[]).unwrap() >= 3.0);
+    // A second scrape after one more call moves exactly one counter.
+    assert_eq!(d.get("/api/hello/ping").afb_status(), "success");
+    let g = metrics_of(&d);
+    assert_eq!(
+        sample(
+            &g,
+            "afb_calls",
+            "afb_calls_total",
+            &[
+                ("api", "hello"),
+                ("verb", "ping"),
+                ("transport", "http"),
+                ("status", "success")
+            ]
+        ),
+        Some(4.0)
+    );
+}
+
+#[test]
+fn metrics_are_off_by_default_and_can_have_their_own_listener() {
+    let d = D::start(&[]);
+    assert_eq!(d.get("/metrics").status, 404);
+    let port = free_port();
+    let uri = format!("tcp:127.0.0.1:{port}");
+    let d = D::start(&["--metrics-interface", &uri]);
+    assert_eq!(d.get("/api/hello/ping").afb_status(), "success");
+    assert_eq!(d.get("/metrics").status, 404, "not on the HTTP port without --metrics");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = Conn::tcp(addr).get("/metrics");
+    assert_eq!(r.status, 200);
+    let f = parse_openmetrics(&r.text());
+    assert_eq!(
+        sample(
+            &f,
+            "afb_calls",
+            "afb_calls_total",
+            &[
+                ("api", "hello"),
+                ("verb", "ping"),
+                ("transport", "http"),
+                ("status", "success")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(Conn::tcp(addr).get("/api/hello/ping").status, 404);
+}
+
+/// The JSON records of the log's trace lines.
+fn log_records(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter(|l| l.contains("NOTICE") && l.contains("\"type\":"))
+        .filter_map(|l| {
+            let i = l.find('{')?;
+            serde_json::Deserializer::from_str(&l[i..])
+                .into_iter::<Value>()
+                .next()?
+                .ok()
+        })
+        .collect()
+}
+
+fn check_record_shape(r: &Value, tag: &str, kind: &str) {
+    let o = r.as_object().unwrap_or_else(|| panic!("not an object: {r}"));
+    assert!(o["time"].as_f64().is_some_and(|t| t > 1.6e9), "{r}");
+    assert_eq!(o["tag"], tag, "{r}");
+    assert_eq!(o["type"], kind, "{r}");
+    assert!(o["id"].as_u64().is_some(), "{r}");
+    assert!(o[kind].is_object(), "{r}");
+    for k in o.keys() {
+        assert!(
+            ["time", "tag", "type", "id", kind, "data"].contains(&k.as_str()),
+            "key {k} in {r}"
+        );
+    }
+}
+
+#[test]
+fn trace_options_print_c_shaped_records() {
+    let d = D::start(&["--tracereq", "begin,reply", "--traceses", "create"]);
+    let r = d.get("/api/hello/ping?x=1");
+    assert_eq!(r.afb_status(), "success");
+    let uuid = r.json()["request"]["uuid"].as_str().unwrap().to_owned();
+    let log =
+        d.d.wait_log(T, |l| log_records(l).iter().any(|r| r["request"]["action"] == "reply"));
+    let recs = log_records(&log);
+    let ses: Vec<&Value> = recs.iter().filter(|r| r["type"] == "session").collect();
+    assert!(
+        ses.iter()
+            .any(|r| r["session"] == json!({"uuid": uuid, "action": "create"})),
+        "{log}"
+    );
+    for r in &ses {
+        check_record_shape(r, "trace", "session");
+    }
+    let begin = recs
+        .iter()
+        .find(|r| r["request"]["action"] == "begin")
+        .unwrap_or_else(|| panic!("{log}"));
+    check_record_shape(begin, "trace", "request");
+    assert_eq!(begin["request"]["api"], "hello");
+    assert_eq!(begin["request"]["verb"], "ping");
+    assert_eq!(begin["request"]["session"], uuid.as_str());
+    assert_eq!(begin["data"], json!({"params": [{"x": "1"}]}));
+    let reply = recs.iter().find(|r| r["request"]["action"] == "reply").unwrap();
+    check_record_shape(reply, "trace", "request");
+    assert_eq!(reply["request"]["index"], begin["request"]["index"]);
+    assert_eq!(reply["data"]["status"], 0);
+    assert_eq!(reply["data"]["reply"], json!(["Some String"]));
+    // `end` was not asked for.
+    assert!(!recs.iter().any(|r| r["request"]["action"] == "end"), "{log}");
+}
+
+#[test]
+fn trace_options_refuse_unknown_flags() {
+    for (opt, val) in [
+        ("--tracereq", "begin,bogus"),
+        ("--traceevt", "nope"),
+        ("--traceses", "x"),
+    ] {
+        let out = std::process::Command::new(bin_path("afb-daemon"))
+            .args(["--port", &free_port().to_string(), opt, val])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{opt} {val}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(opt) && err.contains("unknown"), "{err}");
+    }
+}
+
+#[test]
+fn monitor_trace_add_and_drop_within_the_callers_session() {
+    let d = D::start(&[]);
+    let mut a = d.ws();
+    let mut b = d.ws();
+    let a_uuid = a.ok("monitor/session", json!(null))[2]["response"]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b_uuid = b.ok("monitor/session", json!(null))[2]["response"]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(a_uuid, b_uuid);
+    // Forbidden for a session-bound trace, as in the C binder.
+    for spec in [
+        json!({"event": "all"}),
+        json!({"session": "all"}),
+        json!({"uuid": b_uuid, "request": "all"}),
+    ] {
+        let r = a.call("monitor/trace", json!({"add": spec}));
+        assert_eq!(r[0], 4, "{r}");
+        assert_eq!(r[2]["request"]["status"], "error-detected", "{r}");
+    }
+    let r = a.call("monitor/trace", json!({"add": {"request": "nonsense"}}));
+    assert_eq!(r[2]["request"]["status"], "error-detected", "{r}");
+    a.ok(
+        "monitor/trace",
+        json!({"add": {"tag": "t1", "apiname": "hello", "request": ["begin", "reply"]}}),
+    );
+    a.records();
+    a.ok("hello/ping", json!({"mine": 1}));
+    b.ok("hello/ping", json!({"theirs": 1}));
+    a.ok("hello/ping", json!({"mine": 2}));
+    let recs = a.records();
+    let acts: Vec<(String, Value)> = recs
+        .iter()
+        .map(|r| {
+            check_record_shape(r, "t1", "request");
+            assert_eq!(
+                r["request"]["session"],
+                a_uuid.as_str(),
+                "another session's record: {r}"
+            );
+            assert_eq!(r["request"]["api"], "hello");
+            (r["request"]["action"].as_str().unwrap().to_owned(), r["data"].clone())
+        })
+        .collect();
+    assert_eq!(
+        acts,
+        vec![
+            ("begin".to_owned(), json!({"params": [{"mine": 1}]})),
+            (
+                "reply".to_owned(),
+                json!({"status": 0, "reply": ["Some String"], "error": "success", "info": acts[1].1["info"]})
+            ),
+            ("begin".to_owned(), json!({"params": [{"mine": 2}]})),
+            ("reply".to_owned(), acts[3].1.clone()),
+        ],
+        "{recs:?}"
+    );
+    assert!(b.records().is_empty(), "b traced nothing");
+    // Drop by tag: no more records.
+    a.ok("monitor/trace", json!({"drop": {"tag": "t1"}}));
+    let r = a.call("monitor/trace", json!({"drop": {"tag": "t1"}}));
+    assert_eq!(r[2]["request"]["status"], "error-detected", "dropped already: {r}");
+    a.records();
+    a.ok("hello/ping", json!({"mine": 3}));
+    a.ok("monitor/session", json!(null));
+    assert!(a.records().is_empty());
+    // `true` drops everything; a flag list is a request trace.
+    a.ok("monitor/trace", json!({"add": "life"}));
+    a.ok("hello/ping", json!(null));
+    let seen: HashSet<String> = a
+        .records()
+        .iter()
+        .map(|r| r["request"]["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        seen.contains("begin") && seen.contains("end") && !seen.contains("reply"),
+        "{seen:?}"
+    );
+    a.ok("monitor/trace", json!({"drop": true}));
+    a.records();
+    a.ok("hello/ping", json!(null));
+    a.ok("monitor/session", json!(null));
+    assert!(a.records().is_empty());
+}
+
+#[test]
+fn openapi_document_is_valid_openapi_3() {
+    let d = D::start(&[]);
+    let r = d.get("/api/openapi.json");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap_or("").starts_with("application/json"));
+    let doc: Value = r.json();
+    let api: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).expect("an OpenAPI 3 document");
+    assert!(api.openapi.starts_with("3."), "{}", api.openapi);
+    let ping = api
+        .paths
+        .paths
+        .get("/api/hello/ping")
+        .expect("hello/ping")
+        .as_item()
+        .unwrap();
+    let get = ping.get.as_ref().expect("GET");
+    assert_eq!(get.tags, vec!["hello".to_owned()]);
+    assert!(get.responses.responses.contains_key(&openapiv3::StatusCode::Code(200)));
+    assert!(ping.post.as_ref().unwrap().request_body.is_some());
+    // Every public API is a tag, every verb of monitor a path; ids unique;
+    // every $ref resolves.
+    let tags: HashSet<&str> = api.tags.iter().map(|t| t.name.as_str()).collect();
+    for t in ["hello", "monitor", "tictactoe", "auth"] {
+        assert!(tags.contains(t), "{tags:?}");
+    }
+    for v in ["get", "set", "session", "trace"] {
+        assert!(
+            api.paths.paths.contains_key(&format!("/api/monitor/{v}")),
+            "monitor/{v}"
+        );
+    }
+    let mut ids = HashSet::new();
+    for (_, item) in api.paths.iter() {
+        for (_, op) in item.as_item().unwrap().iter() {
+            assert!(ids.insert(op.operation_id.clone().unwrap()), "duplicate id");
+        }
+    }
+    let text = doc.to_string();
+    let pat = "\"$ref\":\"#/components/schemas/";
+    for (i, _) in text.match_indices(pat) {
+        let rest = &text[i + pat.len()..];
+        let name = &rest[..rest.find('"').unwrap()];
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "unresolved $ref {name}"
+        );
+    }
+    // With another --rootapi the paths follow it.
+    let d = D::start(&["--rootapi", "/x"]);
+    let doc = d.get("/x/openapi.json").json();
+    assert!(doc["paths"].get("/x/hello/ping").is_some(), "{doc}");
+}

@@ -1,0 +1,463 @@
+//! Prometheus/OpenMetrics metrics (`--metrics`, `--metrics-interface`).
+//!
+//! Counters are plain atomics kept per API and verb and encoded at scrape
+//! time by a `prometheus-client` collector. A verb gets its series the first
+//! time the API answers it with something else than `unknown-verb`, so the
+//! names come from the APIs, never from an unknown request path; an API has
+//! at most [`MAX_VERBS`] verb series. Status labels come from a fixed list
+//! (anything else is `other`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use afb_core::observe::{ReqInfo, ReqState};
+use afb_core::{status, Client, Event, Observer, Registry, Reply, Session, Transport};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use serde_json::value::RawValue;
+
+/// Most verb series an API may have.
+pub const MAX_VERBS: usize = 512;
+
+/// The status labels (index 0 is `other`).
+const STATUSES: [&str; 19] = [
+    "other",
+    status::SUCCESS,
+    status::INTERNAL_ERROR,
+    status::OUT_OF_MEMORY,
+    status::UNKNOWN_API,
+    status::UNKNOWN_VERB,
+    status::NOT_AVAILABLE,
+    status::UNAUTHORIZED,
+    status::INVALID_TOKEN,
+    status::FORBIDDEN,
+    status::INSUFFICIENT_SCOPE,
+    status::BAD_API_STATE,
+    status::NOT_REPLIED,
+    status::INVALID_REQUEST,
+    status::NO_ITEM,
+    status::BAD_STATE,
+    status::DISCONNECTED,
+    status::TIMEOUT,
+    "failed",
+];
+const NS: usize = STATUSES.len();
+const NT: usize = Transport::ALL.len();
+
+fn status_index(s: &str) -> usize {
+    STATUSES.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// Upper bounds of the latency buckets, in seconds (then `+Inf`).
+pub const BUCKETS: [f64; 16] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const NB: usize = BUCKETS.len() + 1;
+
+fn zeros<const N: usize>() -> [AtomicU64; N] {
+    std::array::from_fn(|_| AtomicU64::new(0))
+}
+
+/// The counters of one verb.
+struct VerbStats {
+    name: Box<str>,
+    calls: [[AtomicU64; NS]; NT],
+    buckets: [AtomicU64; NB],
+    sum_ns: AtomicU64,
+}
+
+impl VerbStats {
+    fn new(name: &str) -> Self {
+        VerbStats {
+            name: name.into(),
+            calls: std::array::from_fn(|_| zeros()),
+            buckets: zeros(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, t: Transport, st: usize, elapsed: Duration) {
+        self.calls[t.index()][st].fetch_add(1, Ordering::Relaxed);
+        let secs = elapsed.as_secs_f64();
+        let b = BUCKETS.iter().position(|&ub| secs <= ub).unwrap_or(BUCKETS.len());
+        self.buckets[b].fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
+/// The verbs of one API.
+struct ApiStats {
+    name: Box<str>,
+    verbs: RwLock<HashMap<Box<str>, Arc<VerbStats>>>,
+    unknown_verb: AtomicU64,
+}
+
+/// The metrics of a binder. See the module documentation.
+pub struct Metrics {
+    registry: Weak<Registry>,
+    apis: RwLock<HashMap<u32, Arc<ApiStats>>>,
+    refused: [[AtomicU64; NS]; NT],
+    events_created: AtomicU64,
+    pushes: AtomicU64,
+    deliveries: AtomicU64,
+    broadcasts: AtomicU64,
+    broadcast_deliveries: AtomicU64,
+    connections: [AtomicU64; NT],
+    connections_open: [AtomicU64; NT],
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn get(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+impl Metrics {
+    /// Metrics of `registry`'s APIs.
+    pub fn new(registry: &Arc<Registry>) -> Arc<Self> {
+        Arc::new(Metrics {
+            registry: Arc::downgrade(registry),
+            apis: RwLock::new(HashMap::new()),
+            refused: std::array::from_fn(|_| zeros()),
+            events_created: AtomicU64::new(0),
+            pushes: AtomicU64::new(0),
+            deliveries: AtomicU64::new(0),
+            broadcasts: AtomicU64::new(0),
+            broadcast_deliveries: AtomicU64::new(0),
+            connections: zeros(),
+            connections_open: zeros(),
+        })
+    }
+
+    fn api(&self, req: &ReqInfo<'_>) -> Arc<ApiStats> {
+        if let Some(a) = read(&self.apis).get(&req.api_id) {
+            return a.clone();
+        }
+        write(&self.apis)
+            .entry(req.api_id)
+            .or_insert_with(|| {
+                Arc::new(ApiStats {
+                    name: req.api.into(),
+                    verbs: RwLock::new(HashMap::new()),
+                    unknown_verb: AtomicU64::new(0),
+                })
+            })
+            .clone()
+    }
+
+    /// A connection of `transport` opened (or closed).
+    pub fn connection(&self, t: Transport, opened: bool) {
+        if opened {
+            self.connections[t.index()].fetch_add(1, Ordering::Relaxed);
+            self.connections_open[t.index()].fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = self.connections_open[t.index()]
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+        }
+    }
+
+    /// The OpenMetrics text of every series.
+    pub fn render(self: &Arc<Self>) -> String {
+        let mut reg = prometheus_client::registry::Registry::default();
+        reg.register_collector(Box::new(self.clone()));
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &reg) {
+            tracing::warn!("encoding the metrics: {e}");
+        }
+        out
+    }
+}
+
+impl Observer for Metrics {
+    fn begin(&self, req: &ReqInfo<'_>) -> Option<ReqState> {
+        let api = read(&self.apis).get(&req.api_id).cloned()?;
+        let v = read(&api.verbs).get(req.verb).cloned()?;
+        Some(v)
+    }
+
+    fn end(&self, req: &ReqInfo<'_>, state: Option<&ReqState>, reply: &Reply, elapsed: Duration) {
+        let st = status_index(&reply.status);
+        if let Some(v) = state.and_then(|s| s.downcast_ref::<VerbStats>()) {
+            v.record(req.client.transport, st, elapsed);
+            return;
+        }
+        // First answer of this verb (or an unknown verb): the slow path.
+        let api = self.api(req);
+        if reply.status == status::UNKNOWN_VERB {
+            api.unknown_verb.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let key = req.verb.to_ascii_lowercase();
+        let v = {
+            let mut verbs = write(&api.verbs);
+            match verbs.get(key.as_str()) {
+                Some(v) => Some(v.clone()),
+                None if verbs.len() < MAX_VERBS => {
+                    let v = Arc::new(VerbStats::new(&key));
+                    verbs.insert(req.verb.into(), v.clone());
+                    if key != req.verb {
+                        verbs.insert(key.clone().into(), v.clone());
+                    }
+                    Some(v)
+                }
+                None => None,
+            }
+        };
+        match v {
+            Some(v) => v.record(req.client.transport, st, elapsed),
+            None => {
+                api.unknown_verb.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn refused(&self, client: &Client, st: &'static str) {
+        self.refused[client.transport.index()][status_index(st)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn event_created(&self, _event: &Event) {
+        self.events_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn push(&self, _event: &Event, _data: &RawValue, delivered: usize) {
+        self.pushes.fetch_add(1, Ordering::Relaxed);
+        self.deliveries.fetch_add(delivered as u64, Ordering::Relaxed);
+    }
+
+    fn broadcast(&self, _name: &str, _data: &RawValue, listeners: usize) {
+        self.broadcasts.fetch_add(1, Ordering::Relaxed);
+        self.broadcast_deliveries.fetch_add(listeners as u64, Ordering::Relaxed);
+    }
+
+    fn session(&self, _session: &Session, _created: bool) {}
+}
+
+fn counter(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(v);
+    let me = enc.encode_descriptor(name, help, None, c.metric_type())?;
+    c.encode(me)
+}
+
+fn gauge(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(v);
+    let me = enc.encode_descriptor(name, help, None, g.metric_type())?;
+    g.encode(me)
+}
+
+/// Resident set size of the process in bytes, from `/proc/self/statm`.
+fn rss_bytes() -> Option<i64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: i64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages.saturating_mul(4096))
+}
+
+/// Number of open file descriptors, from `/proc/self/fd`.
+fn open_fds() -> Option<i64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    i64::try_from(n).ok()
+}
+
+impl Collector for Metrics {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut apis: Vec<Arc<ApiStats>> = read(&self.apis).values().cloned().collect();
+        apis.sort_by(|a, b| a.name.cmp(&b.name));
+        let verbs_of = |a: &ApiStats| {
+            let mut vs: Vec<Arc<VerbStats>> = Vec::new();
+            for v in read(&a.verbs).values() {
+                if !vs.iter().any(|x| Arc::ptr_eq(x, v)) {
+                    vs.push(v.clone());
+                }
+            }
+            vs.sort_by(|x, y| x.name.cmp(&y.name));
+            vs
+        };
+        let all: Vec<(Arc<ApiStats>, Vec<Arc<VerbStats>>)> = apis
+            .into_iter()
+            .map(|a| {
+                let v = verbs_of(&a);
+                (a, v)
+            })
+            .collect();
+
+        // Calls by api, verb, transport and status.
+        {
+            let mut me = enc.encode_descriptor(
+                "afb_calls",
+                "Requests answered, by API, verb, transport and final status",
+                None,
+                MetricType::Counter,
+            )?;
+            for (a, vs) in &all {
+                for v in vs {
+                    for t in Transport::ALL {
+                        for (si, s) in STATUSES.iter().enumerate() {
+                            let n = get(&v.calls[t.index()][si]);
+                            if n == 0 {
+                                continue;
+                            }
+                            let labels = [
+                                ("api", &*a.name),
+                                ("verb", &*v.name),
+                                ("transport", t.as_str()),
+                                ("status", *s),
+                            ];
+                            ConstCounter::new(n).encode(me.encode_family(&labels)?)?;
+                        }
+                    }
+                }
+            }
+        }
+        // Latency histogram by api and verb.
+        {
+            let mut me = enc.encode_descriptor(
+                "afb_call_duration_seconds",
+                "Time from a request's dispatch to its reply, by API and verb",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (a, vs) in &all {
+                for v in vs {
+                    let mut buckets: Vec<(f64, u64)> = BUCKETS
+                        .iter()
+                        .enumerate()
+                        .map(|(i, ub)| (*ub, get(&v.buckets[i])))
+                        .collect();
+                    buckets.push((f64::MAX, get(&v.buckets[BUCKETS.len()])));
+                    let count: u64 = buckets.iter().map(|b| b.1).sum();
+                    let sum = get(&v.sum_ns) as f64 / 1e9;
+                    let labels = [("api", &*a.name), ("verb", &*v.name)];
+                    me.encode_family(&labels)?
+                        .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)?;
+                }
+            }
+        }
+        {
+            let mut me = enc.encode_descriptor(
+                "afb_unknown_verb_calls",
+                "Requests for a verb the API does not have",
+                None,
+                MetricType::Counter,
+            )?;
+            for (a, _) in &all {
+                let labels = [("api", &*a.name)];
+                ConstCounter::new(get(&a.unknown_verb)).encode(me.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let mut me = enc.encode_descriptor(
+                "afb_refused_calls",
+                "Requests refused before reaching an API (unknown API, not started, too many, too deep)",
+                None,
+                MetricType::Counter,
+            )?;
+            for t in Transport::ALL {
+                for (si, s) in STATUSES.iter().enumerate() {
+                    let n = get(&self.refused[t.index()][si]);
+                    if n > 0 {
+                        let labels = [("transport", t.as_str()), ("status", *s)];
+                        ConstCounter::new(n).encode(me.encode_family(&labels)?)?;
+                    }
+                }
+            }
+        }
+        {
+            let mut me = enc.encode_descriptor(
+                "afb_connections",
+                "Client connections accepted, by transport",
+                None,
+                MetricType::Counter,
+            )?;
+            for t in Transport::ALL {
+                let labels = [("transport", t.as_str())];
+                ConstCounter::new(get(&self.connections[t.index()])).encode(me.encode_family(&labels)?)?;
+            }
+            let mut me = enc.encode_descriptor(
+                "afb_connections_open",
+                "Client connections open now, by transport",
+                None,
+                MetricType::Gauge,
+            )?;
+            for t in Transport::ALL {
+                let labels = [("transport", t.as_str())];
+                let v = i64::try_from(get(&self.connections_open[t.index()])).unwrap_or(i64::MAX);
+                ConstGauge::new(v).encode(me.encode_family(&labels)?)?;
+            }
+        }
+        counter(
+            &mut enc,
+            "afb_events_created",
+            "Events created by the APIs",
+            get(&self.events_created),
+        )?;
+        counter(&mut enc, "afb_event_pushes", "Events pushed", get(&self.pushes))?;
+        counter(
+            &mut enc,
+            "afb_event_deliveries",
+            "Event pushes delivered to subscribers (one per subscriber)",
+            get(&self.deliveries),
+        )?;
+        counter(&mut enc, "afb_broadcasts", "Events broadcast", get(&self.broadcasts))?;
+        counter(
+            &mut enc,
+            "afb_broadcast_deliveries",
+            "Broadcasts delivered to listeners (one per listener)",
+            get(&self.broadcast_deliveries),
+        )?;
+        if let Some(r) = self.registry.upgrade() {
+            gauge(
+                &mut enc,
+                "afb_sessions",
+                "Sessions alive",
+                i64::try_from(r.sessions().len()).unwrap_or(i64::MAX),
+            )?;
+            counter(
+                &mut enc,
+                "afb_sessions_created",
+                "Sessions created",
+                r.sessions().created(),
+            )?;
+            counter(
+                &mut enc,
+                "afb_sessions_evicted",
+                "Sessions evicted to make room",
+                r.sessions().evictions(),
+            )?;
+            gauge(
+                &mut enc,
+                "afb_requests_in_progress",
+                "Requests being processed",
+                i64::try_from(r.inflight()).unwrap_or(i64::MAX),
+            )?;
+        }
+        if let Some(v) = rss_bytes() {
+            gauge(
+                &mut enc,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                v,
+            )?;
+        }
+        if let Some(v) = open_fds() {
+            gauge(&mut enc, "process_open_fds", "Number of open file descriptors", v)?;
+        }
+        Ok(())
+    }
+}
