@@ -647,3 +647,151 @@ fn openapi_document_is_valid_openapi_3() {
     let doc = d.get("/x/openapi.json").json();
     assert!(doc["paths"].get("/x/hello/ping").is_some(), "{doc}");
 }
+
+#[test]
+fn events_broadcasts_subscriptions_and_subcalls_are_counted_and_traced() {
+    let d = D::start(&["--metrics", "--traceevt", "all", "--tracereq", "subcall,subscribe"]);
+    let mut w = d.ws();
+    w.ok("hello/eventadd", json!({"tag": "t", "name": "ev"}));
+    w.ok("hello/eventsub", json!({"tag": "t"}));
+    w.ok("hello/eventpush", json!({"tag": "t", "data": {"k": 1}}));
+    w.ok("hello/broadcast", json!({"name": "bc", "data": 7}));
+    w.ok(
+        "hello/subcall",
+        json!({"api": "hello", "verb": "ping", "args": {"z": 1}}),
+    );
+    // The pushed event and the broadcast reached the client.
+    w.ok("monitor/session", json!(null));
+    let names: Vec<&str> = w.events.iter().map(|m| m[1].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["hello/ev", "hello/bc"], "{:?}", w.events);
+    let f = metrics_of(&d);
+    let one = |fam: &str| sample(&f, fam, &format!("{fam}_total"), &[]);
+    assert_eq!(one("afb_events_created"), Some(1.0));
+    assert_eq!(one("afb_event_pushes"), Some(1.0));
+    assert_eq!(one("afb_event_deliveries"), Some(1.0));
+    assert_eq!(one("afb_broadcasts"), Some(1.0));
+    assert_eq!(one("afb_broadcast_deliveries"), Some(1.0));
+    // The subcall is an internal call; the outer call came over wsj1.
+    let calls = |verb: &str, transport: &str| {
+        sample(
+            &f,
+            "afb_calls",
+            "afb_calls_total",
+            &[
+                ("api", "hello"),
+                ("verb", verb),
+                ("transport", transport),
+                ("status", "success"),
+            ],
+        )
+    };
+    assert_eq!(calls("ping", "internal"), Some(1.0));
+    assert_eq!(calls("subcall", "wsj1"), Some(1.0));
+    assert_eq!(calls("ping", "wsj1"), None);
+    // Trace records.
+    let log = d.d.wait_log(T, |l| {
+        log_records(l).iter().any(|r| r["request"]["action"] == "subcall")
+    });
+    let recs = log_records(&log);
+    let evt = |action: &str| {
+        recs.iter()
+            .find(|r| r["type"] == "event" && r["event"]["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} record in {log}"))
+    };
+    let create = evt("create");
+    check_record_shape(create, "trace", "event");
+    assert_eq!(create["event"]["name"], "hello/ev");
+    let before = evt("push_before");
+    assert_eq!(before["event"]["name"], "hello/ev");
+    assert_eq!(before["event"]["id"], create["event"]["id"]);
+    assert_eq!(before["data"], json!({"data": [{"k": 1}]}));
+    assert_eq!(evt("push_after")["data"], json!({"data": [{"k": 1}], "result": 1}));
+    assert_eq!(evt("broadcast_before")["event"]["name"], "hello/bc");
+    assert_eq!(evt("broadcast_after")["data"], json!({"data": [7], "result": 1}));
+    let sub = recs
+        .iter()
+        .find(|r| r["request"]["action"] == "subscribe")
+        .unwrap_or_else(|| panic!("{log}"));
+    check_record_shape(sub, "trace", "request");
+    assert_eq!(sub["request"]["verb"], "eventsub");
+    assert_eq!(sub["data"]["event"]["name"], "hello/ev");
+    assert_eq!(sub["data"]["result"], 0);
+    let call = recs.iter().find(|r| r["request"]["action"] == "subcall").unwrap();
+    assert_eq!(call["request"]["verb"], "subcall");
+    assert_eq!(
+        call["data"],
+        json!({"api": "hello", "verb": "ping", "params": [{"z": 1}]})
+    );
+    // Only the flags asked for.
+    assert!(!recs.iter().any(|r| r["request"]["action"] == "begin"), "{log}");
+}
+
+#[test]
+fn link_state_of_a_ws_client() {
+    let dir = TempDir::new("observe-link");
+    let sock = dir.path().join("hello");
+    let back = Daemon::start_with(afb_testkit::DaemonOpts {
+        args: vec!["--ws-server".into(), format!("unix:{}", sock.display())],
+        wait_path: Some(sock.clone()),
+        ..Default::default()
+    });
+    let front = D::start(&["--metrics", "--ws-client", &format!("unix:{}", sock.display())]);
+    let link = |f: &HashMap<String, Family>, fam: &str| -> Vec<f64> {
+        f.get(fam)
+            .map(|x| {
+                x.samples
+                    .iter()
+                    .filter(|(_, ls, _)| ls["transport"] == "wsapi" && ls["peer"].contains("hello"))
+                    .map(|s| s.2)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(front.get("/api/hello/ping").afb_status(), "success");
+    let f = metrics_of(&front);
+    assert_eq!(link(&f, "afb_link_up"), vec![1.0]);
+    assert_eq!(link(&f, "afb_link_connects"), vec![1.0]);
+    drop(back);
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let f = metrics_of(&front);
+        if link(&f, "afb_link_up") == vec![0.0] {
+            assert_eq!(link(&f, "afb_link_connects"), vec![1.0]);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the link stays up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_websocket_client_that_does_not_read_counts_as_an_overflow() {
+    let d = D::start(&["--metrics", "--ws-send-queue", "4"]);
+    let mut slow = d.ws();
+    slow.ok("hello/eventadd", json!({"tag": "t", "name": "flood"}));
+    slow.ok("hello/eventsub", json!({"tag": "t"}));
+    // `slow` stops reading; another client pushes until it is dropped.
+    let mut pusher = d.ws();
+    let big = "x".repeat(64 * 1024);
+    let deadline = std::time::Instant::now() + T;
+    let overflows = |f: &HashMap<String, Family>| {
+        sample(
+            f,
+            "afb_send_queue_overflows",
+            "afb_send_queue_overflows_total",
+            &[("transport", "wsj1")],
+        )
+    };
+    loop {
+        for _ in 0..50 {
+            pusher.ok("hello/eventpush", json!({"tag": "t", "data": big}));
+        }
+        let f = metrics_of(&d);
+        if overflows(&f) == Some(1.0) {
+            break;
+        }
+        assert_eq!(overflows(&f), Some(0.0));
+        assert!(std::time::Instant::now() < deadline, "the client was never dropped");
+    }
+    drop(slow);
+}

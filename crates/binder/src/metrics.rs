@@ -110,6 +110,9 @@ pub struct Metrics {
     broadcast_deliveries: AtomicU64,
     connections: [AtomicU64; NT],
     connections_open: [AtomicU64; NT],
+    overflows: [AtomicU64; NT],
+    /// Links to other binders by transport and peer: up, times connected.
+    links: std::sync::Mutex<std::collections::BTreeMap<(&'static str, String), (bool, u64)>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -144,6 +147,8 @@ impl Metrics {
             broadcast_deliveries: AtomicU64::new(0),
             connections: zeros(),
             connections_open: zeros(),
+            overflows: zeros(),
+            links: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
     }
 
@@ -248,6 +253,19 @@ impl Observer for Metrics {
     }
 
     fn session(&self, _session: &Session, _created: bool) {}
+
+    fn overflow(&self, t: Transport) {
+        self.overflows[t.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn link(&self, t: Transport, peer: &str, up: bool) {
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let e = links.entry((t.as_str(), peer.to_owned())).or_insert((false, 0));
+        if up && !e.0 {
+            e.1 += 1;
+        }
+        e.0 = up;
+    }
 }
 
 fn counter(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> Result<(), std::fmt::Error> {
@@ -399,6 +417,47 @@ impl Collector for Metrics {
                 let labels = [("transport", t.as_str())];
                 let v = i64::try_from(get(&self.connections_open[t.index()])).unwrap_or(i64::MAX);
                 ConstGauge::new(v).encode(me.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let mut me = enc.encode_descriptor(
+                "afb_send_queue_overflows",
+                "Clients dropped because they did not read (send queue full), by transport",
+                None,
+                MetricType::Counter,
+            )?;
+            for t in Transport::ALL {
+                let labels = [("transport", t.as_str())];
+                ConstCounter::new(get(&self.overflows[t.index()])).encode(me.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let links: Vec<((&'static str, String), (bool, u64))> = self
+                .links
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            let mut me = enc.encode_descriptor(
+                "afb_link_up",
+                "Whether the link of a --ws-client or --rpc-client is connected (1) or not (0)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((t, peer), (up, _)) in &links {
+                let labels = [("transport", *t), ("peer", peer.as_str())];
+                ConstGauge::new(i64::from(*up)).encode(me.encode_family(&labels)?)?;
+            }
+            let mut me = enc.encode_descriptor(
+                "afb_link_connects",
+                "Times the link of a --ws-client or --rpc-client connected",
+                None,
+                MetricType::Counter,
+            )?;
+            for ((t, peer), (_, n)) in &links {
+                let labels = [("transport", *t), ("peer", peer.as_str())];
+                ConstCounter::new(*n).encode(me.encode_family(&labels)?)?;
             }
         }
         counter(

@@ -730,6 +730,18 @@ impl Observer for Tracer {
         );
     }
 
+    fn overflow(&self, transport: Transport) {
+        if let Some(m) = &self.metrics {
+            m.overflow(transport);
+        }
+    }
+
+    fn link(&self, transport: Transport, peer: &str, up: bool) {
+        if let Some(m) = &self.metrics {
+            m.link(transport, peer, up);
+        }
+    }
+
     fn connection(&self, transport: Transport, opened: bool) {
         if let Some(m) = &self.metrics {
             m.connection(transport, opened);

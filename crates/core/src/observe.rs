@@ -117,6 +117,14 @@ pub trait Observer: Send + Sync + 'static {
     /// A client connection of `transport` opened (or closed).
     fn connection(&self, _transport: Transport, _opened: bool) {}
 
+    /// A client was dropped because it did not read what it was sent (its
+    /// send queue was full).
+    fn overflow(&self, _transport: Transport) {}
+
+    /// A link to another binder (`--ws-client`, `--rpc-client`) to `peer`
+    /// went up or down (or failed to connect).
+    fn link(&self, _transport: Transport, _peer: &str, _up: bool) {}
+
     /// A session was made (`created`) or closed.
     fn session(&self, _session: &Session, _created: bool) {}
 }

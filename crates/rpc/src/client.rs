@@ -61,8 +61,26 @@ impl Channel {
         })
     }
 
-    /// Connects and exchanges the version.
+    /// Connects and exchanges the version (and tells the registry's
+    /// observer whether the link is up).
     async fn open_link(self: Arc<Self>) -> Result<Arc<Link>, String> {
+        let me = self.clone();
+        let r = self.open_link_inner().await;
+        if me.connector.is_some() {
+            me.link_state(r.is_ok());
+        }
+        r
+    }
+
+    fn link_state(&self, up: bool) {
+        if let Some(reg) = self.registry.upgrade() {
+            if let Some(o) = reg.hooks().get() {
+                o.link(afb_core::Transport::Rpc, &self.text, up);
+            }
+        }
+    }
+
+    async fn open_link_inner(self: Arc<Self>) -> Result<Arc<Link>, String> {
         let fail = |why: String| {
             let msg = format!("cannot connect to {}: {why}", self.text);
             tracing::warn!("RPC: {msg}");
@@ -121,11 +139,13 @@ impl Channel {
     /// A peer connected to us: calls go through its link.
     pub(crate) fn adopt(&self, link: &Arc<Link>) {
         self.conn.set(link.clone());
+        self.link_state(true);
     }
 
     /// `link` ended: the next call connects again.
     pub(crate) fn lost(&self, link: &Arc<Link>) {
         self.conn.forget(link);
+        self.link_state(false);
     }
 }
 

@@ -145,6 +145,21 @@ impl ClientCore {
 
     /// Connects, offers the version and starts the link.
     async fn open_link(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
+        let r = self.open_link_inner().await;
+        self.link_state(r.is_ok());
+        r
+    }
+
+    /// Tells the registry's observer the link is up or down.
+    fn link_state(&self, up: bool) {
+        if let Some(reg) = self.registry.upgrade() {
+            if let Some(o) = reg.hooks().get() {
+                o.link(afb_core::Transport::Wsapi, &self.text, up);
+            }
+        }
+    }
+
+    async fn open_link_inner(self: &Arc<Self>) -> Result<Arc<ClientConn>, String> {
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -185,6 +200,7 @@ impl ClientCore {
             let end = link::run(rd, wr, &link_conn.out, max_message, &mut handler).await;
             if let Some(core) = core.upgrade() {
                 core.conn.forget(&link_conn);
+                core.link_state(false);
             }
             link_conn.disconnected(&api, &text, &end);
         });

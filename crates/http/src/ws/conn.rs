@@ -77,6 +77,7 @@ pub(crate) struct Conn {
     /// Calls made to the client, waiting for its `[3]`/`[4]`.
     calls: Mutex<HashMap<Box<str>, oneshot::Sender<Reply>>>,
     next_call: AtomicU64,
+    hooks: Arc<afb_core::Hooks>,
 }
 
 impl Conn {
@@ -108,6 +109,9 @@ impl Conn {
                         session = %self.session.uuid(),
                         "WebSocket client does not read: its send queue is full, closing the connection"
                     );
+                    if let Some(o) = self.hooks.get() {
+                        o.overflow(afb_core::Transport::WsJson);
+                    }
                 }
                 self.stop.cancel();
                 false
@@ -469,6 +473,7 @@ impl Attached {
             session: init.session.clone(),
             calls: Mutex::new(HashMap::new()),
             next_call: AtomicU64::new(0),
+            hooks: registry.hooks().clone(),
         });
         let listener: Arc<dyn Listener> = conn.clone();
         let subscriber = Arc::new(ListenerSubscriber::new(&listener, config.max_subscriptions));
