@@ -91,6 +91,11 @@ impl VerbStats {
     }
 }
 
+/// A link: its transport and peer.
+type LinkKey = (&'static str, String);
+/// A link's state: up, and how many times it connected.
+type LinkState = (bool, u64);
+
 /// The verbs of one API.
 struct ApiStats {
     name: Box<str>,
@@ -112,7 +117,7 @@ pub struct Metrics {
     connections_open: [AtomicU64; NT],
     overflows: [AtomicU64; NT],
     /// Links to other binders by transport and peer: up, times connected.
-    links: std::sync::Mutex<std::collections::BTreeMap<(&'static str, String), (bool, u64)>>,
+    links: std::sync::Mutex<std::collections::BTreeMap<LinkKey, LinkState>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -432,7 +437,7 @@ impl Collector for Metrics {
             }
         }
         {
-            let links: Vec<((&'static str, String), (bool, u64))> = self
+            let links: Vec<(LinkKey, LinkState)> = self
                 .links
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
