@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 // Used by the package's other binary, afb-icount.
+use afb_binder as _;
 use afb_core as _;
 use afb_sample_hello as _;
 

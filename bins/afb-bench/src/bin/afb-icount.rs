@@ -62,7 +62,28 @@ const PATHS: &[(&str, &str)] = &[
         "dispatch-hello-ping",
         "Registry::dispatch of hello/ping {\"a\":1} (SDK sample) with a no-op sink",
     ),
+    (
+        "dispatch-hello-ping-metrics",
+        "the same with the metrics on (the daemon's --metrics observer)",
+    ),
+    (
+        "dispatch-hello-ping-trace",
+        "the same with a monitor/trace request trace (common) on the caller's session: records built and pushed",
+    ),
+    (
+        "dispatch-hello-ping-trace-other",
+        "the same with a monitor/trace request trace on another session (filtered out)",
+    ),
 ];
+
+/// What observes the dispatches of [`dispatch`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Observed {
+    Nothing,
+    Metrics,
+    TraceMine,
+    TraceOther,
+}
 
 fn wsapi_call() -> Message<'static> {
     Message::Call {
@@ -187,7 +208,10 @@ fn run(path: &str, n: u64) -> Result<(), String> {
                 black_box(&out);
             }
         }
-        "dispatch-hello-ping" => dispatch(n)?,
+        "dispatch-hello-ping" => dispatch(n, Observed::Nothing)?,
+        "dispatch-hello-ping-metrics" => dispatch(n, Observed::Metrics)?,
+        "dispatch-hello-ping-trace" => dispatch(n, Observed::TraceMine)?,
+        "dispatch-hello-ping-trace-other" => dispatch(n, Observed::TraceOther)?,
         other => return Err(format!("unknown path {other:?}; `afb-icount list` prints them")),
     }
     Ok(())
@@ -201,7 +225,7 @@ fn check(ok: bool, what: &str) -> Result<(), String> {
     }
 }
 
-fn dispatch(n: u64) -> Result<(), String> {
+fn dispatch(n: u64, observed: Observed) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -211,7 +235,22 @@ fn dispatch(n: u64) -> Result<(), String> {
         afb_sample_hello::api().register(&reg).map_err(|e| e.to_string())?;
         reg.start().await.map_err(|e| e.to_string())?;
         let session = reg.sessions().create().map_err(|e| format!("{e:?}"))?;
-        let client = Client::new(session);
+        let client = Client::new(session.clone());
+        if observed != Observed::Nothing {
+            use afb_binder::trace::{LogFlags, Tracer};
+            let metrics = (observed == Observed::Metrics).then(|| afb_binder::metrics::Metrics::new(&reg));
+            let tracer = Tracer::new(&reg, LogFlags::default(), metrics);
+            reg.hooks().install(tracer.clone());
+            tracer.refresh();
+            if observed != Observed::Metrics {
+                let traced = match observed {
+                    Observed::TraceMine => session.clone(),
+                    _ => reg.sessions().create().map_err(|e| format!("{e:?}"))?,
+                };
+                let api = reg.api_ref("hello").ok_or("no hello")?;
+                tracer.add(&api, &traced, &serde_json::json!({"request": "common"}))?;
+            }
+        }
         // Once, checking the reply.
         let (tx, rx) = tokio::sync::oneshot::channel();
         reg.dispatch(
