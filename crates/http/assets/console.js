@@ -1,5 +1,7 @@
 // The web console: lists the binder's APIs and verbs, calls any verb with
-// JSON arguments, shows replies and live events, and the session.
+// JSON arguments, shows replies and live events, and the session; traces
+// the session's requests (monitor/trace) and shows the metrics per verb
+// (calls, errors, latency quantiles from /metrics when --metrics is on).
 //
 // Page arguments: ?base=api (API root), ?token=T, ?apis=a,b (APIs to
 // describe when the monitor API cannot list them).
@@ -227,8 +229,184 @@ async function doCall(ev) {
 }
 
 afb.onevent("*", (ev, name) => {
+  if (name === "monitor/trace") return; // shown by the trace view
   addLog("event", `event ${name}`, text(ev && "data" in ev ? ev.data : ev));
 });
+
+// ---- trace view ---------------------------------------------------------------
+
+const MAX_TRACE = 1000;
+const TRACE_TAG = "console";
+
+function cell(textValue, cls) {
+  const td = document.createElement("td");
+  td.textContent = textValue;
+  if (cls) td.className = cls;
+  return td;
+}
+
+/** Whether a trace row passes the API, verb and session filters. */
+function traceVisible(tr) {
+  const want = (id) => $(id).value.trim().toLowerCase();
+  const has = (v, w) => !w || v.toLowerCase().includes(w);
+  return has(tr.dataset.api, want("trace-api")) && has(tr.dataset.verb, want("trace-verb"))
+    && has(tr.dataset.session, want("trace-session"));
+}
+
+function applyTraceFilter() {
+  for (const tr of $("trace-rows").children) tr.hidden = !traceVisible(tr);
+}
+
+function addTraceRecord(rec) {
+  if (!rec || typeof rec !== "object") return;
+  const r = rec.request || rec.event || rec.session || {};
+  const tr = document.createElement("tr");
+  tr.dataset.api = r.api || "";
+  tr.dataset.verb = r.verb || "";
+  tr.dataset.session = r.session || r.uuid || "";
+  tr.dataset.action = r.action || "";
+  const when = typeof rec.time === "number" ? new Date(rec.time * 1000).toLocaleTimeString() : "";
+  const what = r.api !== undefined ? `${r.api}/${r.verb}` : r.name || r.uuid || "";
+  const data = rec.data === undefined ? "" : JSON.stringify(rec.data);
+  if (rec.data && rec.data.error && rec.data.error !== "success") tr.className = "error";
+  tr.append(cell(when), cell(String(r.index ?? rec.id ?? ""), "num"), cell(what), cell(r.action || ""), cell(data, "data"));
+  tr.hidden = !traceVisible(tr);
+  const rows = $("trace-rows");
+  rows.prepend(tr);
+  while (rows.children.length > MAX_TRACE) rows.lastChild.remove();
+}
+
+afb.onevent("monitor/trace", (ev) => addTraceRecord(ev && "data" in ev ? ev.data : ev));
+
+async function traceStart(ev) {
+  ev.preventDefault();
+  const flags = $("trace-flags").value.split(/[\s,]+/).filter(Boolean);
+  try {
+    await afb.call("monitor", "trace", { drop: { tag: TRACE_TAG } }).catch(() => {});
+    await afb.call("monitor", "trace", { add: { tag: TRACE_TAG, request: flags.length ? flags : ["common"] } });
+    $("trace-note").textContent = `tracing this session's requests (${flags.join(", ") || "common"})`;
+    $("trace-start").disabled = true;
+    $("trace-stop").disabled = false;
+  } catch (e) {
+    const info = (e && e.request && (e.request.info || e.request.status)) || String(e);
+    $("trace-note").textContent = `cannot trace: ${info}`;
+  }
+}
+
+async function traceStop() {
+  try {
+    await afb.call("monitor", "trace", { drop: { tag: TRACE_TAG } });
+  } catch (e) {
+    // nothing was traced
+  }
+  $("trace-note").textContent = "stopped";
+  $("trace-start").disabled = false;
+  $("trace-stop").disabled = true;
+}
+
+// ---- metrics view ---------------------------------------------------------------
+
+/** Parses the OpenMetrics/Prometheus text into samples {name, labels, value}. */
+export function parseMetrics(textValue) {
+  const out = [];
+  for (const line of textValue.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+    let l;
+    while ((l = re.exec(m[2] || ""))) labels[l[1]] = l[2].replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
+    const value = m[3] === "+Inf" ? Infinity : Number(m[3]);
+    out.push({ name: m[1], labels, value });
+  }
+  return out;
+}
+
+/** The q-quantile of cumulative buckets [[le, count]] (linear within a bucket). */
+export function quantile(q, buckets) {
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.length ? sorted[sorted.length - 1][1] : 0;
+  if (!total) return null;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of sorted) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe;
+      if (count === prevCount) return le;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / (count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+function ms(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  return seconds < 0.001 ? `${(seconds * 1e6).toFixed(0)} µs` : `${(seconds * 1000).toFixed(2)} ms`;
+}
+
+/** Calls, errors and latency quantiles per API/verb. */
+export function verbTable(samples) {
+  const rows = new Map();
+  const row = (api, verb) => {
+    const k = `${api}/${verb}`;
+    if (!rows.has(k)) rows.set(k, { key: k, calls: 0, errors: 0, buckets: [] });
+    return rows.get(k);
+  };
+  for (const s of samples) {
+    if (s.name === "afb_calls_total") {
+      const r = row(s.labels.api, s.labels.verb);
+      r.calls += s.value;
+      if (s.labels.status !== "success") r.errors += s.value;
+    } else if (s.name === "afb_call_duration_seconds_bucket") {
+      row(s.labels.api, s.labels.verb).buckets.push([s.labels.le === "+Inf" ? Infinity : Number(s.labels.le), s.value]);
+    }
+  }
+  return [...rows.values()]
+    .map((r) => ({ ...r, p50: quantile(0.5, r.buckets), p90: quantile(0.9, r.buckets), p99: quantile(0.99, r.buckets) }))
+    .sort((a, b) => a.key.localeCompare(b.key));
+}
+
+async function metricsRefresh() {
+  let res;
+  try {
+    res = await fetch(new URL("/metrics", location.href), { cache: "no-store" });
+  } catch (e) {
+    $("metrics-note").textContent = `cannot read the metrics: ${e}`;
+    return;
+  }
+  if (!res.ok) {
+    $("metrics-note").textContent = res.status === 404
+      ? "the metrics are off: start the binder with --metrics"
+      : `cannot read the metrics: HTTP ${res.status}`;
+    $("metrics-rows").replaceChildren();
+    return;
+  }
+  const rows = verbTable(parseMetrics(await res.text()));
+  $("metrics-rows").replaceChildren(...rows.map((r) => {
+    const tr = document.createElement("tr");
+    tr.dataset.verb = r.key;
+    if (r.errors) tr.className = "error";
+    tr.append(cell(r.key), cell(String(r.calls), "num"), cell(String(r.errors), "num"),
+      cell(ms(r.p50), "num"), cell(ms(r.p90), "num"), cell(ms(r.p99), "num"));
+    return tr;
+  }));
+  $("metrics-note").textContent = `${rows.length} verbs, read at ${time()}`;
+}
+
+let metricsTimer = null;
+$("metrics-refresh").addEventListener("click", metricsRefresh);
+$("metrics-auto").addEventListener("change", () => {
+  clearInterval(metricsTimer);
+  metricsTimer = $("metrics-auto").checked ? setInterval(metricsRefresh, 5000) : null;
+});
+$("trace-form").addEventListener("submit", traceStart);
+$("trace-stop").addEventListener("click", traceStop);
+$("trace-clear").addEventListener("click", () => $("trace-rows").replaceChildren());
+for (const id of ["trace-api", "trace-verb", "trace-session"]) $(id).addEventListener("input", applyTraceFilter);
 
 afb.oncall("*", (args, apiVerb) => {
   addLog("event", `the server called ${apiVerb}`, text(args));
@@ -265,4 +443,4 @@ $("call-api").addEventListener("change", () => {
   $("verb-info").textContent = api ? api.info : "";
 });
 
-window.afbConsole = { afb, apis, parseDescription };
+window.afbConsole = { afb, apis, parseDescription, parseMetrics, quantile, verbTable };
