@@ -248,6 +248,8 @@ pub struct Tracer {
     registry: Weak<Registry>,
     log: LogFlags,
     hooks: Mutex<Vec<Hook>>,
+    /// How many hooks there are (read without the lock on every request).
+    hook_count: std::sync::atomic::AtomicUsize,
     metrics: Option<Arc<Metrics>>,
     next_id: AtomicU64,
 }
@@ -303,6 +305,7 @@ impl Tracer {
             registry: Arc::downgrade(registry),
             log,
             hooks: Mutex::new(Vec::new()),
+            hook_count: std::sync::atomic::AtomicUsize::new(0),
             metrics,
             next_id: AtomicU64::new(1),
         })
@@ -324,6 +327,8 @@ impl Tracer {
 
     /// Turns the registry's hooks on when something needs them, off else.
     pub fn refresh(&self) {
+        let n = lock(&self.hooks).len();
+        self.hook_count.store(n, Ordering::Release);
         if let Some(r) = self.registry.upgrade() {
             r.hooks().set_on(self.needed());
         }
@@ -344,6 +349,9 @@ impl Tracer {
 
     fn request(&self, r: &ReqInfo<'_>, bit: u64, action: &str, data: impl Fn() -> Option<Value>) {
         let to_log = self.log.req & bit != 0;
+        if !to_log && self.hook_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let events: Vec<(Arc<str>, Event)> = {
             let hooks = lock(&self.hooks);
             hooks
