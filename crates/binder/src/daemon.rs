@@ -444,6 +444,9 @@ fn observe(o: &crate::options::Options, registry: &Arc<Registry>) -> Result<Arc<
             tracing::warn!("{flag}: API and global traces produce no records in this binder");
         }
     }
+    if o.metrics && o.no_httpd && o.metrics_interface.is_none() {
+        tracing::warn!("--metrics with --no-httpd: no listener serves /metrics (use --metrics-interface)");
+    }
     let metrics = (o.metrics || o.metrics_interface.is_some()).then(|| crate::metrics::Metrics::new(registry));
     let tracer = crate::trace::Tracer::new(registry, log, metrics);
     registry.hooks().install(tracer.clone());
