@@ -1,7 +1,7 @@
 //! The registry: APIs by name, sessions, the events part ([`Events`]), and
 //! the admission of requests ([`Registry::dispatch`]: argument depth, API
 //! lookup, state, `noconcurrency` self-calls, in-flight limit). An admitted
-//! request goes to [`crate::driver`], which runs the verb to its reply.
+//! request goes to the `driver` module, which runs the verb to its reply.
 
 use std::fmt;
 use std::future::Future;
@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::api::{ApiDecl, ApiEntry, ApiRef, ApiState};
 use crate::args::Args;
-use crate::driver::{self, panic_message, Admitted, AssertUnwindSafeFuture};
+use crate::driver::{self, panic_message, AssertUnwindSafeFuture};
 use crate::events::Events;
 use crate::log::{AtomicLevel, LogLevel};
 use crate::name::{validate_api_name, CiKey, CiRef, NameError};
@@ -490,15 +490,7 @@ impl Registry {
         let refuse = |sink: Box<dyn ReplySink>, st: &'static str, info: String| {
             sink.reply(Reply::error(st, Some(info)));
         };
-        let Call {
-            api,
-            verb,
-            args,
-            client,
-            external,
-            chain,
-        } = call;
-        if let Some(raw) = args.raw() {
+        if let Some(raw) = call.args.raw() {
             if crate::args::nesting_exceeds(raw.get().as_bytes(), self.config.json_max_depth) {
                 return refuse(
                     sink,
@@ -507,9 +499,9 @@ impl Registry {
                 );
             }
         }
-        let entry = match self.find_api(api) {
-            Some(e) if !(external && e.is_private()) => e,
-            _ => return refuse(sink, status::UNKNOWN_API, format!("api {api} not found")),
+        let entry = match self.find_api(call.api) {
+            Some(e) if !(call.external && e.is_private()) => e,
+            _ => return refuse(sink, status::UNKNOWN_API, format!("api {} not found", call.api)),
         };
         if entry.state() != ApiState::Ready {
             return refuse(
@@ -518,7 +510,7 @@ impl Registry {
                 format!("api {} is not started ({:?})", entry.name(), entry.state()),
             );
         }
-        if entry.noconcurrency && chain.as_ref().is_some_and(|c| c.contains(entry.id)) {
+        if entry.noconcurrency && call.chain.as_ref().is_some_and(|c| c.contains(entry.id)) {
             return refuse(
                 sink,
                 status::BAD_STATE,
@@ -540,16 +532,8 @@ impl Registry {
             self.inflight.fetch_sub(1, Ordering::AcqRel);
             return refuse(sink, status::NOT_AVAILABLE, "the binder is shutting down".into());
         };
-        driver::run(Admitted {
-            registry: me,
-            entry,
-            verb,
-            args,
-            client,
-            chain,
-            sink,
-            deadline: self.config.api_timeout.map(|t| Instant::now() + t),
-        });
+        let deadline = self.config.api_timeout.map(|t| Instant::now() + t);
+        driver::run(me, entry, call, sink, deadline);
     }
 
     /// Calls and waits for the reply.
