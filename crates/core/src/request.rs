@@ -319,6 +319,18 @@ impl Shared {
         self.try_finish(reply).is_ok()
     }
 
+    /// Answers `timeout` in the verb's place (its deadline passed).
+    pub(crate) fn time_out(&self) {
+        if self.finish(Reply::error(status::TIMEOUT, Some("the request timed out".into()))) {
+            tracing::info!(api = %self.api.name(), verb = %self.verb, "request timed out");
+        }
+    }
+
+    /// Answers `disconnected` in the verb's place (the client went away).
+    pub(crate) fn client_gone(&self) {
+        self.finish(Reply::error(status::DISCONNECTED, Some("the client went away".into())));
+    }
+
     fn late_reply(&self, reply: &Reply) {
         tracing::debug!(
             api = %self.api.name(),
@@ -564,14 +576,8 @@ impl ReqHandle {
         if let Some(o) = self.shared.registry.hooks().get() {
             o.subcall(&self.shared.info(), api, verb, &args);
         }
-        let call = Call {
-            api: api.to_owned(),
-            verb: verb.to_owned(),
-            args,
-            client: self.shared.client.clone().with_transport(Transport::Internal),
-            external: false,
-            chain: Some(self.child_chain()),
-        };
+        let client = self.shared.client.clone().with_transport(Transport::Internal);
+        let call = Call::internal(api, verb, args, client, Some(self.child_chain()));
         self.shared.registry.clone().call(call)
     }
 
