@@ -49,6 +49,26 @@ fn call(page: &Page<'_>, api: &str, verb: &str, args: &str) {
     );
 }
 
+/// Waits until the API list is drawn (the page's layout then stays put,
+/// so clicks land where the element is).
+fn wait_apis(page: &Page<'_>) {
+    for api in ["hello", "tictactoe", "monitor"] {
+        page.wait_for(
+            &format!("document.querySelector('#api-list li[data-api=\"{api}\"] button.verb')"),
+            &format!("{api} and its verbs in the list"),
+        );
+    }
+}
+
+/// Presses a button from the page (a mouse click at its coordinates can
+/// miss while the two-column layout settles).
+fn press(page: &Page<'_>, sel: &str) {
+    let done = page.eval(&format!(
+        "(() => {{ const b = document.querySelector('{sel}'); if (!b || b.disabled) return false; b.click(); return true; }})()"
+    ));
+    assert_eq!(done, serde_json::json!(true), "no enabled button {sel}");
+}
+
 fn rows(page: &Page<'_>, sel: &str) -> Vec<Vec<String>> {
     let v = page.eval(&format!(
         "[...document.querySelectorAll('{sel}')].map(tr => [...tr.children].map(td => td.textContent))"
@@ -67,10 +87,11 @@ fn console_trace_and_metrics_views() {
         "the session uuid",
     );
     let uuid = page.text("#session-uuid");
+    wait_apis(&page);
 
     // Trace: start, one call, its records.
     page.eval("document.getElementById('trace-flags').value = 'begin reply'");
-    page.click("#trace-start");
+    press(&page, "#trace-start");
     page.wait_for(
         "document.getElementById('trace-note').textContent.startsWith('tracing')",
         "the trace started",
@@ -107,7 +128,7 @@ fn console_trace_and_metrics_views() {
         "the ping rows shown again",
     );
     // Stop: no more records.
-    page.click("#trace-stop");
+    press(&page, "#trace-stop");
     page.wait_for(
         "document.getElementById('trace-note').textContent === 'stopped'",
         "the trace stopped",
@@ -118,7 +139,7 @@ fn console_trace_and_metrics_views() {
     assert_eq!(rows(&page, "#trace-rows tr").len(), before, "records after stop");
 
     // Metrics: calls, errors, quantiles per verb.
-    page.click("#metrics-refresh");
+    press(&page, "#metrics-refresh");
     page.wait_for(
         "!!document.querySelector('#metrics-rows tr[data-verb=\"hello/pingfail\"]')",
         "the metrics table",
@@ -152,9 +173,13 @@ fn console_metrics_view_says_when_metrics_are_off() {
         "document.getElementById('conn-state').textContent === 'open'",
         "the connection",
     );
-    page.click("#metrics-refresh");
+    // The button is pressed from the page: this test is about the answer.
+    page.eval("document.getElementById('metrics-refresh').click()");
     page.wait_for(
-        "document.getElementById('metrics-note').textContent.includes('--metrics')",
-        "the note about --metrics",
+        "document.getElementById('metrics-note').textContent !== ''",
+        "a note about the metrics",
     );
+    let note = page.text("#metrics-note");
+    assert_eq!(note, "the metrics are off: start the binder with --metrics");
+    assert_eq!(page.eval("document.querySelectorAll('#metrics-rows tr').length"), 0);
 }
