@@ -7,12 +7,12 @@
 //! at most [`MAX_VERBS`] verb series. Status labels come from a fixed list
 //! (anything else is `other`).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use afb_core::observe::{ReqInfo, ReqState};
+use hashbrown::HashMap;
 use afb_core::{status, Client, Event, Observer, Registry, Reply, Session, Transport};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -59,6 +59,26 @@ pub const BUCKETS: [f64; 16] = [
 ];
 const NB: usize = BUCKETS.len() + 1;
 
+/// [`BUCKETS`] in nanoseconds (compared with the elapsed time as is).
+const BUCKETS_NS: [u64; 16] = [
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
 fn zeros<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
 }
@@ -83,10 +103,9 @@ impl VerbStats {
 
     fn record(&self, t: Transport, st: usize, elapsed: Duration) {
         self.calls[t.index()][st].fetch_add(1, Ordering::Relaxed);
-        let secs = elapsed.as_secs_f64();
-        let b = BUCKETS.iter().position(|&ub| secs <= ub).unwrap_or(BUCKETS.len());
-        self.buckets[b].fetch_add(1, Ordering::Relaxed);
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let b = BUCKETS_NS.iter().position(|&ub| ns <= ub).unwrap_or(BUCKETS_NS.len());
+        self.buckets[b].fetch_add(1, Ordering::Relaxed);
         self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 }
@@ -523,5 +542,31 @@ impl Collector for Metrics {
             gauge(&mut enc, "process_open_fds", "Number of open file descriptors", v)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_bounds_agree() {
+        for (s, ns) in BUCKETS.iter().zip(BUCKETS_NS) {
+            assert_eq!((s * 1e9).round() as u64, ns);
+        }
+    }
+
+    #[test]
+    fn a_call_lands_in_its_bucket_and_the_sum() {
+        let v = VerbStats::new("v");
+        v.record(Transport::Http, 1, Duration::from_micros(300));
+        v.record(Transport::Http, 1, Duration::from_micros(500));
+        v.record(Transport::Http, 0, Duration::from_secs(11));
+        assert_eq!(get(&v.buckets[2]), 2, "(250 µs, 500 µs]");
+        assert_eq!(get(&v.buckets[NB - 1]), 1, "+Inf");
+        assert_eq!(get(&v.sum_ns), 11_000_800_000);
+        assert_eq!(get(&v.calls[Transport::Http.index()][1]), 2);
+        assert_eq!(status_index("success"), 1);
+        assert_eq!(status_index("made-up"), 0);
     }
 }
