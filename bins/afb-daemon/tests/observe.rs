@@ -795,3 +795,18 @@ fn a_websocket_client_that_does_not_read_counts_as_an_overflow() {
     }
     drop(slow);
 }
+
+#[test]
+fn monitor_trace_over_http_is_not_available() {
+    let d = D::start(&[]);
+    let r = d.get("/api/monitor/trace?add=common");
+    assert_eq!(
+        (r.status, r.afb_status().as_str()),
+        (501, "not-available"),
+        "{}",
+        r.text()
+    );
+    // The same request over a WebSocket works.
+    let mut w = d.ws();
+    w.ok("monitor/trace", json!({"add": "common"}));
+}

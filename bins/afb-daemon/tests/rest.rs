@@ -68,7 +68,8 @@ fn status_rows_reachable_with_the_sample_apis_map_to_their_http_status() {
             "insufficient-scope",
             Some("error=\"insufficient_scope\""),
         ),
-        ("/api/monitor/trace", 501, "not-available", None),
+        // An HTTP client cannot receive the trace events.
+        ("/api/monitor/trace?add=common", 501, "not-available", None),
         ("/api/hello/set-loa?x=1", 400, "invalid-request", None),
         ("/api/tictactoe/wait", 504, "timeout", None),
     ];

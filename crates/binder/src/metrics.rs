@@ -12,8 +12,8 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use afb_core::observe::{ReqInfo, ReqState};
-use hashbrown::HashMap;
 use afb_core::{status, Client, Event, Observer, Registry, Reply, Session, Transport};
+use hashbrown::HashMap;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;

@@ -185,6 +185,11 @@ async fn trace(req: Req, args: Value, tracer: Option<Arc<Tracer>>) -> Result<(),
             .map_err(|e| Error::new("error-detected", e))?;
     }
     if let Some(spec) = args.get("add") {
+        if req.core().client().subscriber.is_none() {
+            return Err(Error::not_available(
+                "this client cannot receive events: trace over a WebSocket or a link",
+            ));
+        }
         let events = tracer
             .add(&req.core().api(), &session, spec)
             .map_err(|e| Error::new("error-detected", e))?;
