@@ -726,6 +726,46 @@ fn events_broadcasts_subscriptions_and_subcalls_are_counted_and_traced() {
     assert!(!recs.iter().any(|r| r["request"]["action"] == "begin"), "{log}");
 }
 
+/// The `afb_link_up` / `afb_link_connects_total` samples of `transport`.
+fn link_samples(f: &HashMap<String, Family>, fam: &str, transport: &str) -> Vec<f64> {
+    f.get(fam)
+        .map(|x| {
+            x.samples
+                .iter()
+                .filter(|(_, ls, _)| ls["transport"] == transport)
+                .map(|s| s.2)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn link_state_of_an_rpc_client() {
+    let dir = TempDir::new("observe-rpc");
+    let sock = dir.path().join("rpc");
+    let back = Daemon::start_with(afb_testkit::DaemonOpts {
+        args: vec![
+            "--samples".into(),
+            "--rpc-server".into(),
+            format!("unix:{}?export=hello", sock.display()),
+        ],
+        wait_path: Some(sock.clone()),
+        ..Default::default()
+    });
+    let client = format!("unix:{}?import=hello", sock.display());
+    let front = D::start(&["--metrics", "--rpc-client", &client]);
+    assert_eq!(front.get("/api/hello/ping").afb_status(), "success");
+    let f = metrics_of(&front);
+    assert_eq!(link_samples(&f, "afb_link_up", "rpc"), vec![1.0]);
+    assert_eq!(link_samples(&f, "afb_link_connects", "rpc"), vec![1.0]);
+    drop(back);
+    let deadline = std::time::Instant::now() + T;
+    while link_samples(&metrics_of(&front), "afb_link_up", "rpc") != vec![0.0] {
+        assert!(std::time::Instant::now() < deadline, "the RPC link stays up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn link_state_of_a_ws_client() {
     let dir = TempDir::new("observe-link");
