@@ -180,13 +180,18 @@ impl Metrics {
         if let Some(a) = read(&self.apis).get(&req.api_id) {
             return a.clone();
         }
-        write(&self.apis)
-            .entry(req.api_id)
+        let mut apis = write(&self.apis);
+        // An API removed and declared again (a link imported anew, a
+        // dynamic API) has a new id: it keeps the series of its name.
+        let same_name = apis.values().find(|a| a.name.eq_ignore_ascii_case(req.api)).cloned();
+        apis.entry(req.api_id)
             .or_insert_with(|| {
-                Arc::new(ApiStats {
-                    name: req.api.into(),
-                    verbs: RwLock::new(HashMap::new()),
-                    unknown_verb: AtomicU64::new(0),
+                same_name.unwrap_or_else(|| {
+                    Arc::new(ApiStats {
+                        name: req.api.into(),
+                        verbs: RwLock::new(HashMap::new()),
+                        unknown_verb: AtomicU64::new(0),
+                    })
                 })
             })
             .clone()
@@ -319,7 +324,12 @@ fn open_fds() -> Option<i64> {
 
 impl Collector for Metrics {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut apis: Vec<Arc<ApiStats>> = read(&self.apis).values().cloned().collect();
+        let mut apis: Vec<Arc<ApiStats>> = Vec::new();
+        for a in read(&self.apis).values() {
+            if !apis.iter().any(|x| Arc::ptr_eq(x, a)) {
+                apis.push(a.clone());
+            }
+        }
         apis.sort_by(|a, b| a.name.cmp(&b.name));
         let verbs_of = |a: &ApiStats| {
             let mut vs: Vec<Arc<VerbStats>> = Vec::new();
@@ -568,5 +578,58 @@ mod tests {
         assert_eq!(get(&v.calls[Transport::Http.index()][1]), 2);
         assert_eq!(status_index("success"), 1);
         assert_eq!(status_index("made-up"), 0);
+    }
+
+    fn reply(status: &'static str) -> Reply {
+        if status == "success" {
+            Reply::success(None, None)
+        } else {
+            Reply::error(status, None)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_api_declared_again_keeps_its_series_and_unknown_verbs_make_none() {
+        let reg = Registry::new(afb_core::RegistryConfig::default());
+        let m = Metrics::new(&reg);
+        let session = reg.sessions().create().unwrap();
+        let client = Client::new(session).with_transport(Transport::WsJson);
+        let args = afb_core::Args::null();
+        let info = |api_id, verb| ReqInfo {
+            id: 1,
+            api: "demo",
+            api_id,
+            verb,
+            args: &args,
+            client: &client,
+        };
+        for (api_id, verb, st) in [
+            (7, "go", "success"),
+            (7, "go", "failed"),
+            (7, "nope", "unknown-verb"),
+            (9, "go", "success"),
+            (9, "Go", "success"),
+        ] {
+            let i = info(api_id, verb);
+            let state = m.begin(&i);
+            m.end(&i, state.as_ref(), &reply(st), Duration::from_millis(1));
+        }
+        let text = m.render();
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("afb_calls_total{")).collect();
+        assert_eq!(
+            lines,
+            vec![
+                r#"afb_calls_total{api="demo",verb="go",transport="wsj1",status="success"} 3"#,
+                r#"afb_calls_total{api="demo",verb="go",transport="wsj1",status="failed"} 1"#,
+            ],
+            "{text}"
+        );
+        assert!(text.contains(r#"afb_unknown_verb_calls_total{api="demo"} 1"#), "{text}");
+        assert!(!text.contains("nope"), "{text}");
+        assert!(
+            text.contains(r#"afb_call_duration_seconds_count{api="demo",verb="go"} 4"#),
+            "{text}"
+        );
+        assert_eq!(text.matches("afb_call_duration_seconds_count").count(), 1, "{text}");
     }
 }
