@@ -81,12 +81,23 @@ static GATE: Gate = Gate {
 };
 
 impl Gate {
-    fn pass(&self) {
+    /// Waits until the gate is open; after 30 s it opens it and says so
+    /// (`false`), so that a test where nothing can open it fails instead
+    /// of hanging.
+    fn pass(&self) -> bool {
         self.entered.fetch_add(1, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         while !*open {
-            open = self.cv.wait(open).unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                *open = true;
+                self.cv.notify_all();
+                return false;
+            }
+            open = self.cv.wait_timeout(open, left).unwrap_or_else(|p| p.into_inner()).0;
         }
+        true
     }
 
     fn open(&self) {
@@ -122,7 +133,9 @@ fn fault_api() -> ApiBuilder {
             |_req: Req, _: ()| -> Result<(), Error> { panic!("panics in blocking work") },
         ))
         .verb(Verb::blocking("hold", |_req: Req, _: ()| {
-            GATE.pass();
+            // A gate never opened lets it go after 30 s; the test has
+            // failed by then (it waits 10 s for every verb to enter).
+            let _ = GATE.pass();
             Ok::<_, Error>(())
         }))
         .verb(Verb::new(

@@ -27,12 +27,23 @@ static GATE: Gate = Gate {
 };
 
 impl Gate {
-    fn pass(&self) {
+    /// Waits until the gate is open; after 30 s it opens it and says so
+    /// (`false`), so that a test where nothing can open it fails instead
+    /// of hanging.
+    fn pass(&self) -> bool {
         self.entered.fetch_add(1, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         while !*open {
-            open = self.cv.wait(open).unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                *open = true;
+                self.cv.notify_all();
+                return false;
+            }
+            open = self.cv.wait_timeout(open, left).unwrap_or_else(|p| p.into_inner()).0;
         }
+        true
     }
 
     fn open(&self) {
@@ -54,8 +65,8 @@ impl Drop for OpenOnDrop {
 fn api() -> ApiBuilder {
     ApiBuilder::new("b")
         .verb(Verb::blocking("hold", |_req: Req, Json(n): Json<u64>| {
-            GATE.pass();
-            Ok::<_, Error>(Json(n))
+            // u64::MAX: the gate was never opened.
+            Ok::<_, Error>(Json(if GATE.pass() { n } else { u64::MAX }))
         }))
         .verb(Verb::blocking("panic", |_req: Req, _: ()| -> Result<(), Error> {
             panic!("blocking verb panics")
@@ -63,8 +74,11 @@ fn api() -> ApiBuilder {
         .verb(Verb::new("step", |req: Req, Json(n): Json<u64>| async move {
             let doubled = req
                 .blocking(move || {
-                    GATE.pass();
-                    n * 2
+                    if GATE.pass() {
+                        n * 2
+                    } else {
+                        u64::MAX
+                    }
                 })
                 .await?;
             Ok::<_, Error>(Json(doubled))
