@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build and test the binder:
 # Chromium (browser tests), json-c (C bindings), systemd-socket-activate
-# (socket activation tests), tmux (afb-client's line editor test), cargo-fuzz.
+# (socket activation tests), tmux (afb-client's line editor test), unshare
+# (journald test), cargo-fuzz.
 # Under CI=true a test whose tool is missing fails instead of skipping.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
@@ -20,6 +21,12 @@ command -v nm >/dev/null 2>&1 || need_apt="$need_apt binutils"
 command -v systemd-socket-activate >/dev/null 2>&1 || need_apt="$need_apt systemd"
 # tmux: afb-client's interactive line editor is driven through a terminal.
 command -v tmux >/dev/null 2>&1 || need_apt="$need_apt tmux"
+# unshare and mount: the journald test gives the daemon a journal socket of
+# its own in a user and mount namespace.
+command -v unshare >/dev/null 2>&1 || need_apt="$need_apt util-linux"
+command -v mount >/dev/null 2>&1 || need_apt="$need_apt mount"
+# kill(1): the test kit signals the daemons it starts.
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || need_apt="$need_apt procps"
 if [ -n "$need_apt" ]; then
     echo "install-deps: apt-get install$need_apt"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
