@@ -32,7 +32,11 @@ impl Tmux {
             bin_path("afb-client").display()
         );
         let o = self.cmd(&["new-session", "-d", "-s", session, "-x", "160", "-y", "40", &line]);
-        assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     fn keys(&self, session: &str, keys: &[&str]) {
@@ -56,7 +60,12 @@ impl Tmux {
     /// The last line that is not blank (the prompt line).
     fn prompt_line(&self, session: &str) -> String {
         let s = self.screen(session);
-        s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim_end().to_owned()
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim_end()
+            .to_owned()
     }
 
     /// Waits up to 15 s until `pred` holds for the screen.
@@ -113,14 +122,18 @@ fn history_and_completion_in_a_terminal() {
     // A call typed at the prompt is answered.
     tmux.text("one", r#"hello/ping {"n":1}"#);
     tmux.keys("one", &["Enter"]);
-    tmux.wait("one", "the reply of the typed call", |s| s.matches("Some String").count() == 1);
+    tmux.wait("one", "the reply of the typed call", |s| {
+        s.matches("Some String").count() == 1
+    });
 
     // Up brings it back; Enter sends it again.
     tmux.wait_prompt("one", "afb>");
     tmux.keys("one", &["Up"]);
     tmux.wait_prompt("one", r#"afb> hello/ping {"n":1}"#);
     tmux.keys("one", &["Enter"]);
-    tmux.wait("one", "the reply of the recalled call", |s| s.matches("Some String").count() == 2);
+    tmux.wait("one", "the reply of the recalled call", |s| {
+        s.matches("Some String").count() == 2
+    });
 
     // Tab completes the API (names from monitor/get, fetched at start-up),
     // then the verb of that API.
@@ -145,7 +158,10 @@ fn history_and_completion_in_a_terminal() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(saved.contains(r#"hello/ping {"n":1}"#), "history file: {saved:?}");
-    assert!(!saved.contains("tictactoe"), "a line not entered is not history: {saved:?}");
+    assert!(
+        !saved.contains("tictactoe"),
+        "a line not entered is not history: {saved:?}"
+    );
 
     // The next run starts with that history.
     tmux.client("two", home.path(), &d.ws_url());

@@ -415,7 +415,10 @@ fn defect_07_malformed_json_bodies_get_400_at_once() {
             (400, "invalid-request"),
             "{body:?}"
         );
-        assert!(t.elapsed() < Duration::from_secs(5), "answered at once, not after the client gives up");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "answered at once, not after the client gives up"
+        );
         assert_eq!(c.get("/api/hello/ping").status, 200, "connection still usable");
     }
 }

@@ -63,12 +63,19 @@ fn bindings_and_settings_come_from_afb_ldpaths_and_afb_set() {
     build(&b, "hello2.c", "hello2");
     let ldpaths = format!("{}:{}", a.display(), dir.path().join("b").display());
     let work = dir.path().join("wd");
-    let env = [("AFB_LDPATHS", ldpaths.as_str()), ("AFB_SET", "hello4/greeting:\"from the environment\"")];
+    let env = [
+        ("AFB_LDPATHS", ldpaths.as_str()),
+        ("AFB_SET", "hello4/greeting:\"from the environment\""),
+    ];
     let d = start_env(&work, &[], &env);
     let r = get(&d, "/api/hello4/hello?name=env");
     assert_eq!(r["response"], json!("hello env"), "{r}");
     let r = get(&d, "/api/hello2/ping");
-    assert_eq!(r["response"], json!("pong2"), "a binding in a subdirectory of the second entry: {r}");
+    assert_eq!(
+        r["response"],
+        json!("pong2"),
+        "a binding in a subdirectory of the second entry: {r}"
+    );
     let path = hello4.display().to_string();
     assert_eq!(
         get(&d, "/api/hello4/settings")["response"],
@@ -82,7 +89,12 @@ fn bindings_and_settings_come_from_afb_ldpaths_and_afb_set() {
     // The command line wins: `--set` replaces AFB_SET, `--ldpaths` AFB_LDPATHS.
     let d = start_env(
         &work,
-        &["--ldpaths", a.to_str().unwrap(), "--set", "hello4/greeting:\"from the command line\""],
+        &[
+            "--ldpaths",
+            a.to_str().unwrap(),
+            "--set",
+            "hello4/greeting:\"from the command line\"",
+        ],
         &env,
     );
     assert_eq!(
@@ -114,7 +126,10 @@ fn the_systemd_watchdog_is_fed_after_ready() {
     assert!(first.lines().any(|l| l == "READY=1"), "READY=1 comes first: {first}");
     for i in 0..4 {
         let m = next();
-        assert!(m.lines().any(|l| l == "WATCHDOG=1"), "notification {i} after READY: {m}");
+        assert!(
+            m.lines().any(|l| l == "WATCHDOG=1"),
+            "notification {i} after READY: {m}"
+        );
     }
     assert_eq!(Conn::tcp(d.addr()).get("/api/hello/ping").status, 200);
 }
@@ -177,7 +192,15 @@ fn events_go_to_the_journal_when_stderr_is_the_journal_stream() {
     cmd.args(["-r", "-m", "sh", "-c", "mount --bind \"$0\" /run && exec \"$@\""])
         .arg(&run)
         .arg(bin_path("afb-daemon"))
-        .args(["--port", &port.to_string(), "-n", "journal-test", "--log", "info", "--workdir"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "-n",
+            "journal-test",
+            "--log",
+            "info",
+            "--workdir",
+        ])
         .arg(dir.path().join("wd"))
         .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
         .stdin(Stdio::null())
@@ -208,7 +231,11 @@ fn events_go_to_the_journal_when_stderr_is_the_journal_stream() {
             && f.get("MESSAGE").is_some_and(|m| m.contains("sample APIs"))),
         "the start-up warning: {seen:?}"
     );
-    assert_eq!(ready.get("SYSLOG_IDENTIFIER").map(String::as_str), Some("journal-test"), "{ready:?}");
+    assert_eq!(
+        ready.get("SYSLOG_IDENTIFIER").map(String::as_str),
+        Some("journal-test"),
+        "{ready:?}"
+    );
     assert!(afb_testkit::accepts(port), "the daemon serves");
     let written = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(!written.contains("ready"), "the event went to stderr too: {written}");
@@ -232,7 +259,11 @@ fn thread_names(pid: u32) -> Vec<String> {
 fn threads_max_sets_the_number_of_worker_threads() {
     let work = TempDir::new("env-threads");
     for n in [1usize, 3] {
-        let d = start_env(&work.path().join(format!("wd{n}")), &["--threads-max", &n.to_string()], &[]);
+        let d = start_env(
+            &work.path().join(format!("wd{n}")),
+            &["--threads-max", &n.to_string()],
+            &[],
+        );
         let names = thread_names(d.pid());
         let workers = names.iter().filter(|t| t.as_str() == "tokio-rt-worker").count();
         let expected = if n == 1 { 0 } else { n };

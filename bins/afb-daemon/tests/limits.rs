@@ -242,10 +242,7 @@ fn limit_wsapi_send_queue_drops_a_peer_that_does_not_read() {
         );
         worst = worst.max(t.elapsed());
     }
-    assert!(
-        worst < Duration::from_secs(5),
-        "pushing waited for the peer: {worst:?}"
-    );
+    assert!(worst < Duration::from_secs(5), "pushing waited for the peer: {worst:?}");
     let log = d.d.wait_log(T, |l| l.contains("does not read its messages"));
     assert!(log.contains("does not read its messages"), "{log}");
     let mut got = 0;

@@ -188,7 +188,12 @@ fn panicking_verbs_answer_internal_error_and_the_server_keeps_serving() {
 
 /// Starts `n` requests of `target` on their own connections; returns the
 /// threads waiting for their answers.
-fn start_many(addr: SocketAddr, target: &'static str, body: &'static str, n: usize) -> Vec<thread::JoinHandle<(u16, Duration)>> {
+fn start_many(
+    addr: SocketAddr,
+    target: &'static str,
+    body: &'static str,
+    n: usize,
+) -> Vec<thread::JoinHandle<(u16, Duration)>> {
     (0..n)
         .map(|_| {
             thread::spawn(move || {

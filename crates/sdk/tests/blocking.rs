@@ -72,15 +72,7 @@ fn api() -> ApiBuilder {
             panic!("blocking verb panics")
         }))
         .verb(Verb::new("step", |req: Req, Json(n): Json<u64>| async move {
-            let doubled = req
-                .blocking(move || {
-                    if GATE.pass() {
-                        n * 2
-                    } else {
-                        u64::MAX
-                    }
-                })
-                .await?;
+            let doubled = req.blocking(move || if GATE.pass() { n * 2 } else { u64::MAX }).await?;
             Ok::<_, Error>(Json(doubled))
         }))
         .verb(Verb::new("steppanic", |req: Req, _: ()| async move {

@@ -73,7 +73,10 @@ pub fn under_ci() -> bool {
 /// then returns), under `CI=true` it panics with `reason`, so that no test
 /// passes there by being skipped.
 pub fn skip_or_fail(reason: &str) {
-    assert!(!under_ci(), "{reason} (scripts/install-deps.sh installs what the tests need) and CI=true");
+    assert!(
+        !under_ci(),
+        "{reason} (scripts/install-deps.sh installs what the tests need) and CI=true"
+    );
     eprintln!("SKIPPED: {reason} (this fails under CI=true)");
 }
 
