@@ -170,7 +170,7 @@ impl Link {
     /// Starts receiving broadcasts (once the version is agreed).
     pub(crate) fn opened(&self) {
         if let (Some(r), Some(l)) = (self.registry.upgrade(), self.listener()) {
-            r.add_listener(&l);
+            r.events().add_listener(&l);
         }
     }
 
@@ -314,7 +314,7 @@ impl Link {
             return Ok(());
         };
         if let Some(r) = self.registry.upgrade() {
-            r.broadcast(name, data.as_deref(), Some((b.uuid, b.hop)));
+            r.events().broadcast(name, data.as_deref(), Some((b.uuid, b.hop)));
         }
         Ok(())
     }
@@ -378,7 +378,7 @@ impl Link {
                 if st.mirrors.len() >= self.opts.max_events {
                     return Err(format!("more than {} events declared", self.opts.max_events));
                 }
-                st.mirrors.insert(id, registry.new_event_raw(text));
+                st.mirrors.insert(id, registry.events().new_event_raw(text));
             }
             ResourceKind::Type => {
                 let name = convert::known_type(text).ok_or_else(|| format!("unknown type {text:?} declared"))?;
@@ -530,14 +530,14 @@ impl Link {
         };
         let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
         let call = Call {
-            api: local.to_owned(),
-            verb: verb.to_owned(),
+            api: local,
+            verb,
             args,
             client,
             external,
             chain: None,
         };
-        registry.dispatch_call(call, sink);
+        registry.dispatch(call, sink);
         Ok(())
     }
 
@@ -696,7 +696,7 @@ impl Link {
         self.out.shut();
         self.out.close.cancel();
         if let (Some(r), Some(l)) = (self.registry.upgrade(), self.listener()) {
-            r.remove_listener(&l);
+            r.events().remove_listener(&l);
         }
         let (calls, mirrors, announced, declared) = {
             let mut st = lock(&self.st);

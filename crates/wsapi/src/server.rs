@@ -11,7 +11,7 @@ use hashbrown::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use afb_core::event::{BroadcastMsg, PushMsg, WeakEvent};
-use afb_core::{Args, ClientCancel, Event, Listener, Registry, Reply, SubscribeError};
+use afb_core::{Args, Call, ClientCancel, Event, Listener, Registry, Reply, SubscribeError};
 use afb_wsapi_codec::message::{choose_version, forward_hop};
 use afb_wsapi_codec::{encode_framed, object_to_json, Direction, Message};
 use serde_json::value::RawValue;
@@ -107,7 +107,7 @@ impl ServerLink {
                 if first {
                     // Broadcasts go to links that completed their handshake only.
                     if let Some(l) = self.listener() {
-                        self.registry.add_listener(&l);
+                        self.registry.events().add_listener(&l);
                     }
                 }
                 Ok(())
@@ -217,7 +217,8 @@ impl ServerLink {
         };
         let creds = self.peer.call_creds(user_creds);
         let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
-        self.registry.dispatch(&self.api, verb, args, client, sink);
+        self.registry
+            .dispatch(Call::external(&self.api, verb, args, client), sink);
         Ok(())
     }
 
@@ -287,7 +288,7 @@ impl ServerLink {
         self.gone.token().cancel();
         self.out.shut();
         if let Some(l) = self.listener() {
-            self.registry.remove_listener(&l);
+            self.registry.events().remove_listener(&l);
         }
         let (events, declared) = {
             let mut st = lock(&self.st);
