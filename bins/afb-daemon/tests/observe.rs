@@ -850,3 +850,37 @@ fn monitor_trace_over_http_is_not_available() {
     let mut w = d.ws();
     w.ok("monitor/trace", json!({"add": "common"}));
 }
+
+#[test]
+fn session_traces_record_creation_and_close() {
+    // One session at most: the second client's session evicts the first.
+    let d = D::start(&["--traceses", "all", "--session-max", "1"]);
+    let first = d.get("/api/hello/ping").json()["request"]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = d.get("/api/hello/ping").json()["request"]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(first, second);
+    let log =
+        d.d.wait_log(T, |l| log_records(l).iter().any(|r| r["session"]["action"] == "close"));
+    let ses: Vec<Value> = log_records(&log)
+        .into_iter()
+        .filter(|r| r["type"] == "session")
+        .map(|r| {
+            check_record_shape(&r, "trace", "session");
+            r["session"].clone()
+        })
+        .collect();
+    assert_eq!(
+        ses,
+        vec![
+            json!({"uuid": first, "action": "create"}),
+            json!({"uuid": first, "action": "close"}),
+            json!({"uuid": second, "action": "create"}),
+        ],
+        "{log}"
+    );
+}
