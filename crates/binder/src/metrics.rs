@@ -79,6 +79,21 @@ const BUCKETS_NS: [u64; 16] = [
     10_000_000_000,
 ];
 
+/// A label value as the text format wants it (`\\`, `\"` and `\n`
+/// escaped; the encoder writes values as given), at most 200 characters.
+fn label(s: &str) -> Box<str> {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().take(200) {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
 fn zeros<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
 }
@@ -94,7 +109,7 @@ struct VerbStats {
 impl VerbStats {
     fn new(name: &str) -> Self {
         VerbStats {
-            name: name.into(),
+            name: label(name),
             calls: std::array::from_fn(|_| zeros()),
             buckets: zeros(),
             sum_ns: AtomicU64::new(0),
@@ -183,12 +198,13 @@ impl Metrics {
         let mut apis = write(&self.apis);
         // An API removed and declared again (a link imported anew, a
         // dynamic API) has a new id: it keeps the series of its name.
-        let same_name = apis.values().find(|a| a.name.eq_ignore_ascii_case(req.api)).cloned();
+        let wanted = label(req.api);
+        let same_name = apis.values().find(|a| a.name.eq_ignore_ascii_case(&wanted)).cloned();
         apis.entry(req.api_id)
             .or_insert_with(|| {
                 same_name.unwrap_or_else(|| {
                     Arc::new(ApiStats {
-                        name: req.api.into(),
+                        name: label(req.api),
                         verbs: RwLock::new(HashMap::new()),
                         unknown_verb: AtomicU64::new(0),
                     })
@@ -289,7 +305,7 @@ impl Observer for Metrics {
 
     fn link(&self, t: Transport, peer: &str, up: bool) {
         let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-        let e = links.entry((t.as_str(), peer.to_owned())).or_insert((false, 0));
+        let e = links.entry((t.as_str(), label(peer).into())).or_insert((false, 0));
         if up && !e.0 {
             e.1 += 1;
         }
@@ -578,6 +594,8 @@ mod tests {
         assert_eq!(get(&v.calls[Transport::Http.index()][1]), 2);
         assert_eq!(status_index("success"), 1);
         assert_eq!(status_index("made-up"), 0);
+        assert_eq!(&*label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(label(&"x".repeat(500)).len(), 200);
     }
 
     fn reply(status: &'static str) -> Reply {
