@@ -10,6 +10,7 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub(crate) mod access;
 pub(crate) mod bindings;
 pub mod daemon;
 pub(crate) mod exec;

@@ -289,6 +289,11 @@ pub struct Options {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_origin: Vec<String>,
 
+    /// Permission backend answering the permissions of verbs' access rules: deny-all (default), grant-all (development only), policy:FILE (JSON or YAML rules, reloaded on SIGHUP), api:API[/VERB] (asks a verb of the binder, VERB defaults to check)
+    #[arg(long, value_name = "BACKEND")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<String>,
+
     // ---- logging ------------------------------------------------------
     /// More verbose (repeatable)
     #[arg(short = 'v', long, action = ArgAction::Count)]

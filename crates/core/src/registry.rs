@@ -176,6 +176,7 @@ pub struct Registry {
     started: AtomicBool,
     exit: watch::Sender<Option<i32>>,
     event_counts: Mutex<std::collections::HashMap<ApiId, usize>>,
+    access: crate::access::AccessControl,
 }
 
 impl fmt::Debug for Registry {
@@ -207,7 +208,13 @@ impl Registry {
             started: AtomicBool::new(false),
             exit,
             event_counts: Mutex::new(std::collections::HashMap::new()),
+            access: crate::access::AccessControl::default(),
         })
+    }
+
+    /// Access control: the permission backend.
+    pub fn access(&self) -> &crate::access::AccessControl {
+        &self.access
     }
 
     /// The settings.
