@@ -57,8 +57,8 @@ pub(crate) fn validate(spec: &str) -> Result<(), String> {
 
 /// Installs the backend `spec` names (`None`: deny-all) and says which in
 /// the log. A policy file that cannot be read is an error.
-pub(crate) fn install(registry: &Arc<Registry>, spec: Option<&str>) -> Result<Installed, String> {
-    let spec = spec.unwrap_or("deny-all");
+pub(crate) fn install(registry: &Arc<Registry>, given: Option<&str>) -> Result<Installed, String> {
+    let spec = given.unwrap_or("deny-all");
     validate(spec)?;
     let access = registry.access();
     let installed = match spec.split_once(':') {
@@ -85,6 +85,8 @@ pub(crate) fn install(registry: &Arc<Registry>, spec: Option<&str>) -> Result<In
     let what = access.backend().describe();
     if spec == "grant-all" {
         tracing::warn!("permissions: {what}");
+    } else if given.is_none() {
+        tracing::warn!("no --permissions: {what}");
     } else {
         tracing::info!("permissions: {what}");
     }

@@ -318,7 +318,8 @@ impl PermissionBackend for DenyAll {
 
 /// Asks a verb of the binder's own APIs (`perm/check` by default) with
 /// `{"client","user","session","permission"}`: a success whose response
-/// is not `false` grants; anything else refuses.
+/// is not `false` grants; anything else refuses (the service missing,
+/// not started, gone or too slow is also logged).
 pub struct ApiBackend {
     registry: Weak<crate::registry::Registry>,
     api: String,
@@ -363,10 +364,21 @@ impl PermissionBackend for ApiBackend {
         let what = format!("{}/{}", self.api, self.verb);
         Box::pin(async move {
             let r = reg.call(call).await;
-            if !r.is_success() {
-                return Err(format!("{what} answered {}", r.status));
+            if r.is_success() {
+                return Ok(r.data.as_deref().is_none_or(|d| d.get().trim() != "false"));
             }
-            Ok(r.data.as_deref().is_none_or(|d| d.get().trim() != "false"))
+            // The verb's own error is a refusal; the service missing or
+            // failing is an error (both refuse).
+            match &*r.status {
+                status::UNKNOWN_API
+                | status::UNKNOWN_VERB
+                | status::BAD_API_STATE
+                | status::NOT_AVAILABLE
+                | status::TIMEOUT
+                | status::DISCONNECTED
+                | status::NOT_REPLIED => Err(format!("{what} answered {}", r.status)),
+                _ => Ok(false),
+            }
         })
     }
 }
