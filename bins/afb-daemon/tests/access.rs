@@ -344,3 +344,55 @@ fn bad_backends_and_policies_stop_the_start() {
         assert!(err.contains(&want), "{arg}: {err}");
     }
 }
+
+#[test]
+fn on_behalf_credentials_need_the_partner_permission() {
+    let dir = TempDir::new("access-behalf");
+    let so = build(dir.path());
+    let (uid, gid) = (id("-u"), id("-g"));
+    for (backend, granted) in [("api:perm", false), ("grant-all", true)] {
+        // The back's link is over TCP: its peer has no credentials, so it
+        // is not trusted by uid and needs the permission.
+        let port = afb_testkit::free_port();
+        let back = start(
+            &[
+                "--binding",
+                so.to_str().unwrap(),
+                "--permissions",
+                backend,
+                "--ws-server",
+                &format!("tcp:127.0.0.1:{port}/access"),
+            ],
+            None,
+        );
+        let http = dir.path().join(format!("front-{granted}.sock"));
+        let front = start(
+            &[
+                "--ws-client",
+                &format!("tcp:127.0.0.1:{port}/access"),
+                "--interface",
+                &format!("unix:{}", http.display()),
+            ],
+            Some(&http),
+        );
+        // A unix-socket client of the front: its credentials go on behalf.
+        let mut u = Conn::unix(&http);
+        let r = u.get("/api/access/whoami").json();
+        if granted {
+            let who = &r["response"];
+            assert_eq!(who["uid"], json!(uid), "{r}");
+            assert_eq!(who["gid"], json!(gid), "{r}");
+            assert_eq!(who["pid"], json!(std::process::id()), "{r}");
+        } else {
+            assert_eq!(r["request"]["status"], "insufficient-scope", "{r}");
+            let last = Conn::tcp(back.addr()).get("/api/perm/last").json()["response"].clone();
+            assert_eq!(last["permission"], ON_BEHALF, "{last}");
+        }
+        // A TCP client of the front passes none: served either way.
+        let r = Conn::tcp(front.addr()).get("/api/access/whoami").json();
+        assert_eq!(r["request"]["status"], "success", "{r}");
+        assert!(r["response"].get("uid").is_none(), "{r}");
+    }
+}
+
+const ON_BEHALF: &str = "urn:redpesk:permission:*:partner:on-behalf-credentials";

@@ -631,6 +631,26 @@ pub fn check_permission(req: &ReqHandle, permission: &str) -> impl Future<Output
     async move { ask(&ctx, &permission).await }
 }
 
+/// Whether a link peer with `peer` credentials may pass the credentials
+/// of its own clients: asks the backend for [`ON_BEHALF_CREDENTIALS`].
+pub fn may_act_on_behalf(
+    registry: &crate::registry::Registry,
+    peer: Option<Arc<Credentials>>,
+) -> impl Future<Output = bool> + Send + 'static {
+    let ctx = Ctx {
+        token_ok: false,
+        loa: 0,
+        query: PermissionQuery {
+            permission: String::new(),
+            creds: peer,
+            session: String::new(),
+            loa: 0,
+        },
+        backend: registry.access().backend(),
+    };
+    async move { ask(&ctx, ON_BEHALF_CREDENTIALS).await }
+}
+
 /// Evaluates `rule` for `req`; the error is the reply to give instead of
 /// running the verb.
 pub fn check_rule(req: &ReqHandle, rule: &Arc<AuthRule>) -> impl Future<Output = Result<(), Reply>> + Send + 'static {
