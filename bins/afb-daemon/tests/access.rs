@@ -267,6 +267,7 @@ fn policy_file_by_uid_over_a_unix_socket_reloaded_on_sighup() {
             &format!("policy:{}", policy.display()),
             "--interface",
             &format!("unix:{}", http.display()),
+            "-vv",
         ],
         Some(&http),
     );
@@ -277,10 +278,15 @@ fn policy_file_by_uid_over_a_unix_socket_reloaded_on_sighup() {
     assert_eq!(who["gid"], json!(gid), "{who}");
     assert_eq!(who["user"], json!(uid.to_string()), "{who}");
     assert_eq!(who["pid"], json!(std::process::id()), "{who}");
-    assert!(
-        who["label"].is_string() && who["uuid"].is_string() && who["LOA"] == 0,
-        "{who}"
-    );
+    // The label is the peer's SO_PEERSEC, which is this process's LSM
+    // context ("NoLabel" without one, as the C binders).
+    let own = std::fs::read("/proc/self/attr/current")
+        .map(|b| String::from_utf8_lossy(&b).trim_end_matches(['\0', '\n']).to_owned())
+        .unwrap_or_default();
+    let want = if own.is_empty() { "NoLabel".to_owned() } else { own };
+    assert_eq!(who["label"], json!(want), "{who}");
+    assert_eq!(who["id"], json!(want.rsplit(':').next().unwrap()), "{who}");
+    assert!(who["uuid"].is_string() && who["LOA"] == 0, "{who}");
     assert_eq!(http_status(&mut u, "/api/access/granted").2, "success");
     assert_eq!(http_status(&mut u, "/api/access/denied").2, "insufficient-scope");
     // Over TCP the uid is unknown: the uid rule does not match.
@@ -290,13 +296,15 @@ fn policy_file_by_uid_over_a_unix_socket_reloaded_on_sighup() {
     // SIGHUP reloads the file.
     write("deny");
     d.signal("HUP");
-    d.wait_log(T, |l| l.contains("policy file") && l.contains("reloaded"));
+    let log = d.wait_log(T, |l| l.contains("policy file") && l.contains("reloaded"));
+    assert!(log.contains("reloaded (2 rule(s))"), "{log}");
     let mut u = Conn::unix(&http);
     assert_eq!(http_status(&mut u, "/api/access/granted").2, "insufficient-scope");
     // A file that no longer reads keeps the last policy.
     std::fs::write(&policy, "rules: [").unwrap();
     d.signal("HUP");
-    d.wait_log(T, |l| l.contains("the old policy stays"));
+    let log = d.wait_log(T, |l| l.contains("the old policy stays"));
+    assert!(log.contains("the old policy stays"), "{log}");
     assert_eq!(http_status(&mut u, "/api/access/denied").2, "insufficient-scope");
 }
 

@@ -49,7 +49,10 @@ pub fn peer_of(info: &PeerInfo) -> Peer {
             names: c.names.clone(),
         }),
     )
-    .map(Arc::new);
+    .map(|mut c| {
+        c.label = info.label().map(str::to_owned);
+        Arc::new(c)
+    });
     let trusted = creds.as_ref().is_some_and(|c| c.uid == 0 || Some(c.uid) == my_uid());
     Peer {
         label: info.to_string(),
