@@ -230,12 +230,28 @@ fn parse_at(v: &Value, named: &NamedRules, depth: u32) -> Result<AuthRule, RuleE
 }
 
 /// Parses named rules (`"acls": {"name": rule, ..}`); a rule may refer
-/// to a name defined before it.
+/// to other names, in any order, but not in a cycle.
 pub fn parse_named(v: &Map<String, Value>) -> Result<NamedRules, RuleError> {
     let mut named = NamedRules::new();
-    for (k, x) in v {
-        let r = parse_rule(x, &named).map_err(|e| RuleError(format!("acl {k:?}: {e}")))?;
-        named.insert(k.clone(), r);
+    let mut todo: Vec<(&String, &Value)> = v.iter().collect();
+    while !todo.is_empty() {
+        let mut left = Vec::new();
+        let mut first_error = None;
+        for (k, x) in todo.iter().copied() {
+            match parse_rule(x, &named) {
+                Ok(r) => {
+                    named.insert(k.clone(), r);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(RuleError(format!("acl {k:?}: {e}")));
+                    left.push((k, x));
+                }
+            }
+        }
+        if left.len() == todo.len() {
+            return Err(first_error.unwrap_or_else(|| RuleError("acls: no progress".into())));
+        }
+        todo = left;
     }
     Ok(named)
 }
