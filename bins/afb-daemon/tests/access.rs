@@ -404,3 +404,95 @@ fn on_behalf_credentials_need_the_partner_permission() {
 }
 
 const ON_BEHALF: &str = "urn:redpesk:permission:*:partner:on-behalf-credentials";
+
+/// A Cynagora check service for the test: grants permissions starting
+/// with urn:test:granted; records the questions.
+fn cynagora_service(path: &Path) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            let seen = s2.clone();
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                for line in BufReader::new(s).lines() {
+                    let Ok(line) = line else { return };
+                    let f: Vec<&str> = line.split(' ').collect();
+                    let answer = match f[0] {
+                        "cynagora" => "done 1 0".to_owned(),
+                        "check" if f.len() >= 6 => {
+                            seen.lock().unwrap().push(line.clone());
+                            let yes = f[f.len() - 1].starts_with("urn:test:granted");
+                            format!("{} {}", if yes { "yes" } else { "no" }, f[1])
+                        }
+                        _ => "error".to_owned(),
+                    };
+                    if writeln!(w, "{answer}").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    seen
+}
+
+#[test]
+fn cynagora_backend_over_its_check_socket() {
+    let dir = TempDir::new("access-cyn");
+    let so = build(dir.path());
+    let sock = dir.path().join("cynagora.check");
+    let seen = cynagora_service(&sock);
+    let http = dir.path().join("http.sock");
+    let d = start(
+        &[
+            "--binding",
+            so.to_str().unwrap(),
+            "--permissions",
+            &format!("cynagora:unix:{}", sock.display()),
+            "--interface",
+            &format!("unix:{}", http.display()),
+        ],
+        Some(&http),
+    );
+    let mut u = Conn::unix(&http);
+    let first = u.get("/api/access/granted");
+    assert_eq!(first.afb_status(), "success");
+    let uuid = first.cookie_uuid().expect("a session");
+    assert_eq!(http_status(&mut u, "/api/access/denied").2, "insufficient-scope");
+    let r = u.get("/api/access/check?permission=urn:test:other").json();
+    assert_eq!(r["response"], json!({"status": 0}), "{r}");
+    let q = seen.lock().unwrap().clone();
+    assert_eq!(q.len(), 3, "{q:?}");
+    // check ID CLIENT SESSION USER PERMISSION: the user is our uid.
+    let f: Vec<&str> = q[0].split(' ').collect();
+    assert_eq!(f[f.len() - 1], "urn:test:granted");
+    assert_eq!(f[f.len() - 2], id("-u").to_string(), "{q:?}");
+    assert!(q[0].contains(&format!(" {uuid} ")), "the session: {q:?}");
+    // Cached: asking again in the same session does not reach the service.
+    let again = http_status(&mut u, &format!("/api/access/granted?x-afb-uuid={uuid}"));
+    assert_eq!(again.2, "success");
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    drop(d);
+    // No service: refused (fail closed).
+    let http2 = dir.path().join("http2.sock");
+    let d = start(
+        &[
+            "--binding",
+            so.to_str().unwrap(),
+            "--permissions",
+            &format!("cynagora:{}", dir.path().join("none").display()),
+            "--interface",
+            &format!("unix:{}", http2.display()),
+        ],
+        Some(&http2),
+    );
+    let mut u = Conn::unix(&http2);
+    assert_eq!(http_status(&mut u, "/api/access/granted").2, "insufficient-scope");
+    assert!(d
+        .wait_log(T, |l| l.contains("backend failed"))
+        .contains("backend failed"));
+}

@@ -1,5 +1,5 @@
 //! The permission backend chosen by `--permissions` (deny-all by
-//! default, grant-all, a policy file, or a verb of the binder), installed
+//! default, grant-all, a policy file, a verb of the binder, or Cynagora), installed
 //! in the registry at start, and the policy file's reload on SIGHUP.
 
 use std::path::{Path, PathBuf};
@@ -7,6 +7,11 @@ use std::sync::Arc;
 
 use afb_core::access::{ApiBackend, DenyAll, GrantAll, Policy, PolicyBackend};
 use afb_core::Registry;
+
+/// A Cynagora socket given as `PATH` or `unix:PATH` (its own notation).
+fn socket_path(p: &str) -> PathBuf {
+    PathBuf::from(p.strip_prefix("unix:").unwrap_or(p))
+}
 
 /// What SIGHUP reloads.
 pub(crate) enum Installed {
@@ -49,8 +54,10 @@ pub(crate) fn validate(spec: &str) -> Result<(), String> {
         None if matches!(spec, "deny-all" | "grant-all") => Ok(()),
         Some(("policy", f)) if !f.is_empty() => Ok(()),
         Some(("api", a)) if !a.is_empty() && !a.ends_with('/') => Ok(()),
+        None if spec == "cynagora" => Ok(()),
+        Some(("cynagora", p)) if !p.is_empty() => Ok(()),
         _ => Err(format!(
-            "--permissions {spec:?}: expected deny-all, grant-all, policy:FILE or api:API[/VERB]"
+            "--permissions {spec:?}: expected deny-all, grant-all, policy:FILE, api:API[/VERB] or cynagora[:SOCKET]"
         )),
     }
 }
@@ -71,6 +78,17 @@ pub(crate) fn install(registry: &Arc<Registry>, given: Option<&str>) -> Result<I
         Some(("api", a)) => {
             let (api, verb) = a.split_once('/').unwrap_or((a, "check"));
             access.set_backend(Arc::new(ApiBackend::new(registry, api, verb)));
+            Installed::Fixed
+        }
+        Some(("cynagora", p)) => {
+            let c = crate::cynagora::Cynagora::new(socket_path(p), crate::cynagora::TIMEOUT);
+            access.set_backend(Arc::new(crate::cynagora::CynagoraBackend(Arc::new(c))));
+            Installed::Fixed
+        }
+        None if spec == "cynagora" => {
+            let p = std::env::var("CYNAGORA_SOCKET_CHECK").unwrap_or_else(|_| crate::cynagora::DEFAULT_SOCKET.into());
+            let c = crate::cynagora::Cynagora::new(socket_path(&p), crate::cynagora::TIMEOUT);
+            access.set_backend(Arc::new(crate::cynagora::CynagoraBackend(Arc::new(c))));
             Installed::Fixed
         }
         _ if spec == "grant-all" => {
@@ -114,10 +132,18 @@ mod tests {
 
     #[test]
     fn specs() {
-        for ok in ["deny-all", "grant-all", "policy:/x.yaml", "api:perm", "api:perm/ask"] {
+        for ok in [
+            "deny-all",
+            "grant-all",
+            "policy:/x.yaml",
+            "api:perm",
+            "api:perm/ask",
+            "cynagora",
+            "cynagora:/run/c",
+        ] {
             assert!(validate(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "grant", "policy:", "api:", "api:perm/", "cynagora:x"] {
+        for bad in ["", "grant", "policy:", "api:", "api:perm/", "cynagora:", "cyn"] {
             assert!(validate(bad).is_err(), "{bad}");
         }
     }

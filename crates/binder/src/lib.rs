@@ -13,6 +13,7 @@
 pub(crate) mod access;
 pub(crate) mod bindings;
 pub mod config;
+pub(crate) mod cynagora;
 pub mod daemon;
 pub(crate) mod exec;
 pub mod listen;

@@ -290,7 +290,7 @@ pub struct Options {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_origin: Vec<String>,
 
-    /// Permission backend answering the permissions of verbs' access rules: deny-all (default), grant-all (development only), policy:FILE (JSON or YAML rules, reloaded on SIGHUP), api:API[/VERB] (asks a verb of the binder, VERB defaults to check)
+    /// Permission backend answering the permissions of verbs' access rules: deny-all (default), grant-all (development only), policy:FILE (JSON or YAML rules, reloaded on SIGHUP), api:API[/VERB] (asks a verb of the binder, VERB defaults to check), cynagora[:SOCKET] (redpesk's policy service; default $CYNAGORA_SOCKET_CHECK, else /var/run/cynagora/cynagora.check)
     #[arg(long, value_name = "BACKEND")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<String>,

@@ -273,12 +273,14 @@ pub struct PermissionQuery {
 
 impl PermissionQuery {
     /// The client's name for policy services: its security label, else
-    /// its certificate subject, else empty.
+    /// its certificate subject, else `NoLabel` for a known process (as the
+    /// C binders), else empty.
     pub fn client(&self) -> String {
         match &self.creds {
             Some(c) => match (&c.label, &c.cert) {
                 (Some(l), _) => l.clone(),
                 (None, Some(cert)) => cert.subject.clone(),
+                _ if c.has_process() => NO_LABEL.to_owned(),
                 _ => String::new(),
             },
             None => String::new(),
