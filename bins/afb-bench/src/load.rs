@@ -1,5 +1,5 @@
-//! The load generators: REST (HTTP or HTTPS), TLS handshakes, x-afb-ws-json1, wsapi and
-//! event fan-out. Each runs on one
+//! The load generators: REST (HTTP or HTTPS), TLS handshakes, x-afb-ws-json1, wsapi, RPC v3
+//! and event fan-out. Each runs on one
 //! current-thread tokio runtime (the process is pinned to its load CPU), opens its
 //! connections, warms up, then measures for a fixed window: operations done, latency of each
 //! (HDR histogram), errors, and the CPU share of the load and of the servers.
@@ -614,6 +614,151 @@ async fn wsapi_conn<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, frames: &[Vec<u
             }
         }
         input_left.clear();
+    }
+}
+
+// ---- RPC v3 ------------------------------------------------------------------------------
+
+/// Options of the RPC v3 load.
+#[derive(Debug, Clone)]
+pub struct RpcOpts {
+    /// The endpoint (an `--rpc-server` socket).
+    pub addr: afb_endpoint::Connector,
+    /// Connections.
+    pub conns: usize,
+    /// Calls in flight per connection.
+    pub inflight: usize,
+    /// API called (empty: the link's default API).
+    pub api: String,
+    /// Verb called.
+    pub verb: String,
+    /// Its argument (JSON text).
+    pub args: String,
+}
+
+/// RPC v3 load: each connection offers version 3, waits for the answer, then keeps `inflight`
+/// CALL-REQUEST chunks in flight (call ids 1..=inflight, reused on each CALL-REPLY). A reply
+/// with a status other than success counts as an error.
+pub fn rpc(opts: RpcOpts, timing: Timing, server_pids: &[u32]) -> Result<LoadResult, String> {
+    if opts.inflight == 0 || opts.inflight > 4095 {
+        return Err("--inflight must be in 1..=4095".into());
+    }
+    afb_wsj1::serde_json::from_str::<&afb_wsj1::RawValue>(&opts.args)
+        .map_err(|e| format!("--args is not JSON: {e}"))?;
+    let frames: Vec<Vec<u8>> = (0..opts.inflight)
+        .map(|slot| {
+            let values = [afb_rpc_codec::Value::json(&opts.args)];
+            let mut c = afb_rpc_codec::CallRequest::new(slot as u16 + 1, afb_rpc_codec::Verb::name(&opts.verb));
+            if !opts.api.is_empty() {
+                c.api = Some(afb_rpc_codec::Text::from(opts.api.as_str()));
+            }
+            c.values = afb_rpc_codec::Values::new(&values);
+            afb_rpc_codec::encode_to_vec(&afb_rpc_codec::Message::CallRequest(c), slot as u16)
+                .map_err(|e| format!("cannot encode the call: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let frames = Rc::new(frames);
+    run(timing, server_pids, |ctl| async move {
+        let conns = open_all(opts.conns, 64, |_| async {
+            opts.addr
+                .connect()
+                .await
+                .map_err(|e| format!("rpc connect {}: {e}", opts.addr.address()))
+        })
+        .await?;
+        let mut tasks = Vec::new();
+        for c in conns {
+            let (ctl, frames) = (ctl.clone(), frames.clone());
+            tasks.push(tokio::task::spawn_local(async move {
+                if let Err(e) = rpc_conn(c, &frames, &ctl).await {
+                    ctl.failed(|| format!("rpc connection: {e}"));
+                }
+            }));
+        }
+        Ok(tasks)
+    })
+}
+
+async fn rpc_conn<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, frames: &[Vec<u8>], ctl: &Ctl) -> io::Result<()> {
+    use afb_rpc_codec::{DecodeError, Message, Phase, StreamDecoder};
+    let n = frames.len();
+    s.write_all(&afb_rpc_codec::version::OFFER).await?;
+    let mut dec = StreamDecoder::new();
+    // Bytes read and not decoded yet; `start` is where the undecoded part begins.
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut start = 0usize;
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let mut out = Vec::with_capacity(frames.iter().map(Vec::len).sum::<usize>());
+    let mut sent_at = vec![Instant::now(); n];
+    let mut in_flight = vec![false; n];
+    let mut resend: Vec<usize> = Vec::new();
+    let mut outstanding = 0usize;
+    let mut ready = false;
+    loop {
+        if ready && (!resend.is_empty()) {
+            let now = Instant::now();
+            for &slot in &resend {
+                out.extend_from_slice(&frames[slot]);
+                sent_at[slot] = now;
+                in_flight[slot] = true;
+                outstanding += 1;
+            }
+            resend.clear();
+            s.write_all(&out).await?;
+            out.clear();
+        }
+        if ready && ctl.stop.get() && outstanding == 0 {
+            return Ok(());
+        }
+        let k = s.read(&mut rbuf).await?;
+        if k == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the server"));
+        }
+        buf.extend_from_slice(&rbuf[..k]);
+        let now = Instant::now();
+        loop {
+            let d = match dec.decode(&buf[start..]) {
+                Ok(d) => d,
+                Err(DecodeError::Incomplete { .. }) => break,
+                Err(DecodeError::Fatal(e)) => return Err(io_err(format!("undecodable RPC message: {e}"))),
+            };
+            start += d.consumed;
+            match d.message {
+                Message::VersionSet { version: 3 } if !ready => {
+                    dec.set_phase(Phase::Chunks);
+                    ready = true;
+                    resend.extend(0..n);
+                }
+                Message::VersionSet { version } => {
+                    return Err(io_err(format!("unexpected version answer {version}")));
+                }
+                Message::CallReply(r) => {
+                    let slot = usize::from(r.callid).wrapping_sub(1);
+                    if slot >= n || !in_flight[slot] {
+                        return Err(io_err(format!("reply to an unknown call id {}", r.callid)));
+                    }
+                    in_flight[slot] = false;
+                    outstanding -= 1;
+                    if afb_rpc_codec::status::is_success(r.status) {
+                        ctl.done(sent_at[slot], now);
+                    } else {
+                        let status = r.status;
+                        ctl.failed(|| format!("error reply: status {status}"));
+                    }
+                    if !ctl.stop.get() {
+                        resend.push(slot);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if start == buf.len() {
+            buf.clear();
+            start = 0;
+        } else if start > 32 * 1024 {
+            buf.drain(..start);
+            start = 0;
+        }
     }
 }
 

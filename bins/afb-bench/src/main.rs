@@ -1,6 +1,6 @@
 //! `afb-bench`: load generator, baselines and benchmark suite of the binder.
 //!
-//! Load commands (`rest`, `handshakes`, `wsj1`, `wsapi`, `fanout`) hit a running server; `serve-hyper` and
+//! Load commands (`rest`, `handshakes`, `wsj1`, `wsapi`, `rpc`, `fanout`) hit a running server; `serve-hyper` and
 //! `serve-echo` are the baselines; `mem` and `startup` run the daemon themselves; `suite` runs
 //! the whole table (see BENCHMARKS.md): every server pinned to one CPU, the load to another,
 //! binder and baseline runs interleaved, medians and spreads, ratios against the targets;
@@ -95,6 +95,26 @@ enum Cmd {
         #[arg(long, default_value_t = 32)]
         conns: usize,
         /// Calls in flight per connection.
+        #[arg(long, default_value_t = 16)]
+        inflight: usize,
+        /// API/VERB called.
+        #[arg(long, default_value = "hello/ping")]
+        verb: String,
+        /// Argument of the call (JSON).
+        #[arg(long, default_value = "null")]
+        args: String,
+    },
+    /// RPC v3 load against an --rpc-server endpoint: N connections x W calls in flight.
+    Rpc {
+        #[command(flatten)]
+        common: LoadArgs,
+        /// Endpoint: unix:/path, unix:@name, tcp:HOST:PORT (with or without /API).
+        #[arg(long)]
+        uri: String,
+        /// Connections.
+        #[arg(long, default_value_t = 1)]
+        conns: usize,
+        /// Calls in flight per connection (at most 4095).
         #[arg(long, default_value_t = 16)]
         inflight: usize,
         /// API/VERB called.
@@ -384,6 +404,32 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 args,
             };
             report(&load::wsapi(opts, common.timing()?, &common.server_pids)?, common.json);
+        }
+        Cmd::Rpc {
+            common,
+            uri,
+            conns,
+            inflight,
+            verb,
+            args,
+        } => {
+            pin(&common);
+            let addr = net::wsapi_endpoint(&uri)?;
+            if let afb_endpoint::Address::Tcp { host, port } = addr.address() {
+                loopback_addr(&format!("{host}:{port}"))?;
+            }
+            let (api, verb) = verb
+                .split_once('/')
+                .ok_or_else(|| format!("--verb {verb:?} is not API/VERB"))?;
+            let opts = load::RpcOpts {
+                addr,
+                conns,
+                inflight,
+                api: api.into(),
+                verb: verb.into(),
+                args,
+            };
+            report(&load::rpc(opts, common.timing()?, &common.server_pids)?, common.json);
         }
         Cmd::Fanout {
             common,

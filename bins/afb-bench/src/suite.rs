@@ -29,6 +29,8 @@ pub const SCENARIOS: &[&str] = &[
     "wsj1-sync",
     "wsapi-front",
     "wsapi",
+    "rpc-front",
+    "rpc",
     "fanout",
     "mem",
     "startup",
@@ -74,7 +76,7 @@ pub struct SuiteArgs {
     #[arg(long, default_value_t = 20)]
     startup_runs: usize,
     /// Only these scenarios (comma-separated): rest, rest-tls, handshakes, wsj1, wsj1-sync,
-    /// wsapi-front, wsapi, fanout, mem, startup, size.
+    /// wsapi-front, wsapi, rpc-front, rpc, fanout, mem, startup, size.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Before each scenario, wait up to this many seconds for the machine to be quiet (less
@@ -106,6 +108,15 @@ pub struct SuiteArgs {
     /// Also write the JSON report to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
+}
+
+/// The link between a front and a back daemon.
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    /// wsapi v1 (`--ws-server` / `--ws-client`).
+    Wsapi,
+    /// RPC v3 (`--rpc-server` / `--rpc-client`).
+    Rpc,
 }
 
 /// How a scenario is judged.
@@ -881,45 +892,103 @@ impl Ctx {
         row
     }
 
-    /// Back daemon exporting hello on a unix socket, front daemon importing it.
-    fn start_front_back(&self) -> Result<(Server, u16, Server, u16, PathBuf), String> {
+    /// Back daemon exporting hello on a unix socket, front daemon importing it, linked by
+    /// `link`: wsapi v1 (`--ws-server` / `--ws-client`) or RPC v3 (`--rpc-server` /
+    /// `--rpc-client`).
+    fn start_front_back(&self, link: Link) -> Result<(Server, u16, Server, u16, PathBuf), String> {
         let (pb, pf) = (port(), port());
-        let sock = self.scratch.0.join("hello");
+        let (server, client, dir) = match link {
+            Link::Wsapi => ("--ws-server", "--ws-client", "wsapi"),
+            Link::Rpc => ("--rpc-server", "--rpc-client", "rpc"),
+        };
+        // The socket file is named after the API it serves.
+        let dir = self.scratch.0.join(dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let sock = dir.join("hello");
         let uri = format!("unix:{}", sock.display());
         let back = daemon_cmd(
             &self.args.daemon,
             "daemon-back",
-            &["--port", &pb.to_string(), "--ws-server", &uri],
+            &["--port", &pb.to_string(), server, &uri],
         );
         let mut b = self.start(&back, pb)?;
         b.wait_unix(&sock, Duration::from_secs(10))?;
         let front = daemon_cmd(
             &self.args.daemon,
             "daemon-front",
-            &["--port", &pf.to_string(), "--ws-client", &uri],
+            &["--port", &pf.to_string(), client, &uri],
         );
         let f = self.start(&front, pf)?;
         Ok((b, pb, f, pf, sock))
     }
 
-    fn row_wsapi_front(&self) -> Row {
+    fn row_front(&self, link: Link) -> Row {
+        let (name, via, target) = match link {
+            Link::Wsapi => ("wsapi-front", "wsapi", 0.5),
+            Link::Rpc => ("rpc-front", "RPC v3", 0.6),
+        };
         let mut row = Row {
-            name: "wsapi-front".into(),
+            name: name.into(),
             what: format!(
-                "hello/ping over x-afb-ws-json1, {} x {}: front -> unix wsapi -> back, vs back direct",
+                "hello/ping over x-afb-ws-json1, {} x {}: front -> unix {via} -> back, vs back direct",
                 self.args.conns, self.args.inflight
             ),
-            target: Target::ThroughputAtLeast(0.5),
-            sides: vec![Side::new("front -> wsapi -> back"), Side::new("back direct (baseline)")],
+            target: Target::ThroughputAtLeast(target),
+            sides: vec![
+                Side::new(&format!("front -> {via} -> back")),
+                Side::new("back direct (baseline)"),
+            ],
             ratio: None,
             verdict: String::new(),
         };
-        match self.start_front_back() {
+        match self.start_front_back(link) {
             Ok((b, pb, f, pf, _)) => {
                 let (mut sa, mut sb) = (Side::new(&row.sides[0].label), Side::new(&row.sides[1].label));
                 let l = self.wsj1_load(self.args.conns, self.args.inflight);
                 self.interleave(&mut sa, (pf, vec![f.pid, b.pid]), &mut sb, (pb, vec![b.pid]), &l);
                 row.sides = vec![sa, sb];
+            }
+            Err(e) => {
+                eprintln!("    ERROR {e}");
+                row.sides[0].error = Some(e);
+            }
+        }
+        row
+    }
+
+    fn row_rpc(&self) -> Row {
+        let mut row = Row {
+            name: "rpc".into(),
+            what: format!(
+                "RPC v3 hello/ping on the back's unix socket, 1 conn x {} in flight",
+                self.args.inflight
+            ),
+            target: Target::None,
+            sides: vec![Side::new("afb-daemon --rpc-server")],
+            ratio: None,
+            verdict: String::new(),
+        };
+        match self.start_front_back(Link::Rpc) {
+            Ok((b, _, _f, _, sock)) => {
+                let mut s = Side::new(&row.sides[0].label);
+                for _ in 0..self.args.runs.max(1) {
+                    s.push(self.measure(&|| {
+                        load::rpc(
+                            load::RpcOpts {
+                                addr: afb_endpoint::Connector::unix(&sock),
+                                conns: 1,
+                                inflight: self.args.inflight,
+                                api: "hello".into(),
+                                verb: "ping".into(),
+                                args: "null".into(),
+                            },
+                            self.timing,
+                            &[b.pid],
+                        )
+                    }));
+                    pause();
+                }
+                row.sides = vec![s];
             }
             Err(e) => {
                 eprintln!("    ERROR {e}");
@@ -941,7 +1010,7 @@ impl Ctx {
             ratio: None,
             verdict: String::new(),
         };
-        match self.start_front_back() {
+        match self.start_front_back(Link::Wsapi) {
             Ok((b, _, _f, _, sock)) => {
                 let mut s = Side::new(&row.sides[0].label);
                 for _ in 0..self.args.runs.max(1) {
@@ -1135,10 +1204,16 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
     step("wsj1", &|| ctx.row_wsj1(false));
     step("wsj1-sync", &|| ctx.row_wsj1(true));
     if want("wsapi-front") && daemon_needed("wsapi-front") {
-        step("wsapi-front", &|| ctx.row_wsapi_front());
+        step("wsapi-front", &|| ctx.row_front(Link::Wsapi));
     }
     if want("wsapi") && daemon_needed("wsapi") {
         step("wsapi", &|| ctx.row_wsapi());
+    }
+    if want("rpc-front") && daemon_needed("rpc-front") {
+        step("rpc-front", &|| ctx.row_front(Link::Rpc));
+    }
+    if want("rpc") && daemon_needed("rpc") {
+        step("rpc", &|| ctx.row_rpc());
     }
     if want("fanout") && daemon_needed("fanout") {
         step("fanout", &|| ctx.row_fanout());

@@ -147,3 +147,38 @@ fn non_loopback_targets_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
 }
+
+#[test]
+fn rpc_load_against_a_daemon_rpc_server() {
+    let dir = afb_testkit::TempDir::new("bench-rpc");
+    let sock = dir.path().join("hello");
+    let uri = format!("unix:{}", sock.display());
+    let daemon = afb_testkit::Daemon::start(&["--rpc-server", &uri]);
+    let t0 = Instant::now();
+    while !sock.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no socket {}", sock.display());
+        sleep(Duration::from_millis(10));
+    }
+    let pid = daemon.pid().to_string();
+    let mut args = vec![
+        "rpc",
+        "--uri",
+        &uri,
+        "--conns",
+        "2",
+        "--inflight",
+        "8",
+        "--server-pid",
+        &pid,
+    ];
+    args.extend(SHORT);
+    let r = run_json(&args);
+    check_load(&r);
+    // A verb that fails is counted as an error, with the reply's status.
+    let mut args = vec!["rpc", "--uri", &uri, "--verb", "hello/no-such-verb"];
+    args.extend(SHORT);
+    let r = run_json(&args);
+    assert_eq!(r["ops"].as_u64(), Some(0), "{r}");
+    assert!(r["errors"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["first_error"].as_str().unwrap().contains("status"), "{r}");
+}

@@ -380,14 +380,8 @@ async fn run_calls(p: &mut Prepared, registry: &Arc<Registry>) -> Result<(), Str
         .create()
         .map_err(|e| format!("--call: no session: {e}"))?;
     for (api, verb, args) in std::mem::take(&mut p.calls) {
-        let call = Call {
-            api: api.clone(),
-            verb: verb.clone(),
-            args,
-            client: Client::new(session.clone()).with_token(p.token.as_deref().map(Arc::from)),
-            external: true,
-            chain: None,
-        };
+        let client = Client::new(session.clone()).with_token(p.token.as_deref().map(Arc::from));
+        let call = Call::external(&api, &verb, args, client);
         let reply = registry.clone().call(call).await;
         if !reply.is_success() {
             return Err(format!(

@@ -125,7 +125,8 @@ pub(crate) fn broadcast(api: &'static CApi, name: &str, text: &str) -> c_int {
         }
         None => match api.registry() {
             Some(reg) => {
-                reg.broadcast(&format!("{}/{}", api.name, name), raw.as_deref(), None);
+                reg.events()
+                    .broadcast(&format!("{}/{}", api.name, name), raw.as_deref(), None);
                 0
             }
             None => NOT_AVAILABLE,

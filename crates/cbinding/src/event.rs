@@ -39,7 +39,7 @@ pub(crate) fn make_event(api: &'static CApi, name: &str) -> Result<*mut CEvent, 
         None => {
             let reg = api.registry().ok_or("the binder is shutting down")?;
             afb_core::name::validate_event_name(name).map_err(|e| e.to_string())?;
-            reg.new_event_raw(&format!("{}/{}", api.name, name))
+            reg.events().new_event_raw(&format!("{}/{}", api.name, name))
         }
     };
     let name = util::cstring(event.name());
@@ -70,7 +70,7 @@ pub(crate) fn broadcast_text(e: &CEvent, text: &str) -> c_int {
     let raw = RawValue::from_string(text.to_owned()).ok();
     match e.api.registry() {
         Some(r) => {
-            util::in_runtime(|| r.broadcast(e.event.name(), raw.as_deref(), None));
+            util::in_runtime(|| r.events().broadcast(e.event.name(), raw.as_deref(), None));
             0
         }
         None => FAILED,

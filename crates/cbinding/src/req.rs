@@ -72,14 +72,7 @@ pub(crate) fn start_call(caller: Caller<'_>, api: &str, verb: &str, args: Args) 
             Some(r) => Box::pin(r.call(api, verb, args)),
             None => match capi.registry() {
                 Some(reg) => {
-                    let call = Call {
-                        api: api.to_owned(),
-                        verb: verb.to_owned(),
-                        args,
-                        client: Client::new(root_session()),
-                        external: false,
-                        chain: None,
-                    };
+                    let call = Call::internal(api, verb, args, Client::new(root_session()), None);
                     Box::pin(reg.call(call)) as BoxFuture<Reply>
                 }
                 None => Box::pin(std::future::ready(shutting_down())),

@@ -371,17 +371,17 @@ impl PermissionBackend for ApiBackend {
             "permission": q.permission,
         });
         let session = crate::session::Session::detached(None);
-        let call = crate::registry::Call {
-            api: self.api.clone(),
-            verb: self.verb.clone(),
-            args: Args::from_value(args),
-            client: crate::request::Client::new(session),
-            external: false,
-            chain: None,
-        };
+        let call = crate::registry::Call::internal(
+            &self.api,
+            &self.verb,
+            Args::from_value(args),
+            crate::request::Client::new(session),
+            None,
+        );
+        let reply = reg.call(call);
         let what = format!("{}/{}", self.api, self.verb);
         Box::pin(async move {
-            let r = reg.call(call).await;
+            let r = reply.await;
             if r.is_success() {
                 return Ok(r.data.as_deref().is_none_or(|d| d.get().trim() != "false"));
             }

@@ -240,7 +240,7 @@ impl ApiRef {
     /// Makes the event `API/name`.
     pub fn new_event(&self, name: &str) -> Result<Event, NameError> {
         match self.registry() {
-            Some(r) => r.new_api_event(&self.entry, name),
+            Some(r) => r.events().new_api_event(&self.entry, name),
             None => Err(NameError {
                 kind: "event",
                 name: name.to_owned(),
@@ -255,7 +255,7 @@ impl ApiRef {
         match self.registry() {
             Some(r) => {
                 let full = format!("{}/{}", self.entry.name, name);
-                r.broadcast(&full, data, None)
+                r.events().broadcast(&full, data, None)
             }
             None => false,
         }
@@ -269,20 +269,15 @@ impl ApiRef {
     /// Calls `api/verb` in this API's own session.
     pub fn call(&self, api: &str, verb: &str, args: Args) -> impl Future<Output = Reply> + Send + 'static {
         let registry = self.registry();
-        let call = Call {
-            api: api.to_owned(),
-            verb: verb.to_owned(),
-            args,
-            client: Client::new(self.own_session()),
-            external: false,
-            chain: Some(Arc::new(Chain {
-                api: self.entry.id,
-                parent: None,
-            })),
-        };
+        let chain = Arc::new(Chain {
+            api: self.entry.id,
+            parent: None,
+        });
+        let call = Call::internal(api, verb, args, Client::new(self.own_session()), Some(chain));
+        let reply = registry.map(|r| r.call(call));
         async move {
-            match registry {
-                Some(r) => r.call(call).await,
+            match reply {
+                Some(reply) => reply.await,
                 None => Reply::error(status::NOT_AVAILABLE, Some("the binder is shutting down".into())),
             }
         }
@@ -300,6 +295,7 @@ impl ApiRef {
     pub fn subscribe_event(&self, event: &Event) -> bool {
         match self.registry() {
             Some(r) => r
+                .events()
                 .api_listener(&self.entry)
                 .map(|l| event.add_listener(&l))
                 .unwrap_or(false),

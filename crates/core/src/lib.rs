@@ -2,8 +2,8 @@
 //! requests and their replies, sessions (uuid, token, LOA, context values),
 //! events (push and broadcast), calls between APIs, timeouts and log levels.
 //!
-//! Transports (HTTP, WebSocket, wsapi) turn bytes into [`Registry::dispatch`]
-//! calls and implement [`ReplySink`], [`Listener`] and [`Subscriber`];
+//! Transports (HTTP, WebSocket, wsapi, RPC) turn bytes into a [`Call`] given
+//! to [`Registry::dispatch`] and implement [`ReplySink`], [`Listener`] and [`Subscriber`];
 //! bindings implement [`ApiImpl`] (usually through the SDK crate, which
 //! builds a [`LocalApi`]). Time is tokio's, so tests can pause it.
 
@@ -14,7 +14,9 @@ pub mod access;
 pub mod api;
 pub mod args;
 pub mod auth;
+mod driver;
 pub mod event;
+pub mod events;
 pub mod info;
 pub mod log;
 pub mod name;
@@ -29,6 +31,7 @@ pub use api::{ApiDecl, ApiEntry, ApiImpl, ApiRef, ApiState, BoxFuture, LocalApi,
 pub use args::{Args, FileArg};
 pub use auth::{Auth, Loa};
 pub use event::{BroadcastMsg, Event, Listener, ListenerSubscriber, PushMsg, SubscribeError, Subscriber};
+pub use events::Events;
 pub use log::LogLevel;
 pub use registry::{ApiResolver, Call, Registry, RegistryConfig, StartError};
 pub use reply::Reply;

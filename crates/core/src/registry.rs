@@ -1,37 +1,30 @@
-//! The registry: APIs by name, sessions, broadcast listeners, and the
-//! dispatch of requests (lookup, limits, `noconcurrency`, timeout, panic
-//! containment, cancellation).
+//! The registry: APIs by name, sessions, the events part ([`Events`]), and
+//! the admission of requests ([`Registry::dispatch`]: argument depth, API
+//! lookup, state, `noconcurrency` self-calls, in-flight limit). An admitted
+//! request goes to the `driver` module, which runs the verb to its reply.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use hashbrown::HashMap;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use crate::api::{ApiDecl, ApiEntry, ApiRef, ApiState, BoxFuture};
+use crate::api::{ApiDecl, ApiEntry, ApiRef, ApiState};
 use crate::args::Args;
-use crate::event::{BroadcastMsg, EncodedCache, Event, Listener, PushMsg, RecentBroadcasts, BROADCAST_HOPS};
+use crate::driver::{self, panic_message, AssertUnwindSafeFuture};
+use crate::events::Events;
 use crate::log::{AtomicLevel, LogLevel};
-use crate::name::{validate_api_name, validate_event_name, CiKey, CiRef, NameError};
+use crate::name::{validate_api_name, CiKey, CiRef, NameError};
 use crate::reply::Reply;
-use crate::request::{Chain, Client, ReplySink, Request, Shared};
-use crate::session::{ApiId, SessionConfig, SessionStore};
+use crate::request::{Chain, Client, ReplySink};
+use crate::session::{SessionConfig, SessionStore};
 use crate::status;
-use crate::watch::ClientCancel;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|p| p.into_inner())
@@ -127,13 +120,15 @@ pub trait ApiResolver: Send + Sync + 'static {
     fn resolve(&self, registry: &Arc<Registry>, name: &str) -> Option<ApiDecl>;
 }
 
-/// A call of `api/verb` made from inside the binder.
+/// One call of `api/verb`, as given to [`Registry::dispatch`]: what is
+/// called, with which argument, by whom (the [`Client`]: session, token,
+/// credentials, event subscriber, cancellation), and through which APIs.
 #[derive(Debug)]
-pub struct Call {
+pub struct Call<'a> {
     /// Target API.
-    pub api: String,
+    pub api: &'a str,
     /// Target verb.
-    pub verb: String,
+    pub verb: &'a str,
     /// Argument.
     pub args: Args,
     /// Who calls.
@@ -144,19 +139,32 @@ pub struct Call {
     pub chain: Option<Arc<Chain>>,
 }
 
-struct ApiListener {
-    entry: Weak<ApiEntry>,
-}
-
-impl Listener for ApiListener {
-    fn push(&self, msg: &PushMsg<'_>) {
-        if let Some(e) = self.entry.upgrade() {
-            let api = ApiRef::new(e.clone());
-            e.imp.on_event(&api, msg.event.name(), msg.data);
+impl<'a> Call<'a> {
+    /// A call received by a transport: external (private APIs are
+    /// unknown), through no API.
+    pub fn external(api: &'a str, verb: &'a str, args: Args, client: Client) -> Self {
+        Call {
+            api,
+            verb,
+            args,
+            client,
+            external: true,
+            chain: None,
         }
     }
 
-    fn broadcast(&self, _msg: &BroadcastMsg<'_>) {}
+    /// A call made from inside the binder (private APIs are visible),
+    /// through the APIs of `chain`.
+    pub fn internal(api: &'a str, verb: &'a str, args: Args, client: Client, chain: Option<Arc<Chain>>) -> Self {
+        Call {
+            api,
+            verb,
+            args,
+            client,
+            external: false,
+            chain,
+        }
+    }
 }
 
 /// The binder's registry. See the module documentation.
@@ -166,16 +174,13 @@ pub struct Registry {
     order: RwLock<Vec<Arc<ApiEntry>>>,
     next_api_id: AtomicU32,
     sessions: SessionStore,
-    listeners: Mutex<Vec<Weak<dyn Listener>>>,
-    api_listeners: Mutex<std::collections::HashMap<ApiId, Arc<dyn Listener>>>,
-    recent: Mutex<RecentBroadcasts>,
+    events: Events,
     config: RegistryConfig,
     inflight: AtomicUsize,
     resolver: RwLock<Option<Arc<dyn ApiResolver>>>,
     level: AtomicLevel,
     started: AtomicBool,
     exit: watch::Sender<Option<i32>>,
-    event_counts: Mutex<std::collections::HashMap<ApiId, usize>>,
     access: crate::access::AccessControl,
 }
 
@@ -198,16 +203,13 @@ impl Registry {
             order: RwLock::new(Vec::new()),
             next_api_id: AtomicU32::new(1),
             sessions: SessionStore::new(config.sessions.clone()),
-            listeners: Mutex::new(Vec::new()),
-            api_listeners: Mutex::new(std::collections::HashMap::new()),
-            recent: Mutex::new(RecentBroadcasts::new(1024)),
+            events: Events::new(me.clone(), config.events_per_api),
             level: AtomicLevel::new(config.log_level),
             config,
             inflight: AtomicUsize::new(0),
             resolver: RwLock::new(None),
             started: AtomicBool::new(false),
             exit,
-            event_counts: Mutex::new(std::collections::HashMap::new()),
             access: crate::access::AccessControl::default(),
         })
     }
@@ -225,6 +227,11 @@ impl Registry {
     /// The sessions.
     pub fn sessions(&self) -> &SessionStore {
         &self.sessions
+    }
+
+    /// The events part: listeners of broadcasts, broadcasts, events.
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// Number of requests in progress.
@@ -321,7 +328,7 @@ impl Registry {
         };
         apis.retain(|_, e| !Arc::ptr_eq(e, &entry));
         write(&self.order).retain(|e| !Arc::ptr_eq(e, &entry));
-        lock(&self.api_listeners).remove(&entry.id);
+        self.events.forget_api(entry.id);
         true
     }
 
@@ -483,55 +490,14 @@ impl Registry {
 
     // ---- requests -----------------------------------------------------
 
-    /// Dispatches a request from a transport (external: private APIs are
-    /// unknown). The reply goes to `sink`, exactly once.
-    pub fn dispatch(&self, api: &str, verb: &str, args: Args, client: Client, sink: Box<dyn ReplySink>) {
-        self.dispatch_inner(api, verb, args, client, true, None, sink)
-    }
-
-    /// Dispatches a call made from inside the binder.
-    pub fn dispatch_call(&self, call: Call, sink: Box<dyn ReplySink>) {
-        self.dispatch_inner(
-            &call.api,
-            &call.verb,
-            call.args,
-            call.client,
-            call.external,
-            call.chain,
-            sink,
-        )
-    }
-
-    /// Calls and waits for the reply.
-    pub fn call(self: Arc<Self>, call: Call) -> impl Future<Output = Reply> + Send + 'static {
-        let (tx, rx) = oneshot::channel();
-        self.dispatch_call(
-            call,
-            Box::new(move |r: Reply| {
-                let _ = tx.send(r);
-            }),
-        );
-        async move {
-            rx.await
-                .unwrap_or_else(|_| Reply::error(status::INTERNAL_ERROR, Some("reply lost".into())))
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn dispatch_inner(
-        &self,
-        api: &str,
-        verb: &str,
-        args: Args,
-        client: Client,
-        external: bool,
-        chain: Option<Arc<Chain>>,
-        sink: Box<dyn ReplySink>,
-    ) {
+    /// Dispatches `call`; the reply goes to `sink`, exactly once (at once
+    /// when the call is refused: argument too deep, unknown or private API,
+    /// API not started, `noconcurrency` self-call, too many requests).
+    pub fn dispatch(&self, call: Call<'_>, sink: Box<dyn ReplySink>) {
         let refuse = |sink: Box<dyn ReplySink>, st: &'static str, info: String| {
             sink.reply(Reply::error(st, Some(info)));
         };
-        if let Some(raw) = args.raw() {
+        if let Some(raw) = call.args.raw() {
             if crate::args::nesting_exceeds(raw.get().as_bytes(), self.config.json_max_depth) {
                 return refuse(
                     sink,
@@ -540,9 +506,9 @@ impl Registry {
                 );
             }
         }
-        let entry = match self.find_api(api) {
-            Some(e) if !(external && e.is_private()) => e,
-            _ => return refuse(sink, status::UNKNOWN_API, format!("api {api} not found")),
+        let entry = match self.find_api(call.api) {
+            Some(e) if !(call.external && e.is_private()) => e,
+            _ => return refuse(sink, status::UNKNOWN_API, format!("api {} not found", call.api)),
         };
         if entry.state() != ApiState::Ready {
             return refuse(
@@ -551,7 +517,7 @@ impl Registry {
                 format!("api {} is not started ({:?})", entry.name(), entry.state()),
             );
         }
-        if entry.noconcurrency && chain.as_ref().is_some_and(|c| c.contains(entry.id)) {
+        if entry.noconcurrency && call.chain.as_ref().is_some_and(|c| c.contains(entry.id)) {
             return refuse(
                 sink,
                 status::BAD_STATE,
@@ -573,129 +539,23 @@ impl Registry {
             self.inflight.fetch_sub(1, Ordering::AcqRel);
             return refuse(sink, status::NOT_AVAILABLE, "the binder is shutting down".into());
         };
-        let cancel = client.cancel.clone();
-        let shared = Shared::new(me, entry.clone(), verb, args, client, chain, sink);
-        let req = Request::from_shared(shared.clone());
-        let imp = entry.imp.clone();
-        let fut: BoxFuture<()> = if entry.noconcurrency {
-            let e = entry.clone();
-            Box::pin(async move {
-                let _one_at_a_time = e.nc_lock.lock().await;
-                imp.process(req).await
-            })
-        } else {
-            match catch_unwind(AssertUnwindSafe(|| imp.process(req))) {
-                Ok(f) => f,
-                Err(p) => {
-                    shared.finish(Reply::error(status::INTERNAL_ERROR, Some("the verb panicked".into())));
-                    tracing::error!(api = %entry.name(), verb, "verb panicked: {}", panic_message(&*p));
-                    return;
-                }
-            }
-        };
         let deadline = self.config.api_timeout.map(|t| Instant::now() + t);
-        drive(shared, fut, deadline, cancel);
+        driver::run(me, entry, call, sink, deadline);
     }
 
-    // ---- events -------------------------------------------------------
-
-    /// Registers a listener of broadcasts (a connection, a link).
-    pub fn add_listener(&self, l: &Arc<dyn Listener>) {
-        let mut ls = lock(&self.listeners);
-        ls.retain(|w| w.strong_count() > 0);
-        ls.push(Arc::downgrade(l));
-    }
-
-    /// Unregisters a listener of broadcasts.
-    pub fn remove_listener(&self, l: &Arc<dyn Listener>) {
-        let w = Arc::downgrade(l);
-        lock(&self.listeners).retain(|x| x.strong_count() > 0 && !Weak::ptr_eq(x, &w));
-    }
-
-    /// Number of live broadcast listeners.
-    pub fn listener_count(&self) -> usize {
-        lock(&self.listeners).iter().filter(|w| w.strong_count() > 0).count()
-    }
-
-    pub(crate) fn api_listener(&self, e: &Arc<ApiEntry>) -> Option<Arc<dyn Listener>> {
-        let mut m = lock(&self.api_listeners);
-        Some(
-            m.entry(e.id)
-                .or_insert_with(|| {
-                    Arc::new(ApiListener {
-                        entry: Arc::downgrade(e),
-                    })
-                })
-                .clone(),
-        )
-    }
-
-    pub(crate) fn new_api_event(&self, e: &Arc<ApiEntry>, name: &str) -> Result<Event, NameError> {
-        validate_event_name(name)?;
-        let api_id = e.id;
-        {
-            let mut counts = lock(&self.event_counts);
-            let n = counts.entry(api_id).or_insert(0);
-            if *n >= self.config.events_per_api {
-                return Err(NameError {
-                    kind: "event",
-                    name: name.to_owned(),
-                    reason: format!("API {} has too many events ({})", e.name(), self.config.events_per_api),
-                });
-            }
-            *n += 1;
+    /// Calls and waits for the reply.
+    pub fn call(self: Arc<Self>, call: Call<'_>) -> impl Future<Output = Reply> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        self.dispatch(
+            call,
+            Box::new(move |r: Reply| {
+                let _ = tx.send(r);
+            }),
+        );
+        async move {
+            rx.await
+                .unwrap_or_else(|_| Reply::error(status::INTERNAL_ERROR, Some("reply lost".into())))
         }
-        let me = self.me.clone();
-        let on_drop: Box<dyn Fn(u64) + Send + Sync> = Box::new(move |_id| {
-            if let Some(r) = me.upgrade() {
-                if let Some(n) = lock(&r.event_counts).get_mut(&api_id) {
-                    *n = n.saturating_sub(1);
-                }
-            }
-        });
-        Ok(Event::new(&format!("{}/{}", e.name(), name), Some(on_drop)))
-    }
-
-    /// Makes an event with a full name given as is (events mirrored from a
-    /// linked binder).
-    pub fn new_event_raw(&self, full_name: &str) -> Event {
-        Event::new(full_name, None)
-    }
-
-    /// Broadcasts `name` with `data` to every listener and to the APIs
-    /// whose handlers match. `origin` is the uuid and hop count of a
-    /// broadcast received from a linked binder; `None` makes a new one.
-    /// Returns false when the broadcast was a recent duplicate.
-    pub fn broadcast(&self, name: &str, data: Option<&RawValue>, origin: Option<([u8; 16], u8)>) -> bool {
-        let (uuid, hop) = origin.unwrap_or_else(|| (*uuid::Uuid::new_v4().as_bytes(), BROADCAST_HOPS));
-        if !lock(&self.recent).insert(uuid) {
-            tracing::debug!(event = name, "duplicate broadcast suppressed");
-            return false;
-        }
-        let listeners: Vec<Arc<dyn Listener>> = {
-            let mut ls = lock(&self.listeners);
-            ls.retain(|w| w.strong_count() > 0);
-            ls.iter().filter_map(Weak::upgrade).collect()
-        };
-        let data = data.unwrap_or(RawValue::NULL);
-        let cache = EncodedCache::default();
-        let msg = BroadcastMsg {
-            name,
-            data,
-            uuid,
-            hop,
-            cache: &cache,
-        };
-        for l in &listeners {
-            l.broadcast(&msg);
-        }
-        for e in self.apis() {
-            if e.imp.wants_events() {
-                let api = ApiRef::new(e.clone());
-                e.imp.on_event(&api, name, data);
-            }
-        }
-        true
     }
 
     // ---- logging and exit -------------------------------------------------
@@ -722,127 +582,4 @@ impl Registry {
     pub fn exit_requests(&self) -> watch::Receiver<Option<i32>> {
         self.exit.subscribe()
     }
-}
-
-/// Text of a panic payload.
-fn panic_message(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-text panic payload)".to_owned()
-    }
-}
-
-/// A future that turns a panic while polling into an `Err`.
-struct AssertUnwindSafeFuture<F>(F);
-
-impl<F: Future + Unpin> Future for AssertUnwindSafeFuture<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(p) => Poll::Ready(Err(p)),
-        }
-    }
-}
-
-fn on_panic(shared: &Shared, p: Box<dyn Any + Send>) {
-    let msg = panic_message(&*p);
-    tracing::error!(api = %shared.api.name(), verb = %shared.verb, "verb panicked: {msg}");
-    shared.finish(Reply::error(status::INTERNAL_ERROR, Some("the verb panicked".into())));
-}
-
-/// Runs a verb's future: first polled inline (most verbs reply at once and
-/// need no task), else in a task bounded by the deadline and the client's
-/// cancellation. A request kept for a later reply is timed out the same way.
-///
-/// Whenever the registry answers in the verb's place (panic, timeout,
-/// client gone), it replies *before* dropping the verb's future, so that the
-/// request dropped with the future finds the reply given.
-fn drive(shared: Arc<Shared>, mut fut: BoxFuture<()>, deadline: Option<Instant>, cancel: Option<ClientCancel>) {
-    let mut cx = Context::from_waker(Waker::noop());
-    match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
-        Ok(Poll::Ready(())) => {
-            drop(fut);
-            if !shared.is_done() {
-                // Replied later: the client's watcher keeps it (no task per request).
-                match cancel {
-                    Some(c) => c.watch(&shared, deadline),
-                    None => {
-                        tokio::spawn(async move { wait_reply(&shared, deadline, None).await });
-                    }
-                }
-            }
-        }
-        Ok(Poll::Pending) => {
-            let cancel = cancel.map(|c| c.token().clone());
-            tokio::spawn(async move {
-                let mut guarded = AssertUnwindSafeFuture(fut);
-                let outcome = tokio::select! {
-                    r = &mut guarded => match r {
-                        Ok(()) => Outcome::Returned,
-                        Err(p) => Outcome::Panicked(p),
-                    },
-                    _ = until(deadline) => Outcome::TimedOut,
-                    _ = cancelled(cancel.as_ref()) => Outcome::ClientGone,
-                };
-                match outcome {
-                    Outcome::Returned => {
-                        drop(guarded);
-                        if !shared.is_done() {
-                            wait_reply(&shared, deadline, cancel.as_ref()).await;
-                        }
-                    }
-                    Outcome::Panicked(p) => on_panic(&shared, p),
-                    Outcome::TimedOut => timed_out(&shared),
-                    Outcome::ClientGone => client_gone(&shared),
-                }
-            });
-        }
-        Err(p) => on_panic(&shared, p),
-    }
-}
-
-enum Outcome {
-    Returned,
-    Panicked(Box<dyn Any + Send>),
-    TimedOut,
-    ClientGone,
-}
-
-async fn wait_reply(shared: &Shared, deadline: Option<Instant>, cancel: Option<&tokio_util::sync::CancellationToken>) {
-    tokio::select! {
-        _ = shared.notified() => {}
-        _ = until(deadline) => timed_out(shared),
-        _ = cancelled(cancel) => client_gone(shared),
-    }
-}
-
-async fn until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn cancelled(c: Option<&tokio_util::sync::CancellationToken>) {
-    match c {
-        Some(c) => c.cancelled().await,
-        None => std::future::pending().await,
-    }
-}
-
-pub(crate) fn timed_out(shared: &Shared) {
-    if shared.finish(Reply::error(status::TIMEOUT, Some("the request timed out".into()))) {
-        tracing::info!(api = %shared.api.name(), verb = %shared.verb, "request timed out");
-    }
-}
-
-pub(crate) fn client_gone(shared: &Shared) {
-    shared.finish(Reply::error(status::DISCONNECTED, Some("the client went away".into())));
 }

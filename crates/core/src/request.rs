@@ -286,6 +286,18 @@ impl Shared {
         self.try_finish(reply).is_ok()
     }
 
+    /// Answers `timeout` in the verb's place (its deadline passed).
+    pub(crate) fn time_out(&self) {
+        if self.finish(Reply::error(status::TIMEOUT, Some("the request timed out".into()))) {
+            tracing::info!(api = %self.api.name(), verb = %self.verb, "request timed out");
+        }
+    }
+
+    /// Answers `disconnected` in the verb's place (the client went away).
+    pub(crate) fn client_gone(&self) {
+        self.finish(Reply::error(status::DISCONNECTED, Some("the client went away".into())));
+    }
+
     fn late_reply(&self, reply: &Reply) {
         tracing::debug!(
             api = %self.api.name(),
@@ -520,14 +532,7 @@ impl ReqHandle {
     /// Calls `api/verb` in the caller's session (a "subcall") and waits for
     /// the reply. Events the callee subscribes to reach this client.
     pub fn subcall(&self, api: &str, verb: &str, args: Args) -> impl Future<Output = Reply> + Send + 'static {
-        let call = Call {
-            api: api.to_owned(),
-            verb: verb.to_owned(),
-            args,
-            client: self.shared.client.clone(),
-            external: false,
-            chain: Some(self.child_chain()),
-        };
+        let call = Call::internal(api, verb, args, self.shared.client.clone(), Some(self.child_chain()));
         self.shared.registry.clone().call(call)
     }
 

@@ -86,7 +86,7 @@ impl ClientCancel {
     pub(crate) fn watch(&self, shared: &Arc<Shared>, deadline: Option<Instant>) {
         let w = &self.0;
         if w.token.is_cancelled() {
-            crate::registry::client_gone(shared);
+            shared.client_gone();
             return;
         }
         let mut inner = lock(&w.inner);
@@ -143,7 +143,7 @@ impl Watch {
                 }
             };
             for s in due.iter().filter_map(pending) {
-                crate::registry::timed_out(&s);
+                s.time_out();
             }
             let Some(next) = next else { return };
             let sleep = async {
@@ -163,7 +163,7 @@ impl Watch {
                         all
                     };
                     for s in all.iter().filter_map(pending) {
-                        crate::registry::client_gone(&s);
+                        s.client_gone();
                     }
                     return;
                 }

@@ -35,10 +35,7 @@ fn echo_api() -> LocalApi {
 async fn call(reg: &Arc<Registry>, client: &Client, api: &str, verb: &str, args: &str) -> Reply {
     let (tx, rx) = oneshot::channel();
     reg.dispatch(
-        api,
-        verb,
-        Args::from_json_str(args).unwrap(),
-        client.clone(),
+        Call::external(api, verb, Args::from_json_str(args).unwrap(), client.clone()),
         Box::new(move |r: Reply| {
             let _ = tx.send(r);
         }),
@@ -91,8 +88,8 @@ async fn aliases_and_private_apis() {
     let inside = reg
         .clone()
         .call(Call {
-            api: ".hidden".into(),
-            verb: "echo".into(),
+            api: ".hidden",
+            verb: "echo",
             args: Args::null(),
             client: c.clone(),
             external: false,
@@ -166,10 +163,7 @@ async fn async_reply_kept_and_replied_later() {
     let c = client(&reg);
     let (tx, rx) = oneshot::channel();
     reg.dispatch(
-        "t",
-        "wait",
-        Args::null(),
-        c,
+        Call::external("t", "wait", Args::null(), c),
         Box::new(move |r: Reply| {
             let _ = tx.send(r);
         }),
@@ -571,10 +565,7 @@ async fn jobs_max_refuses_instead_of_wedging() {
     for _ in 0..5 {
         let (tx, rx) = oneshot::channel();
         reg.dispatch(
-            "t",
-            "hang",
-            Args::null(),
-            c.clone(),
+            Call::external("t", "hang", Args::null(), c.clone()),
             Box::new(move |r: Reply| drop(tx.send(r))),
         );
         rxs.push(rx);
@@ -612,7 +603,10 @@ async fn cancelled_client_drops_running_requests() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let c = client(&reg).with_cancel(cancel.clone());
     let (tx, rx) = oneshot::channel();
-    reg.dispatch("t", "hang", Args::null(), c, Box::new(move |r: Reply| drop(tx.send(r))));
+    reg.dispatch(
+        Call::external("t", "hang", Args::null(), c),
+        Box::new(move |r: Reply| drop(tx.send(r))),
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(reg.inflight(), 1);
     cancel.cancel();
@@ -682,8 +676,8 @@ async fn push_reaches_only_subscribers_and_broadcast_dedups() {
     let a: Arc<Conn> = Arc::default();
     let b: Arc<Conn> = Arc::default();
     let (ad, bd): (Arc<dyn Listener>, Arc<dyn Listener>) = (a.clone(), b.clone());
-    reg.add_listener(&ad);
-    reg.add_listener(&bd);
+    reg.events().add_listener(&ad);
+    reg.events().add_listener(&bd);
     let ca = client(&reg).with_subscriber(Arc::new(ListenerSubscriber::new(&ad, 10)));
     let cb = client(&reg).with_subscriber(Arc::new(ListenerSubscriber::new(&bd, 10)));
     let http = client(&reg);
@@ -700,9 +694,12 @@ async fn push_reaches_only_subscribers_and_broadcast_dedups() {
     assert!(b.events.lock().unwrap().is_empty());
 
     let uuid = [7u8; 16];
-    assert!(reg.broadcast("hello/b", None, Some((uuid, 5))));
-    assert!(!reg.broadcast("hello/b", None, Some((uuid, 5))), "duplicate suppressed");
-    assert!(reg.broadcast("hello/c", None, None));
+    assert!(reg.events().broadcast("hello/b", None, Some((uuid, 5))));
+    assert!(
+        !reg.events().broadcast("hello/b", None, Some((uuid, 5))),
+        "duplicate suppressed"
+    );
+    assert!(reg.events().broadcast("hello/c", None, None));
     assert_eq!(
         *a.broadcasts.lock().unwrap(),
         vec![("hello/b".to_owned(), 5), ("hello/c".to_owned(), 10)]
@@ -726,8 +723,9 @@ async fn event_handlers_by_pattern() {
         ApiDecl::new("hello", Arc::new(event_api())),
     ])
     .await;
-    reg.broadcast("hello/x", Some(&RawValue::from_string("1".into()).unwrap()), None);
-    reg.broadcast("other/x", None, None);
+    reg.events()
+        .broadcast("hello/x", Some(&RawValue::from_string("1".into()).unwrap()), None);
+    reg.events().broadcast("other/x", None, None);
     assert_eq!(*seen.lock().unwrap(), vec!["hello/x=1"]);
 
     // An API subscribing itself receives pushes in its handlers.
@@ -830,10 +828,7 @@ async fn watcher_of_a_connection_times_out_and_cancels_parked_requests() {
     let dispatch = |c: &Client| {
         let (tx, rx) = oneshot::channel();
         reg.dispatch(
-            "t",
-            "park",
-            Args::null(),
-            c.clone(),
+            Call::external("t", "park", Args::null(), c.clone()),
             Box::new(move |r: Reply| drop(tx.send(r))),
         );
         rx

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use afb_core::session::SessionError;
-use afb_core::{status as st, Args, Client, Reply};
+use afb_core::{status as st, Args, Call, Client, Reply};
 use afb_wsj1::envelope::{write_reply_envelope, ReplyEnvelope};
 use afb_wsj1::WriteJson;
 use bytes::Bytes;
@@ -262,10 +262,7 @@ pub(crate) async fn handle(state: &State, conn: &ConnCtx, req: Request<Incoming>
     };
     let (tx, rx) = oneshot::channel::<Reply>();
     state.registry.dispatch(
-        &api,
-        &verb,
-        args,
-        client,
+        Call::external(&api, &verb, args, client),
         Box::new(move |r: Reply| {
             let _ = tx.send(r);
         }),

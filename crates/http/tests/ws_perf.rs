@@ -208,7 +208,7 @@ fn compare_with_raw_echo() {
 #[tokio::test(flavor = "current_thread")]
 #[ignore = "benchmark: run in release mode"]
 async fn dispatch_cost() {
-    use afb_core::{Args, Client, Reply};
+    use afb_core::{Args, Call, Client, Reply};
     use afb_wsj1::envelope::ReplyEnvelope;
     let registry = ws_support::registry().await;
     let session = registry.sessions().create().unwrap();
@@ -227,10 +227,7 @@ async fn dispatch_cost() {
             let out = out.clone();
             let (api, v) = call.split();
             registry.dispatch(
-                api,
-                v,
-                args,
-                client.clone(),
+                Call::external(api, v, args, client.clone()),
                 Box::new(move |r: Reply| {
                     let mut buf = Vec::with_capacity(128);
                     let env = ReplyEnvelope {

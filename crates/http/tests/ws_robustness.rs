@@ -286,7 +286,7 @@ async fn a_client_that_does_not_read_is_dropped_and_blocks_nobody() {
     let mut worst = Duration::ZERO;
     let mut pushed = 0;
     let reg = srv.registry.clone();
-    assert_eq!(reg.listener_count(), 2);
+    assert_eq!(reg.events().listener_count(), 2);
     for round in 0..100 {
         let t0 = Instant::now();
         let calls: Vec<String> = (0..50)
@@ -298,7 +298,7 @@ async fn a_client_that_does_not_read_is_dropped_and_blocks_nobody() {
         }
         pushed += 50;
         worst = worst.max(t0.elapsed());
-        if reg.listener_count() == 1 {
+        if reg.events().listener_count() == 1 {
             break;
         }
     }
@@ -306,7 +306,7 @@ async fn a_client_that_does_not_read_is_dropped_and_blocks_nobody() {
         worst < Duration::from_secs(2),
         "pushing never waits for the stuck client ({worst:?})"
     );
-    srv.wait_until("the stuck client is dropped", || reg.listener_count() == 1)
+    srv.wait_until("the stuck client is dropped", || reg.events().listener_count() == 1)
         .await;
     // The other client still gets quick replies.
     let t0 = Instant::now();
@@ -337,11 +337,11 @@ async fn disconnecting_cancels_running_calls() {
     let reg = srv.registry.clone();
     srv.wait_until("the waits run", || reg.inflight() == 2).await;
     assert_eq!(session.connections(), 1);
-    assert_eq!(reg.listener_count(), 1);
+    assert_eq!(reg.events().listener_count(), 1);
     drop(c);
     srv.wait_until("the waits are cancelled", || reg.inflight() == 0).await;
     srv.wait_until("the connection is gone", || {
-        session.connections() == 0 && reg.listener_count() == 0
+        session.connections() == 0 && reg.events().listener_count() == 0
     })
     .await;
 }

@@ -170,7 +170,7 @@ impl Link {
     /// Starts receiving broadcasts (once the version is agreed).
     pub(crate) fn opened(&self) {
         if let (Some(r), Some(l)) = (self.registry.upgrade(), self.listener()) {
-            r.add_listener(&l);
+            r.events().add_listener(&l);
         }
     }
 
@@ -314,7 +314,7 @@ impl Link {
             return Ok(());
         };
         if let Some(r) = self.registry.upgrade() {
-            r.broadcast(name, data.as_deref(), Some((b.uuid, b.hop)));
+            r.events().broadcast(name, data.as_deref(), Some((b.uuid, b.hop)));
         }
         Ok(())
     }
@@ -378,7 +378,7 @@ impl Link {
                 if st.mirrors.len() >= self.opts.max_events {
                     return Err(format!("more than {} events declared", self.opts.max_events));
                 }
-                st.mirrors.insert(id, registry.new_event_raw(text));
+                st.mirrors.insert(id, registry.events().new_event_raw(text));
             }
             ResourceKind::Type => {
                 let name = convert::known_type(text).ok_or_else(|| format!("unknown type {text:?} declared"))?;
@@ -523,21 +523,31 @@ impl Link {
         };
         let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
         let call = Call {
-            api: local.to_owned(),
-            verb: verb.to_owned(),
+            api: local,
+            verb,
             args,
             client,
             external,
             chain: None,
         };
         if !on_behalf {
-            registry.dispatch_call(call, sink);
+            registry.dispatch(call, sink);
             return Ok(());
         }
         let ask = afb_core::access::may_act_on_behalf(&registry, self.peer.creds.clone());
+        let (api, verb) = (call.api.to_owned(), call.verb.to_owned());
+        let (args, client) = (call.args, call.client);
         tokio::spawn(async move {
             if ask.await {
-                registry.dispatch_call(call, sink);
+                let call = Call {
+                    api: &api,
+                    verb: &verb,
+                    args,
+                    client,
+                    external,
+                    chain: None,
+                };
+                registry.dispatch(call, sink);
             } else {
                 tracing::info!(link = %me.label, "call on behalf of another client from a peer without the permission: refused");
                 sink.reply(Reply::error(
@@ -704,7 +714,7 @@ impl Link {
         self.out.shut();
         self.out.close.cancel();
         if let (Some(r), Some(l)) = (self.registry.upgrade(), self.listener()) {
-            r.remove_listener(&l);
+            r.events().remove_listener(&l);
         }
         let (calls, mirrors, announced, declared) = {
             let mut st = lock(&self.st);

@@ -168,7 +168,7 @@ async fn events_and_broadcasts_across_the_link() {
     assert!(b.next_event(Duration::from_millis(200)).await.is_none(), "exactly once");
     let local = f.registry().api_ref("hello");
     assert!(local.is_some());
-    f.registry().broadcast(
+    f.registry().events().broadcast(
         "front/news",
         Some(&serde_json::value::RawValue::from_string("7".into()).unwrap()),
         None,
@@ -307,8 +307,8 @@ async fn private_imports_describe_and_timeouts() {
         "private"
     );
     let call = afb_core::Call {
-        api: "echo".into(),
-        verb: "args".into(),
+        api: "echo",
+        verb: "args",
         args: afb_core::Args::from_value(json!(5)),
         client: afb_core::Client::new(f.registry().sessions().create().unwrap()),
         external: false,

@@ -61,7 +61,7 @@ impl Event {
     pub fn broadcast<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), Error> {
         let data = raw(data)?;
         if let Some(r) = self.registry.upgrade() {
-            r.broadcast(self.inner.name(), Some(&data), None);
+            r.events().broadcast(self.inner.name(), Some(&data), None);
         }
         Ok(())
     }

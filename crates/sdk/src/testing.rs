@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use afb_core::event::{BroadcastMsg, Listener, ListenerSubscriber, PushMsg};
 use afb_core::registry::StartError;
-use afb_core::{Args, Client, Registry, RegistryConfig, Reply};
+use afb_core::{Args, Call, Client, Registry, RegistryConfig, Reply};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -130,7 +130,7 @@ impl TestClient {
     fn new(registry: Arc<Registry>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let listener: Arc<dyn Listener> = Arc::new(Inbox { tx });
-        registry.add_listener(&listener);
+        registry.events().add_listener(&listener);
         let session = registry
             .sessions()
             .create()
@@ -172,10 +172,7 @@ impl TestClient {
     pub async fn call_args(&self, api: &str, verb: &str, args: Args) -> Reply {
         let (tx, rx) = oneshot::channel();
         self.registry.dispatch(
-            api,
-            verb,
-            args,
-            self.core_client(),
+            Call::external(api, verb, args, self.core_client()),
             Box::new(move |r: Reply| {
                 let _ = tx.send(r);
             }),

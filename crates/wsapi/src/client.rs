@@ -384,7 +384,7 @@ impl Handler for ClientHandler {
                         tracing::warn!(eventid, name, "event id declared twice: the first declaration is kept")
                     }
                     hashbrown::hash_map::Entry::Vacant(v) => {
-                        v.insert(registry.new_event_raw(name));
+                        v.insert(registry.events().new_event_raw(name));
                     }
                 }
             }
@@ -414,8 +414,10 @@ impl Handler for ClientHandler {
             Message::Broadcast { name, data, uuid, hop } => {
                 if let Some(registry) = self.registry.upgrade() {
                     match serde_json::from_str::<&RawValue>(data) {
-                        Ok(raw) => registry.broadcast(name, Some(raw), Some((uuid, hop))),
-                        Err(_) => registry.broadcast(name, Some(&raw_json(data)), Some((uuid, hop))),
+                        Ok(raw) => registry.events().broadcast(name, Some(raw), Some((uuid, hop))),
+                        Err(_) => registry
+                            .events()
+                            .broadcast(name, Some(&raw_json(data)), Some((uuid, hop))),
                     };
                 }
             }

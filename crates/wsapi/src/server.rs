@@ -11,7 +11,7 @@ use hashbrown::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use afb_core::event::{BroadcastMsg, PushMsg, WeakEvent};
-use afb_core::{Args, ClientCancel, Event, Listener, Registry, Reply, SubscribeError};
+use afb_core::{Args, Call, ClientCancel, Event, Listener, Registry, Reply, SubscribeError};
 use afb_wsapi_codec::message::{choose_version, forward_hop};
 use afb_wsapi_codec::{encode_framed, object_to_json, Direction, Message};
 use serde_json::value::RawValue;
@@ -107,7 +107,7 @@ impl ServerLink {
                 if first {
                     // Broadcasts go to links that completed their handshake only.
                     if let Some(l) = self.listener() {
-                        self.registry.add_listener(&l);
+                        self.registry.events().add_listener(&l);
                     }
                 }
                 Ok(())
@@ -238,11 +238,13 @@ impl ServerLink {
         match passed {
             None => {
                 let (client, sink) = PeerCall::client(&me, callid, session, token, self.peer.creds.clone(), &self.gone);
-                self.registry.dispatch(&self.api, verb, args, client, sink);
+                self.registry
+                    .dispatch(Call::external(&self.api, verb, args, client), sink);
             }
             Some(c) if self.peer.trusted => {
                 let (client, sink) = PeerCall::client(&me, callid, session, token, Some(c), &self.gone);
-                self.registry.dispatch(&self.api, verb, args, client, sink);
+                self.registry
+                    .dispatch(Call::external(&self.api, verb, args, client), sink);
             }
             Some(c) => {
                 let ask = afb_core::access::may_act_on_behalf(&self.registry, self.peer.creds.clone());
@@ -250,7 +252,7 @@ impl ServerLink {
                 tokio::spawn(async move {
                     if ask.await {
                         let (client, sink) = PeerCall::client(&me, callid, session, token, Some(c), &me.gone);
-                        me.registry.dispatch(&me.api, &verb, args, client, sink);
+                        me.registry.dispatch(Call::external(&me.api, &verb, args, client), sink);
                     } else {
                         tracing::info!(api = %me.api, peer = %me.peer.label, "call on behalf of another client from a peer without the permission: refused");
                         lock(&me.st).inflight.done();
@@ -333,7 +335,7 @@ impl ServerLink {
         self.gone.token().cancel();
         self.out.shut();
         if let Some(l) = self.listener() {
-            self.registry.remove_listener(&l);
+            self.registry.events().remove_listener(&l);
         }
         let (events, declared) = {
             let mut st = lock(&self.st);

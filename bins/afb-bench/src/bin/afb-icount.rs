@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use afb_core::{Args, Client, Registry, RegistryConfig, Reply};
+use afb_core::{Args, Call, Client, Registry, RegistryConfig, Reply};
 use afb_wsapi_codec::frame::{FrameDecoder, FrameEvent};
 use afb_wsapi_codec::Message;
 use afb_wsj1::envelope::ReplyEnvelope;
@@ -215,10 +215,12 @@ fn dispatch(n: u64) -> Result<(), String> {
         // Once, checking the reply.
         let (tx, rx) = tokio::sync::oneshot::channel();
         reg.dispatch(
-            "hello",
-            "ping",
-            Args::from_json_str(r#"{"a":1}"#).map_err(|e| e.to_string())?,
-            client.clone(),
+            Call::external(
+                "hello",
+                "ping",
+                Args::from_json_str(r#"{"a":1}"#).map_err(|e| e.to_string())?,
+                client.clone(),
+            ),
             Box::new(move |r: Reply| {
                 let _ = tx.send(r);
             }),
@@ -233,10 +235,7 @@ fn dispatch(n: u64) -> Result<(), String> {
             let args = Args::from_json_str(black_box(r#"{"a":1}"#)).map_err(|e| e.to_string())?;
             let count = replies.clone();
             reg.dispatch(
-                black_box("hello"),
-                black_box("ping"),
-                args,
-                client.clone(),
+                Call::external(black_box("hello"), black_box("ping"), args, client.clone()),
                 Box::new(move |r: Reply| {
                     black_box(&r);
                     count.fetch_add(1, Ordering::Relaxed);

@@ -68,7 +68,7 @@ impl TestClient {
     pub fn new(registry: &Arc<Registry>) -> Self {
         let rec: Arc<Rec> = Arc::default();
         let listener: Arc<dyn Listener> = rec.clone();
-        registry.add_listener(&listener);
+        registry.events().add_listener(&listener);
         TestClient {
             registry: registry.clone(),
             session: registry.sessions().create().unwrap(),
@@ -80,8 +80,8 @@ impl TestClient {
 
     pub async fn call(&self, api: &str, verb: &str, args: Value) -> Reply {
         let call = Call {
-            api: api.into(),
-            verb: verb.into(),
+            api,
+            verb,
             args: Args::from_value(args),
             client: Client::new(self.session.clone()).with_subscriber(self.sub.clone()),
             external: true,

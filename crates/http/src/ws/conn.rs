@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use afb_core::event::{BroadcastMsg, PushMsg};
 use afb_core::status::{DISCONNECTED, INVALID_REQUEST, NOT_AVAILABLE};
-use afb_core::{Args, Client, Listener, ListenerSubscriber, Registry, Reply, ReplySink, Session};
+use afb_core::{Args, Call, Client, Listener, ListenerSubscriber, Registry, Reply, ReplySink, Session};
 use afb_wsj1::envelope::ReplyEnvelope;
 use afb_wsj1::{RawValue, WriteJson};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -393,7 +393,7 @@ impl Ctx {
         let (api, verb) = call.split();
         let me = Arc::as_ptr(conn) as usize;
         INLINE.with(|slot| *slot.borrow_mut() = Some((me, std::mem::take(out))));
-        self.registry.dispatch(api, verb, args, client, sink);
+        self.registry.dispatch(Call::external(api, verb, args, client), sink);
         if let Some((_, batch)) = INLINE.with(|slot| slot.borrow_mut().take()) {
             *out = batch;
         }
@@ -471,7 +471,7 @@ impl Attached {
         });
         let listener: Arc<dyn Listener> = conn.clone();
         let subscriber = Arc::new(ListenerSubscriber::new(&listener, config.max_subscriptions));
-        registry.add_listener(&listener);
+        registry.events().add_listener(&listener);
         super::peers::register(&conn);
         let _connected = init.session.connect();
         Attached {
@@ -491,7 +491,7 @@ impl Drop for Attached {
     fn drop(&mut self) {
         self.conn.close_calls();
         super::peers::unregister(&self.conn);
-        self.registry.remove_listener(&self.listener);
+        self.registry.events().remove_listener(&self.listener);
         self.subscriber.unsubscribe_all();
     }
 }
