@@ -198,6 +198,12 @@ fn c_auth_rules_over_http_and_websocket() {
     assert_eq!(rule("denied-or-loa1"), json!("(urn:test:denied or loa>=1)"));
     assert_eq!(rule("not-loa1"), json!("not loa>=1"));
     assert_eq!(rule("session-loa1"), json!("loa>=1"));
+    let d = c.get("/api/access/describe").json()["response"].clone();
+    assert_eq!(
+        d["paths"]["/denied-or-loa1"]["get"]["x-auth"],
+        json!({"anyOf": [{"permission": "urn:test:denied"}, {"LOA": 1}]}),
+        "{d}"
+    );
 }
 
 #[test]

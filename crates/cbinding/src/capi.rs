@@ -524,6 +524,9 @@ impl CApi {
             if let Some(perm) = permissions_json(&v.auth) {
                 get.insert("x-permissions".into(), perm);
             }
+            if let Some(r) = &v.rule {
+                get.insert("x-auth".into(), r.to_json());
+            }
             get.insert("responses".into(), json!({"200": {"description": v.info}}));
             paths.insert(format!("/{}", v.name), json!({ "get": Value::Object(get) }));
         }
