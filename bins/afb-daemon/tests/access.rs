@@ -22,21 +22,26 @@ use std_ws::{WsConn, WsMsg};
 
 const T: Duration = Duration::from_secs(10);
 
-/// Compiles the access test binding into `dir`.
+/// Compiles the access test binding (ABI v4) into `dir`.
 fn build(dir: &Path) -> PathBuf {
+    build_c(dir, "access")
+}
+
+/// Compiles `crates/cbinding/tests/c/NAME.c` into `dir/NAME.so`.
+fn build_c(dir: &Path, name: &str) -> PathBuf {
     let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/cbinding");
-    let so = dir.join("access.so");
+    let so = dir.join(format!("{name}.so"));
     let status = Command::new("cc")
         .args(["-shared", "-fPIC", "-O1"])
         .arg("-I")
         .arg(cb.join("include"))
-        .arg(cb.join("tests/c/access.c"))
+        .arg(cb.join(format!("tests/c/{name}.c")))
         .arg("-o")
         .arg(&so)
         .arg("-ljson-c")
         .status()
         .expect("a C compiler (cc) is needed for these tests");
-    assert!(status.success(), "compiling access.c failed");
+    assert!(status.success(), "compiling {name}.c failed");
     so
 }
 
@@ -501,4 +506,47 @@ fn cynagora_backend_over_its_check_socket() {
     assert!(d
         .wait_log(T, |l| l.contains("backend failed"))
         .contains("backend failed"));
+}
+
+#[test]
+fn abi_v3_auth_trees_and_has_permission() {
+    let dir = TempDir::new("access-v3");
+    let v4 = build(dir.path());
+    let v3 = build_c(dir.path(), "access3");
+    // The v4 binding brings the perm/check service of the api: backend.
+    let d = start(
+        &[
+            "--binding",
+            v4.to_str().unwrap(),
+            "--binding",
+            v3.to_str().unwrap(),
+            "--permissions",
+            "api:perm",
+            "--token",
+            "tok",
+        ],
+        None,
+    );
+    let mut c = Conn::tcp(d.addr());
+    for (verb, want) in [
+        ("no", "insufficient-scope"),
+        ("token", "invalid-token"),
+        ("loa1", "insufficient-scope"),
+        ("granted", "success"),
+        ("denied", "insufficient-scope"),
+        ("denied-or-loa1", "insufficient-scope"),
+        ("not-denied", "success"),
+        ("session-loa1", "invalid-token"),
+    ] {
+        assert_eq!(http_status(&mut c, &format!("/api/access3/{verb}")).2, want, "{verb}");
+    }
+    assert_eq!(http_status(&mut c, "/api/access3/token?token=tok").2, "success");
+    let r = c.get("/api/access3/has?permission=urn:test:granted").json();
+    assert_eq!(r["response"], json!(1), "{r}");
+    let r = c.get("/api/access3/has?permission=urn:test:nope").json();
+    assert_eq!(r["response"], json!(0), "{r}");
+    let mut ws = Ws::connect(&d);
+    assert_eq!(ws.status("access3/login"), "success");
+    assert_eq!(ws.status("access3/loa1"), "success");
+    assert_eq!(ws.status("access3/denied-or-loa1"), "success");
 }
