@@ -29,7 +29,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// What an API does with requests. Implemented by [`LocalApi`] (verb
 /// tables of bindings), by imported APIs (wsapi client) and by C bindings.
 pub trait ApiImpl: Send + Sync + 'static {
-    /// Runs a request. The returned future is driven by the registry, which
+    /// Runs a request. The returned future is driven by the core's request driver, which
     /// enforces the timeout, catches panics and cancels it when the client
     /// goes away. Synchronous work may reply before returning a ready future.
     fn process(&self, req: Request) -> BoxFuture<()>;
@@ -312,7 +312,7 @@ impl fmt::Debug for ApiRef {
 
 /// A verb's implementation: runs a request.
 pub trait VerbHandler: Send + Sync + 'static {
-    /// Runs the request; the future is driven by the registry.
+    /// Runs the request; the future is driven by the core's request driver.
     fn call(&self, req: Request) -> BoxFuture<()>;
 }
 

@@ -15,7 +15,7 @@
 //!
 //! Shutdown: [`HttpServer::shutdown`] stops the accept loops, asks every
 //! connection to finish its current request and close, waits up to the
-//! grace period, then cancels what is still running (the registry answers
+//! grace period, then cancels what is still running (the core answers
 //! those requests `disconnected`) and waits briefly for those answers.
 
 use std::convert::Infallible;
