@@ -883,6 +883,50 @@ mod tests {
         assert!(Policy::from_value(json!({"rulez": []})).is_err());
     }
 
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[#a-zA-Z:*]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("LOA".to_owned()),
+                            Just("or".to_owned()),
+                            Just("and".to_owned()),
+                            Just("not".to_owned()),
+                            Just("token".to_owned()),
+                            Just("permission".to_owned()),
+                            "[a-z]{1,4}"
+                        ],
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Any JSON is a rule or a clear error, never a panic; a rule
+        /// written back reads as the same rule (up to the grouping of
+        /// `and`/`or`, which the JSON form flattens).
+        #[test]
+        fn any_json_rule_parses_or_fails_cleanly(v in arb_json()) {
+            if let Ok(r) = parse_rule(&v, &NamedRules::new()) {
+                let back = parse_rule(&r.to_json(), &NamedRules::new());
+                proptest::prop_assert_eq!(back.map(|b| b.to_json()), Ok(r.to_json()));
+            }
+        }
+    }
+
     #[test]
     fn token_requirement() {
         assert!(requires_token(&AuthRule::Token.and(AuthRule::Loa(1))));
