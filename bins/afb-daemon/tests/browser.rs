@@ -5,7 +5,7 @@
 //! `join` and both boards follow the moves.
 //!
 //! Run: `cargo test -p afb-daemon --test browser`. Skips (printing why) only
-//! when Chromium is not installed; CI installs the Debian package `chromium`.
+//! when Chromium is not installed, and fails then under `CI=true`.
 
 #[path = "../../../crates/http/tests/ws_support/cdp.rs"]
 mod cdp;
@@ -19,7 +19,7 @@ use serde_json::Value;
 fn browser() -> Option<Browser> {
     let b = Browser::launch();
     if b.is_none() {
-        eprintln!("SKIPPED: Chromium not found (install the Debian package `chromium`, or set AFB_CHROMIUM)");
+        afb_testkit::skip_or_fail("Chromium is not installed (Debian package `chromium`, or set AFB_CHROMIUM)");
     }
     b
 }

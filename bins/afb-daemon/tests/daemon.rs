@@ -358,7 +358,7 @@ fn sigint_with_nothing_in_flight_exits_zero_at_once() {
     let status = d.wait_timeout(Duration::from_secs(10)).expect("exits");
     assert_eq!(status.code(), Some(0));
     assert!(
-        t.elapsed() < Duration::from_secs(3),
+        t.elapsed() < Duration::from_secs(5),
         "idle keep-alive connections do not delay the exit"
     );
     assert!(idle.wait_closed());

@@ -1,4 +1,5 @@
-//! One test per row of `shared/spec/defects.md`: the fault each C binder
+//! One test per row of the table of C binder defects in
+//! `docs/compatibility.md`: the fault each C binder
 //! shows, reproduced against the real `afb-daemon` (on loopback, with
 //! hand-written std-socket clients), and what we do instead. Each test name
 //! carries its row number. Where another test file already covers a row in
@@ -108,7 +109,7 @@ fn defect_01_many_concurrent_http_clients_never_wedge() {
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     let t = Instant::now();
     assert_eq!(d.get("/api/hello/ping").status, 200);
-    assert!(t.elapsed() < Duration::from_secs(1), "still answering at once");
+    assert!(t.elapsed() < Duration::from_secs(5), "still answering at once");
     eprintln!("row 1: {answered} answers in {elapsed:?}: {total:?}");
 }
 
@@ -414,7 +415,10 @@ fn defect_07_malformed_json_bodies_get_400_at_once() {
             (400, "invalid-request"),
             "{body:?}"
         );
-        assert!(t.elapsed() < Duration::from_secs(1), "answered at once");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "answered at once, not after the client gives up"
+        );
         assert_eq!(c.get("/api/hello/ping").status, 200, "connection still usable");
     }
 }
@@ -599,7 +603,9 @@ fn defect_10_a_client_that_stops_reading_slows_only_itself() {
         assert_eq!(http.get("/api/hello/ping").status, 200);
         worst = worst.max(t0.elapsed());
     }
-    assert!(worst < Duration::from_millis(500), "others were slowed: {worst:?}");
+    // A push that waited for the stuck client would wait for good: a bound
+    // of seconds tells that apart on a busy machine.
+    assert!(worst < Duration::from_secs(5), "others were slowed: {worst:?}");
     // The stuck client was dropped: after what the sockets buffer, its stream ends.
     stuck.c.set_timeout(Duration::from_secs(5));
     let mut received = 0;
@@ -634,13 +640,13 @@ fn defect_11_a_verb_blocked_in_io_times_out_by_wall_clock() {
     let r = d.get("/api/tictactoe/wait");
     let e = t.elapsed();
     assert_eq!((r.status, r.afb_status().as_str()), (504, "timeout"));
-    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(3), "{e:?}");
+    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(10), "{e:?}");
     let mut w = d.ws();
     let t = Instant::now();
     let r = w.call("w", "tictactoe/wait", "null");
     let e = t.elapsed();
     assert_eq!((r[0].as_u64(), ws_status(&r)), (Some(4), "timeout"), "{r}");
-    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(3), "{e:?}");
+    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(10), "{e:?}");
     let cpu = cpu_time(d.d.pid()) - cpu0;
     assert!(cpu < Duration::from_millis(500), "the waits used {cpu:?} of CPU");
 }
@@ -677,25 +683,11 @@ fn defect_12_head_cache_control_etag_and_reqid_header_are_correct_http() {
 
 // ---- 13 -----------------------------------------------------------------------
 
-/// The addresses of this host that are not loopback (from `ip -o addr`).
-fn non_loopback_addresses() -> Vec<IpAddr> {
-    let Ok(out) = std::process::Command::new("ip").args(["-o", "addr"]).output() else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            it.find(|w| *w == "inet" || *w == "inet6")?;
-            let a: IpAddr = it.next()?.split('/').next()?.parse().ok()?;
-            let link_local = matches!(a, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
-            (!a.is_loopback() && !link_local).then_some(a)
-        })
-        .collect()
-}
-
 /// `--port` alone listens on 127.0.0.1 and ::1 only: IPv4 and IPv6
-/// loopback answer, the host's other addresses refuse the connection.
+/// loopback answer; another address of the host refuses the connection.
+/// 127.0.0.2 stands for it (every 127/8 address is on the loopback
+/// interface without configuration): a listener on `0.0.0.0`, or on `[::]`
+/// with IPv4-mapped addresses, would answer there.
 #[test]
 fn defect_13_default_listener_is_loopback_only_on_ipv4_and_ipv6() {
     let d = D::start(&[]);
@@ -710,16 +702,19 @@ fn defect_13_default_listener_is_loopback_only_on_ipv4_and_ipv6() {
     if std::net::TcpListener::bind("[::1]:0").is_ok() {
         assert_eq!(Conn::tcp(v6).get("/api/hello/ping").status, 200, "IPv6 loopback");
     } else {
-        eprintln!("row 13: no IPv6 loopback on this host: IPv6 part skipped");
+        // The host has no IPv6 at all (a kernel or container setting, not a
+        // missing tool): the daemon cannot listen there either.
+        eprintln!("row 13: no IPv6 loopback on this host: IPv6 part not checked");
     }
-    let others = non_loopback_addresses();
-    if others.is_empty() {
-        eprintln!("row 13: this host has no non-loopback address: exposure part skipped");
-    }
-    for a in others {
-        let r = TcpStream::connect_timeout(&SocketAddr::new(a, port), Duration::from_secs(2));
-        assert!(r.is_err(), "the daemon answers on {a}:{port}");
-    }
+    // The same port on another address: a listener of 127.0.0.2 proves that
+    // the address is usable here, then the daemon must not answer on it.
+    let other = IpAddr::from([127, 0, 0, 2]);
+    assert!(
+        std::net::TcpListener::bind((other, 0)).is_ok(),
+        "127.0.0.2 is not usable on this host"
+    );
+    let r = TcpStream::connect_timeout(&SocketAddr::new(other, port), Duration::from_secs(2));
+    assert!(r.is_err(), "the daemon answers on {other}:{port}");
 }
 
 // ---- 14 -----------------------------------------------------------------------

@@ -386,12 +386,12 @@ fn a_client_that_stops_reading_is_dropped_and_slows_nobody() {
         worst = worst.max(t0.elapsed());
     }
     assert!(
-        worst < Duration::from_secs(2),
+        worst < Duration::from_secs(5),
         "pushing never waits for the stuck client ({worst:?})"
     );
     let t0 = Instant::now();
     pusher.call_ok("after", "hello/ping", "null");
-    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert!(t0.elapsed() < Duration::from_secs(5));
     let mut received = 0;
     loop {
         match stuck.c.recv() {

@@ -198,6 +198,16 @@ pub(crate) fn init(level: LogLevel, name: Option<&str>, color: bool) -> Arc<Leve
     let filter = dynamic_filter_fn(move |meta, _ctx| passes(meta, s.get()));
     if stderr_is_journal() {
         if let Ok(j) = tracing_journald::layer() {
+            // The same priorities as the `<N>` of stderr lines (the
+            // layer's default puts INFO at notice and DEBUG at info).
+            use tracing_journald::{Priority, PriorityMappings};
+            let j = j.with_priority_mappings(PriorityMappings {
+                error: Priority::Error,
+                warn: Priority::Warning,
+                info: Priority::Informational,
+                debug: Priority::Debug,
+                trace: Priority::Debug,
+            });
             let j = match name {
                 Some(n) => j.with_syslog_identifier(n.to_owned()),
                 None => j,

@@ -9,7 +9,7 @@
 //!   core has no hook for this yet, so code that wants it finds the open
 //!   connections of a session here.
 //!
-//! Protocol behaviour (see `shared/spec/wsj1.md`): every call is dispatched at
+//! Protocol behaviour (see `docs/protocols/wsj1.md`): every call is dispatched at
 //! once (many in flight, replies in completion order); ids are echoed as JSON
 //! strings; the optional 5th element of a call, and a renewed token in a
 //! reply, replace the connection's token; pushed and broadcast events are

@@ -9,6 +9,8 @@
 mod http_client;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -65,6 +67,54 @@ impl Drop for Server {
     }
 }
 
+/// Where `fault/hold` waits until the test opens it; counts who entered.
+struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+    entered: AtomicUsize,
+}
+
+static GATE: Gate = Gate {
+    open: Mutex::new(false),
+    cv: Condvar::new(),
+    entered: AtomicUsize::new(0),
+};
+
+impl Gate {
+    /// Waits until the gate is open; after 30 s it opens it and says so
+    /// (`false`), so that a test where nothing can open it fails instead
+    /// of hanging.
+    fn pass(&self) -> bool {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        while !*open {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                *open = true;
+                self.cv.notify_all();
+                return false;
+            }
+            open = self.cv.wait_timeout(open, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        true
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Opens the gate when dropped, also when the test fails.
+struct OpenOnDrop;
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        GATE.open();
+    }
+}
+
 fn fault_api() -> ApiBuilder {
     ApiBuilder::new("fault")
         .verb(Verb::manual(
@@ -82,9 +132,11 @@ fn fault_api() -> ApiBuilder {
             "panic-blocking",
             |_req: Req, _: ()| -> Result<(), Error> { panic!("panics in blocking work") },
         ))
-        .verb(Verb::blocking("block", |_req: Req, Json(ms): Json<u64>| {
-            thread::sleep(Duration::from_millis(ms));
-            Ok::<_, Error>(Json(ms))
+        .verb(Verb::blocking("hold", |_req: Req, _: ()| {
+            // A gate never opened lets it go after 30 s; the test has
+            // failed by then (it waits 10 s for every verb to enter).
+            let _ = GATE.pass();
+            Ok::<_, Error>(())
         }))
         .verb(Verb::new(
             "block-async-wrongly",
@@ -136,40 +188,48 @@ fn panicking_verbs_answer_internal_error_and_the_server_keeps_serving() {
 
 /// Starts `n` requests of `target` on their own connections; returns the
 /// threads waiting for their answers.
-fn start_many(addr: SocketAddr, target: &'static str, n: usize) -> Vec<thread::JoinHandle<(u16, Duration)>> {
+fn start_many(
+    addr: SocketAddr,
+    target: &'static str,
+    body: &'static str,
+    n: usize,
+) -> Vec<thread::JoinHandle<(u16, Duration)>> {
     (0..n)
         .map(|_| {
             thread::spawn(move || {
                 let t = Instant::now();
-                let r = Conn::tcp(addr).request(&HttpReq::post(target, "application/json", "1500"));
+                let r = Conn::tcp(addr).request(&HttpReq::post(target, "application/json", body));
                 (r.status, t.elapsed())
             })
         })
         .collect()
 }
 
+/// The blocking verbs are all held at a gate at the same time (so they run
+/// side by side, beyond the worker count) while other APIs answer; no
+/// timing is involved.
 #[test]
 fn blocking_verbs_outnumbering_the_workers_do_not_stop_other_apis() {
     let s = Server::start();
-    let blockers = start_many(s.addr, "/api/fault/block", 3 * WORKERS);
-    thread::sleep(Duration::from_millis(200));
+    let _open = OpenOnDrop;
+    let holders = start_many(s.addr, "/api/fault/hold", "null", 3 * WORKERS);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while GATE.entered.load(Ordering::SeqCst) < 3 * WORKERS {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} blocking verbs started",
+            GATE.entered.load(Ordering::SeqCst),
+            3 * WORKERS
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
     let mut c = s.conn();
-    let t = Instant::now();
     for _ in 0..10 {
         assert_eq!(c.get("/api/hello/ping").status, 200);
     }
-    let pings = t.elapsed();
-    assert!(
-        pings < Duration::from_millis(500),
-        "10 pings took {pings:?} beside blocking verbs"
-    );
-    for b in blockers {
-        let (status, took) = b.join().unwrap();
-        assert_eq!(status, 200);
-        assert!(
-            took < Duration::from_millis(2500),
-            "blocking verbs ran side by side: {took:?}"
-        );
+    GATE.open();
+    for h in holders {
+        assert_eq!(h.join().unwrap().0, 200);
     }
 }
 
@@ -179,7 +239,7 @@ fn blocking_verbs_outnumbering_the_workers_do_not_stop_other_apis() {
 #[test]
 fn blocking_inside_async_verbs_stalls_the_workers() {
     let s = Server::start();
-    let blockers = start_many(s.addr, "/api/fault/block-async-wrongly", WORKERS);
+    let blockers = start_many(s.addr, "/api/fault/block-async-wrongly", "1500", WORKERS);
     thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
     assert_eq!(s.conn().get("/api/hello/ping").status, 200);

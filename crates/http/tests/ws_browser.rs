@@ -5,8 +5,8 @@
 //! (promises, events, disconnection, reconnection, calls from the server,
 //! the AGL `AFB()` factory).
 //!
-//! Skips (printing why) only when Chromium is not installed; CI installs the
-//! Debian package `chromium`.
+//! Skips (printing why) only when Chromium is not installed, and fails then
+//! under `CI=true` (`scripts/install-deps.sh` installs the package `chromium`).
 
 #[path = "ws_support/cdp.rs"]
 mod cdp;
@@ -66,7 +66,7 @@ impl Web {
 fn browser() -> Option<Browser> {
     let b = Browser::launch();
     if b.is_none() {
-        eprintln!("SKIPPED: Chromium not found (install the Debian package `chromium`, or set AFB_CHROMIUM)");
+        afb_testkit::skip_or_fail("Chromium is not installed (Debian package `chromium`, or set AFB_CHROMIUM)");
     }
     b
 }

@@ -1,5 +1,5 @@
 //! x-afb-ws-json1 over a real WebSocket: the rows and examples of
-//! `shared/spec/wsj1.md` against `afb_http::ws` with the sample APIs.
+//! `docs/protocols/wsj1.md` against `afb_http::ws` with the sample APIs.
 
 mod ws_support;
 

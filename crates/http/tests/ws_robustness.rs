@@ -303,7 +303,7 @@ async fn a_client_that_does_not_read_is_dropped_and_blocks_nobody() {
         }
     }
     assert!(
-        worst < Duration::from_secs(2),
+        worst < Duration::from_secs(5),
         "pushing never waits for the stuck client ({worst:?})"
     );
     srv.wait_until("the stuck client is dropped", || reg.events().listener_count() == 1)
@@ -311,7 +311,7 @@ async fn a_client_that_does_not_read_is_dropped_and_blocks_nobody() {
     // The other client still gets quick replies.
     let t0 = Instant::now();
     pusher.call_ok("after", "hello/ping", "null").await;
-    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert!(t0.elapsed() < Duration::from_secs(5));
     // The stuck one finds its connection ended after what was buffered.
     let mut received = 0;
     loop {

@@ -64,19 +64,33 @@ pub fn accepts(port: u16) -> bool {
     }
 }
 
-/// The path of the program `name` found on `PATH`. When it is missing, a
-/// test may skip (`None`, with a note on stderr), except under `CI=true`
-/// where this panics: a test must not pass by being skipped.
+/// Whether the tests run under CI (`CI=true`), where nothing may be skipped.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The one way a test skips: outside CI it prints why on stderr (the caller
+/// then returns), under `CI=true` it panics with `reason`, so that no test
+/// passes there by being skipped.
+pub fn skip_or_fail(reason: &str) {
+    assert!(
+        !under_ci(),
+        "{reason} (scripts/install-deps.sh installs what the tests need) and CI=true"
+    );
+    eprintln!("SKIPPED: {reason} (this fails under CI=true)");
+}
+
+/// The path of the program `name` found on `PATH` (or in `/usr/sbin`,
+/// `/sbin`). When it is missing: `None` after [`skip_or_fail`], which
+/// panics under `CI=true`.
 pub fn require_tool(name: &str) -> Option<PathBuf> {
-    let found =
-        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|f| f.is_file());
     if found.is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(
-            !ci,
-            "{name} is not installed (scripts/install-deps.sh installs it) and CI=true"
-        );
-        eprintln!("{name} is not installed: this test is skipped (it fails under CI=true)");
+        skip_or_fail(&format!("{name} is not installed"));
     }
     found
 }

@@ -1,5 +1,6 @@
-//! Golden tests: every "Measured bytes" line of `shared/spec/wsapi.md`, written here in the
-//! spec's own notation, must be produced exactly by `encode` and decoded back by `decode`.
+//! Golden tests: byte sequences measured on the C binders' wsapi links (the examples of
+//! `docs/protocols/wsapi-v1.md` and more), written here in a hex-and-strings notation, must be
+//! produced exactly by `encode` and decoded back by `decode`.
 
 use afb_wsapi_codec::frame::{self, FrameDecoder, FrameEvent};
 use afb_wsapi_codec::{decode, encode, encode_framed, encode_to_vec, Message};

@@ -1,7 +1,7 @@
 //! wsapi transport: export a local API on a socket (`--ws-server`) and
 //! import a remote API (`--ws-client`), so that several binder processes
 //! form one API space. The bytes are those of `afb-wsapi-codec`; the
-//! protocol is `shared/spec/wsapi.md`.
+//! protocol is described in `docs/protocols/wsapi-v1.md`.
 //!
 //! - [`serve`] / [`serve_listener`]: the server stub (`server` module), one
 //!   link per connected peer;

@@ -256,7 +256,7 @@ async fn stuck_remote_times_out_locally() {
     let t0 = tokio::time::Instant::now();
     let r = c.call("slow", "sleep", &3000).await;
     assert_eq!(&*r.status, "timeout", "{r:?}");
-    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     // the link still works, and the late reply is dropped
     assert_eq!(data(&c.call("slow", "sleep", &1).await), json!(1));
 }

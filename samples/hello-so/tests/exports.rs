@@ -24,11 +24,7 @@ fn dynamic_symbols(so: &PathBuf) -> Option<Vec<(String, char, u64)>> {
     let out = match Command::new("nm").args(["-D", "-S", "--defined-only"]).arg(so).output() {
         Ok(o) if o.status.success() => o,
         _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "nm (binutils) is needed for this test"
-            );
-            eprintln!("note: nm (binutils) not found: symbol kinds and sizes not checked");
+            afb_testkit::skip_or_fail("nm (binutils) is not installed: symbol kinds and sizes not checked");
             return None;
         }
     };

@@ -1,6 +1,7 @@
 //! The `hello` sample API: the verbs of the C binders' hello sample, with the
 //! same argument shapes, so that scripts and pages written for them work.
-//! See `shared/spec/samples.md` for the contract.
+//! The C builds of the same sample (`crates/cbinding/tests/c/hello.c`) must
+//! answer as this one does (`bins/afb-daemon/tests/cbinding.rs`).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]

@@ -1,8 +1,8 @@
 //! Helpers of the robustness tests (`defects.rs`, `limits.rs`,
-//! `security.rs`, `soak.rs`): a daemon in its own working directory, the
+//! `security.rs`; the soak is `afb-bench soak`): a daemon in its own working directory, the
 //! std-socket HTTP and WebSocket clients of the `afb-http` tests, a small
 //! x-afb-ws-json1 client on top, and a raw wsapi peer (frames and messages
-//! written by hand, as `shared/spec/wsapi.md` gives them).
+//! written by hand, as `docs/protocols/wsapi-v1.md` gives them).
 
 #![allow(dead_code)]
 
@@ -222,7 +222,7 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 // ---- wsapi by hand ------------------------------------------------------------
 
-/// wsapi message builders (`shared/spec/wsapi.md`).
+/// wsapi message builders (`docs/protocols/wsapi-v1.md`).
 pub mod wire {
     /// `string`: u32 length (with the NUL), bytes, NUL.
     pub fn s(text: &str) -> Vec<u8> {
