@@ -4,7 +4,8 @@
 //! daemon), listen (HTTP, `--ws-server`, `--rpc-server`), run the `--call`s, notify systemd
 //! (`READY=1`), start `--exec`; then serve until SIGTERM/SIGINT, an exit
 //! request (`hello/exit`) or the end of the `--exec` child, and shut down
-//! gracefully. SIGHUP reloads the TLS material ([`crate::tls::reload`]).
+//! gracefully. SIGHUP reloads the TLS material ([`crate::tls::reload`])
+//! and the policy file of `--permissions policy:FILE`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -469,6 +470,7 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
     };
     let registry = Registry::new(config);
     level_source.attach(&registry);
+    let access = crate::access::install(&registry, o.permissions.as_deref())?;
     if p.token.is_none() {
         tracing::warn!("no --token: token checks accept any token until a verb renews it (development mode)");
     }
@@ -586,7 +588,10 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
             let child = &mut running.child;
             Ok(loop {
                 tokio::select! {
-                    _ = sighup.recv() => crate::tls::reload(),
+                    _ = sighup.recv() => {
+                        crate::tls::reload();
+                        crate::access::reload(&access);
+                    }
                     _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
                     _ = sigint.recv() => break Stop::Signal("SIGINT"),
                     r = exit_rx.wait_for(Option::is_some) => break Stop::ExitRequest(r.ok().and_then(|v| *v).unwrap_or(0)),

@@ -10,8 +10,11 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub(crate) mod access;
 pub(crate) mod bindings;
 pub mod catalogue;
+pub mod config;
+pub(crate) mod cynagora;
 pub mod daemon;
 pub(crate) mod exec;
 pub mod listen;
@@ -58,8 +61,13 @@ pub fn run(args: &[OsString], samples: Samples) -> i32 {
             return 2;
         }
     };
-    if opts.dump_config {
-        match serde_json::to_string_pretty(&opts.to_json()) {
+    if opts.dump_config || opts.dump_final_config {
+        let v = if opts.dump_final_config {
+            opts.to_final_json()
+        } else {
+            opts.to_json()
+        };
+        match serde_json::to_string_pretty(&v) {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("<3> ERROR: --dump-config: {e}");

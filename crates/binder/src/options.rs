@@ -1,6 +1,7 @@
 //! The daemon's options: command line (the C binders' option names),
-//! environment (`AFB_*`), and JSON config files (`--config FILE`, keys are
-//! the long option names, repeatable, merged; unknown keys are errors).
+//! environment (`AFB_*`), and config files (`--config FILE`, JSON or YAML
+//! read by [`crate::config`], keys are the long option names, repeatable,
+//! merged; unknown keys are errors).
 //!
 //! Merging: each config file becomes `--KEY=VALUE` arguments placed before
 //! the command line's, in the order of the files; then everything is parsed
@@ -26,8 +27,8 @@ use serde_json::{Map, Value};
     version,
     about = "The application framework binder: serves APIs over HTTP, WebSocket (x-afb-ws-json1) and wsapi",
     args_override_self = true,
-    after_help = "Options can also come from JSON config files (--config FILE): keys are the long option \
-                  names. -e/--exec must be the last option: everything after it is the command."
+    after_help = "Options can also come from config files (--config FILE, JSON with comments for .json/.jso, \
+                  else YAML): keys are the long option names. -e/--exec must be the last option: everything after it is the command."
 )]
 #[serde(rename_all = "kebab-case")]
 pub struct Options {
@@ -299,6 +300,11 @@ pub struct Options {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_origin: Vec<String>,
 
+    /// Permission backend answering the permissions of verbs' access rules: deny-all (default), grant-all (development only), policy:FILE (JSON or YAML rules, reloaded on SIGHUP), api:API[/VERB] (asks a verb of the binder, VERB defaults to check), cynagora[:SOCKET] (redpesk's policy service; default $CYNAGORA_SOCKET_CHECK, else /var/run/cynagora/cynagora.check)
+    #[arg(long, value_name = "BACKEND")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<String>,
+
     // ---- logging ------------------------------------------------------
     /// More verbose (repeatable)
     #[arg(short = 'v', long, action = ArgAction::Count)]
@@ -366,7 +372,7 @@ pub struct Options {
     #[serde(skip_serializing_if = "is_false")]
     pub daemon: bool,
 
-    /// Read options from a JSON config file (keys: long option names), repeatable
+    /// Read options from a config file (.json/.jso: JSON with comments, else YAML; keys: long option names; $ref includes, ${VAR} expansion), repeatable
     #[arg(long, value_name = "FILE", action = ArgAction::Append)]
     #[serde(skip)]
     pub config: Vec<PathBuf>,
@@ -375,6 +381,11 @@ pub struct Options {
     #[arg(short = 'Z', long)]
     #[serde(skip)]
     pub dump_config: bool,
+
+    /// Print the effective configuration (every option, defaults included) as JSON and exit
+    #[arg(short = 'z', long)]
+    #[serde(skip)]
+    pub dump_final_config: bool,
 
     /// Run PROG ARGS... once started (@p: port, @t: token, @@: @); the daemon exits when it exits, with its code. Must be last.
     #[arg(short = 'e', long, value_name = "PROG ARGS", num_args = 1.., allow_hyphen_values = true)]
@@ -459,6 +470,12 @@ pub enum ConfigError {
         /// The key.
         key: String,
     },
+    /// A config file that does not read, parse, include or expand (the
+    /// reason names the file and, when known, the line).
+    File {
+        /// Why.
+        reason: String,
+    },
     /// A value of the wrong kind for its key.
     BadValue {
         /// The file.
@@ -487,6 +504,7 @@ impl fmt::Display for ConfigError {
                 "{file}: unknown key {key:?} (keys are the long option names, see --help)"
             ),
             ConfigError::BadValue { file, key, reason } => write!(f, "{file}: key {key:?}: {reason}"),
+            ConfigError::File { reason } => f.write_str(reason),
         }
     }
 }
@@ -547,7 +565,7 @@ fn scalar(key: &str, v: &Value, file: &str) -> Result<String, ConfigError> {
     }
 }
 
-/// Turns one config file's JSON object into `--KEY=VALUE` arguments.
+/// Turns one config file's JSON text into `--KEY=VALUE` arguments.
 pub(crate) fn config_to_args(text: &str, file: &str) -> Result<(Vec<OsString>, Vec<OsString>), ConfigError> {
     let v: Value = serde_json::from_str(text).map_err(|error| ConfigError::NotJson {
         file: file.to_owned(),
@@ -556,6 +574,14 @@ pub(crate) fn config_to_args(text: &str, file: &str) -> Result<(Vec<OsString>, V
     let Value::Object(obj) = v else {
         return Err(ConfigError::NotObject { file: file.to_owned() });
     };
+    object_to_args(obj, file)
+}
+
+/// Turns one config file's object into `--KEY=VALUE` arguments.
+pub(crate) fn object_to_args(
+    obj: Map<String, Value>,
+    file: &str,
+) -> Result<(Vec<OsString>, Vec<OsString>), ConfigError> {
     let keys = config_keys();
     let mut out = Vec::new();
     let mut exec = Vec::new();
@@ -610,16 +636,39 @@ pub(crate) fn config_to_args(text: &str, file: &str) -> Result<(Vec<OsString>, V
 }
 
 /// Loads the options from the command line (`args` without the program
-/// name) and the config files it names.
+/// name) and the config files it names (JSON with comments or YAML,
+/// includes and variables: see [`crate::config`]).
 pub fn load(args: &[OsString]) -> Result<Options, OptionsError> {
-    load_with(args, |file| std::fs::read_to_string(file))
+    let keys = config_keys();
+    let env = |v: &str| std::env::var(v).ok();
+    load_files(args, |file| {
+        let name = file.display().to_string();
+        let obj = crate::config::load(file, &keys, &env).map_err(|reason| ConfigError::File { reason })?;
+        object_to_args(obj, &name)
+    })
 }
 
-/// [`load`] reading config files through `read` (no other side effect:
-/// tests and fuzzing give the files' text).
+/// [`load`] reading config files (plain JSON) through `read` (no other
+/// side effect: tests and fuzzing give the files' text).
 pub fn load_with(
     args: &[OsString],
     read: impl Fn(&std::path::Path) -> std::io::Result<String>,
+) -> Result<Options, OptionsError> {
+    load_files(args, |file| {
+        let name = file.display().to_string();
+        let text = read(file).map_err(|error| ConfigError::Read {
+            file: name.clone(),
+            error,
+        })?;
+        config_to_args(&text, &name)
+    })
+}
+
+type FileArgs = (Vec<OsString>, Vec<OsString>);
+
+fn load_files(
+    args: &[OsString],
+    file_args: impl Fn(&std::path::Path) -> Result<FileArgs, ConfigError>,
 ) -> Result<Options, OptionsError> {
     let prog = || OsString::from("afb-daemon");
     let (front, cli_exec) = split_exec(args);
@@ -627,14 +676,7 @@ pub fn load_with(
     let mut merged = vec![prog()];
     let mut exec = Vec::new();
     for file in &first.config {
-        let name = file.display().to_string();
-        let text = read(file).map_err(|error| {
-            OptionsError::Config(ConfigError::Read {
-                file: name.clone(),
-                error,
-            })
-        })?;
-        let (a, e) = config_to_args(&text, &name).map_err(OptionsError::Config)?;
+        let (a, e) = file_args(file).map_err(OptionsError::Config)?;
         merged.extend(a);
         if !e.is_empty() {
             exec = e;
@@ -656,6 +698,32 @@ impl Options {
     /// which `--config` accepts back.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or_else(|_| Value::Object(Map::new()))
+    }
+
+    /// The effective configuration: [`Options::to_json`] with every other
+    /// option at its default (`false`, `0`, `[]` or `null`).
+    pub fn to_final_json(&self) -> Value {
+        let mut v = self.to_json();
+        if let Value::Object(m) = &mut v {
+            for a in Options::command().get_arguments() {
+                let Some(long) = a.get_long() else { continue };
+                if matches!(
+                    long,
+                    "help" | "version" | "config" | "dump-config" | "dump-final-config"
+                ) || m.contains_key(long)
+                {
+                    continue;
+                }
+                let default = match a.get_action() {
+                    ArgAction::SetTrue => Value::Bool(false),
+                    ArgAction::Count => Value::from(0),
+                    ArgAction::Append => Value::Array(Vec::new()),
+                    _ => Value::Null,
+                };
+                m.insert(long.to_owned(), default);
+            }
+        }
+        v
     }
 
     /// Whether an option provides APIs (then the samples are not served

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use afb_core::api::{permissions_json, ApiDecl, ApiImpl, ApiRef, ApiState, BoxFuture};
 use afb_core::info::{AuthRule, VerbInfo};
 use afb_core::name::glob_match;
-use afb_core::{status, Auth, LogLevel, Registry, Reply, ReqHandle, Request};
+use afb_core::{status, Auth, LogLevel, Registry, Reply, Request};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
@@ -60,8 +60,27 @@ pub(crate) struct CVerb {
     pub call: VerbFn,
     pub vcbdata: SendPtr,
     pub auth: Auth,
-    pub cauth: SendPtr,
+    /// The binding's `struct afb_auth` tree, read once when the verb is declared (an unknown
+    /// node or a tree deeper than 32 levels is `No`, as C refuses them).
+    pub rule: Option<Arc<AuthRule>>,
     pub glob: bool,
+}
+
+impl CVerb {
+    /// The access rule of a C auth tree.
+    ///
+    /// # Safety
+    /// `cauth` is NULL or a valid tree of `struct afb_auth` (the binding's
+    /// static data).
+    pub(crate) unsafe fn rule_of(cauth: SendPtr) -> Option<Arc<AuthRule>> {
+        if cauth.0.is_null() {
+            return None;
+        }
+        // SAFETY: per the contract.
+        Some(Arc::new(
+            unsafe { auth_rule(cauth.0.cast(), 0) }.unwrap_or(AuthRule::No),
+        ))
+    }
 }
 
 /// An event handler of an API (`event_handler_add`).
@@ -491,8 +510,7 @@ impl CApi {
                 info: v.info.clone(),
                 glob: v.glob,
                 auth: v.auth,
-                // SAFETY: `cauth` is NULL or the binding's static auth tree.
-                rule: unsafe { auth_rule(v.cauth.0.cast(), 0) },
+                rule: v.rule.as_deref().cloned(),
             })
             .collect();
         let info = self.api_ref().map(|a| a.entry().info().to_owned()).unwrap_or_default();
@@ -506,6 +524,9 @@ impl CApi {
             if let Some(perm) = permissions_json(&v.auth) {
                 get.insert("x-permissions".into(), perm);
             }
+            if let Some(r) = &v.rule {
+                get.insert("x-auth".into(), r.to_json());
+            }
             get.insert("responses".into(), json!({"200": {"description": v.info}}));
             paths.insert(format!("/{}", v.name), json!({ "get": Value::Object(get) }));
         }
@@ -516,53 +537,6 @@ impl CApi {
             "x-binding-c-generator": {"api": self.name},
             "paths": Value::Object(paths),
         })
-    }
-}
-
-/// Checks a `struct afb_auth` tree against a request. The error is the
-/// status to reply.
-///
-/// # Safety
-/// `auth` is NULL or a valid tree of `struct afb_auth` (the binding's
-/// static data).
-unsafe fn check_cauth(auth: *const AfbAuth, h: &ReqHandle, depth: u32) -> Result<(), &'static str> {
-    if depth > 32 {
-        return Err(status::FORBIDDEN);
-    }
-    // SAFETY: per the contract.
-    let Some(a) = (unsafe { auth.as_ref() }) else {
-        return Ok(());
-    };
-    let child = |p: usize| p as *const AfbAuth;
-    match a.kind {
-        0 => Err(status::FORBIDDEN),
-        1 => {
-            if h.session().check_token(h.client().token.as_deref()) {
-                Ok(())
-            } else {
-                Err(status::INVALID_TOKEN)
-            }
-        }
-        2 => {
-            let need = (a.u & 0xffff_ffff) as u32;
-            if u32::from(h.loa()) >= need {
-                Ok(())
-            } else {
-                Err(status::INSUFFICIENT_SCOPE)
-            }
-        }
-        // No permission service: granted, as the C binders do without one.
-        3 => Ok(()),
-        // SAFETY: children of a valid tree are valid trees.
-        4 => unsafe { check_cauth(child(a.u), h, depth + 1).or_else(|_| check_cauth(a.next, h, depth + 1)) },
-        // SAFETY: as above.
-        5 => unsafe { check_cauth(child(a.u), h, depth + 1).and_then(|_| check_cauth(a.next, h, depth + 1)) },
-        // SAFETY: as above.
-        6 => match unsafe { check_cauth(child(a.u), h, depth + 1) } {
-            Ok(()) => Err(status::FORBIDDEN),
-            Err(_) => Ok(()),
-        },
-        _ => Ok(()),
     }
 }
 
@@ -629,18 +603,26 @@ impl ApiImpl for CApiImpl {
             req.reply(reply);
             return ready();
         }
-        // SAFETY: `cauth` is NULL or the binding's static auth tree.
-        if let Err(st) = unsafe { check_cauth(verb.cauth.0.cast(), &req, 0) } {
-            req.reply(Reply::error(st, Some("authorisation refused".into())));
-            return ready();
-        }
         let Some(rt) = util::runtime() else {
             req.reply(Reply::error(status::INTERNAL_ERROR, Some("no runtime".into())));
             return ready();
         };
-        let job = rt.spawn_blocking(move || call_verb(api, verb, req));
+        let Some(rule) = verb.rule.clone() else {
+            let job = rt.spawn_blocking(move || call_verb(api, verb, req));
+            return Box::pin(async move {
+                let _ = job.await;
+            });
+        };
+        let check = afb_core::access::check_rule(&req, &rule);
         Box::pin(async move {
-            let _ = job.await;
+            match check.await {
+                Ok(()) => {
+                    let _ = rt.spawn_blocking(move || call_verb(api, verb, req)).await;
+                }
+                Err(reply) => {
+                    req.reply(reply);
+                }
+            }
         })
     }
 

@@ -166,7 +166,8 @@ pub(crate) unsafe fn add_verbs<Cb: Copy>(
             call: call(cb),
             vcbdata: SendPtr(v.vcbdata),
             auth: Auth::from_v2(u32::from(v.session)),
-            cauth: SendPtr(v.auth.cast_mut().cast()),
+            // SAFETY: the binding's static auth tree, or NULL.
+            rule: unsafe { CVerb::rule_of(SendPtr(v.auth.cast_mut().cast())) },
             glob: v.glob & 1 != 0,
         };
         api.add_verb(verb)
@@ -198,7 +199,8 @@ pub(crate) fn add_verb(
         call,
         vcbdata: SendPtr(vcbdata),
         auth: Auth::from_v2(session),
-        cauth: SendPtr(auth.cast_mut().cast()),
+        // SAFETY: the binding's static auth tree, or NULL.
+        rule: unsafe { CVerb::rule_of(SendPtr(auth.cast_mut().cast())) },
         glob: glob != 0,
     };
     match api.add_verb(verb) {
@@ -392,14 +394,5 @@ pub(crate) fn context_make(
 
 /// The client description (`get_client_info`) as JSON text.
 pub(crate) fn client_info(h: &ReqHandle) -> String {
-    let mut v = serde_json::json!({"uuid": h.session().uuid(), "LOA": h.loa()});
-    if let Some(c) = &h.client().creds {
-        v["uid"] = c.uid.into();
-        v["gid"] = c.gid.into();
-        v["pid"] = c.pid.into();
-        if let Some(l) = &c.label {
-            v["label"] = l.clone().into();
-        }
-    }
-    v.to_string()
+    afb_core::access::client_info(h).to_string()
 }

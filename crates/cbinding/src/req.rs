@@ -103,6 +103,19 @@ pub(crate) fn wait(fut: BoxFuture<Reply>) -> Reply {
         .unwrap_or_else(|_| Reply::error(status::INTERNAL_ERROR, Some("reply lost".into())))
 }
 
+/// Asks the binder's permission backend about `permission` for `h`'s
+/// client; the future's reply is a success when granted.
+pub(crate) fn permission(h: &afb_core::ReqHandle, permission: &str) -> BoxFuture<Reply> {
+    let fut = afb_core::access::check_permission(h, permission);
+    Box::pin(async move {
+        if fut.await {
+            Reply::success(None, None)
+        } else {
+            Reply::error(status::INSUFFICIENT_SCOPE, None)
+        }
+    })
+}
+
 /// Runs `then` with the reply, on the blocking pool, when it arrives.
 pub(crate) fn then(fut: BoxFuture<Reply>, then: impl FnOnce(Reply) + Send + 'static) {
     let Some(rt) = util::runtime() else {

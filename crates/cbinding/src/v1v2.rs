@@ -99,7 +99,8 @@ pub(crate) unsafe fn add_verbs_v1(api: &'static CApi, verbs: *const VerbDescV1) 
             call: x2::verb_fn_x1(cb),
             vcbdata: SendPtr(std::ptr::null_mut()),
             auth: Auth::from_v1(v.session as u32),
-            cauth: SendPtr(std::ptr::null_mut()),
+            // v1 verbs have no auth tree.
+            rule: None,
             glob: false,
         };
         api.add_verb(verb).map_err(|rc| format!("a verb was refused ({rc})"))?;

@@ -96,7 +96,8 @@ pub(crate) unsafe fn add_verbs_v2(api: &'static CApi, verbs: *const VerbV2) -> R
             call: x2::verb_fn_x1(cb),
             vcbdata: SendPtr(std::ptr::null_mut()),
             auth: Auth::from_v2(v.session),
-            cauth: SendPtr(v.auth.cast_mut().cast()),
+            // SAFETY: the binding's static auth tree, or NULL.
+            rule: unsafe { CVerb::rule_of(SendPtr(v.auth.cast_mut().cast())) },
             glob: false,
         };
         api.add_verb(verb)

@@ -334,6 +334,8 @@ pub struct Verb {
     pub info: String,
     /// Session requirements.
     pub auth: Auth,
+    /// Access rule checked before the verb runs (after the session's).
+    pub rule: Option<Arc<crate::access::AuthRule>>,
     /// Implementation.
     pub handler: Arc<dyn VerbHandler>,
 }
@@ -345,8 +347,15 @@ impl Verb {
             name: name.into(),
             info: String::new(),
             auth: Auth::NONE,
+            rule: None,
             handler: Arc::new(handler),
         }
+    }
+
+    /// Sets the access rule.
+    pub fn rule(mut self, rule: crate::access::AuthRule) -> Self {
+        self.rule = Some(Arc::new(rule));
+        self
     }
 
     /// Sets the description.
@@ -485,6 +494,9 @@ impl LocalApi {
             if let Some(perm) = permissions_json(&v.auth) {
                 get.insert("x-permissions".into(), perm);
             }
+            if let Some(r) = &v.rule {
+                get.insert("x-auth".into(), r.to_json());
+            }
             get.insert("responses".into(), json!({"200": {"description": v.info}}));
             paths.insert(format!("/{}", v.name), json!({ "get": Value::Object(get) }));
         }
@@ -521,6 +533,7 @@ impl LocalApi {
                 name: v.name.clone(),
                 info: v.info.clone(),
                 auth: v.auth,
+                rule: v.rule.as_deref().cloned(),
                 ..Default::default()
             })
             .collect();
@@ -582,7 +595,20 @@ impl ApiImpl for LocalApi {
             req.reply(reply);
             return ready();
         }
-        verb.handler.call(req)
+        match &verb.rule {
+            None => verb.handler.call(req),
+            Some(rule) => {
+                let check = crate::access::check_rule(&req, rule);
+                Box::pin(async move {
+                    match check.await {
+                        Ok(()) => verb.handler.call(req).await,
+                        Err(reply) => {
+                            req.reply(reply);
+                        }
+                    }
+                })
+            }
+        }
     }
 
     fn start(&self, api: ApiRef) -> BoxFuture<Result<(), String>> {

@@ -182,6 +182,7 @@ pub struct Registry {
     level: AtomicLevel,
     started: AtomicBool,
     exit: watch::Sender<Option<i32>>,
+    access: crate::access::AccessControl,
 }
 
 impl fmt::Debug for Registry {
@@ -210,7 +211,13 @@ impl Registry {
             resolver: RwLock::new(None),
             started: AtomicBool::new(false),
             exit,
+            access: crate::access::AccessControl::default(),
         })
+    }
+
+    /// Access control: the permission backend.
+    pub fn access(&self) -> &crate::access::AccessControl {
+        &self.access
     }
 
     /// The settings.

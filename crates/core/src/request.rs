@@ -296,6 +296,11 @@ impl Shared {
         if let Some(t) = lock(&self.renewed).take() {
             reply.token = Some(t);
         }
+        // The session's state for the API ends before the client can see
+        // the reply (and send its next request).
+        if self.close_after.load(Ordering::Acquire) {
+            self.client.session.close_api(self.api.id());
+        }
         if let Some((began, st)) = &self.observed {
             if let Some(o) = self.registry.hooks().get() {
                 o.end(&self.info(), st.as_ref(), &reply, began.elapsed());
@@ -304,9 +309,6 @@ impl Shared {
         let sink = lock(&self.reply.sink).take();
         if let Some(sink) = sink {
             sink.reply(reply);
-        }
-        if self.close_after.load(Ordering::Acquire) {
-            self.client.session.close_api(self.api.id());
         }
         self.registry.request_finished();
         self.reply.notify.notify_one();

@@ -32,6 +32,8 @@ pub enum PeerInfo {
         cred: Option<PeerCred>,
         /// The socket file it connected to (`None`: abstract or passed socket).
         socket: Option<PathBuf>,
+        /// Its security label (`SO_PEERSEC`), when the kernel has one.
+        label: Option<String>,
     },
     /// A peer over TLS.
     Tls {
@@ -49,6 +51,15 @@ impl PeerInfo {
             PeerInfo::Unix { cred, .. } => *cred,
             PeerInfo::Tcp { .. } => None,
             PeerInfo::Tls { inner, .. } => inner.cred(),
+        }
+    }
+
+    /// The unix peer's security label (`SO_PEERSEC`).
+    pub fn label(&self) -> Option<&str> {
+        match self {
+            PeerInfo::Unix { label, .. } => label.as_deref(),
+            PeerInfo::Tcp { .. } => None,
+            PeerInfo::Tls { inner, .. } => inner.label(),
         }
     }
 

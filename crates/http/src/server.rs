@@ -247,7 +247,11 @@ impl HttpServer {
                                     subject: c.subject.clone(),
                                     names: c.names.clone(),
                                 }),
-                            );
+                            )
+                            .map(|mut c| {
+                                c.label = peer.label().map(str::to_owned);
+                                c
+                            });
                             me.serve_io(stream, creds);
                         }
                         Err(e) => accept_failed(e).await,

@@ -21,17 +21,6 @@ pub struct Peer {
     pub trusted: bool,
 }
 
-impl Peer {
-    /// The credentials a call from this peer runs with: the ones it passes
-    /// for its client when it is trusted and they parse, else its own.
-    pub fn call_creds(&self, passed: Option<&str>) -> Option<Arc<Credentials>> {
-        match passed.filter(|_| self.trusted).and_then(parse_creds) {
-            Some(c) => Some(Arc::new(c)),
-            None => self.creds.clone(),
-        }
-    }
-}
-
 /// The uid this process runs as (owner of `/proc/self`).
 pub fn my_uid() -> Option<u32> {
     static UID: OnceLock<Option<u32>> = OnceLock::new();
@@ -49,7 +38,10 @@ pub fn peer_of(info: &PeerInfo) -> Peer {
             names: c.names.clone(),
         }),
     )
-    .map(Arc::new);
+    .map(|mut c| {
+        c.label = info.label().map(str::to_owned);
+        Arc::new(c)
+    });
     let trusted = creds.as_ref().is_some_and(|c| c.uid == 0 || Some(c.uid) == my_uid());
     Peer {
         label: info.to_string(),
@@ -107,26 +99,5 @@ mod tests {
         assert_eq!(parse_creds("zz:2:3-x"), None);
         assert_eq!(parse_creds("1:2:3").map(|c| c.uid), None);
         assert_eq!(parse_creds("1:2:3-").map(|c| c.label), Some(None));
-    }
-
-    #[test]
-    fn only_trusted_peers_pass_credentials() {
-        let own = Arc::new(Credentials {
-            uid: 5,
-            gid: 5,
-            pid: 1,
-            label: None,
-            cert: None,
-        });
-        let mut p = Peer {
-            label: "x".into(),
-            creds: Some(own.clone()),
-            trusted: false,
-        };
-        assert_eq!(p.call_creds(Some("7:7:7-L")), Some(own.clone()));
-        p.trusted = true;
-        assert_eq!(p.call_creds(Some("7:7:7-L")).map(|c| c.uid), Some(7));
-        assert_eq!(p.call_creds(Some("garbage")), Some(own));
-        assert_eq!(p.call_creds(None).map(|c| c.uid), Some(5));
     }
 }

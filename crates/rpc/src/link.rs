@@ -501,20 +501,13 @@ impl Link {
                 }
             }
         };
-        let creds = match c.creds {
-            None => self.peer.creds.clone(),
-            Some(_) if !self.peer.trusted => {
-                self.reply(
-                    callid,
-                    Reply::error(
-                        status::INSUFFICIENT_SCOPE,
-                        Some("this peer may not call on behalf of others".into()),
-                    ),
-                );
-                return Ok(());
-            }
+        // Credentials passed on behalf of a client of the peer: taken from
+        // a peer running as root or as us, or one the permission backend
+        // grants `urn:redpesk:permission:*:partner:on-behalf-credentials`.
+        let (creds, on_behalf) = match c.creds {
+            None => (self.peer.creds.clone(), false),
             Some(text) => match text.to_str().ok().and_then(parse_creds) {
-                Some(c) => Some(Arc::new(c)),
+                Some(c) => (Some(Arc::new(c)), !self.peer.trusted),
                 None => {
                     self.reply(
                         callid,
@@ -538,7 +531,32 @@ impl Link {
             external,
             chain: None,
         };
-        registry.dispatch(call, sink);
+        if !on_behalf {
+            registry.dispatch(call, sink);
+            return Ok(());
+        }
+        let ask = afb_core::access::may_act_on_behalf(&registry, self.peer.creds.clone());
+        let (api, verb) = (call.api.to_owned(), call.verb.to_owned());
+        let (args, client) = (call.args, call.client);
+        tokio::spawn(async move {
+            if ask.await {
+                let call = Call {
+                    api: &api,
+                    verb: &verb,
+                    args,
+                    client,
+                    external,
+                    chain: None,
+                };
+                registry.dispatch(call, sink);
+            } else {
+                tracing::info!(link = %me.label, "call on behalf of another client from a peer without the permission: refused");
+                sink.reply(Reply::error(
+                    status::INSUFFICIENT_SCOPE,
+                    Some("this peer may not call on behalf of others".into()),
+                ));
+            }
+        });
         Ok(())
     }
 

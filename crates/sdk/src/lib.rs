@@ -133,6 +133,7 @@ pub mod req;
 pub mod testing;
 pub mod verb;
 
+pub use afb_core::access::AuthRule;
 pub use afb_core::{Args, Auth, Loa, LogLevel, Request};
 pub use api::{Api, ApiBuilder};
 pub use error::{BuildError, Error};
@@ -140,7 +141,7 @@ pub use event::Event;
 pub use handler::{BlockingHandler, FromRequest, Handler, State};
 pub use req::Req;
 pub use serde_json::{json, Value};
-pub use verb::{IntoReply, IntoResponse, Json, Response, Verb};
+pub use verb::{IntoReply, IntoResponse, Json, Response, Verb, VerbAccess};
 
 /// The core crate, for what the SDK does not wrap.
 pub use afb_core as core;
@@ -148,7 +149,8 @@ pub use afb_core as core;
 /// Everything a binding usually needs.
 pub mod prelude {
     pub use crate::{
-        json, Api, ApiBuilder, Args, Auth, Error, Event, Json, Loa, LogLevel, Req, Response, State, Value, Verb,
+        json, Api, ApiBuilder, Args, Auth, AuthRule, Error, Event, Json, Loa, LogLevel, Req, Response, State, Value,
+        Verb,
     };
 }
 

@@ -84,6 +84,20 @@ impl Req {
         self.h.client().creds.as_deref()
     }
 
+    /// Who is calling, as `afb_req_get_client_info` answers: `uid`,
+    /// `gid`, `pid`, `user`, `label`, `id` (when the peer's process is
+    /// known), `uuid` and `LOA` of the session.
+    pub fn client_info(&self) -> Value {
+        afb_core::access::client_info(&self.h)
+    }
+
+    /// Asks the binder's permission backend whether the caller has
+    /// `permission` (`urn:redpesk:token:valid`: whether it presented the
+    /// session's token). Refused when the backend fails.
+    pub fn check_permission(&self, permission: &str) -> impl std::future::Future<Output = bool> + Send + 'static {
+        afb_core::access::check_permission(&self.h, permission)
+    }
+
     /// The token renewed for this request (verbs flagged `renew`).
     pub fn renewed_token(&self) -> Option<Arc<str>> {
         self.h.renewed_token()

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use afb_core::access::AuthRule;
 use afb_core::api::BoxFuture;
 use afb_core::{Auth, Request, VerbHandler};
 use serde::Serialize;
@@ -170,7 +171,27 @@ pub struct Verb {
     name: String,
     info: String,
     auth: Auth,
+    rule: Option<Arc<AuthRule>>,
     make: MakeHandler,
+}
+
+/// What [`Verb::auth`] accepts: session requirements ([`Auth`]) or an
+/// access rule tree ([`AuthRule`], e.g. `Auth::perm("urn:x").or(Auth::loa(2))`).
+pub trait VerbAccess {
+    /// Puts the requirement on the verb.
+    fn apply(self, auth: &mut Auth, rule: &mut Option<Arc<AuthRule>>);
+}
+
+impl VerbAccess for Auth {
+    fn apply(self, auth: &mut Auth, _rule: &mut Option<Arc<AuthRule>>) {
+        *auth = self;
+    }
+}
+
+impl VerbAccess for AuthRule {
+    fn apply(self, _auth: &mut Auth, rule: &mut Option<Arc<AuthRule>>) {
+        *rule = Some(Arc::new(self));
+    }
 }
 
 impl Verb {
@@ -257,6 +278,7 @@ impl Verb {
             name: name.into(),
             info: String::new(),
             auth: Auth::NONE,
+            rule: None,
             make,
         }
     }
@@ -267,9 +289,12 @@ impl Verb {
         self
     }
 
-    /// Sets the session requirements (token check, LOA, renew, close).
-    pub fn auth(mut self, auth: Auth) -> Self {
-        self.auth = auth;
+    /// Sets the session requirements (an [`Auth`]: token check, LOA,
+    /// renew, close) or the access rule (an [`AuthRule`] tree, checked
+    /// after the session requirements, its permissions asked of the
+    /// binder's permission backend); call twice to set both.
+    pub fn auth(mut self, access: impl VerbAccess) -> Self {
+        access.apply(&mut self.auth, &mut self.rule);
         self
     }
 
@@ -286,6 +311,7 @@ impl Verb {
             name: self.name,
             info: self.info,
             auth: self.auth,
+            rule: self.rule,
             handler,
         })
     }

@@ -215,11 +215,60 @@ impl ServerLink {
                 Err(_) => Args::null(),
             },
         };
-        let creds = self.peer.call_creds(user_creds);
-        let (client, sink) = PeerCall::client(&me, callid, session, token, creds, &self.gone);
-        let client = client.with_transport(afb_core::Transport::Wsapi);
-        self.registry
-            .dispatch(Call::external(&self.api, verb, args, client), sink);
+        // Credentials passed for a client of the peer (on behalf) are
+        // taken from a peer running as root or as us, or one the permission
+        // backend grants `urn:redpesk:permission:*:partner:on-behalf-credentials`;
+        // any other peer's call is refused, as the C binders do.
+        let passed = match user_creds {
+            None => None,
+            Some(text) => match afb_link::parse_creds(text) {
+                Some(c) => Some(Arc::new(c)),
+                None => {
+                    lock(&self.st).inflight.done();
+                    self.reply_raw(
+                        callid,
+                        Some(afb_core::status::INVALID_REQUEST),
+                        Some("unreadable credentials"),
+                        "null",
+                    );
+                    return Ok(());
+                }
+            },
+        };
+        match passed {
+            None => {
+                let (client, sink) = PeerCall::client(&me, callid, session, token, self.peer.creds.clone(), &self.gone);
+                let client = client.with_transport(afb_core::Transport::Wsapi);
+                self.registry
+                    .dispatch(Call::external(&self.api, verb, args, client), sink);
+            }
+            Some(c) if self.peer.trusted => {
+                let (client, sink) = PeerCall::client(&me, callid, session, token, Some(c), &self.gone);
+                let client = client.with_transport(afb_core::Transport::Wsapi);
+                self.registry
+                    .dispatch(Call::external(&self.api, verb, args, client), sink);
+            }
+            Some(c) => {
+                let ask = afb_core::access::may_act_on_behalf(&self.registry, self.peer.creds.clone());
+                let verb = verb.to_owned();
+                tokio::spawn(async move {
+                    if ask.await {
+                        let (client, sink) = PeerCall::client(&me, callid, session, token, Some(c), &me.gone);
+                        let client = client.with_transport(afb_core::Transport::Wsapi);
+                        me.registry.dispatch(Call::external(&me.api, &verb, args, client), sink);
+                    } else {
+                        tracing::info!(api = %me.api, peer = %me.peer.label, "call on behalf of another client from a peer without the permission: refused");
+                        lock(&me.st).inflight.done();
+                        me.reply_raw(
+                            callid,
+                            Some(afb_core::status::INSUFFICIENT_SCOPE),
+                            Some("this peer may not call on behalf of others"),
+                            "null",
+                        );
+                    }
+                });
+            }
+        }
         Ok(())
     }
 

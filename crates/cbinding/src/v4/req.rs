@@ -230,17 +230,31 @@ pub(super) extern "C" fn req_get_client_info(r: *mut ReqV4) -> *mut JsonObject {
 
 pub(super) unsafe extern "C" fn req_check_permission(
     r: *mut ReqV4,
-    _permission: *const c_char,
+    permission: *const c_char,
     cb: Option<CheckCallback<Binder>>,
     closure: *mut c_void,
 ) {
+    let closure = SendPtr(closure);
     guard("req check permission", (), || {
-        if let Some(cb) = cb {
-            // No permission service: granted (status 0), as the C binders
-            // do without one.
-            // SAFETY: the binding's callback with its closure.
-            unsafe { cb(closure, 0, r) }
-        }
+        // SAFETY: C gives a live request.
+        let Some(request) = (unsafe { req_of(r) }) else { return };
+        // SAFETY: C gives a string or NULL.
+        let fut = match unsafe { util::cstr(permission) } {
+            Some(p) => req::permission(&request.core.handle, &p),
+            // A NULL permission is refused.
+            None => Box::pin(std::future::ready(Reply::error(status::INVALID_REQUEST, None))),
+        };
+        req_addref(r);
+        let rp = SendPtr(r.cast());
+        req::then(fut, move |reply| {
+            if let Some(cb) = cb {
+                // Granted: 1, refused: 0 (as the C binders' backends).
+                let granted = c_int::from(reply.is_success());
+                // SAFETY: the binding's callback with its closure.
+                unsafe { cb(closure.get(), granted, rp.get().cast()) }
+            }
+            req_unref(rp.get().cast());
+        });
     })
 }
 

@@ -458,9 +458,18 @@ unsafe extern "C" fn req_vverbose(
     })
 }
 
-unsafe extern "C" fn req_has_permission(_r: *mut ReqX2, _perm: *const c_char) -> c_int {
-    // No permission service: granted, as the C binders do without one.
-    1
+unsafe extern "C" fn req_has_permission(r: *mut ReqX2, perm: *const c_char) -> c_int {
+    guard("req has permission", 0, || {
+        // SAFETY: C gives a live request.
+        let Some(request) = (unsafe { req_of(r) }) else {
+            return 0;
+        };
+        // SAFETY: C gives a string or NULL.
+        let Some(p) = (unsafe { util::cstr(perm) }) else {
+            return 0;
+        };
+        c_int::from(crate::req::wait(crate::req::permission(&request.core.handle, &p)).is_success())
+    })
 }
 
 unsafe extern "C" fn req_get_application_id(_r: *mut ReqX2) -> *mut c_char {

@@ -2,6 +2,9 @@
 //! [`crate::Connector`], [`crate::Stream`]): how each binds, connects and
 //! accepts.
 
+// The one module of the endpoint layer with unsafe code (getsockopt SO_PEERSEC).
+#[allow(unsafe_code)]
+pub(crate) mod peersec;
 pub(crate) mod sd;
 pub(crate) mod serial;
 pub(crate) mod tcp;

@@ -129,5 +129,6 @@ pub(crate) async fn accept(listener: &UnixListener, path: Option<&Path>) -> io::
         pid: c.pid().and_then(|p| u32::try_from(p).ok()),
     });
     let socket = path.map(Path::to_path_buf);
-    Ok((s, PeerInfo::Unix { cred, socket }))
+    let label = super::peersec::label(&s);
+    Ok((s, PeerInfo::Unix { cred, socket, label }))
 }
