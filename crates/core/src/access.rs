@@ -721,38 +721,6 @@ pub fn client_info(req: &ReqHandle) -> Value {
     Value::Object(v)
 }
 
-/// Credentials as links carry them: `uid:gid:pid-label`, the numbers in
-/// hexadecimal (the C binders' exported form).
-pub fn export_creds(c: &Credentials) -> String {
-    format!(
-        "{:x}:{:x}:{:x}-{}",
-        c.uid,
-        c.gid,
-        c.pid,
-        c.label.as_deref().unwrap_or(NO_LABEL)
-    )
-}
-
-/// Reads credentials exported by [`export_creds`]; `None` when malformed.
-pub fn import_creds(s: &str) -> Option<Credentials> {
-    if s.len() > 4096 {
-        return None;
-    }
-    let (ids, label) = s.split_once('-')?;
-    let mut it = ids.split(':').map(|x| u32::from_str_radix(x, 16).ok());
-    let (uid, gid, pid) = (it.next()??, it.next()??, it.next()??);
-    if it.next().is_some() {
-        return None;
-    }
-    Some(Credentials {
-        uid,
-        gid,
-        pid,
-        label: Some(label.to_owned()),
-        cert: None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -817,24 +785,6 @@ mod tests {
         assert_eq!(AuthRule::from(Auth::loa(2)), AuthRule::Token.and(AuthRule::Loa(2)));
         let r = Auth::perm("urn:x").or(Auth::loa(1));
         assert_eq!(r, AuthRule::perm("urn:x").or(AuthRule::Token.and(AuthRule::Loa(1))));
-    }
-
-    #[test]
-    fn creds_export() {
-        let c = Credentials {
-            uid: 1000,
-            gid: 27,
-            pid: 4242,
-            label: Some("System::App:foo".into()),
-            cert: None,
-        };
-        let s = export_creds(&c);
-        assert_eq!(s, "3e8:1b:1092-System::App:foo");
-        assert_eq!(import_creds(&s), Some(c));
-        assert_eq!(import_creds("3e8:1b-x"), None);
-        assert_eq!(import_creds("zz:1:1-x"), None);
-        assert_eq!(import_creds("1:1:1:1-x"), None);
-        assert_eq!(import_creds("no dash"), None);
     }
 
     fn q(perm: &str, uid: u32, label: Option<&str>, loa: u8) -> PermissionQuery {

@@ -52,6 +52,10 @@ pub fn peer_of(info: &PeerInfo) -> Peer {
 
 /// Parses credentials as the C binders export them: `UID:GID:PID-LABEL`, hexadecimal.
 pub fn parse_creds(text: &str) -> Option<Credentials> {
+    // A label is a security context: far below this; longer is garbage.
+    if text.len() > 4096 {
+        return None;
+    }
     let (ids, label) = text.split_once('-')?;
     let mut it = ids.split(':').map(|x| u32::from_str_radix(x, 16).ok());
     let (uid, gid, pid) = (it.next()??, it.next()??, it.next()??);
