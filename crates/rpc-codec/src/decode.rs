@@ -656,8 +656,13 @@ fn decode_call_request(chunk: &[u8]) -> Result<CallRequest<'_>, FatalError> {
     let mut call = CallRequest::new(callid, Verb::Special(0));
     let mut verb = None;
     let mut count = 0;
+    // Where the values start: reading them later skips the parameters before.
+    let mut first_value = None;
     // Parameters in any order; for each kind the last one wins.
-    for p in ParamReader::new(chunk, 12) {
+    let mut params = ParamReader::new(chunk, 12);
+    loop {
+        let at = params.pos;
+        let Some(p) = params.next() else { break };
         match p? {
             Param::ResId { kind, id } => match ResourceKind::from_code(kind) {
                 ResourceKind::Api => call.api = None,
@@ -677,12 +682,15 @@ fn decode_call_request(chunk: &[u8]) -> Result<CallRequest<'_>, FatalError> {
                 _ => return Err(FatalError::UnexpectedResourceKind { operation: op, kind }),
             },
             Param::Timeout(seconds) => call.timeout = Some(seconds),
-            Param::Value(_) => count_value(&mut count, declared)?,
+            Param::Value(_) => {
+                first_value.get_or_insert(at);
+                count_value(&mut count, declared)?
+            }
         }
     }
     check_final_count(count, declared)?;
     call.verb = verb.ok_or(FatalError::MissingVerb)?;
-    call.values = Values::wire(chunk, 12, declared);
+    call.values = Values::wire(chunk, first_value.unwrap_or(12), declared);
     Ok(call)
 }
 

@@ -388,7 +388,8 @@ pub fn encoded_len(msg: &Message<'_>) -> Result<usize, EncodeError> {
 /// aligned from its own first byte: start it at a multiple of 8 from the stream origin), or a
 /// version message (the seqno is not used). Returns the number of bytes appended.
 ///
-/// Reserves the space once; makes no other allocation.
+/// Writes in one pass (the `length` field is set once the chunk is written) and allocates
+/// only when `out` must grow: reuse the buffer on hot paths.
 ///
 /// # Errors
 /// When the message cannot be encoded (see [`EncodeError`]); `out` is then unchanged.
@@ -396,19 +397,21 @@ pub fn encode(msg: &Message<'_>, seqno: u16, out: &mut Vec<u8>) -> Result<usize,
     if msg.is_version() {
         return crate::version::encode(msg, out);
     }
-    let length = chunk_length(msg)?;
-    let total = padded_len(length);
-    out.reserve(total);
     let start = out.len();
     let mut writer = Writer { out, start };
-    let header_length = u32::try_from(length).unwrap_or(u32::MAX);
-    if let Err(e) = chunk(&mut writer, msg, seqno, header_length) {
-        // Not reached: the first pass checked the same message.
+    if let Err(e) = chunk(&mut writer, msg, seqno, 0) {
         writer.out.truncate(start);
         return Err(e);
     }
+    let length = writer.pos();
+    let header_length = u32::try_from(length).unwrap_or(u32::MAX).to_le_bytes();
+    // The length field: bytes 4..8 of the chunk header (absent only for a message
+    // without chunk, which wrote nothing).
+    if let Some(field) = writer.out.get_mut(start + 4..start + 8) {
+        field.copy_from_slice(&header_length);
+    }
     align(&mut writer, CHUNK_ALIGN, 0);
-    Ok(total)
+    Ok(padded_len(length))
 }
 
 /// Encodes `msg` into a new vector. Prefer [`encode`] with a reused buffer on hot paths.

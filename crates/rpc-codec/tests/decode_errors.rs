@@ -763,6 +763,48 @@ fn call_parameters_in_any_order_last_one_wins() {
 }
 
 #[test]
+fn call_values_among_other_parameters_all_read() {
+    // Values first (after a padding word), between and after resource parameters; the odd
+    // verb text makes the next parameter start after a padding byte.
+    let c = Chunk::new(op::CALL_REQUEST)
+        .u16(1)
+        .u16(3)
+        .u16(0)
+        .typed(type_id::BOOL, &[1])
+        .plain(ResourceKind::Verb, b"ping\0")
+        .typed(type_id::U16, &[2, 0])
+        .res_id(ResourceKind::Session, 3)
+        .plain(ResourceKind::Api, b"hello\0")
+        .typed(type_id::BOOL, &[0])
+        .finish();
+    let Message::CallRequest(req) = decode_one(&c) else {
+        panic!("not a call")
+    };
+    assert_eq!((req.verb, req.session), (Verb::name("ping"), 3));
+    assert_eq!(req.api, Some(Text::from("hello")));
+    let values: Vec<Value<'_>> = req.values.iter().collect();
+    assert_eq!(
+        values,
+        [
+            Value::Typed {
+                type_id: type_id::BOOL,
+                bytes: &[1]
+            },
+            Value::Typed {
+                type_id: type_id::U16,
+                bytes: &[2, 0]
+            },
+            Value::Typed {
+                type_id: type_id::BOOL,
+                bytes: &[0]
+            },
+        ]
+    );
+    assert_eq!(req.values.len(), 3);
+    assert_eq!(req.values.get(2), values.get(2).copied());
+}
+
+#[test]
 fn call_forms_without_effect() {
     // API as RES-ID = default API; SESSION/TOKEN in plain = 0; CREDS as RES-ID = none.
     let c = call()

@@ -137,6 +137,20 @@ fn raw(bytes: Vec<u8>) -> Result<Box<RawValue>, String> {
     RawValue::from_string(text).map_err(|e| format!("value not representable in JSON: {e}"))
 }
 
+/// The JSON of one value, owned. The common case, a JSON value holding valid
+/// JSON text, is checked once and copied as is (no second parse); any other
+/// value goes through [`push_json`].
+fn value_raw(v: Value<'_>, type_name: &impl Fn(u16) -> Option<&'static str>) -> Result<Box<RawValue>, String> {
+    if let Ok(TypedValue::Json(t)) = v.typed() {
+        if let Some(r) = t.to_str().ok().and_then(|s| serde_json::from_str::<&RawValue>(s).ok()) {
+            return Ok(r.to_owned());
+        }
+    }
+    let mut out = Vec::new();
+    push_json(v, type_name, &mut out)?;
+    raw(out)
+}
+
 /// The JSON of some values: none -> `None`, one -> it, several -> an array.
 pub fn values_json(
     values: &Values<'_>,
@@ -147,7 +161,7 @@ pub fn values_json(
         0 => return Ok(None),
         1 => {
             if let Some(v) = values.first() {
-                push_json(v, type_name, &mut out)?;
+                return value_raw(v, type_name).map(Some);
             }
         }
         _ => {
@@ -183,7 +197,11 @@ fn info_text(v: Value<'_>, type_name: &impl Fn(u16) -> Option<&'static str>) -> 
 }
 
 fn text_of(t: Option<Text<'_>>) -> Option<String> {
-    t.map(|t| String::from_utf8_lossy(t.as_bytes()).into_owned())
+    // Valid UTF-8 (the common case) is checked by the faster `from_utf8`.
+    t.map(|t| match t.to_str() {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(t.as_bytes()).into_owned(),
+    })
 }
 
 /// The reply a CALL-REPLY makes for our clients:
@@ -199,9 +217,8 @@ pub fn reply_of(
     type_name: &impl Fn(u16) -> Option<&'static str>,
 ) -> Result<Reply, String> {
     if let Some(l) = parse_legacy_reply(values) {
-        let mut data = Vec::new();
-        push_json(l.response, type_name, &mut data)?;
-        let data = if data == b"null" { None } else { Some(raw(data)?) };
+        let data = value_raw(l.response, type_name)?;
+        let data = (data.get() != "null").then_some(data);
         let info = text_of(l.info);
         return Ok(match text_of(l.error) {
             None => Reply::success(data, info),
@@ -388,6 +405,31 @@ mod tests {
             (&*r.status, r.info.as_deref(), r.data_json()),
             ("failed", Some("why"), None)
         );
+    }
+
+    /// The JSON of one value and of legacy replies, whatever the surroundings of the text.
+    #[test]
+    fn single_values_and_legacy_replies() {
+        assert_eq!(json_of(&[Value::json(" {\"a\": 1}\n")]).as_deref(), Some("{\"a\": 1}"));
+        assert_eq!(json_of(&[Value::json("{\"a\":")]).as_deref(), Some("\"{\\\"a\\\":\""));
+        assert_eq!(json_of(&[Value::stringz(Some("x"))]).as_deref(), Some("\"x\""));
+        let legacy = legacy_reply_values(" null ", None, Some("info"));
+        let r = reply(0, &legacy);
+        assert_eq!((r.data_json(), r.info.as_deref()), (None, Some("info")));
+        let legacy = legacy_reply_values("\t[1, 2] ", None, None);
+        assert_eq!(reply(0, &legacy).data_json(), Some("[1, 2]"));
+        let bad = [0x61, 0xff, 0x62];
+        let values = [
+            Value::json("1"),
+            Value::stringz(None),
+            Value::Text {
+                type_id: type_id::STRINGZ,
+                text: Text::from(&bad[..]),
+            },
+            Value::stringz(Some(afb_rpc_codec::LEGACY_TAG)),
+        ];
+        let r = reply(0, &values);
+        assert_eq!((r.data_json(), r.info.as_deref()), (Some("1"), Some("a\u{FFFD}b")));
     }
 
     /// What we send, read back by [`reply_of`]: the reply comes back whole.

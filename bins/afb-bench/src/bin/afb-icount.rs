@@ -59,6 +59,22 @@ const PATHS: &[(&str, &str)] = &[
         "afb_wsapi_codec::encode_framed of a k reply into a reused buffer",
     ),
     (
+        "rpc-decode-call",
+        "RPC v3 StreamDecoder of a raw CALL-REQUEST hello/ping {\"a\":1}, then its values as JSON arguments",
+    ),
+    (
+        "rpc-encode-call",
+        "afb_rpc::encode_message (raw framing) of the same call into a reused buffer",
+    ),
+    (
+        "rpc-decode-reply",
+        "RPC v3 StreamDecoder of the hello/ping CALL-REPLY (4 legacy values), then afb_rpc::convert::reply_of",
+    ),
+    (
+        "rpc-encode-reply",
+        "afb_rpc::encode_message (raw framing) of the hello/ping legacy CALL-REPLY into a reused buffer",
+    ),
+    (
         "dispatch-hello-ping",
         "Registry::dispatch of hello/ping {\"a\":1} (SDK sample) with a no-op sink",
     ),
@@ -113,6 +129,46 @@ fn decode_framed(dec: &mut FrameDecoder, frame: &[u8]) -> Option<(u16, bool)> {
     match afb_wsapi_codec::decode(&b) {
         Ok(Message::Call { callid, .. }) => Some((callid, true)),
         Ok(Message::Reply { callid, error, .. }) => Some((callid, error.is_none())),
+        _ => None,
+    }
+}
+
+fn rpc_call<'a>(args: &'a [afb_rpc_codec::Value<'a>]) -> afb_rpc_codec::Message<'a> {
+    let mut c = afb_rpc_codec::CallRequest::new(17, afb_rpc_codec::Verb::name("ping"));
+    c.api = Some(afb_rpc_codec::Text::from("hello"));
+    c.session = 1;
+    c.values = afb_rpc_codec::Values::new(args);
+    afb_rpc_codec::Message::CallRequest(c)
+}
+
+fn rpc_reply<'a>(values: &'a [afb_rpc_codec::Value<'a>]) -> afb_rpc_codec::Message<'a> {
+    afb_rpc_codec::Message::CallReply(afb_rpc_codec::CallReply {
+        callid: 17,
+        status: 0,
+        values: afb_rpc_codec::Values::new(values),
+    })
+}
+
+/// No declared types: the type names of [`afb_rpc::convert`].
+fn no_types(_: u16) -> Option<&'static str> {
+    None
+}
+
+/// Decodes one raw RPC message (chunks phase) and converts it as a link would: a
+/// call's values into JSON arguments, a reply into a [`Reply`]. Gives the callid and
+/// the JSON (the arguments, or the reply's data).
+fn rpc_decode(dec: &mut afb_rpc_codec::StreamDecoder, bytes: &[u8]) -> Option<(u16, Option<String>)> {
+    let d = dec.decode(bytes).ok()?;
+    match d.message {
+        afb_rpc_codec::Message::CallRequest(c) => {
+            let args = afb_rpc::convert::values_json(&c.values, &no_types).ok()?;
+            Some((c.callid, args.map(|a| a.get().to_owned())))
+        }
+        afb_rpc_codec::Message::CallReply(r) => {
+            let reply = afb_rpc::convert::reply_of(r.status, &r.values, &no_types).ok()?;
+            let ok = reply.is_success() && reply.info.as_deref() == Some(INFO);
+            ok.then(|| (r.callid, reply.data_json().map(str::to_owned)))
+        }
         _ => None,
     }
 }
@@ -206,6 +262,39 @@ fn run(path: &str, n: u64) -> Result<(), String> {
                 out.clear();
                 afb_wsapi_codec::encode_framed(black_box(&msg), &mut out);
                 black_box(&out);
+            }
+        }
+        "rpc-decode-call" | "rpc-decode-reply" | "rpc-encode-call" | "rpc-encode-reply" => {
+            use afb_rpc_codec::Value;
+            let call_args = [Value::json(r#"{"a":1}"#)];
+            let reply_values = afb_rpc_codec::legacy_reply_values(r#""Some String""#, None, Some(INFO));
+            let (msg, want) = if path.ends_with("call") {
+                (rpc_call(&call_args), r#"{"a":1}"#)
+            } else {
+                (rpc_reply(&reply_values), r#""Some String""#)
+            };
+            let frame = {
+                let mut f = Vec::new();
+                afb_rpc::encode_message(afb_rpc::Framing::Raw, &msg, 1, &mut f).map_err(|e| e.to_string())?;
+                f
+            };
+            let mut dec = afb_rpc_codec::StreamDecoder::new();
+            dec.set_phase(afb_rpc_codec::Phase::Chunks);
+            check(
+                rpc_decode(&mut dec, &frame) == Some((17, Some(want.to_owned()))),
+                "decoded message",
+            )?;
+            if path.starts_with("rpc-decode") {
+                for _ in 0..n {
+                    black_box(rpc_decode(&mut dec, black_box(&frame)).is_some());
+                }
+            } else {
+                for seq in 0..n {
+                    out.clear();
+                    let seqno = u16::try_from(seq % 65535 + 1).unwrap_or(1);
+                    let r = afb_rpc::encode_message(afb_rpc::Framing::Raw, black_box(&msg), seqno, &mut out);
+                    black_box((r.is_ok(), &out));
+                }
             }
         }
         "dispatch-hello-ping" => dispatch(n, Observed::Nothing)?,
