@@ -956,26 +956,43 @@ impl Ctx {
         row
     }
 
-    fn row_rpc(&self) -> Row {
+    /// Calls straight on the back's unix socket, over `link`: 1 connection x --inflight.
+    fn row_direct(&self, link: Link) -> Row {
+        let (name, what, label) = match link {
+            Link::Wsapi => ("wsapi", "wsapi ping", "afb-daemon --ws-server"),
+            Link::Rpc => ("rpc", "RPC v3 hello/ping", "afb-daemon --rpc-server"),
+        };
         let mut row = Row {
-            name: "rpc".into(),
+            name: name.into(),
             what: format!(
-                "RPC v3 hello/ping on the back's unix socket, 1 conn x {} in flight",
+                "{what} on the back's unix socket, 1 conn x {} in flight",
                 self.args.inflight
             ),
             target: Target::None,
-            sides: vec![Side::new("afb-daemon --rpc-server")],
+            sides: vec![Side::new(label)],
             ratio: None,
             verdict: String::new(),
         };
-        match self.start_front_back(Link::Rpc) {
+        match self.start_front_back(link) {
             Ok((b, _, _f, _, sock)) => {
-                let mut s = Side::new(&row.sides[0].label);
+                let mut s = Side::new(label);
+                let addr = afb_endpoint::Connector::unix(&sock);
                 for _ in 0..self.args.runs.max(1) {
-                    s.push(self.measure(&|| {
-                        load::rpc(
+                    s.push(self.measure(&|| match link {
+                        Link::Wsapi => load::wsapi(
+                            load::WsapiOpts {
+                                addr: addr.clone(),
+                                conns: 1,
+                                inflight: self.args.inflight,
+                                verb: "ping".into(),
+                                args: "null".into(),
+                            },
+                            self.timing,
+                            &[b.pid],
+                        ),
+                        Link::Rpc => load::rpc(
                             load::RpcOpts {
-                                addr: afb_endpoint::Connector::unix(&sock),
+                                addr: addr.clone(),
                                 conns: 1,
                                 inflight: self.args.inflight,
                                 api: "hello".into(),
@@ -984,48 +1001,7 @@ impl Ctx {
                             },
                             self.timing,
                             &[b.pid],
-                        )
-                    }));
-                    pause();
-                }
-                row.sides = vec![s];
-            }
-            Err(e) => {
-                eprintln!("    ERROR {e}");
-                row.sides[0].error = Some(e);
-            }
-        }
-        row
-    }
-
-    fn row_wsapi(&self) -> Row {
-        let mut row = Row {
-            name: "wsapi".into(),
-            what: format!(
-                "wsapi ping on the back's unix socket, 1 conn x {} in flight",
-                self.args.inflight
-            ),
-            target: Target::None,
-            sides: vec![Side::new("afb-daemon --ws-server")],
-            ratio: None,
-            verdict: String::new(),
-        };
-        match self.start_front_back(Link::Wsapi) {
-            Ok((b, _, _f, _, sock)) => {
-                let mut s = Side::new(&row.sides[0].label);
-                for _ in 0..self.args.runs.max(1) {
-                    s.push(self.measure(&|| {
-                        load::wsapi(
-                            load::WsapiOpts {
-                                addr: afb_endpoint::Connector::unix(&sock),
-                                conns: 1,
-                                inflight: self.args.inflight,
-                                verb: "ping".into(),
-                                args: "null".into(),
-                            },
-                            self.timing,
-                            &[b.pid],
-                        )
+                        ),
                     }));
                     pause();
                 }
@@ -1207,13 +1183,13 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
         step("wsapi-front", &|| ctx.row_front(Link::Wsapi));
     }
     if want("wsapi") && daemon_needed("wsapi") {
-        step("wsapi", &|| ctx.row_wsapi());
+        step("wsapi", &|| ctx.row_direct(Link::Wsapi));
     }
     if want("rpc-front") && daemon_needed("rpc-front") {
         step("rpc-front", &|| ctx.row_front(Link::Rpc));
     }
     if want("rpc") && daemon_needed("rpc") {
-        step("rpc", &|| ctx.row_rpc());
+        step("rpc", &|| ctx.row_direct(Link::Rpc));
     }
     if want("fanout") && daemon_needed("fanout") {
         step("fanout", &|| ctx.row_fanout());
