@@ -326,47 +326,47 @@ fn check(ok: bool, what: &str) -> Result<(), String> {
 
 /// Reads one HTTP/1.1 response (head and `Content-Length` body) from `io` into `buf`;
 /// gives the status line's code, the `Set-Cookie` value and the body's range in `buf`.
+/// Written to cost little beside the server (no zero-filled read buffer, the head scanned
+/// line by line with `memchr`), so that the path's count is mostly the server's.
 async fn read_response<R: tokio::io::AsyncRead + Unpin>(
     io: &mut R,
     buf: &mut Vec<u8>,
 ) -> Result<(u16, Option<String>, std::ops::Range<usize>), String> {
     use tokio::io::AsyncReadExt;
     buf.clear();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..end]).map_err(|e| e.to_string())?;
-            let mut lines = head.split("\r\n");
-            let code = lines
-                .next()
-                .and_then(|l| l.split(' ').nth(1))
-                .and_then(|c| c.parse().ok())
-                .ok_or("bad status line")?;
-            let (mut len, mut cookie) = (0usize, None);
-            for l in lines {
-                let Some((k, v)) = l.split_once(':') else { continue };
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().map_err(|_| "bad content-length")?;
-                } else if k.eq_ignore_ascii_case("set-cookie") {
-                    cookie = v.trim().split(';').next().map(str::to_owned);
-                }
-            }
-            let body = end + 4..end + 4 + len;
-            while buf.len() < body.end {
-                let k = io.read(&mut chunk).await.map_err(|e| e.to_string())?;
-                if k == 0 {
-                    return Err("connection closed in a body".into());
-                }
-                buf.extend_from_slice(&chunk[..k]);
-            }
-            return Ok((code, cookie, body));
-        }
-        let k = io.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if k == 0 {
+    let (mut code, mut len, mut cookie) = (None, 0usize, None);
+    let mut line_start = 0;
+    let body_start = 'head: loop {
+        if io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
             return Err("connection closed in a head".into());
         }
-        buf.extend_from_slice(&chunk[..k]);
+        while let Some(nl) = buf[line_start..].iter().position(|&b| b == b'\n') {
+            let line = &buf[line_start..line_start + nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            line_start += nl + 1;
+            if line.is_empty() {
+                break 'head line_start;
+            }
+            let line = std::str::from_utf8(line).map_err(|e| e.to_string())?;
+            if code.is_none() {
+                code = line.split(' ').nth(1).and_then(|c| c.parse::<u16>().ok());
+                continue;
+            }
+            let Some((k, v)) = line.split_once(':') else { continue };
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().map_err(|_| "bad content-length")?;
+            } else if k.eq_ignore_ascii_case("set-cookie") {
+                cookie = v.trim().split(';').next().map(str::to_owned);
+            }
+        }
+    };
+    let body = body_start..body_start + len;
+    while buf.len() < body.end {
+        if io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("connection closed in a body".into());
+        }
     }
+    Ok((code.ok_or("bad status line")?, cookie, body))
 }
 
 /// `rest-get` (`keep_cookie`) and `rest-new`: REST requests through the daemon's HTTP
