@@ -546,7 +546,8 @@ where
         max_inflight: config.max_inflight.max(1),
     };
     let threshold = (capacity / 2).clamp(1, BATCH);
-    let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
+    // Grows on first use (to BATCH at most, then kept): an idle connection holds none.
+    let mut batch: Vec<Message> = Vec::new();
     let stopped = stop.clone().cancelled_owned();
     tokio::pin!(stopped);
     let stop_end = || {
@@ -607,7 +608,9 @@ where
     // (or `disconnected`) are written before the close frame.
     if matches!(end, End::Close(CloseCode::Away, _)) {
         if let Some(until) = &config.drain_until {
-            drain_calls(&mut ws, &mut rx, &mut batch, &conn, &cancel, until).await;
+            // Boxed, as the closing futures below: the end of a connection must not
+            // enlarge the state every idle connection's task keeps.
+            Box::pin(drain_calls(&mut ws, &mut rx, &mut batch, &conn, &cancel, until)).await;
         }
     }
     // Running calls are cancelled (the core answers them `disconnected`,
@@ -619,20 +622,20 @@ where
         End::Drop(why) => tracing::debug!(session = %conn.session.uuid(), "WebSocket dropped: {why}"),
         End::Close(code, reason) => {
             tracing::debug!(session = %conn.session.uuid(), "WebSocket closing: {code} {reason}");
-            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, async {
                 if ws.close(Some(close_frame(code, reason))).await.is_ok() {
                     while let Some(Ok(_)) = ws.next().await {}
                 }
-            })
+            }))
             .await;
         }
         End::Broken(code, reason) => {
             tracing::debug!(session = %conn.session.uuid(), "WebSocket closing: {code} {reason}");
-            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, async {
                 if ws.close(Some(close_frame(code, reason))).await.is_ok() {
                     drain(ws.get_mut()).await;
                 }
-            })
+            }))
             .await;
         }
     }
