@@ -30,6 +30,7 @@ mod samples;
 mod sys;
 pub mod tls;
 pub mod trace;
+pub(crate) mod zenoh;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
