@@ -307,9 +307,19 @@ fn three_daemons_calls_sessions_events_broadcasts() {
     }
 }
 
-/// Whether `back` holds the tictactoe board of session `uuid`.
+/// Whether `back` holds the tictactoe board of session `uuid`, one where a
+/// move was played (a back that does not know the session makes it an
+/// empty board).
 fn holds_board(back: &Daemon, uuid: &str) -> bool {
-    post(back.port, "/api/tictactoe/board", Some(uuid), "null").is_ok_and(|r| r.status() == "success")
+    post(back.port, "/api/tictactoe/board", Some(uuid), "null")
+        .is_ok_and(|r| r.body["response"]["history"].as_array().is_some_and(|h| !h.is_empty()))
+}
+
+/// A new board with a move played, through the front.
+fn played_board(c: &mut Client) {
+    assert_eq!(c.call("tictactoe/new", json!(null)).status(), "success");
+    let r = c.call("tictactoe/play", json!(null));
+    assert_eq!(r.status(), "success", "{:?}", r.body);
 }
 
 #[test]
@@ -328,7 +338,7 @@ fn replica_killed_under_load() {
         let mut seen = (false, false);
         for _ in 0..6 {
             let mut c = Client::new(f.port);
-            c.call("tictactoe/new", json!(null));
+            played_board(&mut c);
             let u = c.uuid.clone().unwrap();
             seen.0 |= holds_board(&b1, &u);
             seen.1 |= holds_board(&b2, &u);
@@ -342,7 +352,7 @@ fn replica_killed_under_load() {
 
     // A call in flight on the replica to kill: tictactoe/wait waits for a move.
     let mut waiter = Client::new(f.port);
-    assert_eq!(waiter.call("tictactoe/new", json!(null)).status(), "success");
+    played_board(&mut waiter);
     let uuid = waiter.uuid.clone().unwrap();
     let (mut victim, survivor) = if holds_board(&b1, &uuid) { (b1, b2) } else { (b2, b1) };
     assert!(holds_board(&victim, &uuid) && !holds_board(&survivor, &uuid));
@@ -417,7 +427,7 @@ fn replica_killed_under_load() {
     let mut again = Client::new(f.port);
     again.uuid = waiter.uuid.clone();
     assert_eq!(again.call("hello/ping", json!(null)).status(), "success");
-    assert_eq!(again.call("tictactoe/new", json!(null)).status(), "success");
+    played_board(&mut again);
     assert!(holds_board(&survivor, waiter.uuid.as_deref().unwrap()));
     drop(survivor);
 }

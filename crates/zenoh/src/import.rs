@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use afb_core::event::WeakEvent;
 use afb_core::session::ApiId;
 use afb_core::{status, ApiDecl, ApiImpl, BoxFuture, Event, Registry, Reply, Request, Session};
 use serde_json::value::RawValue;
@@ -349,16 +348,16 @@ fn on_reply(
     req.reply(r);
 }
 
-/// The local mirror of a remote event of one binder.
+/// The local mirror of a remote event of one binder, kept while the binder
+/// runs (local subscribers hold events weakly).
 pub(crate) struct Mirror {
-    ev: Mutex<WeakEvent>,
+    ev: Event,
 }
 
 fn existing_mirror(shared: &Shared, bid: &str, name: &str) -> Option<Event> {
-    let m = lock(&shared.mirrors);
-    let mi = m.get(&(bid.to_owned(), name.to_owned()))?;
-    let ev = lock(&mi.ev).upgrade();
-    ev
+    lock(&shared.mirrors)
+        .get(&(bid.to_owned(), name.to_owned()))
+        .map(|m| m.ev.clone())
 }
 
 /// The local event mirroring event `name` of binder `bid` (made, and its
@@ -371,22 +370,12 @@ fn mirror(shared: &Arc<Shared>, bid: &str, name: &str) -> Option<Event> {
     }
     let mut m = lock(&shared.mirrors);
     if let Some(mi) = m.get(&(bid.to_owned(), name.to_owned())) {
-        let mut w = lock(&mi.ev);
-        if let Some(ev) = w.upgrade() {
-            return Some(ev);
-        }
-        let ev = registry.events().new_event_raw(name);
-        *w = ev.downgrade();
-        return Some(ev);
+        return Some(mi.ev.clone());
     }
     if m.len() >= MAX_MIRRORS {
         tracing::warn!(event = name, "more than {MAX_MIRRORS} remote events mirrored: not subscribed");
         return None;
     }
-    let ev = registry.events().new_event_raw(name);
-    let mi = Arc::new(Mirror {
-        ev: Mutex::new(ev.downgrade()),
-    });
     let sub = match shared
         .session
         .declare_subscriber(shared.keys.event(bid, name))
@@ -398,12 +387,14 @@ fn mirror(shared: &Arc<Shared>, bid: &str, name: &str) -> Option<Event> {
             return None;
         }
     };
-    m.insert((bid.to_owned(), name.to_owned()), mi.clone());
+    let ev = registry.events().new_event_raw(name);
+    m.insert((bid.to_owned(), name.to_owned()), Arc::new(Mirror { ev: ev.clone() }));
     drop(m);
+    let weak = ev.downgrade();
     let name = name.to_owned();
     tokio::spawn(async move {
         while let Ok(sample) = sub.recv_async().await {
-            let Some(ev) = lock(&mi.ev).upgrade() else { continue };
+            let Some(ev) = weak.upgrade() else { break };
             match json_of(&sample.payload().to_bytes()) {
                 Ok(d) => {
                     ev.push(d.as_deref());
