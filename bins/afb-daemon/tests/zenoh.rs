@@ -147,7 +147,12 @@ impl Client {
     }
 
     fn try_call(&mut self, api_verb: &str, args: Value) -> std::io::Result<HttpReply> {
-        let r = post(self.port, &format!("/api/{api_verb}"), self.uuid.as_deref(), &args.to_string())?;
+        let r = post(
+            self.port,
+            &format!("/api/{api_verb}"),
+            self.uuid.as_deref(),
+            &args.to_string(),
+        )?;
         if let Some(u) = r.body["request"]["uuid"].as_str() {
             self.uuid = Some(u.to_owned());
         }
@@ -217,11 +222,17 @@ fn three_daemons_calls_sessions_events_broadcasts() {
     let mut c = Client::new(fa.port);
     let r = c.call("hello/ping", json!({"x": [1, 2]}));
     assert_eq!((r.status(), &r.body["response"]), ("success", &json!("Some String")));
-    assert!(r.body["request"]["info"].as_str().unwrap().contains("query={ \"x\": [ 1, 2 ] }"));
+    assert!(r.body["request"]["info"]
+        .as_str()
+        .unwrap()
+        .contains("query={ \"x\": [ 1, 2 ] }"));
     let r = c.call("hello/pingJson", json!(null));
     assert_eq!(r.body["response"]["eobj"]["subObjInt"], json!(5678));
     let r = c.call("hello/pingfail", json!(null));
-    assert_eq!((r.status(), r.body["request"]["info"].as_str()), ("failed", Some("Ping Binder Daemon fails")));
+    assert_eq!(
+        (r.status(), r.body["request"]["info"].as_str()),
+        ("failed", Some("Ping Binder Daemon fails"))
+    );
     let r = c.call("hello/nosuchverb", json!(null));
     assert_eq!(r.status(), "unknown-verb");
     // The session is the same on the back: same uuid, LOA kept.
@@ -231,13 +242,26 @@ fn three_daemons_calls_sessions_events_broadcasts() {
     assert_eq!(c.call("hello/set-loa", json!(2)).status(), "success");
     assert_eq!(c.call("hello/has-loa-2", json!(null)).status(), "success");
     // By name, tictactoe is not imported by fb; by *, it is by fa.
-    assert_eq!(post(fb.port, "/api/tictactoe/new", None, "null").unwrap().status(), "unknown-api");
-    assert_eq!(post(fa.port, "/api/tictactoe/new", None, "null").unwrap().status(), "success");
+    assert_eq!(
+        post(fb.port, "/api/tictactoe/new", None, "null").unwrap().status(),
+        "unknown-api"
+    );
+    assert_eq!(
+        post(fa.port, "/api/tictactoe/new", None, "null").unwrap().status(),
+        "success"
+    );
 
     // An unknown API is answered at once.
     let t0 = Instant::now();
-    assert_eq!(post(fa.port, "/api/nosuchapi/x", None, "null").unwrap().status(), "unknown-api");
-    assert!(t0.elapsed() < Duration::from_secs(2), "unknown-api took {:?}", t0.elapsed());
+    assert_eq!(
+        post(fa.port, "/api/nosuchapi/x", None, "null").unwrap().status(),
+        "unknown-api"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "unknown-api took {:?}",
+        t0.elapsed()
+    );
 
     // Session affinity: the context of a session stays on its replica.
     let mut clients: Vec<Client> = (0..6).map(|_| Client::new(fa.port)).collect();
@@ -422,7 +446,10 @@ fn replica_killed_under_load() {
         late_failures.load(Ordering::Relaxed)
     );
     assert_eq!(late_failures.load(Ordering::Relaxed), 0, "calls lost after recovery");
-    assert!(served_before_stop > 50, "too few calls under load: {served_before_stop}");
+    assert!(
+        served_before_stop > 50,
+        "too few calls under load: {served_before_stop}"
+    );
     // The session of the waiter moved to the survivor.
     let mut again = Client::new(f.port);
     again.uuid = waiter.uuid.clone();
@@ -471,7 +498,12 @@ fn binders_of(s: &zenoh::Session, api: &str) -> Vec<String> {
 }
 
 /// A raw query: `Ok((attachment, payload))` or `Err(error payload)`.
-fn raw_query(s: &zenoh::Session, key: &str, payload: Option<&[u8]>, att: Option<&[u8]>) -> Result<(Value, String), Value> {
+fn raw_query(
+    s: &zenoh::Session,
+    key: &str,
+    payload: Option<&[u8]>,
+    att: Option<&[u8]>,
+) -> Result<(Value, String), Value> {
     let mut q = s.get(key).timeout(Duration::from_secs(10));
     if let Some(p) = payload {
         q = q.payload(p.to_vec());
@@ -505,14 +537,29 @@ fn foreign_peer_bad_queries_and_replies() {
     let key = |verb: &str| format!("afb/api/hello/{bid}/{verb}");
 
     // A good call, for reference: JSON in, JSON out, the session reported.
-    let (att, data) = raw_query(&s, &key("ping"), Some(b"{\"a\":1}"), Some(br#"{"session":"s-foreign"}"#)).unwrap();
-    assert_eq!((att["status"].as_str(), data.as_str()), (Some("success"), "\"Some String\""));
+    let (att, data) = raw_query(
+        &s,
+        &key("ping"),
+        Some(b"{\"a\":1}"),
+        Some(br#"{"session":"s-foreign"}"#),
+    )
+    .unwrap();
+    assert_eq!(
+        (att["status"].as_str(), data.as_str()),
+        (Some("success"), "\"Some String\"")
+    );
     assert_eq!(att["session"], "s-foreign");
 
-    let bad: [(&str, Option<&[u8]>, Option<Vec<u8>>); 7] = [
+    // (verb chunk, payload, attachment)
+    type Bad<'a> = (&'a str, Option<&'a [u8]>, Option<Vec<u8>>);
+    let bad: [Bad<'_>; 7] = [
         ("ping", None, Some(b"\xff{".to_vec())),
         ("ping", None, Some(br#"{"unknown":1}"#.to_vec())),
-        ("ping", None, Some(format!("{{\"session\":\"{}\"}}", "x".repeat(300)).into_bytes())),
+        (
+            "ping",
+            None,
+            Some(format!("{{\"session\":\"{}\"}}", "x".repeat(300)).into_bytes()),
+        ),
         ("ping", None, Some(br#"{"creds":"zz"}"#.to_vec())),
         ("ping", None, Some(vec![b' '; 70 * 1024])),
         ("ping", Some(b"{bad"), None),
@@ -525,7 +572,10 @@ fn foreign_peer_bad_queries_and_replies() {
         assert!(e["info"].as_str().is_some_and(|i| !i.is_empty()), "{e}");
     }
     assert!(b.log().contains("Zenoh query refused"), "no log line:\n{}", b.log());
-    assert_eq!(post(b.port, "/api/hello/ping", None, "null").unwrap().status(), "success");
+    assert_eq!(
+        post(b.port, "/api/hello/ping", None, "null").unwrap().status(),
+        "success"
+    );
 
     // A foreign exporter whose replies are malformed: the front answers
     // an error and keeps serving.
@@ -546,7 +596,10 @@ fn foreign_peer_bad_queries_and_replies() {
                 "baddata" => q.reply(k, "{x").attachment(r#"{"status":"success"}"#).wait(),
                 "badstatus" => q.reply(k, "1").attachment(r#"{"status":""}"#).wait(),
                 "errjunk" => q.reply_err("junk").wait(),
-                "good" => q.reply(k, "[1]").attachment(r#"{"status":"success","info":"fine"}"#).wait(),
+                "good" => q
+                    .reply(k, "[1]")
+                    .attachment(r#"{"status":"success","info":"fine"}"#)
+                    .wait(),
                 _ => Ok(()),
             };
         })
@@ -564,7 +617,10 @@ fn foreign_peer_bad_queries_and_replies() {
     // closes the query when the queryable drops it unanswered).
     let r = post(f.port, "/api/fake/silent", None, "null").unwrap();
     assert!(matches!(r.status(), "disconnected" | "timeout"), "{:?}", r.body);
-    assert_eq!(post(f.port, "/api/hello/ping", None, "null").unwrap().status(), "success");
+    assert_eq!(
+        post(f.port, "/api/hello/ping", None, "null").unwrap().status(),
+        "success"
+    );
 }
 
 // ---- the Python client of docs/scale-out.md ----------------------------------

@@ -39,7 +39,10 @@ pub(crate) async fn join(o: &Options, registry: &Arc<Registry>) -> Result<Option
         call_timeout: registry.config().api_timeout,
         ..afb_zenoh::ZenohOptions::default()
     };
-    afb_zenoh::join(registry, opts).await.map(Some).map_err(|e| e.to_string())
+    afb_zenoh::join(registry, opts)
+        .await
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Refuses the `--zenoh*` options of a daemon built without Zenoh.
@@ -56,7 +59,10 @@ pub(crate) async fn join(o: &Options, _registry: &Arc<Registry>) -> Result<Optio
 pub(crate) async fn export(joined: Option<Joined>, registry: &Arc<Registry>) -> Result<Option<Handle>, String> {
     match joined {
         None => Ok(None),
-        Some(j) => afb_zenoh::export(j, registry).await.map(Some).map_err(|e| e.to_string()),
+        Some(j) => afb_zenoh::export(j, registry)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string()),
     }
 }
 

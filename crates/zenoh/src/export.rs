@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use afb_core::event::{BroadcastMsg, PushMsg};
 use afb_core::{
-    status, Args, Call, Client, ClientCancel, Event, Listener, Registry, Reply, ReplySink, Session,
-    SubscribeError, Subscriber,
+    status, Args, Call, Client, ClientCancel, Event, Listener, Registry, Reply, ReplySink, Session, SubscribeError,
+    Subscriber,
 };
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
@@ -95,7 +95,9 @@ fn refuse(query: &Query, status: &str, info: String) {
 
 impl Export {
     fn on_query(self: &Arc<Self>, query: Query) {
-        let Some(registry) = self.shared.registry.upgrade() else { return };
+        let Some(registry) = self.shared.registry.upgrade() else {
+            return;
+        };
         let key = query.key_expr().as_str().to_owned();
         let Some(verb) = self.shared.keys.verb_of(&self.api, &key) else {
             return refuse(&query, status::INVALID_REQUEST, format!("malformed call key {key}"));

@@ -119,7 +119,6 @@ impl Replicas {
             }
         }
     }
-
 }
 
 /// Registers the imported API `name`.
@@ -182,7 +181,9 @@ pub(crate) async fn watch(shared: &Arc<Shared>, stop: CancellationToken) -> zeno
 /// With `--zenoh-import '*'`: imports an API seen for the first time
 /// unless a local API has that name.
 fn import_new(shared: &Arc<Shared>, api: &str) {
-    let Some(registry) = shared.registry.upgrade() else { return };
+    let Some(registry) = shared.registry.upgrade() else {
+        return;
+    };
     if registry.get_api(api).is_some() {
         return;
     }
@@ -287,7 +288,10 @@ async fn call(shared: Arc<Shared>, api: Arc<str>, req: Request) {
 
 fn bad_reply(req: Request, bid: &str, why: String) {
     tracing::warn!(binder = bid, "malformed Zenoh reply: {why}");
-    req.fail(status::INTERNAL_ERROR, Some(format!("malformed reply from binder {bid}: {why}")));
+    req.fail(
+        status::INTERNAL_ERROR,
+        Some(format!("malformed reply from binder {bid}: {why}")),
+    );
 }
 
 fn on_reply(
@@ -373,14 +377,13 @@ fn mirror(shared: &Arc<Shared>, bid: &str, name: &str) -> Option<Event> {
         return Some(mi.ev.clone());
     }
     if m.len() >= MAX_MIRRORS {
-        tracing::warn!(event = name, "more than {MAX_MIRRORS} remote events mirrored: not subscribed");
+        tracing::warn!(
+            event = name,
+            "more than {MAX_MIRRORS} remote events mirrored: not subscribed"
+        );
         return None;
     }
-    let sub = match shared
-        .session
-        .declare_subscriber(shared.keys.event(bid, name))
-        .wait()
-    {
+    let sub = match shared.session.declare_subscriber(shared.keys.event(bid, name)).wait() {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(event = name, "cannot follow the event on Zenoh: {e}");

@@ -111,7 +111,11 @@ impl Keys {
         let rest = key.strip_prefix(&format!("{}/broadcast/", self.ns))?;
         let (api, local) = rest.split_once('/')?;
         let (api, local) = (unchunk(api)?, unchunk(local)?);
-        Some(if local.is_empty() { api } else { format!("{api}/{local}") })
+        Some(if local.is_empty() {
+            api
+        } else {
+            format!("{api}/{local}")
+        })
     }
 
     /// The liveliness token of `api` on this binder.
@@ -165,7 +169,10 @@ mod tests {
     fn chunks_round_trip() {
         for n in ["hello", "a/b", "x*y$z?#", "@at", "50%", "", "sp ace", "é/ü", "\u{1}"] {
             let c = chunk(n);
-            assert!(!c.is_empty() && !c.contains('/') && !c.contains('*') && !c.starts_with('@'), "{c}");
+            assert!(
+                !c.is_empty() && !c.contains('/') && !c.contains('*') && !c.starts_with('@'),
+                "{c}"
+            );
             assert_eq!(unchunk(&c).as_deref(), Some(n), "{n:?} -> {c}");
         }
         assert_eq!(chunk("a/b"), "a%2Fb");
@@ -187,7 +194,10 @@ mod tests {
         assert_eq!(k.verb_of("hello", "afb/api/hello/b1/x/y"), None);
         assert_eq!(k.event("b1", "hello/tick/1"), "afb/event/hello/b1/tick%2F1");
         assert_eq!(k.broadcast("hello/tick"), "afb/broadcast/hello/tick");
-        assert_eq!(k.broadcast_name("afb/broadcast/hello/tick").as_deref(), Some("hello/tick"));
+        assert_eq!(
+            k.broadcast_name("afb/broadcast/hello/tick").as_deref(),
+            Some("hello/tick")
+        );
         assert_eq!(k.broadcast_name("afb/broadcast/hello").as_deref(), None);
         assert_eq!(
             k.live_api_of("afb/live/api/hel%2Flo/b9"),

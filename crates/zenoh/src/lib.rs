@@ -146,8 +146,7 @@ impl Drop for ZenohHandle {
 /// endpoints of the options added.
 pub fn config(opts: &ZenohOptions) -> Result<zenoh::Config, Error> {
     let mut c = match &opts.config {
-        Some(p) => zenoh::Config::from_file(p)
-            .map_err(|e| Error(format!("--zenoh-config {}: {e}", p.display())))?,
+        Some(p) => zenoh::Config::from_file(p).map_err(|e| Error(format!("--zenoh-config {}: {e}", p.display())))?,
         None => zenoh::Config::default(),
     };
     for (key, extra, what) in [
@@ -197,7 +196,9 @@ pub async fn join(registry: &Arc<Registry>, opts: ZenohOptions) -> Result<Arc<Jo
     for name in shared.opts.import.iter().filter(|n| n.as_str() != "*") {
         import::register(&shared, registry, name).map_err(|e| Error(format!("--zenoh-import {name}: {e}")))?;
     }
-    import::watch(&shared, stop.clone()).await.map_err(|e| Error(e.to_string()))?;
+    import::watch(&shared, stop.clone())
+        .await
+        .map_err(|e| Error(e.to_string()))?;
     let broadcaster: Arc<dyn Listener> = Arc::new(Broadcaster { shared: shared.clone() });
     registry.events().add_listener(&broadcaster);
     start_broadcasts(&shared, stop.clone()).await?;
@@ -372,7 +373,9 @@ fn on_broadcast(shared: &Shared, sample: &zenoh::sample::Sample) {
             return;
         }
     };
-    let Some(registry) = shared.registry.upgrade() else { return };
+    let Some(registry) = shared.registry.upgrade() else {
+        return;
+    };
     INBOUND.with(|i| i.set(true));
     registry
         .events()

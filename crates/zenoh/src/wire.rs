@@ -87,7 +87,10 @@ pub struct BroadcastAtt {
 /// Parses a JSON attachment of at most [`MAX_ATTACHMENT`] bytes.
 pub fn parse<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, String> {
     if bytes.len() > MAX_ATTACHMENT {
-        return Err(format!("attachment of {} bytes (at most {MAX_ATTACHMENT})", bytes.len()));
+        return Err(format!(
+            "attachment of {} bytes (at most {MAX_ATTACHMENT})",
+            bytes.len()
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| format!("malformed attachment: {e}"))
 }
