@@ -749,3 +749,64 @@ fn through_a_zenohd_router() {
     }
     drop(router);
 }
+
+// ---- typed data ------------------------------------------------------------------
+
+/// Compiles the v4 C test binding `typed4.c` into `<dir>/typed4.so`.
+fn typed4(dir: &Path) -> PathBuf {
+    let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/cbinding");
+    let so = dir.join("typed4.so");
+    let status = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-Wno-unused-function", "-I"])
+        .arg(cb.join("include"))
+        .arg(cb.join("tests/c/typed4.c"))
+        .arg("-o")
+        .arg(&so)
+        .arg("-ljson-c")
+        .status()
+        .expect("a C compiler (cc) is needed for this test");
+    assert!(status.success(), "compiling typed4.c failed");
+    so
+}
+
+#[test]
+fn typed_data_crosses_zenoh_bit_exact() {
+    let dir = TempDir::new("zenohtyped");
+    let cfg = config_file(&dir);
+    let so = typed4(dir.path()).display().to_string();
+    let p1 = free_port();
+    let _b = daemon(
+        [
+            "--binding",
+            &so,
+            "--zenoh-config",
+            &cfg.display().to_string(),
+            "--zenoh-listen",
+            &endpoint(p1),
+            "--zenoh-export",
+            "typed",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    // The front has its own `typed` API: the back's is imported as t_z.
+    let f = front(&cfg, &[p1], "t_z@typed", &["--binding", &so]);
+    wait_served(f.port, "t_z/gen", &f);
+    // v4 to v4 through Zenoh: parameters and replies compared bit-exact by typed4.c.
+    let r = post(f.port, "/api/typed/run", None, r#"{"api":"t_z"}"#).unwrap();
+    assert_eq!(
+        (r.status(), &r.body["response"]),
+        ("success", &json!("ok")),
+        "{:?}",
+        r.body
+    );
+    // A JSON client of the typed verb gets the JSON rendering of the typed reply.
+    let r = post(f.port, "/api/t_z/gen", None, "null").unwrap();
+    assert_eq!(r.status(), "success", "{:?}", r.body);
+    assert!(r.body["response"].is_array(), "{:?}", r.body);
+    // A JSON call of the typed check is answered with the difference.
+    let r = post(f.port, "/api/t_z/check", None, "null").unwrap();
+    assert_ne!(r.status(), "success", "{:?}", r.body);
+    assert!(r.body.to_string().contains("values instead of 10"), "{:?}", r.body);
+}

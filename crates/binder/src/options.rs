@@ -223,7 +223,7 @@ pub struct Options {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub zenoh_export: Vec<String>,
 
-    /// Import an API served by other binders over Zenoh, repeatable; * imports every API that appears and is not local
+    /// Import an API served by other binders over Zenoh (LOCAL@API: under another name), repeatable; * imports every API that appears and is not local
     #[arg(long, value_name = "API", action = ArgAction::Append)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub zenoh_import: Vec<String>,

@@ -27,12 +27,8 @@ pub(crate) struct EventPublisher {
 impl Listener for EventPublisher {
     fn push(&self, msg: &PushMsg<'_>) {
         let key = self.shared.keys.event(&self.shared.keys.bid, msg.event.name());
-        let r = self
-            .shared
-            .session
-            .put(key, msg.data.get().as_bytes().to_vec())
-            .encoding(Encoding::APPLICATION_JSON)
-            .wait();
+        let (payload, encoding) = crate::payload_of(Some(msg.data.get()), msg.typed);
+        let r = self.shared.session.put(key, payload).encoding(encoding).wait();
         if let Err(e) = r {
             tracing::warn!(event = msg.event.name(), "event push not published on Zenoh: {e}");
         }
@@ -109,7 +105,13 @@ impl Export {
                 Err(e) => return refuse(&query, status::INVALID_REQUEST, e),
             },
         };
+        let typed = query.encoding().is_some_and(|e| e.to_string() == wire::TYPED);
         let args = match query.payload().map(|p| p.to_bytes()) {
+            Some(b) if typed => match crate::data_of(&b, query.encoding()) {
+                Ok((json, Some(list))) => Args::from_typed(list, json),
+                Ok(_) => Args::null(),
+                Err(e) => return refuse(&query, status::INVALID_REQUEST, e),
+            },
             None => Args::null(),
             Some(b) if b.iter().all(u8::is_ascii_whitespace) => Args::null(),
             Some(b) => match std::str::from_utf8(&b)
@@ -122,7 +124,7 @@ impl Export {
         };
         if let Some(e) = query.encoding() {
             let text = e.to_string();
-            let known = [wire::JSON, "text/plain", "zenoh/bytes", "zenoh/string"];
+            let known = [wire::JSON, "text/plain", "zenoh/bytes", "zenoh/string", wire::TYPED];
             if !known.iter().any(|k| text.starts_with(k)) {
                 return refuse(&query, status::INVALID_REQUEST, format!("unsupported encoding {text}"));
             }
@@ -259,11 +261,11 @@ impl ReplySink for ZSink {
             }
         }
         let att = serde_json::to_vec(&att).unwrap_or_default();
-        let payload = r.data_json().unwrap_or("").as_bytes().to_vec();
+        let (payload, encoding) = crate::payload_of(r.data_json(), r.typed.as_ref());
         let sent = self
             .query
             .reply(self.query.key_expr().clone(), payload)
-            .encoding(Encoding::APPLICATION_JSON)
+            .encoding(encoding)
             .attachment(att)
             .wait();
         if let Err(e) = sent {

@@ -11,7 +11,6 @@ use afb_core::{status, ApiDecl, ApiImpl, BoxFuture, Event, Registry, Reply, Requ
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use zenoh::bytes::Encoding;
 use zenoh::query::{ConsolidationMode, QueryTarget};
 use zenoh::sample::SampleKind;
 use zenoh::Wait;
@@ -121,16 +120,21 @@ impl Replicas {
     }
 }
 
-/// Registers the imported API `name`.
-pub(crate) fn register(shared: &Arc<Shared>, registry: &Arc<Registry>, name: &str) -> Result<(), String> {
+/// Registers the imported API `spec`: `API`, or `LOCAL@API` to serve the
+/// network's API `API` under the local name `LOCAL`.
+pub(crate) fn register(shared: &Arc<Shared>, registry: &Arc<Registry>, spec: &str) -> Result<(), String> {
+    let (name, remote) = spec.split_once('@').unwrap_or((spec, spec));
+    if remote.is_empty() {
+        return Err("no API name after @".into());
+    }
     let mut decl = ApiDecl::new(
         name,
         Arc::new(ImportedApi {
             shared: shared.clone(),
-            api: name.into(),
+            api: remote.into(),
         }),
     );
-    decl.info = "imported over Zenoh".into();
+    decl.info = format!("{remote} imported over Zenoh");
     registry.add_api(decl).map_err(|e| e.to_string())?;
     lock(&shared.imported).insert(name.to_ascii_lowercase());
     Ok(())
@@ -245,11 +249,12 @@ async fn call(shared: Arc<Shared>, api: Arc<str>, req: Request) {
     let key = shared.keys.call(&api, &replica.bid, req.verb());
     let timeout = shared.opts.call_timeout.unwrap_or(NO_TIMEOUT);
     let started = tokio::time::Instant::now();
+    let (payload, encoding) = crate::payload_of(Some(req.args().json_text()), req.args().typed());
     let replies = shared
         .session
         .get(key)
-        .payload(req.args().json_text().as_bytes().to_vec())
-        .encoding(Encoding::APPLICATION_JSON)
+        .payload(payload)
+        .encoding(encoding)
         .attachment(att)
         .target(QueryTarget::All)
         .consolidation(ConsolidationMode::None)
@@ -323,7 +328,7 @@ fn on_reply(
         Some(Err(e)) => return bad_reply(req, bid, e),
         None => return bad_reply(req, bid, "no attachment".into()),
     };
-    let data = match json_of(&sample.payload().to_bytes()) {
+    let (data, typed) = match crate::data_of(&sample.payload().to_bytes(), Some(sample.encoding())) {
         Ok(d) => d,
         Err(e) => return bad_reply(req, bid, e),
     };
@@ -349,6 +354,7 @@ fn on_reply(
     } else {
         Reply::error(att.status, att.info).with_data(data).with_code(att.code)
     };
+    let r = r.with_typed(typed);
     req.reply(r);
 }
 
@@ -398,9 +404,9 @@ fn mirror(shared: &Arc<Shared>, bid: &str, name: &str) -> Option<Event> {
     tokio::spawn(async move {
         while let Ok(sample) = sub.recv_async().await {
             let Some(ev) = weak.upgrade() else { break };
-            match json_of(&sample.payload().to_bytes()) {
-                Ok(d) => {
-                    ev.push(d.as_deref());
+            match crate::data_of(&sample.payload().to_bytes(), Some(sample.encoding())) {
+                Ok((d, t)) => {
+                    ev.push_typed(d.as_deref(), t.as_ref());
                 }
                 Err(e) => tracing::warn!(event = %name, "Zenoh event push ignored: {e}"),
             }

@@ -281,6 +281,34 @@ pub async fn export(joined: Arc<Joined>, registry: &Arc<Registry>) -> Result<Zen
     })
 }
 
+/// The payload of data and its encoding: typed values as typed values when
+/// they are not all JSON-like, else the JSON text.
+pub(crate) fn payload_of(data: Option<&str>, typed: Option<&afb_core::typed::TypedList>) -> (Vec<u8>, Encoding) {
+    match typed.filter(|t| afb_core::typed::needs_typed(t)) {
+        Some(t) => (
+            wire::encode_typed(t),
+            Encoding::ZENOH_BYTES.with_schema(wire::TYPED_SCHEMA),
+        ),
+        None => (data.unwrap_or("").as_bytes().to_vec(), Encoding::APPLICATION_JSON),
+    }
+}
+
+/// The JSON and the typed values of a payload received (typed values come
+/// with their JSON rendering).
+pub(crate) type Data = (
+    Option<Box<serde_json::value::RawValue>>,
+    Option<afb_core::typed::TypedList>,
+);
+
+/// Reads a payload of `encoding`: typed values, or JSON text.
+pub(crate) fn data_of(bytes: &[u8], encoding: Option<&Encoding>) -> Result<Data, String> {
+    if encoding.is_some_and(|e| e.to_string() == wire::TYPED) {
+        let list: afb_core::typed::TypedList = wire::decode_typed(bytes)?.into();
+        return Ok((afb_core::typed::json_of(&list), Some(list)));
+    }
+    import::json_of(bytes).map(|j| (j, None))
+}
+
 thread_local! {
     /// Set while a broadcast received from Zenoh is replayed locally: the
     /// broadcaster does not publish it again.
@@ -308,11 +336,12 @@ impl Listener for Broadcaster {
             from: self.shared.keys.bid.clone(),
         };
         let Ok(att) = serde_json::to_vec(&att) else { return };
+        let (payload, encoding) = payload_of(Some(msg.data.get()), msg.typed);
         let r = self
             .shared
             .session
-            .put(self.shared.keys.broadcast(msg.name), msg.data.get().as_bytes().to_vec())
-            .encoding(Encoding::APPLICATION_JSON)
+            .put(self.shared.keys.broadcast(msg.name), payload)
+            .encoding(encoding)
             .attachment(att)
             .wait();
         if let Err(e) = r {
@@ -366,7 +395,7 @@ fn on_broadcast(shared: &Shared, sample: &zenoh::sample::Sample) {
         return;
     };
     let payload = sample.payload().to_bytes();
-    let data = match import::json_of(&payload) {
+    let (data, typed) = match data_of(&payload, Some(sample.encoding())) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(key, "Zenoh broadcast ignored: {e}");
@@ -377,8 +406,11 @@ fn on_broadcast(shared: &Shared, sample: &zenoh::sample::Sample) {
         return;
     };
     INBOUND.with(|i| i.set(true));
-    registry
-        .events()
-        .broadcast(&name, data.as_deref(), Some((*uuid.as_bytes(), att.hop)));
+    registry.events().broadcast_typed(
+        &name,
+        data.as_deref(),
+        typed.as_ref(),
+        Some((*uuid.as_bytes(), att.hop)),
+    );
     INBOUND.with(|i| i.set(false));
 }

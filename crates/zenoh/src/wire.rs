@@ -175,3 +175,88 @@ mod tests {
         assert!(many.check().is_err());
     }
 }
+
+/// The schema of the payload encoding of typed values (`zenoh/bytes;afb-typed`).
+pub const TYPED_SCHEMA: &str = "afb-typed";
+/// The whole encoding of typed values, as Zenoh writes it.
+pub const TYPED: &str = "zenoh/bytes;afb-typed";
+
+/// Typed values as a payload: the count (u16, little-endian), then for each
+/// value its type name's length (u8) and name (UTF-8), its length (u32,
+/// little-endian) and bytes.
+pub fn encode_typed(values: &[afb_core::typed::TypedValue]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(values.len().min(usize::from(u16::MAX)) as u16).to_le_bytes());
+    for v in values.iter().take(usize::from(u16::MAX)) {
+        let name = v.type_name().as_bytes();
+        let name = &name[..name.len().min(255)];
+        out.push(name.len() as u8);
+        out.extend_from_slice(name);
+        let b = v.bytes();
+        out.extend_from_slice(&(b.len().min(u32::MAX as usize) as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+/// The values of a typed payload; an error for a truncated or oversized
+/// list, a type name that is not UTF-8, or bytes left over.
+pub fn decode_typed(mut b: &[u8]) -> Result<Vec<afb_core::typed::TypedValue>, String> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+        if b.len() < n {
+            return Err("truncated typed payload".into());
+        }
+        let (h, t) = b.split_at(n);
+        *b = t;
+        Ok(h)
+    }
+    let n = take(&mut b, 2)?;
+    let count = usize::from(u16::from_le_bytes([n[0], n[1]]));
+    if count > afb_core::typed::MAX_VALUES {
+        return Err(format!(
+            "{count} typed values (at most {})",
+            afb_core::typed::MAX_VALUES
+        ));
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let l = usize::from(take(&mut b, 1)?[0]);
+        let name = std::str::from_utf8(take(&mut b, l)?).map_err(|_| "type name not UTF-8".to_owned())?;
+        if name.is_empty() {
+            return Err("empty type name".into());
+        }
+        let l = take(&mut b, 4)?;
+        let len = u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize;
+        out.push(afb_core::typed::TypedValue::new(name, take(&mut b, len)?.to_vec()));
+    }
+    if !b.is_empty() {
+        return Err(format!("{} bytes after the typed values", b.len()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+    use afb_core::typed::TypedValue;
+
+    #[test]
+    fn typed_round_trip_and_bad_input() {
+        let v = vec![
+            TypedValue::double(1.5),
+            TypedValue::bytearray(&[0, 1, 255]),
+            TypedValue::new("my-type", vec![9u8; 3]),
+        ];
+        let e = encode_typed(&v);
+        assert_eq!(decode_typed(&e).unwrap(), v);
+        assert_eq!(decode_typed(&[0, 0]).unwrap(), vec![]);
+        for bad in [&e[..e.len() - 1], &[1, 0][..], &[1, 0, 0, 0, 0, 0, 0][..], &[1][..]] {
+            assert!(decode_typed(bad).is_err(), "{bad:?}");
+        }
+        let mut extra = e.clone();
+        extra.push(0);
+        assert!(decode_typed(&extra).is_err());
+        assert!(decode_typed(&[0xff, 0xff]).is_err(), "too many values");
+        assert!(decode_typed(&[1, 0, 1, 0xff, 0, 0, 0, 0]).is_err(), "name not UTF-8");
+    }
+}
