@@ -3,7 +3,8 @@
 # Chromium (browser tests), json-c (C bindings), systemd-socket-activate
 # (socket activation tests), tmux (afb-client's line editor test), unshare
 # (journald test), valgrind (instruction counts), wrk (second REST load
-# generator of scripts/bench.sh), cargo-fuzz.
+# generator of scripts/bench.sh), cargo-fuzz, zenohd and the Python
+# eclipse-zenoh package (scale-out tests, same version as the zenoh crate).
 # Under CI=true a test whose tool is missing fails instead of skipping.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
@@ -41,4 +42,22 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "install-deps: cargo install cargo-fuzz"
     cargo install cargo-fuzz --locked --quiet
+fi
+
+# Scale-out over Zenoh (bins/afb-daemon/tests/zenoh.rs): a real zenohd router
+# and the Python client, both of the version of the zenoh crate (Cargo.toml).
+ZENOH_VERSION=1.10.2
+if ! zenohd --version 2>/dev/null | grep -qE "(^|[^0-9.])v?${ZENOH_VERSION//./\\.}([^0-9]|$)"; then
+    echo "install-deps: cargo install zenohd $ZENOH_VERSION"
+    cargo install zenohd --version "$ZENOH_VERSION" --locked --quiet
+fi
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("eclipse-zenoh"))' 2>/dev/null)" != "$ZENOH_VERSION" ]; then
+    echo "install-deps: pip install eclipse-zenoh==$ZENOH_VERSION"
+    command -v pip3 >/dev/null 2>&1 || {
+        if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+    }
+    pip3 install --quiet "eclipse-zenoh==$ZENOH_VERSION" 2>/dev/null \
+        || pip3 install --quiet --break-system-packages "eclipse-zenoh==$ZENOH_VERSION"
 fi

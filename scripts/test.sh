@@ -17,10 +17,12 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
+# The daemon's default features include `zenoh` (scale-out): the workspace
+# lines build, lint and test it (bins/afb-daemon/tests/zenoh.rs).
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The optional cleartext HTTP/2 (`--features http2`) must keep building (its test too).
 cargo clippy -p afb-daemon --all-targets --features http2 --locked -- -D warnings
-# So must a daemon without the sample APIs (`--no-default-features`).
+# So must a daemon without the sample APIs and Zenoh (`--no-default-features`).
 cargo clippy -p afb-daemon --no-default-features --locked -- -D warnings
 
 step "cargo test"

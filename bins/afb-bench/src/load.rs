@@ -24,6 +24,10 @@ use crate::net::{self, HttpConn};
 use crate::procs;
 use crate::stats::{new_histogram, LoadResult};
 
+/// The extra of a run with a failure: when the last one happened (milliseconds since the
+/// Unix epoch).
+pub const LAST_ERROR_EPOCH_MS: &str = "last_error_epoch_ms";
+
 /// Warm-up and measured durations of one run.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -44,6 +48,8 @@ pub struct Ctl {
     errors: Cell<u64>,
     first_error: RefCell<Option<String>>,
     extra: RefCell<Vec<(String, f64)>>,
+    /// When the last operation failed (wall clock: compared with events of other threads).
+    last_error: Cell<Option<std::time::SystemTime>>,
 }
 
 impl Ctl {
@@ -56,6 +62,7 @@ impl Ctl {
             errors: Cell::new(0),
             first_error: RefCell::new(None),
             extra: RefCell::new(Vec::new()),
+            last_error: Cell::new(None),
         }
     }
 
@@ -74,6 +81,7 @@ impl Ctl {
         if self.recording.get() {
             self.errors.set(self.errors.get() + 1);
         }
+        self.last_error.set(Some(std::time::SystemTime::now()));
         self.note_error(msg);
     }
 
@@ -149,6 +157,11 @@ where
             (Some(m), Some(l), Some(s)) => Some((m - l - s).max(0.0)),
             _ => None,
         };
+        let mut extra = ctl.extra.borrow().clone();
+        if let Some(t) = ctl.last_error.get() {
+            let ms = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+            extra.push((LAST_ERROR_EPOCH_MS.into(), ms as f64));
+        }
         let result = LoadResult {
             ops: ctl.ops.get(),
             errors: ctl.errors.get(),
@@ -158,7 +171,7 @@ where
             server_cpu: server,
             other_cpu,
             first_error: ctl.first_error.borrow().clone(),
-            extra: ctl.extra.borrow().clone(),
+            extra,
         };
         Ok(result)
     })

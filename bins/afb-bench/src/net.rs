@@ -386,6 +386,23 @@ pub fn wsapi_endpoint(uri: &str) -> Result<Connector, String> {
     Connector::new(&u).map_err(|e| e.to_string())
 }
 
+/// Whether a blocking `GET path` on `addr` answers a reply whose status is `success` (for
+/// waiting until a daemon serves an API).
+pub fn http_ping(addr: SocketAddr, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut out = Vec::new();
+    let _ = s.take(1 << 20).read_to_end(&mut out);
+    find(&out, b"\"status\":\"success\"").is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

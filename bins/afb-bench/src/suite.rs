@@ -33,6 +33,8 @@ pub const SCENARIOS: &[&str] = &[
     "wsapi",
     "rpc-front",
     "rpc",
+    "zenoh-front",
+    "zenoh-replica",
     "fanout",
     "mem",
     "mem-sessions",
@@ -80,8 +82,8 @@ pub struct SuiteArgs {
     #[arg(long, default_value_t = 20)]
     startup_runs: usize,
     /// Only these scenarios (comma-separated): rest, rest-wrk, rest-new, rest-tls, handshakes,
-    /// wsj1, wsj1-sync, wsapi-front, wsapi, rpc-front, rpc, fanout, mem, mem-sessions, mem-ws,
-    /// startup, size.
+    /// wsj1, wsj1-sync, wsapi-front, wsapi, rpc-front, rpc, zenoh-front, zenoh-replica, fanout,
+    /// mem, mem-sessions, mem-ws, startup, size.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Before each scenario, wait up to this many seconds for the machine to be quiet (less
@@ -1048,6 +1050,180 @@ impl Ctx {
         row
     }
 
+    /// The Zenoh configuration of the benchmark's binders: peer mode, loopback endpoints
+    /// only (no multicast scouting).
+    fn zenoh_config(&self) -> Result<PathBuf, String> {
+        let p = self.scratch.0.join("zenoh.json5");
+        std::fs::write(
+            &p,
+            "{ mode: \"peer\", scouting: { multicast: { enabled: false }, gossip: { enabled: true } } }\n",
+        )
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
+    }
+
+    /// A back exporting hello over Zenoh, listening on `zport`, connected to `connect`.
+    fn start_zenoh_back(&self, name: &str, zport: u16, connect: &[u16]) -> Result<(Server, u16), String> {
+        let cfg = self.zenoh_config()?;
+        let (pb, listen) = (port(), format!("tcp/127.0.0.1:{zport}"));
+        let mut args = vec![
+            "--port".to_owned(),
+            pb.to_string(),
+            "--zenoh-config".into(),
+            cfg.display().to_string(),
+            "--zenoh-listen".into(),
+            listen,
+            "--zenoh-export".into(),
+            "hello".into(),
+        ];
+        for c in connect {
+            args.push("--zenoh-connect".into());
+            args.push(format!("tcp/127.0.0.1:{c}"));
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        Ok((self.start(&daemon_cmd(&self.args.daemon, name, &a), pb)?, pb))
+    }
+
+    /// A front importing hello over Zenoh from the backs at `connect`, serving it once a
+    /// replica is known.
+    fn start_zenoh_front(&self, connect: &[u16]) -> Result<(Server, u16), String> {
+        let cfg = self.zenoh_config()?;
+        let pf = port();
+        let mut args = vec![
+            "--port".to_owned(),
+            pf.to_string(),
+            "--zenoh-config".into(),
+            cfg.display().to_string(),
+            "--zenoh-import".into(),
+            "hello".into(),
+        ];
+        for c in connect {
+            args.push("--zenoh-connect".into());
+            args.push(format!("tcp/127.0.0.1:{c}"));
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let f = self.start(&daemon_cmd(&self.args.daemon, "daemon-zenoh-front", &a), pf)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !net::http_ping(local(pf), "/api/hello/ping") {
+            if Instant::now() > deadline {
+                return Err("the Zenoh front does not serve hello/ping after 20 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok((f, pf))
+    }
+
+    /// wsj1 clients -> front -> Zenoh -> back, against the same through wsapi (both set up
+    /// at once, runs interleaved).
+    fn row_zenoh_front(&self) -> Row {
+        let mut row = Row {
+            name: "zenoh-front".into(),
+            what: format!(
+                "hello/ping over x-afb-ws-json1, {} x {}: front -> Zenoh (TCP loopback) -> back, vs the same with unix wsapi",
+                self.args.conns, self.args.inflight
+            ),
+            target: Target::ThroughputAtLeast(0.5),
+            sides: vec![
+                Side::new("front -> Zenoh -> back"),
+                Side::new("front -> wsapi -> back (baseline)"),
+            ],
+            ratio: None,
+            verdict: String::new(),
+        };
+        let zenoh = (|| {
+            let zp = port();
+            let (b, _) = self.start_zenoh_back("daemon-zenoh-back", zp, &[])?;
+            let (f, pf) = self.start_zenoh_front(&[zp])?;
+            Ok::<_, String>((b, f, pf))
+        })();
+        match (zenoh, self.start_front_back(Link::Wsapi)) {
+            (Ok((zb, zf, zpf)), Ok((wb, _, wf, wpf, _))) => {
+                let (mut sa, mut sb) = (Side::new(&row.sides[0].label), Side::new(&row.sides[1].label));
+                let l = self.wsj1_load(self.args.conns, self.args.inflight);
+                self.interleave(
+                    &mut sa,
+                    (zpf, vec![zf.pid, zb.pid]),
+                    &mut sb,
+                    (wpf, vec![wf.pid, wb.pid]),
+                    &l,
+                );
+                row.sides = vec![sa, sb];
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("    ERROR {e}");
+                row.sides[0].error = Some(e);
+            }
+        }
+        row
+    }
+
+    /// REST clients with sessions -> front -> Zenoh -> two backs; one back is killed
+    /// (SIGKILL) in the middle of each run: the failed calls are counted and the recovery
+    /// time (kill to last failure) reported.
+    fn row_zenoh_replica(&self) -> Row {
+        let label = "front -> Zenoh -> 2 backs, one killed mid-run";
+        let mut row = Row {
+            name: "zenoh-replica".into(),
+            what: format!(
+                "hello/ping over REST, {} conns with sessions: front -> Zenoh -> 2 replicas, one SIGKILLed at mid-run",
+                self.args.conns
+            ),
+            target: Target::None,
+            sides: vec![Side::new(label)],
+            ratio: None,
+            verdict: String::new(),
+        };
+        let mut side = Side::new(label);
+        for _ in 0..self.args.runs.max(1) {
+            let run = (|| {
+                let (z1, z2) = (port(), port());
+                let (b1, _) = self.start_zenoh_back("daemon-zenoh-back1", z1, &[])?;
+                let (b2, _) = self.start_zenoh_back("daemon-zenoh-back2", z2, &[z1])?;
+                let (f, pf) = self.start_zenoh_front(&[z1, z2])?;
+                // Both replicas known before the run.
+                std::thread::sleep(Duration::from_secs(1));
+                let at = self.timing.warmup + self.timing.duration / 2;
+                let killer = std::thread::spawn(move || {
+                    let mut b1 = b1;
+                    std::thread::sleep(at);
+                    b1.kill();
+                    std::time::SystemTime::now()
+                });
+                let r = load::rest(
+                    load::RestOpts {
+                        addr: local(pf),
+                        path: "/api/hello/ping".into(),
+                        conns: self.args.conns,
+                        cookie: true,
+                        tls: None,
+                    },
+                    self.timing,
+                    &[f.pid, b2.pid],
+                );
+                let killed = killer.join().map_err(|_| "the killer thread panicked".to_owned())?;
+                let mut r = r?;
+                let killed_ms = killed
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis() as f64;
+                let last = r
+                    .extra
+                    .iter()
+                    .find(|(k, _)| k == load::LAST_ERROR_EPOCH_MS)
+                    .map(|(_, v)| *v);
+                r.extra.retain(|(k, _)| k != load::LAST_ERROR_EPOCH_MS);
+                let recovery = last.map(|l| ((l - killed_ms) / 1000.0).max(0.0)).unwrap_or(0.0);
+                r.extra.push(("recovery_s".into(), recovery));
+                drop((f, b2));
+                Ok::<_, String>(r)
+            })();
+            side.push(run);
+            pause();
+        }
+        row.sides = vec![side];
+        row
+    }
+
     /// Calls straight on the back's unix socket, over `link`: 1 connection x --inflight.
     fn row_direct(&self, link: Link) -> Row {
         let (name, what, label) = match link {
@@ -1302,6 +1478,12 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
     }
     if want("rpc") && daemon_needed("rpc") {
         step("rpc", &|| ctx.row_direct(Link::Rpc));
+    }
+    if want("zenoh-front") && daemon_needed("zenoh-front") {
+        step("zenoh-front", &|| ctx.row_zenoh_front());
+    }
+    if want("zenoh-replica") && daemon_needed("zenoh-replica") {
+        step("zenoh-replica", &|| ctx.row_zenoh_replica());
     }
     if want("fanout") && daemon_needed("fanout") {
         step("fanout", &|| ctx.row_fanout());

@@ -524,6 +524,7 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
             .collect();
         registry.set_resolver(Arc::new(Resolvers(resolvers)));
     }
+    let zenoh_joined = crate::zenoh::join(o, &registry).await?;
     let c_bindings = crate::bindings::ToLoad {
         bindings: o.binding.iter().map(PathBuf::from).collect(),
         ldpaths: o.ldpaths.clone(),
@@ -553,6 +554,7 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
     }
     start_ws_servers(&p, &registry, &wsapi_opts, &shutdown).await?;
     crate::rpc::serve_all(&registry, &p.opts.rpc_server, &rpc_opts, &shutdown).await?;
+    let _zenoh = crate::zenoh::export(zenoh_joined, &registry).await?;
 
     // Start-up calls, readiness, child.
     let result = async {

@@ -30,6 +30,7 @@ mod samples;
 mod sys;
 pub mod tls;
 pub mod trace;
+pub(crate) mod zenoh;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -103,6 +104,8 @@ pub fn run(args: &[OsString], samples: Samples) -> i32 {
         Samples::new()
     };
     let threads = opts.threads_max;
+    // Zenoh blocks in place (at shutdown) and refuses a current-thread runtime.
+    let zenoh = opts.uses_zenoh();
     let prepared = match daemon::prepare(opts, level) {
         Ok(p) => p,
         Err(e) => {
@@ -111,15 +114,16 @@ pub fn run(args: &[OsString], samples: Samples) -> i32 {
         }
     };
     // One worker (asked, or one CPU available): a current-thread runtime
-    // does the same work without cross-thread wake-ups.
+    // does the same work without cross-thread wake-ups (but Zenoh needs a
+    // multi-thread one, of one worker then).
     let workers = threads
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut rt = if workers <= 1 {
+    let mut rt = if workers <= 1 && !zenoh {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(workers);
+        b.worker_threads(workers.max(1));
         b
     };
     rt.enable_all();

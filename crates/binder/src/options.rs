@@ -194,6 +194,40 @@ pub struct Options {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rpc_server: Vec<String>,
 
+    /// Join the Zenoh network with Zenoh's default configuration (peer mode); implied by the other --zenoh-* options (needs the `zenoh` build feature)
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub zenoh: bool,
+
+    /// Zenoh JSON5 configuration file (mode, router endpoints, TLS, access control), as Zenoh documents it
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zenoh_config: Option<PathBuf>,
+
+    /// Zenoh endpoint to connect to (e.g. tcp/192.0.2.1:7447, tls/host:7447), repeatable
+    #[arg(long, value_name = "ENDPOINT", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zenoh_connect: Vec<String>,
+
+    /// Zenoh endpoint to listen on (e.g. tcp/0.0.0.0:7447), repeatable
+    #[arg(long, value_name = "ENDPOINT", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zenoh_listen: Vec<String>,
+
+    /// First chunks of every Zenoh key of the binder (binders see each other only in the same namespace)
+    #[arg(long, default_value = "afb", value_name = "NAME")]
+    pub zenoh_namespace: String,
+
+    /// Export a local API over Zenoh, repeatable; * exports every public API
+    #[arg(long, value_name = "API", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zenoh_export: Vec<String>,
+
+    /// Import an API served by other binders over Zenoh (LOCAL@API: under another name), repeatable; * imports every API that appears and is not local
+    #[arg(long, value_name = "API", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zenoh_import: Vec<String>,
+
     /// On an unknown API X, import it from unix:DIR/X, repeatable
     #[arg(short = 'A', long, value_name = "DIR", action = ArgAction::Append)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -734,7 +768,18 @@ impl Options {
             && self.weak_ldpaths.is_empty()
             && self.ws_client.is_empty()
             && self.rpc_client.is_empty()
-            && self.auto_api.is_empty())
+            && self.auto_api.is_empty()
+            && self.zenoh_import.is_empty())
+    }
+
+    /// Whether the binder joins a Zenoh network.
+    pub fn uses_zenoh(&self) -> bool {
+        self.zenoh
+            || self.zenoh_config.is_some()
+            || !self.zenoh_connect.is_empty()
+            || !self.zenoh_listen.is_empty()
+            || !self.zenoh_export.is_empty()
+            || !self.zenoh_import.is_empty()
     }
 }
 

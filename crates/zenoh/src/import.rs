@@ -1,0 +1,416 @@
+//! The importing side: the live replicas of each API (from liveliness),
+//! the imported APIs that call them (a session sticks to its replica while
+//! it lives), and the local mirrors of remote events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use afb_core::session::ApiId;
+use afb_core::{status, ApiDecl, ApiImpl, BoxFuture, Event, Registry, Reply, Request, Session};
+use serde_json::value::RawValue;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use zenoh::query::{ConsolidationMode, QueryTarget};
+use zenoh::sample::SampleKind;
+use zenoh::Wait;
+
+use crate::wire::{self, CallAtt, ErrorPayload, ReplyAtt};
+use crate::{lock, Shared};
+
+/// APIs imported with `*` at most (names come from foreign peers).
+const MAX_IMPORTED: usize = 1024;
+/// Distinct remote events mirrored at most.
+const MAX_MIRRORS: usize = 4096;
+/// How long a call waits without a call timeout.
+const NO_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One live binder serving an API.
+#[derive(Clone)]
+pub(crate) struct Replica {
+    pub(crate) bid: Arc<str>,
+    /// Cancelled when its liveliness token goes.
+    pub(crate) gone: CancellationToken,
+}
+
+#[derive(Default)]
+struct ApiReplicas {
+    live: Vec<Replica>,
+    next: usize,
+}
+
+/// The live replicas of every API seen.
+#[derive(Default)]
+pub(crate) struct Replicas {
+    apis: Mutex<HashMap<String, ApiReplicas>>,
+    changed: Notify,
+}
+
+/// The replica a session sticks to, kept in the session as the imported
+/// API's context value.
+struct Affinity(Mutex<Option<Arc<str>>>);
+
+impl Replicas {
+    fn appeared(&self, api: &str, bid: &str) {
+        let mut apis = lock(&self.apis);
+        let r = apis.entry(api.to_ascii_lowercase()).or_default();
+        if !r.live.iter().any(|x| &*x.bid == bid) {
+            r.live.push(Replica {
+                bid: bid.into(),
+                gone: CancellationToken::new(),
+            });
+        }
+        drop(apis);
+        self.changed.notify_waiters();
+    }
+
+    fn disappeared(&self, api: &str, bid: &str) {
+        let mut apis = lock(&self.apis);
+        if let Some(r) = apis.get_mut(&api.to_ascii_lowercase()) {
+            r.live.retain(|x| {
+                if &*x.bid == bid {
+                    x.gone.cancel();
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
+    /// The replica of `session` for `api`: the one it sticks to while it
+    /// lives, else the next one in turn (then it sticks to it).
+    fn try_pick(&self, api: &str, session: &Arc<Session>, api_id: ApiId) -> Option<Replica> {
+        let ctx = session.context_or_insert_with(api_id, || {
+            let a: afb_core::session::ContextValue = Arc::new(Affinity(Mutex::new(None)));
+            a
+        });
+        let aff = ctx.downcast_ref::<Affinity>()?;
+        let mut apis = lock(&self.apis);
+        let r = apis.get_mut(&api.to_ascii_lowercase())?;
+        if r.live.is_empty() {
+            return None;
+        }
+        let mut stuck = lock(&aff.0);
+        if let Some(bid) = stuck.as_deref() {
+            if let Some(x) = r.live.iter().find(|x| &*x.bid == bid) {
+                return Some(x.clone());
+            }
+        }
+        let x = r.live[r.next % r.live.len()].clone();
+        r.next = r.next.wrapping_add(1);
+        *stuck = Some(x.bid.clone());
+        Some(x)
+    }
+
+    /// Like [`Replicas::try_pick`], waiting up to `wait` for a replica to appear.
+    async fn pick(&self, api: &str, session: &Arc<Session>, api_id: ApiId, wait: Duration) -> Option<Replica> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.try_pick(api, session, api_id) {
+                return Some(r);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+/// Registers the imported API `spec`: `API`, or `LOCAL@API` to serve the
+/// network's API `API` under the local name `LOCAL`.
+pub(crate) fn register(shared: &Arc<Shared>, registry: &Arc<Registry>, spec: &str) -> Result<(), String> {
+    let (name, remote) = spec.split_once('@').unwrap_or((spec, spec));
+    if remote.is_empty() {
+        return Err("no API name after @".into());
+    }
+    let mut decl = ApiDecl::new(
+        name,
+        Arc::new(ImportedApi {
+            shared: shared.clone(),
+            api: remote.into(),
+        }),
+    );
+    decl.info = format!("{remote} imported over Zenoh");
+    registry.add_api(decl).map_err(|e| e.to_string())?;
+    lock(&shared.imported).insert(name.to_ascii_lowercase());
+    Ok(())
+}
+
+/// Follows the liveliness of the APIs of the namespace.
+pub(crate) async fn watch(shared: &Arc<Shared>, stop: CancellationToken) -> zenoh::Result<()> {
+    let sub = shared
+        .session
+        .liveliness()
+        .declare_subscriber(shared.keys.live_apis())
+        .history(true)
+        .await?;
+    let all = shared.opts.import.iter().any(|n| n == "*");
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            let sample = tokio::select! {
+                _ = stop.cancelled() => break,
+                s = sub.recv_async() => match s { Ok(s) => s, Err(_) => break },
+            };
+            let key = sample.key_expr().as_str();
+            let Some((api, bid)) = shared.keys.live_api_of(key) else {
+                tracing::warn!(key, "malformed Zenoh liveliness key: ignored");
+                continue;
+            };
+            if bid == shared.keys.bid {
+                continue;
+            }
+            match sample.kind() {
+                SampleKind::Put => {
+                    tracing::info!(api = %api, binder = %bid, "API replica appeared on Zenoh");
+                    if all {
+                        import_new(&shared, &api);
+                    }
+                    shared.replicas.appeared(&api, &bid);
+                }
+                SampleKind::Delete => {
+                    tracing::info!(api = %api, binder = %bid, "API replica disappeared from Zenoh");
+                    shared.replicas.disappeared(&api, &bid);
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// With `--zenoh-import '*'`: imports an API seen for the first time
+/// unless a local API has that name.
+fn import_new(shared: &Arc<Shared>, api: &str) {
+    let Some(registry) = shared.registry.upgrade() else {
+        return;
+    };
+    if registry.get_api(api).is_some() {
+        return;
+    }
+    if lock(&shared.imported).len() >= MAX_IMPORTED {
+        tracing::warn!(api, "more than {MAX_IMPORTED} APIs imported over Zenoh: not imported");
+        return;
+    }
+    match register(shared, &registry, api) {
+        Ok(()) => tracing::info!(api, "API imported over Zenoh"),
+        Err(e) => tracing::warn!(api, "API seen on Zenoh not imported: {e}"),
+    }
+}
+
+/// JSON text as raw data: `None` for an empty payload or `null`.
+pub(crate) fn json_of(bytes: &[u8]) -> Result<Option<Box<RawValue>>, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| "payload not UTF-8".to_owned())?;
+    let raw = RawValue::from_string(text.to_owned()).map_err(|e| format!("payload not JSON: {e}"))?;
+    Ok((raw.get() != "null").then_some(raw))
+}
+
+/// An API served by other binders.
+struct ImportedApi {
+    shared: Arc<Shared>,
+    api: Arc<str>,
+}
+
+impl ApiImpl for ImportedApi {
+    fn process(&self, req: Request) -> BoxFuture<()> {
+        let shared = self.shared.clone();
+        let api = self.api.clone();
+        Box::pin(async move { call(shared, api, req).await })
+    }
+}
+
+async fn call(shared: Arc<Shared>, api: Arc<str>, req: Request) {
+    let session = req.session().clone();
+    let api_id = req.api().entry().id();
+    let Some(replica) = shared
+        .replicas
+        .pick(&api, &session, api_id, shared.opts.discovery_wait)
+        .await
+    else {
+        req.fail(
+            status::NOT_AVAILABLE,
+            Some(format!("no binder serves API {api} on Zenoh")),
+        );
+        return;
+    };
+    let att = CallAtt {
+        session: Some(session.uuid().to_owned()),
+        token: req.client().token.as_deref().map(str::to_owned),
+        loa: Some(session.loa(api_id)),
+        creds: req.client().creds.as_deref().map(afb_link::export_creds),
+    };
+    let att = serde_json::to_vec(&att).unwrap_or_default();
+    let key = shared.keys.call(&api, &replica.bid, req.verb());
+    let timeout = shared.opts.call_timeout.unwrap_or(NO_TIMEOUT);
+    let started = tokio::time::Instant::now();
+    let (payload, encoding) = crate::payload_of(Some(req.args().json_text()), req.args().typed());
+    let replies = shared
+        .session
+        .get(key)
+        .payload(payload)
+        .encoding(encoding)
+        .attachment(att)
+        .target(QueryTarget::All)
+        .consolidation(ConsolidationMode::None)
+        .timeout(timeout)
+        .await;
+    let replies = match replies {
+        Ok(r) => r,
+        Err(e) => {
+            req.fail(status::NOT_AVAILABLE, Some(format!("the call cannot be sent: {e}")));
+            return;
+        }
+    };
+    let reply = tokio::select! {
+        r = replies.recv_async() => r,
+        _ = replica.gone.cancelled() => {
+            req.fail(
+                status::DISCONNECTED,
+                Some(format!("binder {} serving {api} left", replica.bid)),
+            );
+            return;
+        }
+    };
+    match reply {
+        Ok(reply) => on_reply(&shared, &replica.bid, &session, api_id, req, &reply),
+        Err(_) if started.elapsed() >= timeout => {
+            req.fail(status::TIMEOUT, Some("the remote API did not answer in time".into()));
+        }
+        Err(_) => {
+            req.fail(
+                status::DISCONNECTED,
+                Some(format!("binder {} serving {api} did not answer", replica.bid)),
+            );
+        }
+    }
+}
+
+fn bad_reply(req: Request, bid: &str, why: String) {
+    tracing::warn!(binder = bid, "malformed Zenoh reply: {why}");
+    req.fail(
+        status::INTERNAL_ERROR,
+        Some(format!("malformed reply from binder {bid}: {why}")),
+    );
+}
+
+fn on_reply(
+    shared: &Arc<Shared>,
+    bid: &str,
+    session: &Arc<Session>,
+    api_id: ApiId,
+    req: Request,
+    reply: &zenoh::query::Reply,
+) {
+    let sample = match reply.result() {
+        Ok(s) => s,
+        Err(e) => {
+            let p = e.payload().to_bytes();
+            match serde_json::from_slice::<ErrorPayload>(&p) {
+                Ok(ep) if !ep.status.is_empty() && ep.status.len() <= wire::MAX_STATUS => {
+                    req.fail(&ep.status, ep.info);
+                }
+                _ => bad_reply(req, bid, "unreadable error reply".into()),
+            }
+            return;
+        }
+    };
+    let att: ReplyAtt = match sample.attachment().map(|a| wire::parse::<ReplyAtt>(&a.to_bytes())) {
+        Some(Ok(a)) => match a.check() {
+            Ok(()) => a,
+            Err(e) => return bad_reply(req, bid, e),
+        },
+        Some(Err(e)) => return bad_reply(req, bid, e),
+        None => return bad_reply(req, bid, "no attachment".into()),
+    };
+    let (data, typed) = match crate::data_of(&sample.payload().to_bytes(), Some(sample.encoding())) {
+        Ok(d) => d,
+        Err(e) => return bad_reply(req, bid, e),
+    };
+    if let Some(l) = att.loa {
+        if l != session.loa(api_id) {
+            let _ = session.set_loa(api_id, u32::from(l));
+        }
+    }
+    for name in &att.subscribe {
+        if let Some(ev) = mirror(shared, bid, name) {
+            if let Err(e) = req.subscribe(&ev) {
+                tracing::info!(event = %name, "subscription relayed from Zenoh failed: {e}");
+            }
+        }
+    }
+    for name in &att.unsubscribe {
+        if let Some(ev) = existing_mirror(shared, bid, name) {
+            let _ = req.unsubscribe(&ev);
+        }
+    }
+    let r = if att.status == status::SUCCESS {
+        Reply::success(data, att.info)
+    } else {
+        Reply::error(att.status, att.info).with_data(data).with_code(att.code)
+    };
+    let r = r.with_typed(typed);
+    req.reply(r);
+}
+
+/// The local mirror of a remote event of one binder, kept while the binder
+/// runs (local subscribers hold events weakly).
+pub(crate) struct Mirror {
+    ev: Event,
+}
+
+fn existing_mirror(shared: &Shared, bid: &str, name: &str) -> Option<Event> {
+    lock(&shared.mirrors)
+        .get(&(bid.to_owned(), name.to_owned()))
+        .map(|m| m.ev.clone())
+}
+
+/// The local event mirroring event `name` of binder `bid` (made, and its
+/// publications followed, the first time).
+fn mirror(shared: &Arc<Shared>, bid: &str, name: &str) -> Option<Event> {
+    let registry = shared.registry.upgrade()?;
+    if !name.contains('/') || name.len() > 1024 {
+        tracing::warn!(event = name, "malformed event name from Zenoh: ignored");
+        return None;
+    }
+    let mut m = lock(&shared.mirrors);
+    if let Some(mi) = m.get(&(bid.to_owned(), name.to_owned())) {
+        return Some(mi.ev.clone());
+    }
+    if m.len() >= MAX_MIRRORS {
+        tracing::warn!(
+            event = name,
+            "more than {MAX_MIRRORS} remote events mirrored: not subscribed"
+        );
+        return None;
+    }
+    let sub = match shared.session.declare_subscriber(shared.keys.event(bid, name)).wait() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(event = name, "cannot follow the event on Zenoh: {e}");
+            return None;
+        }
+    };
+    let ev = registry.events().new_event_raw(name);
+    m.insert((bid.to_owned(), name.to_owned()), Arc::new(Mirror { ev: ev.clone() }));
+    drop(m);
+    let weak = ev.downgrade();
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        while let Ok(sample) = sub.recv_async().await {
+            let Some(ev) = weak.upgrade() else { break };
+            match crate::data_of(&sample.payload().to_bytes(), Some(sample.encoding())) {
+                Ok((d, t)) => {
+                    ev.push_typed(d.as_deref(), t.as_ref());
+                }
+                Err(e) => tracing::warn!(event = %name, "Zenoh event push ignored: {e}"),
+            }
+        }
+    });
+    Some(ev)
+}
