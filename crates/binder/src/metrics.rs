@@ -8,7 +8,7 @@
 //! (anything else is `other`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use afb_core::observe::{ReqInfo, ReqState};
@@ -100,6 +100,11 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 
 /// The counters of one verb.
 struct VerbStats {
+    /// The verb in lower case (the lookup key).
+    key: Box<str>,
+    /// Its [`verb_hash`] (compared before the key).
+    hash: u64,
+    /// The label value.
     name: Box<str>,
     calls: [[AtomicU64; NS]; NT],
     buckets: [AtomicU64; NB],
@@ -107,9 +112,11 @@ struct VerbStats {
 }
 
 impl VerbStats {
-    fn new(name: &str) -> Self {
+    fn new(key: &str) -> Self {
         VerbStats {
-            name: label(name),
+            key: key.into(),
+            hash: verb_hash(key),
+            name: label(key),
             calls: std::array::from_fn(|_| zeros()),
             buckets: zeros(),
             sum_ns: AtomicU64::new(0),
@@ -125,16 +132,102 @@ impl VerbStats {
     }
 }
 
+/// Slots of an API's verb table: twice [`MAX_VERBS`], so that a probe
+/// always ends on an empty slot.
+const VERB_SLOTS: usize = 2 * MAX_VERBS;
+
+/// The verb table's hash of `s`, blind to ASCII case: eight bytes at a
+/// time, each byte or-ed with 0x20 (which lower-cases ASCII letters; other
+/// bytes may collide, which the comparison sorts out).
+fn verb_hash(s: &str) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let b = s.as_bytes();
+    let mut h = b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = c.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x));
+        h = (h ^ (w | CASE)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let w = rest.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x));
+        h = (h ^ (w | CASE)).wrapping_mul(K);
+    }
+    // Only the low bits index the table: fold the high ones in.
+    h ^ (h >> 29)
+}
+
 /// A link: its transport and peer.
 type LinkKey = (&'static str, String);
 /// A link's state: up, and how many times it connected.
 type LinkState = (bool, u64);
 
-/// The verbs of one API.
+/// The verbs of one API, kept in the API's entry once resolved
+/// ([`ReqInfo::api_slot`]).
+///
+/// The verbs are an open-addressed table (linear probing) of slots set
+/// once and never cleared: a lookup reads slots without a lock, an insert
+/// takes `inserting` and fills an empty slot. A lookup that misses a verb
+/// being inserted takes the insert path, which finds it.
 struct ApiStats {
     name: Box<str>,
-    verbs: RwLock<HashMap<Box<str>, Arc<VerbStats>>>,
+    verbs: Box<[OnceLock<Arc<VerbStats>>]>,
+    inserting: Mutex<usize>,
     unknown_verb: AtomicU64,
+}
+
+impl ApiStats {
+    fn new(name: &str) -> Self {
+        ApiStats {
+            name: label(name),
+            verbs: (0..VERB_SLOTS).map(|_| OnceLock::new()).collect(),
+            inserting: Mutex::new(0),
+            unknown_verb: AtomicU64::new(0),
+        }
+    }
+
+    /// The counters of `verb`, or the index of the empty slot that ends its
+    /// probe.
+    fn find(&self, verb: &str) -> Result<&VerbStats, usize> {
+        let h = verb_hash(verb);
+        let mut i = h as usize % VERB_SLOTS;
+        for _ in 0..VERB_SLOTS {
+            match self.verbs[i].get() {
+                Some(v) if v.hash == h && v.key.eq_ignore_ascii_case(verb) => return Ok(v),
+                Some(_) => i = (i + 1) % VERB_SLOTS,
+                None => return Err(i),
+            }
+        }
+        Err(VERB_SLOTS)
+    }
+
+    /// The counters of `verb`, made when missing and the API has fewer than
+    /// [`MAX_VERBS`].
+    fn find_or_insert(&self, verb: &str) -> Option<&VerbStats> {
+        if let Ok(v) = self.find(verb) {
+            return Some(v);
+        }
+        let mut count = self.inserting.lock().unwrap_or_else(|p| p.into_inner());
+        match self.find(verb) {
+            Ok(v) => Some(v),
+            Err(i) if i < VERB_SLOTS && *count < MAX_VERBS => {
+                let v = Arc::new(VerbStats::new(&verb.to_ascii_lowercase()));
+                // The slot is empty and only set under `inserting`.
+                let _ = self.verbs[i].set(v);
+                *count += 1;
+                self.verbs[i].get().map(|v| &**v)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The verbs' counters, sorted by name.
+    fn verbs(&self) -> Vec<&VerbStats> {
+        let mut vs: Vec<&VerbStats> = self.verbs.iter().filter_map(|s| s.get().map(|v| &**v)).collect();
+        vs.sort_by(|x, y| x.name.cmp(&y.name));
+        vs
+    }
 }
 
 /// The metrics of a binder. See the module documentation.
@@ -201,15 +294,7 @@ impl Metrics {
         let wanted = label(req.api);
         let same_name = apis.values().find(|a| a.name.eq_ignore_ascii_case(&wanted)).cloned();
         apis.entry(req.api_id)
-            .or_insert_with(|| {
-                same_name.unwrap_or_else(|| {
-                    Arc::new(ApiStats {
-                        name: label(req.api),
-                        verbs: RwLock::new(HashMap::new()),
-                        unknown_verb: AtomicU64::new(0),
-                    })
-                })
-            })
+            .or_insert_with(|| same_name.unwrap_or_else(|| Arc::new(ApiStats::new(req.api))))
             .clone()
     }
 
@@ -237,42 +322,26 @@ impl Metrics {
 }
 
 impl Observer for Metrics {
-    fn begin(&self, req: &ReqInfo<'_>) -> Option<ReqState> {
-        let api = read(&self.apis).get(&req.api_id).cloned()?;
-        let v = read(&api.verbs).get(req.verb).cloned()?;
-        Some(v)
-    }
-
-    fn end(&self, req: &ReqInfo<'_>, state: Option<&ReqState>, reply: &Reply, elapsed: Duration) {
-        let st = status_index(&reply.status);
-        if let Some(v) = state.and_then(|s| s.downcast_ref::<VerbStats>()) {
-            v.record(req.client.transport, st, elapsed);
-            return;
-        }
-        // First answer of this verb (or an unknown verb): the slow path.
-        let api = self.api(req);
+    fn end(&self, req: &ReqInfo<'_>, _state: Option<&ReqState>, reply: &Reply, elapsed: Duration) {
+        let slot = req.api_slot.get().and_then(|s| s.downcast_ref::<ApiStats>());
+        let resolved;
+        let api = match slot {
+            Some(a) => a,
+            None => {
+                // First request of this API: find (or make) its counters and
+                // keep them in its entry.
+                let a = self.api(req);
+                let _ = req.api_slot.set(a.clone());
+                resolved = a;
+                &*resolved
+            }
+        };
         if reply.status == status::UNKNOWN_VERB {
             api.unknown_verb.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let key = req.verb.to_ascii_lowercase();
-        let v = {
-            let mut verbs = write(&api.verbs);
-            match verbs.get(key.as_str()) {
-                Some(v) => Some(v.clone()),
-                None if verbs.len() < MAX_VERBS => {
-                    let v = Arc::new(VerbStats::new(&key));
-                    verbs.insert(req.verb.into(), v.clone());
-                    if key != req.verb {
-                        verbs.insert(key.clone().into(), v.clone());
-                    }
-                    Some(v)
-                }
-                None => None,
-            }
-        };
-        match v {
-            Some(v) => v.record(req.client.transport, st, elapsed),
+        match api.find_or_insert(req.verb) {
+            Some(v) => v.record(req.client.transport, status_index(&reply.status), elapsed),
             None => {
                 api.unknown_verb.fetch_add(1, Ordering::Relaxed);
             }
@@ -347,23 +416,7 @@ impl Collector for Metrics {
             }
         }
         apis.sort_by(|a, b| a.name.cmp(&b.name));
-        let verbs_of = |a: &ApiStats| {
-            let mut vs: Vec<Arc<VerbStats>> = Vec::new();
-            for v in read(&a.verbs).values() {
-                if !vs.iter().any(|x| Arc::ptr_eq(x, v)) {
-                    vs.push(v.clone());
-                }
-            }
-            vs.sort_by(|x, y| x.name.cmp(&y.name));
-            vs
-        };
-        let all: Vec<(Arc<ApiStats>, Vec<Arc<VerbStats>>)> = apis
-            .into_iter()
-            .map(|a| {
-                let v = verbs_of(&a);
-                (a, v)
-            })
-            .collect();
+        let all: Vec<(&ApiStats, Vec<&VerbStats>)> = apis.iter().map(|a| (&**a, a.verbs())).collect();
 
         // Calls by api, verb, transport and status.
         {
@@ -598,6 +651,26 @@ mod tests {
         assert_eq!(label(&"x".repeat(500)).len(), 200);
     }
 
+    #[test]
+    fn the_verb_table_ignores_case_and_holds_max_verbs() {
+        assert_eq!(verb_hash("Ping"), verb_hash("ping"));
+        assert_eq!(verb_hash("A-Long_Verb.Name9"), verb_hash("a-long_verb.name9"));
+        let a = ApiStats::new("demo");
+        let names: Vec<String> = (0..MAX_VERBS).map(|i| format!("Verb{i}")).collect();
+        for n in &names {
+            let v = a.find_or_insert(n).expect("room for it");
+            assert_eq!(&*v.key, n.to_ascii_lowercase().as_str());
+        }
+        assert!(a.find_or_insert("one-too-many").is_none(), "bounded");
+        for n in &names {
+            // Found again, whatever the case, without inserting.
+            let v = a.find(&n.to_ascii_uppercase()).ok().expect("found");
+            assert!(v.key.eq_ignore_ascii_case(n));
+        }
+        assert_eq!(a.verbs().len(), MAX_VERBS);
+        assert!(a.find("absent").is_err());
+    }
+
     fn reply(status: &'static str) -> Reply {
         if status == "success" {
             Reply::success(None, None)
@@ -613,10 +686,12 @@ mod tests {
         let session = reg.sessions().create().unwrap();
         let client = Client::new(session).with_transport(Transport::WsJson);
         let args = afb_core::Args::null();
+        let (slot7, slot9) = (afb_core::observe::ApiSlot::new(), afb_core::observe::ApiSlot::new());
         let info = |api_id, verb| ReqInfo {
             id: 1,
             api: "demo",
             api_id,
+            api_slot: if api_id == 7 { &slot7 } else { &slot9 },
             verb,
             args: &args,
             client: &client,

@@ -699,7 +699,8 @@ pub const NO_LABEL: &str = "NoLabel";
 /// What `afb_req_get_client_info` answers: `uid`, `gid`, `pid`, `user`
 /// (the uid in decimal), `label`, `id` (the label after its last `:`)
 /// when the peer's process is known, with `uuid` and `LOA` of the
-/// session; a TLS peer's certificate subject as `cert-subject`.
+/// session; a TLS peer's certificate subject as `cert-subject`; a TCP
+/// peer's address and port as `remote` (`"127.0.0.1:5678"`, `"[::1]:5678"`).
 pub fn client_info(req: &ReqHandle) -> Value {
     let mut v = Map::new();
     if let Some(c) = &req.client().creds {
@@ -715,6 +716,9 @@ pub fn client_info(req: &ReqHandle) -> Value {
         if let Some(cert) = &c.cert {
             v.insert("cert-subject".into(), cert.subject.clone().into());
         }
+    }
+    if let Some(a) = req.client().remote {
+        v.insert("remote".into(), a.to_string().into());
     }
     v.insert("uuid".into(), req.session().uuid().into());
     v.insert("LOA".into(), req.loa().into());

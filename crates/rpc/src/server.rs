@@ -204,6 +204,8 @@ pub async fn serve_upgraded<I>(
         ),
         creds,
         trusted,
+        // The HTTP layer does not pass the address of an upgraded connection.
+        remote: None,
     };
     let setup = LinkSetup {
         label: peer.label.clone(),

@@ -337,7 +337,7 @@ fn dispatch(n: u64, observed: Observed) -> Result<(), String> {
                     _ => reg.sessions().create().map_err(|e| format!("{e:?}"))?,
                 };
                 let api = reg.api_ref("hello").ok_or("no hello")?;
-                tracer.add(&api, &traced, &serde_json::json!({"request": "common"}))?;
+                tracer.add(&api, &traced, &serde_json::json!({"request": "common"}), false)?;
             }
         }
         // Once, checking the reply.
