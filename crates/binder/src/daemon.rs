@@ -465,6 +465,11 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
     let registry = Registry::new(config);
     level_source.attach(&registry);
     let access = crate::access::install(&registry, o.permissions.as_deref())?;
+    let verb_rules = crate::options::verb_rules(o)?;
+    for r in &verb_rules {
+        tracing::info!("--auth: {}/{} requires {}", r.api, r.verb, r.rule.to_json());
+    }
+    registry.access().set_verb_rules(verb_rules);
     if p.token.is_none() {
         tracing::warn!("no --token: token checks accept any token until a verb renews it (development mode)");
     }

@@ -536,16 +536,31 @@ impl PermissionBackend for PolicyBackend {
     }
 }
 
+/// A rule the integrator adds to the verbs `api/verb` (globs) of any
+/// binding (`--auth`, config key `auth`): it must hold, besides the verb's
+/// own rules, before the verb runs.
+#[derive(Debug, Clone)]
+pub struct VerbRule {
+    /// API name glob (`*`, `?`, ASCII case ignored).
+    pub api: String,
+    /// Verb name glob.
+    pub verb: String,
+    /// The rule.
+    pub rule: Arc<AuthRule>,
+}
+
 /// The binder's access control: its permission backend (replaceable,
-/// e.g. on reload).
+/// e.g. on reload) and the integrator's verb rules.
 pub struct AccessControl {
     backend: RwLock<Arc<dyn PermissionBackend>>,
+    verb_rules: std::sync::OnceLock<Vec<VerbRule>>,
 }
 
 impl Default for AccessControl {
     fn default() -> Self {
         AccessControl {
             backend: RwLock::new(Arc::new(DenyAll)),
+            verb_rules: std::sync::OnceLock::new(),
         }
     }
 }
@@ -568,6 +583,52 @@ impl AccessControl {
     pub fn set_backend(&self, b: Arc<dyn PermissionBackend>) {
         *self.backend.write().unwrap_or_else(|p| p.into_inner()) = b;
     }
+
+    /// Sets the integrator's verb rules (once, before serving; later calls
+    /// return false).
+    pub fn set_verb_rules(&self, rules: Vec<VerbRule>) -> bool {
+        self.verb_rules.set(rules).is_ok()
+    }
+
+    /// The integrator's rule for `api/verb`: all the matching rules (and-ed),
+    /// `None` when none matches.
+    #[inline]
+    pub fn verb_rule(&self, api: &str, verb: &str) -> Option<Arc<AuthRule>> {
+        let rules = self.verb_rules.get()?;
+        let mut found: Option<AuthRule> = None;
+        for r in rules {
+            if crate::name::glob_match(&r.api, api) && crate::name::glob_match(&r.verb, verb) {
+                let rule = (*r.rule).clone();
+                found = Some(match found {
+                    None => rule,
+                    Some(f) => f.and(rule),
+                });
+            }
+        }
+        found.map(Arc::new)
+    }
+}
+
+/// Parses `API/VERB=RULE` (the `--auth` form; RULE in the JSON form, or a
+/// bare `#name` or permission): the globs and the rule, names resolved in
+/// `named`.
+pub fn parse_verb_rule(text: &str, named: &NamedRules) -> Result<VerbRule, RuleError> {
+    let (target, rule) = text
+        .split_once('=')
+        .ok_or_else(|| RuleError(format!("{text:?}: expected API/VERB=RULE")))?;
+    let (api, verb) = target
+        .split_once('/')
+        .ok_or_else(|| RuleError(format!("{target:?}: expected API/VERB (globs allowed)")))?;
+    if api.is_empty() || verb.is_empty() {
+        return Err(RuleError(format!("{target:?}: expected API/VERB (globs allowed)")));
+    }
+    let v: Value = serde_json::from_str(rule).unwrap_or_else(|_| Value::String(rule.to_owned()));
+    let rule = parse_rule(&v, named).map_err(|e| RuleError(format!("{target}: {}", e.0)))?;
+    Ok(VerbRule {
+        api: api.to_owned(),
+        verb: verb.to_owned(),
+        rule: Arc::new(rule),
+    })
 }
 
 // ---- evaluation ---------------------------------------------------------------
