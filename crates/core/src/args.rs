@@ -10,6 +10,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::typed::TypedList;
+
 /// A file uploaded with the request (HTTP multipart), stored by the transport
 /// in a temporary file that is removed when the request ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,7 @@ pub struct Args {
     parsed: OnceLock<Value>,
     fallback: Option<Map<String, Value>>,
     files: Vec<FileArg>,
+    typed: Option<TypedList>,
 }
 
 impl Args {
@@ -73,6 +76,21 @@ impl Args {
     pub fn with_files(mut self, files: Vec<FileArg>) -> Self {
         self.files = files;
         self
+    }
+
+    /// An argument given as typed values (a v4 binding's call, an RPC link),
+    /// with `json` their JSON rendering for JSON readers.
+    pub fn from_typed(typed: TypedList, json: Option<Box<RawValue>>) -> Self {
+        Args {
+            raw: json,
+            typed: Some(typed),
+            ..Self::default()
+        }
+    }
+
+    /// The typed values, when the argument came typed.
+    pub fn typed(&self) -> Option<&TypedList> {
+        self.typed.as_ref()
     }
 
     /// The raw JSON text, `None` when there is no argument.
@@ -192,6 +210,7 @@ impl fmt::Debug for Args {
         f.debug_struct("Args")
             .field("json", &self.json_text())
             .field("files", &self.files)
+            .field("typed", &self.typed)
             .finish()
     }
 }

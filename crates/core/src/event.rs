@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
+use crate::typed::TypedList;
 use serde_json::value::RawValue;
 
 /// Hop count of a broadcast at its origin.
@@ -50,6 +51,9 @@ pub struct PushMsg<'a> {
     pub event: &'a Event,
     /// Its data (JSON text; `null` when none).
     pub data: &'a RawValue,
+    /// The data as typed values when it was pushed typed (`data` is then
+    /// their JSON rendering).
+    pub typed: Option<&'a TypedList>,
     /// Encoding cache shared by all receivers of this push.
     pub cache: &'a EncodedCache,
 }
@@ -64,6 +68,9 @@ pub struct BroadcastMsg<'a> {
     pub uuid: [u8; 16],
     /// Remaining hops (10 at the origin).
     pub hop: u8,
+    /// The data as typed values when it was broadcast typed (`data` is then
+    /// their JSON rendering).
+    pub typed: Option<&'a TypedList>,
     /// Encoding cache shared by all receivers of this broadcast.
     pub cache: &'a EncodedCache,
 }
@@ -296,6 +303,12 @@ impl Event {
 
     /// Pushes `data` to the subscribers; returns how many were reached.
     pub fn push(&self, data: Option<&RawValue>) -> usize {
+        self.push_typed(data, None)
+    }
+
+    /// Pushes `data`, with its typed form when it has one (`data` is then
+    /// the JSON rendering of `typed`); returns how many subscribers were reached.
+    pub fn push_typed(&self, data: Option<&RawValue>, typed: Option<&TypedList>) -> usize {
         let listeners: Vec<Arc<dyn Listener>> = {
             let mut ls = lock(&self.0.listeners);
             ls.retain(|w| w.strong_count() > 0);
@@ -311,6 +324,7 @@ impl Event {
         let msg = PushMsg {
             event: self,
             data: data.unwrap_or(null_raw()),
+            typed,
             cache: &cache,
         };
         for l in &listeners {

@@ -13,6 +13,7 @@ use crate::event::{BroadcastMsg, EncodedCache, Event, Listener, PushMsg, RecentB
 use crate::name::{validate_event_name, NameError};
 use crate::registry::Registry;
 use crate::session::ApiId;
+use crate::typed::TypedList;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -151,6 +152,18 @@ impl Events {
     /// broadcast received from a linked binder; `None` makes a new one.
     /// Returns false when the broadcast was a recent duplicate.
     pub fn broadcast(&self, name: &str, data: Option<&RawValue>, origin: Option<([u8; 16], u8)>) -> bool {
+        self.broadcast_typed(name, data, None, origin)
+    }
+
+    /// [`Events::broadcast`] with the typed form of the data when it has one
+    /// (`data` is then the JSON rendering of `typed`).
+    pub fn broadcast_typed(
+        &self,
+        name: &str,
+        data: Option<&RawValue>,
+        typed: Option<&TypedList>,
+        origin: Option<([u8; 16], u8)>,
+    ) -> bool {
         let (uuid, hop) = origin.unwrap_or_else(|| (*uuid::Uuid::new_v4().as_bytes(), BROADCAST_HOPS));
         if !lock(&self.recent).insert(uuid) {
             tracing::debug!(event = name, "duplicate broadcast suppressed");
@@ -168,6 +181,7 @@ impl Events {
             data,
             uuid,
             hop,
+            typed,
             cache: &cache,
         };
         for l in &listeners {

@@ -26,6 +26,7 @@ pub mod reply;
 pub mod request;
 pub mod session;
 pub mod status;
+pub mod typed;
 pub mod watch;
 
 pub use api::{ApiDecl, ApiEntry, ApiImpl, ApiRef, ApiState, BoxFuture, LocalApi, Verb, VerbHandler};
@@ -39,6 +40,7 @@ pub use registry::{ApiResolver, Call, Registry, RegistryConfig, StartError};
 pub use reply::Reply;
 pub use request::{CertIdentity, Client, Credentials, ReplySink, ReqHandle, Request};
 pub use session::{Session, SessionConfig, SessionStore};
+pub use typed::{TypedList, TypedValue};
 pub use watch::ClientCancel;
 
 /// Re-exported so that users name the same JSON types.

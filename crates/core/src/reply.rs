@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::status;
+use crate::typed::TypedList;
 
 /// The reply to a request: a status (`"success"` or an error string), its
 /// numeric code, an optional info text and optional JSON data.
@@ -23,6 +24,9 @@ pub struct Reply {
     pub data: Option<Box<RawValue>>,
     /// The session's new token when the verb renewed it (set by the core).
     pub token: Option<Arc<str>>,
+    /// The data as typed values, when a v4 binding or a link gave it typed
+    /// (`data` is then their JSON rendering). See [`crate::typed`].
+    pub typed: Option<TypedList>,
 }
 
 impl Reply {
@@ -34,6 +38,7 @@ impl Reply {
             info,
             data,
             token: None,
+            typed: None,
         }
     }
 
@@ -55,6 +60,7 @@ impl Reply {
             info,
             data: None,
             token: None,
+            typed: None,
         }
     }
 
@@ -67,6 +73,12 @@ impl Reply {
     /// Replaces the data.
     pub fn with_data(mut self, data: Option<Box<RawValue>>) -> Self {
         self.data = data;
+        self
+    }
+
+    /// Sets the typed data; `data` should be its JSON rendering.
+    pub fn with_typed(mut self, typed: Option<TypedList>) -> Self {
+        self.typed = typed;
         self
     }
 
@@ -89,6 +101,7 @@ impl fmt::Debug for Reply {
             .field("code", &self.code)
             .field("info", &self.info)
             .field("data", &self.data_json())
+            .field("typed", &self.typed)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }

@@ -1,6 +1,11 @@
-//! Values and JSON: the one place where RPC v3 values meet our core, which
-//! carries JSON (arguments, replies and events are JSON texts). When the core
-//! learns typed data, this module is what changes.
+//! Values, typed data and JSON: the one place where RPC v3 values meet our
+//! core, which carries JSON texts and, beside them, typed values
+//! ([`afb_core::typed`]) when a v4 binding or a peer gave typed data.
+//!
+//! Received values that are all JSON or STRINGZ become JSON only; any other
+//! value makes the whole list typed ([`typed_and_json`]), with its JSON
+//! rendering beside for JSON clients. Typed values we send go as typed RPC
+//! values ([`wire_value`]): predefined ids, other types declared by name.
 //!
 //! Received values become JSON:
 //!
@@ -22,6 +27,7 @@
 use std::borrow::Cow;
 
 use afb_core::status as core_status;
+use afb_core::typed::{names, TypedList, TypedValue as CoreTyped};
 use afb_core::{Args, Reply};
 use afb_rpc_codec::legacy::legacy_status;
 use afb_rpc_codec::types::{type_id, TypedValue, AFB_TYPE_NAMES, TYPE_NAME_UUID};
@@ -178,12 +184,170 @@ pub fn values_json(
     raw(out).map(Some)
 }
 
-/// The arguments of a received call.
-pub(crate) fn args_of(values: &Values<'_>, type_name: &impl Fn(u16) -> Option<&'static str>) -> Result<Args, String> {
+/// The arguments of a received call: typed when a value is not JSON-like
+/// (see [`needs_typed`]), with their JSON rendering beside.
+pub(crate) fn args_of<'n>(
+    values: &Values<'_>,
+    type_name: &impl Fn(u16) -> Option<&'static str>,
+    any_name: &impl Fn(u16) -> Option<&'n str>,
+) -> Result<Args, String> {
+    if needs_typed(values) {
+        let (typed, json) = typed_and_json(values, type_name, any_name)?;
+        return Ok(Args::from_typed(typed, json));
+    }
     Ok(match values_json(values, type_name)? {
         Some(raw) => Args::from_raw(raw),
         None => Args::null(),
     })
+}
+
+// ---- typed values ----------------------------------------------------------------------------
+
+/// Whether received values are kept typed: one of them is neither JSON nor
+/// STRINGZ (JSON says all of these; checking the type ids costs little).
+pub fn needs_typed(values: &Values<'_>) -> bool {
+    values
+        .iter()
+        .any(|v| !matches!(v.type_id(), Some(type_id::JSON | type_id::STRINGZ)))
+}
+
+/// The typed values of received values and their JSON rendering (the rules
+/// of [`values_json`]; a named type, which has no JSON form, is `null`).
+/// `any_name` names declared type ids (afb names and bindings' names).
+pub fn typed_and_json<'n>(
+    values: &Values<'_>,
+    type_name: &impl Fn(u16) -> Option<&'static str>,
+    any_name: &impl Fn(u16) -> Option<&'n str>,
+) -> Result<(TypedList, Option<Box<RawValue>>), String> {
+    let typed = values
+        .iter()
+        .map(|v| typed_value(v, any_name))
+        .collect::<Result<TypedList, String>>()?;
+    let json = match values_json(values, type_name) {
+        Ok(json) => json,
+        Err(_) => afb_core::typed::json_of(&typed),
+    };
+    Ok((typed, json))
+}
+
+/// One received value as a core typed value: narrow or big-endian numbers
+/// widen to `#i32`/`#u32`/`#double`, texts lose their NUL, declared types
+/// keep their name and bytes. An undeclared type id or a VALUE-DATA is an error.
+fn typed_value<'n>(v: Value<'_>, any_name: &impl Fn(u16) -> Option<&'n str>) -> Result<CoreTyped, String> {
+    let t = v.typed().map_err(|e| e.to_string())?;
+    Ok(match t {
+        TypedValue::Declared { type_id, bytes } => {
+            let name = any_name(type_id).ok_or_else(|| format!("value of undeclared type id {type_id}"))?;
+            if name == TYPE_NAME_UUID {
+                if bytes.len() != 16 {
+                    return Err(format!("#UUID value of {} bytes", bytes.len()));
+                }
+                return Ok(CoreTyped::new(name, bytes));
+            }
+            match declared_as(name) {
+                Some(id) => {
+                    let decoded = TypedValue::decode(id, bytes).map_err(|e| e.to_string())?;
+                    return typed_of_decoded(decoded);
+                }
+                None => CoreTyped::new(name, bytes),
+            }
+        }
+        other => return typed_of_decoded(other),
+    })
+}
+
+fn typed_of_decoded(t: TypedValue<'_>) -> Result<CoreTyped, String> {
+    Ok(match t {
+        TypedValue::Opaque(b) => CoreTyped::new(names::OPAQUE, b),
+        TypedValue::ByteArray(b) => CoreTyped::bytearray(b),
+        TypedValue::Stringz(None) => CoreTyped::stringz(""),
+        TypedValue::Stringz(Some(t)) => CoreTyped::new(names::STRINGZ, t.as_bytes()),
+        TypedValue::Json(t) => CoreTyped::new(names::JSON, t.as_bytes()),
+        TypedValue::Bool(b) => CoreTyped::bool(b),
+        TypedValue::I8(n) => CoreTyped::i32(n.into()),
+        TypedValue::U8(n) => CoreTyped::u32(n.into()),
+        TypedValue::I16(n) => CoreTyped::i32(n.into()),
+        TypedValue::U16(n) => CoreTyped::u32(n.into()),
+        TypedValue::I32(n) => CoreTyped::i32(n),
+        TypedValue::U32(n) => CoreTyped::u32(n),
+        TypedValue::I64(n) => CoreTyped::i64(n),
+        TypedValue::U64(n) => CoreTyped::u64(n),
+        TypedValue::F32(f) => CoreTyped::double(f.into()),
+        TypedValue::F64(f) => CoreTyped::double(f),
+        TypedValue::Declared { type_id, .. } => return Err(format!("value of type id {type_id} declared as another")),
+    })
+}
+
+/// The wire form of a typed value: its predefined id and bytes (numbers are
+/// little-endian in both), texts with the NUL the encoder adds; a type
+/// without a predefined id (`#UUID`, a named type) gets the id `declare`
+/// gives, the declaration being sent before. A number of the wrong size,
+/// or a named type `declare` refuses, goes as BYTEARRAY.
+pub fn wire_value<'a>(v: &'a CoreTyped, declare: &mut impl FnMut(&str) -> Option<u16>) -> Value<'a> {
+    let b = v.bytes();
+    let sized = |id: u16, n: usize| {
+        if b.len() == n {
+            Value::Typed { type_id: id, bytes: b }
+        } else {
+            Value::bytearray(b)
+        }
+    };
+    let text = |id: u16| {
+        // A peer reads a text up to its NUL.
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        Value::Text {
+            type_id: id,
+            text: Text::from(&b[..end]),
+        }
+    };
+    match v.type_name() {
+        names::OPAQUE => Value::Typed {
+            type_id: type_id::OPAQUE,
+            bytes: b,
+        },
+        names::BYTEARRAY => Value::bytearray(b),
+        names::STRINGZ => text(type_id::STRINGZ),
+        names::JSON | names::JSON_C => text(type_id::JSON),
+        names::BOOL => sized(type_id::BOOL, 1),
+        names::I32 => sized(type_id::I32, 4),
+        names::U32 => sized(type_id::U32, 4),
+        names::I64 => sized(type_id::I64, 8),
+        names::U64 => sized(type_id::U64, 8),
+        names::DOUBLE => sized(type_id::DOUBLE, 8),
+        name => match declare(name) {
+            Some(id) => Value::Typed { type_id: id, bytes: b },
+            None => Value::bytearray(b),
+        },
+    }
+}
+
+/// The reply a CALL-REPLY makes, typed when a value is not JSON-like: as
+/// [`reply_of`], the typed values beside the data of a success or of a
+/// generic error. `any_name` names declared type ids.
+pub fn reply_of_typed<'n>(
+    status: i32,
+    values: &Values<'_>,
+    type_name: &impl Fn(u16) -> Option<&'static str>,
+    any_name: &impl Fn(u16) -> Option<&'n str>,
+) -> Result<Reply, String> {
+    if !needs_typed(values) || parse_legacy_reply(values).is_some() {
+        return reply_of(status, values, type_name);
+    }
+    let (typed, json) = typed_and_json(values, type_name, any_name)?;
+    if status >= 0 {
+        return Ok(Reply::success(json, None).with_code(status).with_typed(Some(typed)));
+    }
+    if status > status::USER_ERROR_MAX && values.len() <= 1 {
+        let name = core_status::status_of(status).unwrap_or(GENERIC_ERROR);
+        let info = json
+            .map(|j| serde_json::from_str::<String>(j.get()).unwrap_or_else(|_| j.get().to_owned()))
+            .filter(|t| t != "null");
+        return Ok(Reply::error(name, info).with_code(status));
+    }
+    Ok(Reply::error(GENERIC_ERROR, None)
+        .with_code(status)
+        .with_data(json)
+        .with_typed(Some(typed)))
 }
 
 /// A value as an info text: a string as is, anything else as its JSON.
@@ -496,5 +660,129 @@ mod tests {
             shape(&Reply::success(None, Some("i".into()))),
             (0, 4, Some(type_id::JSON))
         );
+    }
+
+    /// Encodes `values` in a CALL-REPLY and decodes it: what a peer reads.
+    fn through_the_wire<R>(status: i32, values: &[Value<'_>], read: impl FnOnce(i32, &Values<'_>) -> R) -> R {
+        let mut out = Vec::new();
+        afb_rpc_codec::encode(
+            &afb_rpc_codec::Message::CallReply(afb_rpc_codec::CallReply {
+                callid: 1,
+                status,
+                values: Values::new(values),
+            }),
+            1,
+            &mut out,
+        )
+        .unwrap();
+        let mut dec = afb_rpc_codec::StreamDecoder::new();
+        dec.set_phase(afb_rpc_codec::Phase::Chunks);
+        match dec.decode(&out).unwrap().message {
+            afb_rpc_codec::Message::CallReply(c) => read(c.status, &c.values),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn typed_values_on_the_wire() {
+        let list = [
+            CoreTyped::bytearray(&(0..=255).collect::<Vec<u8>>()),
+            CoreTyped::double(-0.0),
+            CoreTyped::i64((1 << 53) + 1),
+            CoreTyped::new("point", vec![1, 2, 3]),
+            CoreTyped::new("#UUID", (0..16).collect::<Vec<u8>>()),
+            CoreTyped::stringz("s"),
+        ];
+        let mut declared = Vec::new();
+        let values: Vec<Value<'_>> = list
+            .iter()
+            .map(|v| {
+                wire_value(v, &mut |n| {
+                    declared.push(n.to_owned());
+                    Some(300 + declared.len() as u16)
+                })
+            })
+            .collect();
+        assert_eq!(declared, ["point", "#UUID"]);
+        let ids: Vec<Option<u16>> = values.iter().map(|v| v.type_id()).collect();
+        assert_eq!(
+            ids,
+            [
+                Some(type_id::BYTEARRAY),
+                Some(type_id::DOUBLE),
+                Some(type_id::I64),
+                Some(301),
+                Some(302),
+                Some(type_id::STRINGZ)
+            ]
+        );
+        let names = |id: u16| match id {
+            301 => Some("point"),
+            302 => Some("#UUID"),
+            _ => None,
+        };
+        let statics = |id: u16| (id == 302).then_some("#UUID");
+        let r = through_the_wire(0, &values, |s, v| reply_of_typed(s, v, &statics, &names).unwrap());
+        assert_eq!(r.typed.as_deref(), Some(&list[..]));
+        let json = r.data_json().unwrap();
+        assert!(json.starts_with("[[0,1,2,"), "{json}");
+        assert!(
+            json.ends_with(",-0.0,9007199254740993,null,\"00010203-0405-0607-0809-0a0b0c0d0e0f\",\"s\"]"),
+            "{json}"
+        );
+        // JSON-like values only: no typed form, the usual path
+        let plain = [Value::json("{\"a\":1}"), Value::stringz(Some("x"))];
+        let r = through_the_wire(0, &plain, |s, v| reply_of_typed(s, v, &none, &none).unwrap());
+        assert!(r.typed.is_none());
+        assert_eq!(r.data_json(), Some("[{\"a\":1},\"x\"]"));
+        // an undeclared id stays fatal; a named type of a wrong size goes as bytes
+        let bad = [Value::Typed {
+            type_id: 9,
+            bytes: &[1],
+        }];
+        assert!(args_of(&Values::new(&bad), &none, &none).is_err());
+        let short = CoreTyped::new("#double", vec![1, 2]);
+        assert_eq!(wire_value(&short, &mut |_| None).type_id(), Some(type_id::BYTEARRAY));
+        let named = CoreTyped::new("point", vec![1]);
+        assert_eq!(wire_value(&named, &mut |_| None).type_id(), Some(type_id::BYTEARRAY));
+    }
+
+    fn any_typed() -> impl proptest::strategy::Strategy<Value = CoreTyped> {
+        use proptest::prelude::*;
+        let bytes = proptest::collection::vec(any::<u8>(), 0..40);
+        prop_oneof![
+            bytes.clone().prop_map(|b| CoreTyped::bytearray(&b)),
+            any::<f64>().prop_map(CoreTyped::double),
+            any::<i64>().prop_map(CoreTyped::i64),
+            any::<u64>().prop_map(CoreTyped::u64),
+            any::<i32>().prop_map(CoreTyped::i32),
+            any::<u32>().prop_map(CoreTyped::u32),
+            any::<bool>().prop_map(CoreTyped::bool),
+            "[a-z]{0,8}".prop_map(|s| CoreTyped::stringz(&s)),
+            (0u8..4, bytes).prop_map(|(n, b)| CoreTyped::new(&format!("type{n}"), b)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Typed values sent then received come back the same, bit for bit
+        /// (NaN payloads included), whatever the list.
+        #[test]
+        fn typed_lists_round_trip(list in proptest::collection::vec(any_typed(), 1..8)) {
+            let mut declared: Vec<String> = Vec::new();
+            let values: Vec<Value<'_>> = list.iter().map(|v| wire_value(v, &mut |n| {
+                let i = declared.iter().position(|d| d == n).unwrap_or_else(|| { declared.push(n.to_owned()); declared.len() - 1 });
+                Some(1 + i as u16)
+            })).collect();
+            let names = |id: u16| declared.get(usize::from(id).checked_sub(1)?).map(String::as_str);
+            let args = through_the_wire(0, &values, |_, v| args_of(v, &none, &names).unwrap());
+            let json_like = list.iter().all(CoreTyped::is_json_like);
+            proptest::prop_assert_eq!(args.typed().is_none(), json_like);
+            if let Some(back) = args.typed() {
+                proptest::prop_assert_eq!(&back[..], &list[..]);
+                // the JSON beside is the core's rendering of the list
+                let expected = afb_core::typed::json_of(&list).map(|r| r.get().to_owned());
+                proptest::prop_assert_eq!(args.raw().map(|r| r.get().to_owned()), expected);
+            }
+        }
     }
 }

@@ -20,3 +20,6 @@ pub const MAX_EVENT_NAME: usize = 1024;
 
 /// Types a peer may declare on a link.
 pub const MAX_TYPES: usize = 256;
+
+/// Longest name of a binding's type a peer may declare, in bytes.
+pub const MAX_TYPE_NAME: usize = 256;

@@ -13,6 +13,7 @@
 // Keys are ids and addresses this binder or its peer picks (bounded by the
 // protocol to 16 bits for ids): the fast hasher is safe here.
 use hashbrown::HashMap;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -60,8 +61,9 @@ struct State {
     mirrors: HashMap<u16, Event>,
     // ---- callee side
     declared: Option<Declared>,
-    /// Types the peer declared (its ids).
-    types: HashMap<u16, &'static str>,
+    /// Types the peer declared (its ids): afb names (static) and the names
+    /// of bindings' types.
+    types: HashMap<u16, Cow<'static, str>>,
     /// Our events announced: core event id -> wire id.
     ev_ids: HashMap<u64, u16>,
     ev_wire: HashMap<u16, Announced>,
@@ -76,8 +78,17 @@ impl State {
             .get_or_insert_with(|| Declared::new(limits::MAX_DECLARED_BYTES))
     }
 
+    /// The afb name of a declared type id (bindings' names are not JSON-able).
     fn type_name(&self) -> impl Fn(u16) -> Option<&'static str> + '_ {
-        |id| self.types.get(&id).copied()
+        |id| match self.types.get(&id) {
+            Some(Cow::Borrowed(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The name of any declared type id.
+    fn any_type_name<'s>(&'s self) -> impl Fn(u16) -> Option<&'s str> + 's {
+        |id| self.types.get(&id).map(|n| &**n)
     }
 }
 
@@ -110,6 +121,9 @@ pub(crate) struct Link {
     gone: ClientCancel,
     opts: Arc<RpcOptions>,
     st: Mutex<State>,
+    /// Types we declared to the peer (name -> our id); the lock is held
+    /// while a declaration is sent, so that no value overtakes it.
+    out_types: Mutex<HashMap<String, u16>>,
 }
 
 impl Link {
@@ -146,6 +160,7 @@ impl Link {
             gone: ClientCancel::new(tokio_util::sync::CancellationToken::new()),
             opts,
             st: Mutex::new(st),
+            out_types: Mutex::new(HashMap::new()),
         })
     }
 
@@ -195,6 +210,21 @@ impl Link {
         }
     }
 
+    /// Our id of type `name` on this link, declared (RESOURCE-CREATE TYPE)
+    /// at its first use; `None` beyond [`limits::MAX_TYPES`] types.
+    fn type_id(&self, name: &str) -> Option<u16> {
+        let mut types = lock(&self.out_types);
+        if let Some(&id) = types.get(name) {
+            return Some(id);
+        }
+        let id = u16::try_from(types.len() + 1)
+            .ok()
+            .filter(|_| types.len() < limits::MAX_TYPES)?;
+        self.declare(ResourceKind::Type, id, Some(name));
+        types.insert(name.to_owned(), id);
+        Some(id)
+    }
+
     /// Sends, ignoring failures (a closed link, or a message that cannot
     /// be encoded: logged).
     fn post(&self, msg: &Message<'_>) {
@@ -212,7 +242,18 @@ impl Link {
             let creds = creds.map(nul_free);
             let verb = nul_free(req.verb());
             let api = api.map(nul_free);
-            let args = [Value::json(req.args().json_text())];
+            let typed: Vec<Value<'_>>;
+            let json = [Value::json(req.args().json_text())];
+            let args: &[Value<'_>] = match req.args().typed() {
+                Some(list) => {
+                    typed = list
+                        .iter()
+                        .map(|v| convert::wire_value(v, &mut |n| self.type_id(n)))
+                        .collect();
+                    &typed
+                }
+                None => &json,
+            };
             self.send(&Message::CallRequest(CallRequest {
                 callid: ids.callid,
                 api: api.as_deref().map(Text::from),
@@ -221,7 +262,7 @@ impl Link {
                 token: ids.token,
                 creds: creds.as_deref().map(Text::from),
                 timeout: None,
-                values: Values::new(&args),
+                values: Values::new(args),
             }))
             .map_err(|e| e.map(|e| e.to_string()))
         };
@@ -254,7 +295,7 @@ impl Link {
                 tracing::debug!(link = %self.label, callid = reply.callid, "late reply of a call that timed out: dropped");
             }
             Waiting::Call(req) => {
-                let r = convert::reply_of(reply.status, &reply.values, &st.type_name())?;
+                let r = convert::reply_of_typed(reply.status, &reply.values, &st.type_name(), &st.any_type_name())?;
                 drop(st);
                 req.reply(r);
             }
@@ -382,7 +423,15 @@ impl Link {
                 st.mirrors.insert(id, registry.events().new_event_raw(text));
             }
             ResourceKind::Type => {
-                let name = convert::known_type(text).ok_or_else(|| format!("unknown type {text:?} declared"))?;
+                // An afb name (`#...`) must be known; a binding's type is
+                // taken by name (its values keep their bytes).
+                let name = match convert::known_type(text) {
+                    Some(n) => Cow::Borrowed(n),
+                    None if !text.starts_with('#') && !text.is_empty() && text.len() <= limits::MAX_TYPE_NAME => {
+                        Cow::Owned(text.to_owned())
+                    }
+                    None => return Err(format!("unknown type {text:?} declared")),
+                };
                 if st.types.contains_key(&id) {
                     return Err(format!("type {id} declared twice"));
                 }
@@ -442,7 +491,7 @@ impl Link {
         // Values are checked whatever becomes of the call (as C decodes them first).
         let args = {
             let st = lock(&self.st);
-            let args = convert::args_of(&c.values, &st.type_name())?;
+            let args = convert::args_of(&c.values, &st.type_name(), &st.any_type_name())?;
             args
         };
         let api = match c.api.map(|a| a.to_str()) {
@@ -878,13 +927,32 @@ impl CallSide for Link {
     /// when it cannot be encoded.
     fn reply(&self, callid: u16, reply: Reply) {
         lock(&self.st).inflight.done();
-        let sent = convert::reply_values(&reply, |code, values| {
-            self.send(&Message::CallReply(CallReply {
-                callid,
-                status: code,
-                values: Values::new(values),
-            }))
-        });
+        let sent = match (&reply.typed, &reply.info) {
+            // A v4 binding's typed reply: its code and values as they are.
+            (Some(list), None) => {
+                let values: Vec<Value<'_>> = list
+                    .iter()
+                    .map(|v| convert::wire_value(v, &mut |n| self.type_id(n)))
+                    .collect();
+                let code = if reply.is_success() {
+                    reply.code.max(0)
+                } else {
+                    reply.code.min(-1)
+                };
+                self.send(&Message::CallReply(CallReply {
+                    callid,
+                    status: code,
+                    values: Values::new(&values),
+                }))
+            }
+            _ => convert::reply_values(&reply, |code, values| {
+                self.send(&Message::CallReply(CallReply {
+                    callid,
+                    status: code,
+                    values: Values::new(values),
+                }))
+            }),
+        };
         if let Err(Some(e)) = sent {
             tracing::warn!(link = %self.label, callid, "reply not sent: {e}; internal-error sent instead");
             self.refuse(

@@ -16,6 +16,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
+use afb_core::typed::{names, TypedList, TypedValue};
 use serde_json::Value;
 
 use afb_binding_so::abi::{Dispose, TypeConverter, TypeUpdater};
@@ -563,8 +564,19 @@ pub(crate) fn to_json_text(d: *mut CData) -> Option<String> {
 /// # Safety
 /// `params` holds `n` live data whose references are given.
 pub(crate) unsafe fn take_json(n: u32, params: *const *mut CData) -> Option<String> {
+    // SAFETY: per the contract.
+    unsafe { take_data(n, params) }.0
+}
+
+/// The JSON of an array of data given by C (consumed), as [`take_json`],
+/// and their typed form when one of them is not JSON-like (`#bytearray`,
+/// numbers, `#UUID`, a named type...): see [`afb_core::typed`].
+///
+/// # Safety
+/// `params` holds `n` live data whose references are given.
+pub(crate) unsafe fn take_data(n: u32, params: *const *mut CData) -> (Option<String>, Option<TypedList>) {
     if n == 0 || params.is_null() {
-        return None;
+        return (None, None);
     }
     // SAFETY: per the contract.
     let list = unsafe { std::slice::from_raw_parts(params, n as usize) };
@@ -572,14 +584,86 @@ pub(crate) unsafe fn take_json(n: u32, params: *const *mut CData) -> Option<Stri
         .iter()
         .map(|&d| to_json_text(d).unwrap_or_else(|| "null".into()))
         .collect();
+    let typed = list
+        .iter()
+        // SAFETY: per the contract, the data are live.
+        .any(|&d| unsafe { data_of(d) }.is_some_and(|x| !json_like(x.ty.kind)))
+        .then(|| list.iter().map(|&d| to_typed(d)).collect::<TypedList>());
     for &d in list {
         unref(d);
     }
-    if texts.len() == 1 {
+    let json = if texts.len() == 1 {
         texts.into_iter().next()
     } else {
         Some(format!("[{}]", texts.join(",")))
+    };
+    (json, typed)
+}
+
+/// Whether JSON carries a data of this kind as well as its typed form.
+fn json_like(kind: Kind) -> bool {
+    matches!(kind, Kind::Json | Kind::JsonC | Kind::Stringz)
+}
+
+/// The typed value of a data: numbers become little-endian, texts lose
+/// their NUL, other types keep their bytes (an `#opaque` keeps none).
+fn to_typed(d: *mut CData) -> TypedValue {
+    // SAFETY: the caller's data is live (or NULL).
+    let Some(x) = (unsafe { data_of(d) }) else {
+        return TypedValue::new(names::OPAQUE, Vec::new());
+    };
+    let b = x.bytes();
+    let ne8 = || <[u8; 8]>::try_from(b.get(..8)?).ok();
+    let ne4 = || <[u8; 4]>::try_from(b.get(..4)?).ok();
+    let fixed = |v: Option<TypedValue>| v.unwrap_or_else(|| TypedValue::new(type_str(x.ty), b.to_vec()));
+    match x.ty.kind {
+        Kind::Json | Kind::Stringz => TypedValue::new(type_str(x.ty), x.text().into_bytes()),
+        // SAFETY: a #json_c data's pointer is its json-c object.
+        Kind::JsonC => TypedValue::new(names::JSON_C, unsafe { jsonc::to_text(x.ptr.cast()) }.into_bytes()),
+        Kind::Bool => TypedValue::bool(b.first().is_some_and(|&c| c != 0)),
+        Kind::I32 => fixed(ne4().map(|a| TypedValue::i32(i32::from_ne_bytes(a)))),
+        Kind::U32 => fixed(ne4().map(|a| TypedValue::u32(u32::from_ne_bytes(a)))),
+        Kind::I64 => fixed(ne8().map(|a| TypedValue::i64(i64::from_ne_bytes(a)))),
+        Kind::U64 => fixed(ne8().map(|a| TypedValue::u64(u64::from_ne_bytes(a)))),
+        Kind::Double => fixed(ne8().map(|a| TypedValue::double(f64::from_ne_bytes(a)))),
+        Kind::Opaque => TypedValue::new(names::OPAQUE, Vec::new()),
+        Kind::ByteArray | Kind::Uuid | Kind::Custom => TypedValue::new(type_str(x.ty), b.to_vec()),
     }
+}
+
+fn type_str(t: &CType) -> &str {
+    t.name.to_str().unwrap_or(names::BYTEARRAY)
+}
+
+/// A data made from a typed value (see [`afb_core::typed`] for the layout):
+/// its type when this binder knows it (a named type of no loaded binding
+/// is given as `#bytearray`).
+pub(crate) fn from_typed(v: &TypedValue) -> *mut CData {
+    let b = v.bytes();
+    let ty = lookup(v.type_name()).unwrap_or(&T_BYTEARRAY);
+    let ne = |n: usize| -> Option<Vec<u8>> {
+        let mut a = b.get(..n)?.to_vec();
+        if cfg!(target_endian = "big") {
+            a.reverse();
+        }
+        Some(a)
+    };
+    let with_nul = || {
+        let mut t = b.to_vec();
+        t.push(0);
+        t
+    };
+    let bytes = match ty.kind {
+        Kind::Json => return json(&String::from_utf8_lossy(b)),
+        Kind::JsonC => return json_c(jsonc::parse_or_null(&String::from_utf8_lossy(b))),
+        Kind::Stringz => with_nul(),
+        Kind::Bool => vec![u8::from(b.first().is_some_and(|&c| c != 0))],
+        Kind::I32 | Kind::U32 => ne(4).unwrap_or_else(|| vec![0; 4]),
+        Kind::I64 | Kind::U64 | Kind::Double => ne(8).unwrap_or_else(|| vec![0; 8]),
+        Kind::Opaque => Vec::new(),
+        Kind::ByteArray | Kind::Uuid | Kind::Custom => b.to_vec(),
+    };
+    owned(ty, Some(&bytes), bytes.len())
 }
 
 // ---- locks --------------------------------------------------------------------

@@ -56,23 +56,27 @@ unsafe fn req_of<'a>(r: *mut ReqV4) -> Option<&'a ReqV4> {
     unsafe { r.as_ref() }
 }
 
-/// Calls a v4 verb with a new request whose one parameter is the
-/// arguments as `#json`.
+/// Calls a v4 verb with a new request whose parameters are the typed
+/// values of the arguments when they came typed, else one `#json`.
 pub(super) fn call_verb(api: &'static CApi, verb: &CVerb, cb: ReqCallback, request: Request) {
-    let params = vec![data::json(request.args().json_text())];
+    let params: Vec<*mut CData> = match request.args().typed() {
+        Some(typed) => typed.iter().map(data::from_typed).collect(),
+        None => vec![data::json(request.args().json_text())],
+    };
+    let nparams = params.len() as c_uint;
     let params_ptr = params.as_ptr();
     let r = Box::into_raw(Box::new(ReqV4 {
         refs: AtomicUsize::new(1),
         core: ReqCore::new(api, request),
         vcbdata: verb.vcbdata.get(),
-        nparams: 1,
+        nparams,
         params: Mutex::new(params),
         params_ptr,
         userdata: Mutex::new((SendPtr(std::ptr::null_mut()), None)),
     }));
     // SAFETY: the binding's verb with a live request and its parameters
     // (owned by the request).
-    unsafe { cb(r, 1, params_ptr) };
+    unsafe { cb(r, nparams, params_ptr) };
     req_unref(r);
 }
 
@@ -328,18 +332,22 @@ fn reply_of(code: c_int, n: c_uint, data: Option<String>) -> Reply {
 pub(super) unsafe extern "C" fn req_reply(r: *mut ReqV4, code: c_int, n: c_uint, replies: *const *mut CData) {
     guard("req reply", (), || {
         // SAFETY: C gives the replies' references (consumed) and a live request.
-        let (data, r) = unsafe { (data::take_json(n, replies), req_of(r)) };
+        let ((data, typed), r) = unsafe { (data::take_data(n, replies), req_of(r)) };
         if let Some(r) = r {
-            r.core.reply(reply_of(code, n, data));
+            r.core.reply(reply_of(code, n, data).with_typed(typed));
         }
     })
 }
 
 // ---- calls ---------------------------------------------------------------------------
 
-/// The reply of a call as v4 sees it: a status and zero or one `#json` data.
+/// The reply of a call as v4 sees it: a status and its typed data when it
+/// came typed, else zero or one `#json` data.
 pub(super) fn reply_data(reply: &Reply) -> (c_int, Vec<*mut CData>) {
-    let data = reply.data_json().map(data::json).into_iter().collect();
+    let data = match &reply.typed {
+        Some(typed) => typed.iter().map(data::from_typed).collect(),
+        None => reply.data_json().map(data::json).into_iter().collect(),
+    };
     (req::code_of(reply), data)
 }
 
@@ -354,9 +362,12 @@ pub(super) fn start_call(
     params: *const *mut CData,
 ) -> Option<afb_core::api::BoxFuture<Reply>> {
     // SAFETY: C gives the parameters' references (consumed) and strings.
-    let (args, api, verb) = unsafe { (data::take_json(n, params), cstr(api), cstr(verb)) };
-    let args = args.unwrap_or_else(|| "null".into());
-    Some(req::start_call(caller, &api?, &verb?, req::args_of(&args)))
+    let ((args, typed), api, verb) = unsafe { (data::take_data(n, params), cstr(api), cstr(verb)) };
+    let args = match typed {
+        Some(typed) => afb_core::Args::from_typed(typed, args.and_then(|t| RawValue::from_string(t).ok())),
+        None => req::args_of(args.as_deref().unwrap_or("null")),
+    };
+    Some(req::start_call(caller, &api?, &verb?, args))
 }
 
 /// Writes a synchronous call's reply where C asked; the call's result.
