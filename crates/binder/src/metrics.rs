@@ -679,7 +679,7 @@ mod tests {
         assert!(a.find_or_insert("one-too-many").is_none(), "bounded");
         for n in &names {
             // Found again, whatever the case, without inserting.
-            let v = a.find(&n.to_ascii_uppercase()).ok().expect("found");
+            let v = a.find(&n.to_ascii_uppercase()).expect("found");
             assert!(v.key.eq_ignore_ascii_case(n));
         }
         assert_eq!(a.verbs().len(), MAX_VERBS);
