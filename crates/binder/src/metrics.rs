@@ -104,6 +104,9 @@ struct VerbStats {
     key: Box<str>,
     /// Its [`verb_hash`] (compared before the key).
     hash: u64,
+    /// The verb as first asked (compared byte for byte before the key,
+    /// case ignored: clients usually spell a verb one way).
+    spelling: Box<str>,
     /// The label value.
     name: Box<str>,
     calls: [[AtomicU64; NS]; NT],
@@ -112,10 +115,11 @@ struct VerbStats {
 }
 
 impl VerbStats {
-    fn new(key: &str) -> Self {
+    fn new(key: &str, spelling: &str) -> Self {
         VerbStats {
             key: key.into(),
             hash: verb_hash(key),
+            spelling: spelling.into(),
             name: label(key),
             calls: std::array::from_fn(|_| zeros()),
             buckets: zeros(),
@@ -155,6 +159,24 @@ fn verb_hash(s: &str) -> u64 {
     }
     // Only the low bits index the table: fold the high ones in.
     h ^ (h >> 29)
+}
+
+/// Whether `a` and `b` are the same bytes (a word at a time).
+#[inline]
+fn same_bytes(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if u64::from_le_bytes(x.try_into().unwrap_or([0; 8])) != u64::from_le_bytes(y.try_into().unwrap_or([0; 8])) {
+            return false;
+        }
+    }
+    // Same length: the remainders have the same length, and their words
+    // cover every byte.
+    small_word(ca.remainder()) == small_word(cb.remainder())
 }
 
 /// 1 to 7 bytes as one word, with at most two loads (the first and last
@@ -209,7 +231,9 @@ impl ApiStats {
         let mut i = h as usize % VERB_SLOTS;
         for _ in 0..VERB_SLOTS {
             match self.verbs[i].get() {
-                Some(v) if v.hash == h && v.key.eq_ignore_ascii_case(verb) => return Ok(v),
+                Some(v) if v.hash == h && (same_bytes(&v.spelling, verb) || v.key.eq_ignore_ascii_case(verb)) => {
+                    return Ok(v)
+                }
                 Some(_) => i = (i + 1) % VERB_SLOTS,
                 None => return Err(i),
             }
@@ -227,7 +251,7 @@ impl ApiStats {
         match self.find(verb) {
             Ok(v) => Some(v),
             Err(i) if i < VERB_SLOTS && *count < MAX_VERBS => {
-                let v = Arc::new(VerbStats::new(&verb.to_ascii_lowercase()));
+                let v = Arc::new(VerbStats::new(&verb.to_ascii_lowercase(), verb));
                 // The slot is empty and only set under `inserting`.
                 let _ = self.verbs[i].set(v);
                 *count += 1;
@@ -652,7 +676,7 @@ mod tests {
 
     #[test]
     fn a_call_lands_in_its_bucket_and_the_sum() {
-        let v = VerbStats::new("v");
+        let v = VerbStats::new("v", "v");
         v.record(Transport::Http, 1, Duration::from_micros(300));
         v.record(Transport::Http, 1, Duration::from_micros(500));
         v.record(Transport::Http, 0, Duration::from_secs(11));
@@ -669,6 +693,19 @@ mod tests {
     #[test]
     fn the_verb_table_ignores_case_and_holds_max_verbs() {
         assert_eq!(verb_hash("Ping"), verb_hash("ping"));
+        for (a, b, same) in [
+            ("ping", "ping", true),
+            ("ping", "pinG", false),
+            ("a", "b", false),
+            ("abc", "abd", false),
+            ("abcdefgh-1", "abcdefgh-1", true),
+            ("abcdefgh-1", "abcdefgX-1", false),
+            ("abcdefgh-1", "abcdefgh-2", false),
+            ("", "", true),
+            ("ab", "abc", false),
+        ] {
+            assert_eq!(same_bytes(a, b), same, "{a} {b}");
+        }
         assert_eq!(verb_hash("A-Long_Verb.Name9"), verb_hash("a-long_verb.name9"));
         let a = ApiStats::new("demo");
         let names: Vec<String> = (0..MAX_VERBS).map(|i| format!("Verb{i}")).collect();
