@@ -609,5 +609,25 @@ fn tcp_clients_show_their_address_which_never_becomes_credentials() {
         .unwrap_or_else(|| panic!("the link's address: {r}"));
     assert_eq!(link.ip().to_string(), "127.0.0.1", "{r}");
     assert_ne!(link, local, "the front's client address reached the back: {r}");
+
+    // Through an RPC link made by upgrading an HTTP connection of the back.
+    let front = start(
+        &[
+            "--rpc-client",
+            &format!("http://127.0.0.1:{}/api?import=access", back.addr().port()),
+        ],
+        None,
+    );
+    let mut c = Conn::tcp(front.addr());
+    let local = c.local.expect("local address");
+    let r = c.get("/api/access/whoami").json();
+    assert_eq!(r["request"]["status"], "success", "{r}");
+    let link: std::net::SocketAddr = r["response"]["remote"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("the upgraded link's address: {r}"));
+    assert_eq!(link.ip().to_string(), "127.0.0.1", "{r}");
+    assert_ne!(link, local, "{r}");
+    assert!(r["response"].get("uid").is_none(), "{r}");
     drop(back);
 }
