@@ -822,6 +822,42 @@ mod tests {
     }
 
     #[test]
+    fn verb_rules_match_by_globs_and_combine() {
+        let named = parse_named(json!({"admin": {"LOA": 2}}).as_object().unwrap()).unwrap();
+        let r = parse_verb_rule("hello/set-*=#admin", &named).unwrap();
+        assert_eq!((r.api.as_str(), r.verb.as_str()), ("hello", "set-*"));
+        assert_eq!(*r.rule, AuthRule::Loa(2));
+        assert_eq!(
+            *parse_verb_rule("*/x=urn:p", &named).unwrap().rule,
+            AuthRule::perm("urn:p")
+        );
+        for bad in [
+            "hello",
+            "hello=true",
+            "/x=true",
+            "a/=true",
+            "a/b=#nobody",
+            "a/b={\"LOA\":\"x\"}",
+        ] {
+            assert!(parse_verb_rule(bad, &named).is_err(), "{bad}");
+        }
+        let ac = AccessControl::default();
+        assert!(ac.verb_rule("hello", "set-x").is_none(), "no rules set");
+        let rules = vec![
+            parse_verb_rule("hello/set-*=#admin", &named).unwrap(),
+            parse_verb_rule("HELLO/*={\"token\":true}", &named).unwrap(),
+        ];
+        assert!(ac.set_verb_rules(rules));
+        assert!(!ac.set_verb_rules(Vec::new()), "set once");
+        assert_eq!(
+            ac.verb_rule("hello", "Set-Loa").as_deref(),
+            Some(&AuthRule::Loa(2).and(AuthRule::Token))
+        );
+        assert_eq!(ac.verb_rule("hello", "ping").as_deref(), Some(&AuthRule::Token));
+        assert!(ac.verb_rule("other", "set-x").is_none());
+    }
+
+    #[test]
     fn json_errors() {
         assert!(p(json!({"LOA": 9})).is_err());
         assert!(p(json!({"LOA": "x"})).is_err());
