@@ -15,7 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build --release -p afb-daemon -p afb-bench
+# wrk drives the rest-wrk scenario (a second, independent REST generator).
+command -v wrk >/dev/null || echo "note: wrk is missing (scripts/install-deps.sh installs it): rest-wrk will fail" >&2
+cargo build --release --locked -p afb-daemon -p afb-bench
 
 out=$CARGO_TARGET_DIR/bench
 mkdir -p "$out"

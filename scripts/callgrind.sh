@@ -35,7 +35,7 @@ if ! command -v valgrind >/dev/null; then
 fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build --release -p afb-bench --bin afb-icount
+cargo build --release --locked -p afb-bench --bin afb-icount
 bin=$CARGO_TARGET_DIR/release/afb-icount
 rustc_version=$(rustc --version)
 
@@ -62,7 +62,7 @@ fi
 
 results=()
 status=0
-printf '%-22s %12s %12s %8s\n' path "Ir/iter" baseline change
+printf '%-32s %12s %12s %8s\n' path "Ir/iter" baseline change
 for path in $("$bin" list | cut -f1); do
     a=$(ir "$path" "$n1")
     b=$(ir "$path" "$n2")
@@ -70,7 +70,7 @@ for path in $("$bin" list | cut -f1); do
     results+=("$path $per")
     old=${base[$path]:-}
     if [[ -z $old ]]; then
-        printf '%-22s %12s %12s %8s\n' "$path" "$per" "-" "new"
+        printf '%-32s %12s %12s %8s\n' "$path" "$per" "-" "new"
         [[ $mode == check ]] && status=1
         continue
     fi
@@ -82,7 +82,7 @@ for path in $("$bin" list | cut -f1); do
     elif awk -v c="$change" -v t="$tolerance" 'BEGIN { exit !(c < -t) }'; then
         verdict="  faster: consider --update"
     fi
-    printf '%-22s %12s %12s %7s%%%s\n' "$path" "$per" "$old" "$change" "$verdict"
+    printf '%-32s %12s %12s %7s%%%s\n' "$path" "$per" "$old" "$change" "$verdict"
 done
 
 if [[ $mode == update ]]; then

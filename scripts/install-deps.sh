@@ -2,7 +2,8 @@
 # Installs what a fresh Debian machine lacks to build and test the binder:
 # Chromium (browser tests), json-c (C bindings), systemd-socket-activate
 # (socket activation tests), tmux (afb-client's line editor test), unshare
-# (journald test), cargo-fuzz.
+# (journald test), valgrind (instruction counts), wrk (second REST load
+# generator of scripts/bench.sh), cargo-fuzz.
 # Under CI=true a test whose tool is missing fails instead of skipping.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
@@ -10,7 +11,10 @@ cd "$(dirname "$0")/.."
 
 need_apt=""
 command -v chromium >/dev/null 2>&1 || need_apt="$need_apt chromium"
+# valgrind: scripts/callgrind.sh (instruction counts of the hot paths, run by CI).
 command -v valgrind >/dev/null 2>&1 || need_apt="$need_apt valgrind"
+# wrk: the second REST load generator of scripts/bench.sh (scenario rest-wrk).
+command -v wrk >/dev/null 2>&1 || need_apt="$need_apt wrk"
 # json-c: linked by afb-cbinding (C bindings exchange json-c objects); its
 # headers compile the C test bindings.
 [ -f /usr/include/json-c/json.h ] || need_apt="$need_apt libjson-c-dev"

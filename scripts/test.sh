@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, lints, all tests (unit,
-# property, integration against the real daemon, browser), a 60 s soak,
-# and short fuzz runs of every fuzz target. Installs missing tools first.
+# property, integration against the real daemon, browser), the instruction
+# count check of the hot paths, a 60 s soak, and short fuzz runs of every
+# fuzz target. Installs missing tools first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # No test may pass by being skipped: a missing tool fails the test (afb_testkit::skip_or_fail).
@@ -24,6 +25,12 @@ cargo clippy -p afb-daemon --no-default-features --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+# Instruction counts of the hot paths (codecs, dispatch, REST through the HTTP server)
+# against scripts/callgrind-baseline.txt: deterministic, unlike timings; builds
+# afb-icount in release (a few minutes from a clean checkout).
+step "instruction counts (scripts/callgrind.sh, fails above +10 % of the baseline)"
+scripts/callgrind.sh
 
 step "soak (60 s: memory and file descriptors back to baseline)"
 scripts/soak.sh 60

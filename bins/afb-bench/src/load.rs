@@ -264,6 +264,164 @@ async fn rest_conn(mut conn: HttpConn, ctl: &Ctl, opts: &RestOpts, host: &str) {
     }
 }
 
+// ---- REST with wrk ------------------------------------------------------------------------
+
+/// Options of the REST load driven by `wrk` (an independent, well-known generator).
+#[derive(Debug, Clone)]
+pub struct WrkOpts {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// Request path (with query).
+    pub path: String,
+    /// Keep-alive connections (`wrk -c`), all on one `wrk` thread (`-t1`).
+    pub conns: usize,
+    /// Extra request headers (`wrk -H`), such as `x-afb-uuid: UUID`.
+    pub headers: Vec<String>,
+}
+
+/// Whole seconds for `wrk -d` (at least 1).
+fn wrk_secs(d: Duration) -> u64 {
+    d.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// A `wrk` latency (`226.00us`, `1.20ms`, `2.00s`) in µs.
+fn wrk_us(v: &str) -> Option<f64> {
+    let (num, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1e3)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1e6)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|x| x * scale)
+}
+
+/// What `wrk --latency` printed: requests, seconds, errors (non-2xx/3xx responses and socket
+/// errors) and the latency percentiles it gives (µs).
+#[derive(Debug, Default, PartialEq)]
+pub struct WrkOutput {
+    /// Requests completed.
+    pub requests: u64,
+    /// Length of the run, s.
+    pub seconds: f64,
+    /// Non-2xx/3xx responses plus socket errors.
+    pub errors: u64,
+    /// (percentile, µs) of the latency distribution.
+    pub latency: Vec<(f64, f64)>,
+}
+
+/// Parses the text `wrk --latency` prints.
+pub fn parse_wrk(text: &str) -> Result<WrkOutput, String> {
+    let mut out = WrkOutput::default();
+    let mut found = false;
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [n, "requests", "in", secs, ..] => {
+                out.requests = n.parse().map_err(|_| format!("wrk: bad request count {n:?}"))?;
+                out.seconds = wrk_us(secs.trim_end_matches(',')).map(|us| us / 1e6).unwrap_or(0.0);
+                found = true;
+            }
+            [pct, v] if pct.ends_with('%') => {
+                if let (Ok(p), Some(us)) = (pct.trim_end_matches('%').parse::<f64>(), wrk_us(v)) {
+                    out.latency.push((p, us));
+                }
+            }
+            ["Non-2xx", "or", "3xx", "responses:", n] => out.errors += n.parse::<u64>().unwrap_or(1),
+            ["Socket", "errors:", rest @ ..] => {
+                out.errors += rest
+                    .iter()
+                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                    .sum::<u64>();
+            }
+            _ => {}
+        }
+    }
+    if !found || out.seconds <= 0.0 {
+        return Err(format!("wrk: no result in its output: {}", text.trim()));
+    }
+    Ok(out)
+}
+
+/// REST load by `wrk -t1 -cCONNS --latency` (which must be installed): a warm-up run, then
+/// the measured run; its CPU share is that of the waited-for child.
+pub fn wrk(opts: WrkOpts, timing: Timing, server_pids: &[u32]) -> Result<LoadResult, String> {
+    let url = format!("http://{}{}", opts.addr, opts.path);
+    let run_wrk = |secs: u64| -> Result<String, String> {
+        let mut cmd = std::process::Command::new("wrk");
+        cmd.arg("-t1")
+            .arg(format!("-c{}", opts.conns))
+            .arg(format!("-d{secs}s"))
+            .arg("--latency");
+        for h in &opts.headers {
+            cmd.arg("-H").arg(h);
+        }
+        let out = cmd
+            .arg(&url)
+            .output()
+            .map_err(|e| format!("wrk (apt-get install wrk): {e}"))?;
+        if !out.status.success() {
+            return Err(format!("wrk failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    if !timing.warmup.is_zero() {
+        run_wrk(wrk_secs(timing.warmup))?;
+    }
+    let server_cpu = || -> Option<f64> {
+        let mut sum = 0.0;
+        for p in server_pids {
+            sum += procs::cpu_seconds(&p.to_string())?;
+        }
+        Some(sum)
+    };
+    let (l0, s0, m0) = (
+        procs::children_cpu_seconds(),
+        server_cpu(),
+        procs::system_busy_seconds(),
+    );
+    let t0 = Instant::now();
+    let text = run_wrk(wrk_secs(timing.duration))?;
+    let elapsed = t0.elapsed();
+    let (l1, s1, m1) = (
+        procs::children_cpu_seconds(),
+        server_cpu(),
+        procs::system_busy_seconds(),
+    );
+    let w = parse_wrk(&text)?;
+    // CPU shares over wrk's whole process (its start and its connections included).
+    let secs = elapsed.as_secs_f64();
+    let share = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if secs > 0.0 => Some((b - a) / secs),
+        _ => None,
+    };
+    let load_cpu = share(l0, l1);
+    let server = if server_pids.is_empty() { None } else { share(s0, s1) };
+    let other_cpu = match (share(m0, m1), load_cpu, server) {
+        (Some(m), Some(l), Some(s)) => Some((m - l - s).max(0.0)),
+        _ => None,
+    };
+    let extra = w
+        .latency
+        .iter()
+        .map(|(p, us)| (format!("wrk_p{p:.0}_us"), *us))
+        .collect();
+    Ok(LoadResult {
+        ops: w.requests,
+        errors: w.errors,
+        elapsed: Duration::from_secs_f64(w.seconds),
+        // wrk gives percentiles, not each latency: they are in the extras.
+        hist: new_histogram(),
+        load_cpu,
+        server_cpu: server,
+        other_cpu,
+        first_error: (w.errors > 0).then(|| format!("wrk: {} errors (non-2xx/3xx or socket)", w.errors)),
+        extra,
+    })
+}
+
 // ---- TLS handshakes ----------------------------------------------------------------------
 
 /// Options of the handshake load.
@@ -1016,4 +1174,54 @@ async fn fan_pusher(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What wrk 4.2 printed against the daemon (`--latency`, an unknown verb for the errors).
+    const OK: &str = "Running 1s test @ http://127.0.0.1:23456/api/hello/ping
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.73ms    2.14ms  17.96ms   86.80%
+    Req/Sec     3.56k     1.33k    5.53k    60.00%
+  Latency Distribution
+     50%    0.88ms
+     75%    2.18ms
+     90%    4.44ms
+     99%   10.71ms
+  3537 requests in 1.00s, 1.42MB read
+Requests/sec:   3519.59
+Transfer/sec:      1.42MB
+";
+    const ERRORS: &str = "  Latency Distribution
+     50%  706.00us
+     99%   28.63ms
+  2443 requests in 1.01s, 0.91MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 2443
+Requests/sec:   2408.14
+";
+
+    #[test]
+    fn wrk_output_is_parsed() {
+        let w = parse_wrk(OK).unwrap();
+        assert_eq!((w.requests, w.errors), (3537, 0));
+        assert!((w.seconds - 1.0).abs() < 1e-9);
+        assert_eq!(
+            w.latency,
+            vec![(50.0, 880.0), (75.0, 2180.0), (90.0, 4440.0), (99.0, 10710.0)]
+        );
+        let e = parse_wrk(ERRORS).unwrap();
+        assert_eq!((e.requests, e.errors), (2443, 2443 + 3));
+        assert!((e.seconds - 1.01).abs() < 1e-9);
+        assert_eq!(e.latency, vec![(50.0, 706.0), (99.0, 28630.0)]);
+    }
+
+    #[test]
+    fn wrk_without_result_is_an_error() {
+        assert!(parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n").is_err());
+        assert!(parse_wrk("").is_err());
+    }
 }

@@ -12,6 +12,7 @@
 // Used by the package's other binary, afb-icount.
 use afb_binder as _;
 use afb_core as _;
+use afb_http as _;
 use afb_rpc as _;
 use afb_sample_hello as _;
 

@@ -77,6 +77,18 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) as f64 / clock_ticks() as f64)
 }
 
+/// CPU time (user + system) of this process's children that were waited for, in seconds
+/// (`cutime` + `cstime` of `/proc/self/stat`): what an external load generator used.
+pub fn children_cpu_seconds() -> Option<f64> {
+    let text = fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // cutime (16) and cstime (17) of stat(5), counted from the state (3).
+    let cutime: u64 = fields.get(13)?.parse().ok()?;
+    let cstime: u64 = fields.get(14)?.parse().ok()?;
+    Some((cutime + cstime) as f64 / clock_ticks() as f64)
+}
+
 /// CPU time spent busy (not idle, not waiting for I/O) by the whole machine so far, all CPUs
 /// summed, in seconds (first line of `/proc/stat`).
 pub fn system_busy_seconds() -> Option<f64> {

@@ -46,6 +46,15 @@ pub struct SoakArgs {
     /// Sessions kept by the back daemon (cookie-less requests beyond this evict old ones).
     #[arg(long, default_value_t = 500)]
     pub session_max: usize,
+    /// Sessions kept by the front daemon. Every WebSocket of a round opens a session there
+    /// and sessions outlive their connections: the front's memory grows until its table is
+    /// full, then stays flat. Small enough to be full by the end of the warm-up.
+    #[arg(long, default_value_t = 16)]
+    pub front_session_max: usize,
+    /// Fail when a daemon's RSS grows by more than this share (percent) over the last third
+    /// of the rounds (reported in any case).
+    #[arg(long)]
+    pub flat_pct: Option<f64>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -293,6 +302,8 @@ pub fn run_soak(a: SoakArgs) -> Result<ExitCode, String> {
             dir.join("front").display().to_string(),
             s("--ws-client"),
             format!("unix:{}", sock.display()),
+            s("--session-max"),
+            a.front_session_max.to_string(),
         ],
         &dir,
     )?;
@@ -334,6 +345,8 @@ pub fn run_soak(a: SoakArgs) -> Result<ExitCode, String> {
     let t0 = Instant::now();
     let mut ops = 0u64;
     let mut peak = (b1.rss_kib, f1.rss_kib);
+    // RSS after each round, for the growth over the last third.
+    let mut rounds: Vec<(u64, u64)> = Vec::new();
     while t0.elapsed() < total {
         let plan = Plan {
             back_http: back_addr,
@@ -346,6 +359,7 @@ pub fn run_soak(a: SoakArgs) -> Result<ExitCode, String> {
         ops += round_ops;
         let (b, f) = both(&mut back, &mut front)?;
         peak = (peak.0.max(b.rss_kib), peak.1.max(f.rss_kib));
+        rounds.push((b.rss_kib, f.rss_kib));
         let detail: Vec<String> = results.iter().map(|(name, r)| format!("{name} {}", r.ops)).collect();
         log.push(format!(
             "round {n}: {round_ops} operations ({}); back rss {} KiB fds {}, front rss {} KiB fds {}",
@@ -374,6 +388,22 @@ pub fn run_soak(a: SoakArgs) -> Result<ExitCode, String> {
         lines: log,
         failures: Vec::new(),
     };
+    // Flat after the warm-up: growth from the first round of the last third to the end.
+    if rounds.len() >= 3 {
+        let (b0, f0) = rounds[rounds.len() - rounds.len() / 3 - 1];
+        for (name, from, to) in [("back", b0, b2.rss_kib), ("front", f0, f2.rss_kib)] {
+            let pct = (to as f64 - from as f64) * 100.0 / from.max(1) as f64;
+            v.lines.push(format!(
+                "{name}: RSS over the last third of the rounds {from} -> {to} KiB ({pct:+.2} %)"
+            ));
+            if a.flat_pct.is_some_and(|max| pct > max) {
+                v.failures.push(format!(
+                    "{name}: RSS grew {pct:+.2} % over the last third of the rounds (allowed {} %)",
+                    a.flat_pct.unwrap_or_default()
+                ));
+            }
+        }
+    }
     for (name, base, end) in [("back", b1, b2), ("front", f1, f2)] {
         if end.fds > base.fds {
             v.failures.push(format!(

@@ -23,6 +23,8 @@ use crate::DaemonArgs;
 /// Every scenario, in the order they run.
 pub const SCENARIOS: &[&str] = &[
     "rest",
+    "rest-wrk",
+    "rest-new",
     "rest-tls",
     "handshakes",
     "wsj1",
@@ -33,6 +35,8 @@ pub const SCENARIOS: &[&str] = &[
     "rpc",
     "fanout",
     "mem",
+    "mem-sessions",
+    "mem-ws",
     "startup",
     "size",
 ];
@@ -75,8 +79,9 @@ pub struct SuiteArgs {
     /// Runs of the start-up scenario.
     #[arg(long, default_value_t = 20)]
     startup_runs: usize,
-    /// Only these scenarios (comma-separated): rest, rest-tls, handshakes, wsj1, wsj1-sync,
-    /// wsapi-front, wsapi, rpc-front, rpc, fanout, mem, startup, size.
+    /// Only these scenarios (comma-separated): rest, rest-wrk, rest-new, rest-tls, handshakes,
+    /// wsj1, wsj1-sync, wsapi-front, wsapi, rpc-front, rpc, fanout, mem, mem-sessions, mem-ws,
+    /// startup, size.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Before each scenario, wait up to this many seconds for the machine to be quiet (less
@@ -481,6 +486,54 @@ pub fn measure_mem(d: &DaemonArgs, sessions: usize, websockets: usize) -> Result
     })
 }
 
+/// `mem-sessions` / `mem-ws`: anonymous memory (`RssAnon`) each session or each idle
+/// WebSocket adds, measured alone: (loaded - idle) / count. Every WebSocket has a session of
+/// its own, which its figure includes.
+fn mem_alone(d: &DaemonArgs, sessions: usize, websockets: usize) -> Scalar {
+    let (what, count, unit, scale, target) = if websockets == 0 {
+        ("session", sessions, "bytes", 1024.0, 600.0)
+    } else {
+        ("idle WebSocket", websockets, "KiB", 1.0, 6.0)
+    };
+    let name = format!("anonymous memory per {what} ({count} alone)");
+    let m = match measure_mem(d, sessions, websockets) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("    ERROR {e}");
+            return Scalar {
+                name,
+                value: None,
+                unit: unit.into(),
+                target: Some(target),
+                note: e,
+            };
+        }
+    };
+    eprintln!("    {}", m.line());
+    let got = if websockets == 0 { m.sessions } else { m.websockets };
+    let value = match (m.idle_anon_kib, m.loaded_anon_kib) {
+        (Some(a), Some(b)) if got >= count && count > 0 => Some(b.saturating_sub(a) as f64 * scale / count as f64),
+        _ => None,
+    };
+    let mut note = format!(
+        "anonymous {} -> {} MiB with {} sessions, {} WebSockets",
+        mib(m.idle_anon_kib),
+        mib(m.loaded_anon_kib),
+        m.sessions,
+        m.websockets
+    );
+    if !m.note.is_empty() {
+        let _ = write!(note, "; {}", m.note);
+    }
+    Scalar {
+        name,
+        value,
+        unit: unit.into(),
+        target: Some(target),
+        note,
+    }
+}
+
 /// What `startup` measured.
 pub struct StartupResult {
     /// Each run, ms.
@@ -683,15 +736,33 @@ impl Ctx {
         row.sides = vec![a, b];
     }
 
-    fn rest_load(&self) -> impl Fn(u16, &[u32]) -> Result<LoadResult, String> + '_ {
+    fn rest_load(&self, cookie: bool) -> impl Fn(u16, &[u32]) -> Result<LoadResult, String> + '_ {
         move |port, pids| {
             load::rest(
                 load::RestOpts {
                     addr: local(port),
                     path: "/api/hello/ping".into(),
                     conns: self.args.conns,
-                    cookie: true,
+                    cookie,
                     tls: None,
+                },
+                self.timing,
+                pids,
+            )
+        }
+    }
+
+    /// `wrk` with the session of one first request in an `x-afb-uuid` header (the raw hyper
+    /// baseline ignores it).
+    fn wrk_load(&self) -> impl Fn(u16, &[u32]) -> Result<LoadResult, String> + '_ {
+        move |port, pids| {
+            let uuid = first_session(local(port))?;
+            load::wrk(
+                load::WrkOpts {
+                    addr: local(port),
+                    path: "/api/hello/ping".into(),
+                    conns: self.args.conns,
+                    headers: uuid.map(|u| format!("x-afb-uuid: {u}")).into_iter().collect(),
                 },
                 self.timing,
                 pids,
@@ -724,12 +795,25 @@ impl Ctx {
         }
     }
 
-    fn row_rest(&self) -> Row {
+    /// `rest` (cookie sent back), `rest-new` (no cookie: a session per request, default
+    /// `--session-max`) and `rest-wrk` (`wrk` as the generator, session in a header).
+    fn row_rest(&self, kind: &str) -> Row {
         let (pa, pb) = (port(), port());
+        let (what, target) = match kind {
+            "rest-new" => (
+                "no cookie: every request opens a session (default --session-max)",
+                Target::ThroughputAtLeast(0.6),
+            ),
+            "rest-wrk" => (
+                "load by wrk -t1, session in an x-afb-uuid header",
+                Target::ThroughputAtLeast(0.9),
+            ),
+            _ => ("session cookie sent back", Target::ThroughputAtLeast(0.9)),
+        };
         let mut row = Row {
-            name: "rest".into(),
-            what: format!("HTTP GET /api/hello/ping, {} keep-alive conns", self.args.conns),
-            target: Target::ThroughputAtLeast(0.75),
+            name: kind.into(),
+            what: format!("HTTP GET /api/hello/ping, {} keep-alive conns, {what}", self.args.conns),
+            target,
             sides: vec![
                 Side::new(&self.binder_label("hyper")),
                 Side::new("raw hyper (baseline)"),
@@ -740,10 +824,18 @@ impl Ctx {
         let binder = if self.args.baseline_only {
             self.baseline("serve-hyper", "hyper-as-binder", pa)
         } else {
-            daemon_cmd(&self.args.daemon, "daemon-rest", &["--port", &pa.to_string()])
+            daemon_cmd(
+                &self.args.daemon,
+                &format!("daemon-{kind}"),
+                &["--port", &pa.to_string()],
+            )
         };
         let base = self.baseline("serve-hyper", "hyper", pb);
-        self.compared(&mut row, binder, base, (pa, pb), &self.rest_load());
+        match kind {
+            "rest-wrk" => self.compared(&mut row, binder, base, (pa, pb), &self.wrk_load()),
+            "rest-new" => self.compared(&mut row, binder, base, (pa, pb), &self.rest_load(false)),
+            _ => self.compared(&mut row, binder, base, (pa, pb), &self.rest_load(true)),
+        }
         row
     }
 
@@ -871,7 +963,7 @@ impl Ctx {
             name: if sync { "wsj1-sync" } else { "wsj1" }.into(),
             what: format!("x-afb-ws-json1 hello/ping, {conns} conns x {inflight} in flight"),
             target: if sync {
-                Target::P50AtMost(1.05)
+                Target::P50AtMost(1.0)
             } else {
                 Target::ThroughputAtLeast(0.8)
             },
@@ -924,7 +1016,7 @@ impl Ctx {
 
     fn row_front(&self, link: Link) -> Row {
         let (name, via, target) = match link {
-            Link::Wsapi => ("wsapi-front", "wsapi", 0.5),
+            Link::Wsapi => ("wsapi-front", "wsapi", 0.75),
             Link::Rpc => ("rpc-front", "RPC v3", 0.6),
         };
         let mut row = Row {
@@ -1065,6 +1157,24 @@ impl Ctx {
     }
 }
 
+/// The session uuid the server at `addr` gives a first cookie-less `GET /api/hello/ping`
+/// (`None` when it sets no `x-afb-uuid-PORT` cookie).
+fn first_session(addr: SocketAddr) -> Result<Option<String>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut c = net::HttpConn::new(net::connect_tcp(addr).await.map_err(|e| e.to_string())?);
+        let req = net::get_request("/api/hello/ping", &addr.to_string(), None);
+        tokio::io::AsyncWriteExt::write_all(&mut c.stream, &req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let resp = c.read_response(true).await.map_err(|e| e.to_string())?;
+        Ok(resp.cookie.and_then(|c| c.split_once('=').map(|(_, v)| v.to_owned())))
+    })
+}
+
 /// Waits (at most `--wait-quiet` seconds) until the machine is quiet.
 fn wait_quiet(args: &SuiteArgs) {
     if args.wait_quiet <= 0.0 {
@@ -1174,7 +1284,9 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
             rows.push(r);
         }
     };
-    step("rest", &|| ctx.row_rest());
+    step("rest", &|| ctx.row_rest("rest"));
+    step("rest-wrk", &|| ctx.row_rest("rest-wrk"));
+    step("rest-new", &|| ctx.row_rest("rest-new"));
     step("rest-tls", &|| ctx.row_rest_tls());
     step("handshakes", &|| ctx.row_handshakes());
     step("wsj1", &|| ctx.row_wsj1(false));
@@ -1250,6 +1362,15 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
             target: Some(64.0),
             note: n,
         });
+    }
+    for (name, sessions, websockets) in [
+        ("mem-sessions", ctx.args.sessions, 0),
+        ("mem-ws", 0, ctx.args.websockets),
+    ] {
+        if want(name) && daemon_needed(name) {
+            eprintln!("== {name}");
+            scalars.push(mem_alone(&ctx.args.daemon, sessions, websockets));
+        }
     }
     if want("startup") && daemon_needed("startup") {
         eprintln!("== startup");

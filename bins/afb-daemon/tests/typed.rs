@@ -2,7 +2,7 @@
 //! (unix, TCP and `ws+unix`): a `#bytearray` of the 256 byte values,
 //! `#double` values JSON renders badly (0.1+0.2, -0.0, subnormals),
 //! `#i64`/`#u64` beyond 2^53 and a binding's named type arrive bit-exact,
-//! both as call parameters and as replies (`typed4.c` compares the bytes);
+//! as call parameters, replies and broadcasts (`typed4.c` compares the bytes);
 //! HTTP and x-afb-ws-json1 clients of the same verbs get the JSON rendering.
 
 mod support;
@@ -68,14 +68,19 @@ fn check_rendering(text: &str, what: &str) {
     assert_eq!(items[9].get(), "null", "{what}: a named type has no JSON form");
 }
 
-/// The `response` of an HTTP reply, as its raw text.
-fn raw_response(body: &str) -> String {
+/// The raw text of field `key` of a JSON object.
+fn raw_field(body: &str, key: &str) -> String {
     let e: std::collections::BTreeMap<String, &RawValue> =
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    e.get("response")
-        .unwrap_or_else(|| panic!("no response: {body}"))
+    e.get(key)
+        .unwrap_or_else(|| panic!("no {key}: {body}"))
         .get()
         .to_owned()
+}
+
+/// The `response` of an HTTP reply, as its raw text.
+fn raw_response(body: &str) -> String {
+    raw_field(body, "response")
 }
 
 #[test]
@@ -141,7 +146,7 @@ fn typed_data_crosses_rpc_links_bit_exact() {
         };
         let reply: Vec<&RawValue> = serde_json::from_str(&text).unwrap();
         check_rendering(&raw_response(reply[2].get()), &format!("wsj1 {api}/gen"));
-        // a JSON call of the typed check is answered with the difference
+        // a JSON call of the typed check is answered with the difference (one JSON value)
         let r = front.get(&format!("/api/{api}/check")).json();
         assert_ne!(status(&r), "success", "{api}: {r}");
         assert!(
@@ -149,4 +154,18 @@ fn typed_data_crosses_rpc_links_bit_exact() {
             "{api}: the back saw one JSON value: {r}"
         );
     }
+    // a typed broadcast of the back's binding reaches the front's binding typed, and the
+    // front's wsj1 client as JSON
+    let r = back.get("/api/typed/bcast").json();
+    assert_eq!(status(&r), "success", "{r}");
+    let seen = || front.get("/api/typed/seen").json()["response"].clone();
+    assert!(eventually(T, || seen() == json!("ok")), "front binding saw: {}", seen());
+    let event = loop {
+        let t = wsc.recv_text();
+        if t.starts_with(r#"[5,"typed/tbc""#) {
+            break t;
+        }
+    };
+    let parts: Vec<&RawValue> = serde_json::from_str(&event).unwrap();
+    check_rendering(&raw_field(parts[2].get(), "data"), "wsj1 broadcast");
 }

@@ -51,7 +51,7 @@ pub(crate) type InitFn = Arc<dyn Fn(&'static CApi) -> c_int + Send + Sync>;
 /// Receives an event no handler took: (API, event name, data as JSON text).
 pub(crate) type EventFn = Arc<dyn Fn(&'static CApi, &str, &str) + Send + Sync>;
 /// Calls an event handler: (API, its closure, event name, data as JSON text).
-pub(crate) type HandlerFn = Arc<dyn Fn(&'static CApi, SendPtr, &str, &str) + Send + Sync>;
+pub(crate) type HandlerFn = Arc<dyn Fn(&'static CApi, SendPtr, &str, &str, Option<&afb_core::TypedList>) + Send + Sync>;
 
 /// One verb of a C API.
 pub(crate) struct CVerb {
@@ -430,7 +430,7 @@ impl CApi {
     }
 
     /// Delivers an event to the API's handlers (on the blocking pool).
-    fn deliver_event(&'static self, name: &str, data: &RawValue) {
+    fn deliver_event(&'static self, name: &str, data: &RawValue, typed: Option<&afb_core::TypedList>) {
         let matching: Vec<(HandlerFn, SendPtr)> = self
             .handlers
             .read()
@@ -442,6 +442,7 @@ impl CApi {
         let onevent = lock(&self.onevent).clone();
         let name = name.to_owned();
         let data = data.get().to_owned();
+        let typed = typed.cloned();
         let run = move || {
             if matching.is_empty() {
                 if let Some(orphan) = &onevent {
@@ -449,7 +450,7 @@ impl CApi {
                 }
             }
             for (call, closure) in &matching {
-                call(self, *closure, &name, &data);
+                call(self, *closure, &name, &data, typed.as_ref());
             }
         };
         let label = self.label;
@@ -651,7 +652,11 @@ impl ApiImpl for CApiImpl {
     }
 
     fn on_event(&self, _api: &ApiRef, event: &str, data: &RawValue) {
-        self.0.deliver_event(event, data)
+        self.0.deliver_event(event, data, None)
+    }
+
+    fn on_event_typed(&self, _api: &ApiRef, event: &str, data: &RawValue, typed: Option<&afb_core::TypedList>) {
+        self.0.deliver_event(event, data, typed)
     }
 }
 

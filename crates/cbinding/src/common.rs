@@ -134,6 +134,29 @@ pub(crate) fn broadcast(api: &'static CApi, name: &str, text: &str) -> c_int {
     })
 }
 
+/// Broadcasts `API/name` with JSON text and its typed form when it has one.
+pub(crate) fn broadcast_typed(
+    api: &'static CApi,
+    name: &str,
+    text: &str,
+    typed: Option<&afb_core::TypedList>,
+) -> c_int {
+    let Some(typed) = typed else {
+        return broadcast(api, name, text);
+    };
+    let raw = serde_json::value::RawValue::from_string(text.to_owned()).ok();
+    let full = format!("{}/{}", api.name, name);
+    util::in_runtime(
+        || match api.api_ref().and_then(|r| r.registry()).or_else(|| api.registry()) {
+            Some(reg) => {
+                reg.events().broadcast_typed(&full, raw.as_deref(), Some(typed), None);
+                0
+            }
+            None => NOT_AVAILABLE,
+        },
+    )
+}
+
 // ---- verbs and event handlers ---------------------------------------------------------
 
 /// Adds the verbs of a NULL-terminated v3 or v4 verb array (the layouts

@@ -61,16 +61,27 @@ pub(crate) unsafe fn event_of<'a>(e: *mut CEvent) -> Option<&'a CEvent> {
 
 /// Pushes JSON text to the event's subscribers; 1 when some received it.
 pub(crate) fn push_text(e: &CEvent, text: &str) -> c_int {
+    push_typed(e, text, None)
+}
+
+/// Pushes the event with JSON text and its typed form when it has one
+/// (a v4 binding's non-JSON data); 1 when someone received it.
+pub(crate) fn push_typed(e: &CEvent, text: &str, typed: Option<&afb_core::TypedList>) -> c_int {
     let raw = RawValue::from_string(text.to_owned()).ok();
-    c_int::from(e.event.push(raw.as_deref()) > 0)
+    c_int::from(e.event.push_typed(raw.as_deref(), typed) > 0)
 }
 
 /// Broadcasts the event with JSON text; 0 when sent.
 pub(crate) fn broadcast_text(e: &CEvent, text: &str) -> c_int {
+    broadcast_typed(e, text, None)
+}
+
+/// Broadcasts the event with JSON text and its typed form when it has one; 0 when sent.
+pub(crate) fn broadcast_typed(e: &CEvent, text: &str, typed: Option<&afb_core::TypedList>) -> c_int {
     let raw = RawValue::from_string(text.to_owned()).ok();
     match e.api.registry() {
         Some(r) => {
-            util::in_runtime(|| r.events().broadcast(e.event.name(), raw.as_deref(), None));
+            util::in_runtime(|| r.events().broadcast_typed(e.event.name(), raw.as_deref(), typed, None));
             0
         }
         None => FAILED,

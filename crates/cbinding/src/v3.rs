@@ -127,7 +127,7 @@ pub(crate) fn onevent_fn(cb: OnEventCallback) -> EventFn {
 }
 
 fn handler_fn(cb: EventHandler) -> HandlerFn {
-    std::sync::Arc::new(move |api, closure, name, data| {
+    std::sync::Arc::new(move |api, closure, name, data, _typed| {
         let n = util::cstring(name);
         let obj = jsonc::parse_or_null(data);
         // SAFETY: the binding's handler; the object is put after it.

@@ -23,6 +23,7 @@ use crate::reply::Reply;
 use crate::request::{Chain, Client, Request};
 use crate::session::{ApiId, Session};
 use crate::status;
+use crate::typed::TypedList;
 
 /// A boxed future, as the seams between crates use.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -53,6 +54,12 @@ pub trait ApiImpl: Send + Sync + 'static {
     /// An event reached the API (a broadcast matching its handlers, or a
     /// push of an event it subscribed to).
     fn on_event(&self, _api: &ApiRef, _event: &str, _data: &RawValue) {}
+
+    /// [`ApiImpl::on_event`] with the typed form of the data when it has
+    /// one (`data` is then its JSON rendering); the default ignores it.
+    fn on_event_typed(&self, api: &ApiRef, event: &str, data: &RawValue, _typed: Option<&TypedList>) {
+        self.on_event(api, event, data)
+    }
 }
 
 /// State of an API in its life cycle.

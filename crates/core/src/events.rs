@@ -28,7 +28,7 @@ impl Listener for ApiListener {
     fn push(&self, msg: &PushMsg<'_>) {
         if let Some(e) = self.entry.upgrade() {
             let api = ApiRef::new(e.clone());
-            e.imp.on_event(&api, msg.event.name(), msg.data);
+            e.imp.on_event_typed(&api, msg.event.name(), msg.data, msg.typed);
         }
     }
 
@@ -194,7 +194,7 @@ impl Events {
             for e in r.apis() {
                 if e.imp.wants_events() {
                     let api = ApiRef::new(e.clone());
-                    e.imp.on_event(&api, name, data);
+                    e.imp.on_event_typed(&api, name, data, typed);
                 }
             }
         }

@@ -161,7 +161,12 @@ impl Session {
     /// Whether the session has passed its expiry. A session with an open
     /// connection never expires.
     pub fn is_expired(&self) -> bool {
-        self.connections() == 0 && self.now_ms() >= self.expires_at_ms()
+        self.expired_at(self.now_ms())
+    }
+
+    /// [`Session::is_expired`] at `now_ms` (the store's clock, read once for a whole scan).
+    fn expired_at(&self, now_ms: u64) -> bool {
+        self.connections() == 0 && now_ms >= self.expires_at_ms()
     }
 
     /// Time left before expiry.
@@ -344,6 +349,11 @@ impl SessionStore {
         }
     }
 
+    /// Milliseconds since the store's epoch: the clock of its sessions' expiry.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(Instant::now().saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// The observation hooks of the registry owning this store.
     pub fn hooks(&self) -> &Arc<Hooks> {
         &self.hooks
@@ -419,29 +429,33 @@ impl SessionStore {
         {
             let mut map = lock(&self.map);
             if map.len() >= self.config.max {
-                map.retain(|_, s| {
-                    let keep = !s.is_expired();
-                    if !keep {
+                // One pass over the full table: drop the expired sessions and note the
+                // least recently used of the sessions kept that nobody else holds (no
+                // connection, no request in flight), the first one found among equals.
+                let now = self.now_ms();
+                let mut victim: Option<(u64, Arc<str>)> = None;
+                map.retain(|k, s| {
+                    if s.expired_at(now) {
                         dropped.push(s.clone());
+                        return false;
                     }
-                    keep
+                    if Arc::strong_count(s) == 1 {
+                        let t = s.last_access_ms.load(Ordering::Relaxed);
+                        if victim.as_ref().is_none_or(|(best, _)| t < *best) {
+                            victim = Some((t, k.clone()));
+                        }
+                    }
+                    true
                 });
-            }
-            if map.len() >= self.config.max {
-                // Least recently used among the sessions nobody else holds
-                // (no connection, no request in flight).
-                let victim = map
-                    .iter()
-                    .filter(|(_, s)| Arc::strong_count(s) == 1)
-                    .min_by_key(|(_, s)| s.last_access_ms.load(Ordering::Relaxed))
-                    .map(|(k, _)| k.clone());
-                match victim.and_then(|k| map.remove(&k)) {
-                    Some(v) => {
-                        let n = self.evictions.fetch_add(1, Ordering::Relaxed) + 1;
-                        tracing::info!(evicted = %v.uuid(), total_evictions = n, "session table full: evicted least recently used idle session");
-                        dropped.push(v);
+                if map.len() >= self.config.max {
+                    match victim.and_then(|(_, k)| map.remove(&k)) {
+                        Some(v) => {
+                            let n = self.evictions.fetch_add(1, Ordering::Relaxed) + 1;
+                            tracing::info!(evicted = %v.uuid(), total_evictions = n, "session table full: evicted least recently used idle session");
+                            dropped.push(v);
+                        }
+                        None => return Err(SessionError::Full { max: self.config.max }),
                     }
-                    None => return Err(SessionError::Full { max: self.config.max }),
                 }
             }
             if let Some(old) = map.insert(uuid, session.clone()) {
@@ -469,8 +483,9 @@ impl SessionStore {
     /// Closes and removes every expired session; returns how many.
     pub fn purge_expired(&self) -> usize {
         let mut dropped = Vec::new();
+        let now = self.now_ms();
         lock(&self.map).retain(|_, s| {
-            let keep = !s.is_expired() || Arc::strong_count(s) > 1;
+            let keep = !s.expired_at(now) || Arc::strong_count(s) > 1;
             if !keep {
                 dropped.push(s.clone());
             }

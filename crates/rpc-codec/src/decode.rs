@@ -791,6 +791,39 @@ impl<'a> ParamReader<'a> {
     }
 }
 
+impl<'a> ParamReader<'a> {
+    /// The next value parameter of parameters the decoder has checked (the
+    /// others are skipped): the same values as [`ParamReader::read`] gives,
+    /// without its checks and error values. `None` at the end, or where the
+    /// bytes do not hold a parameter (never the case after the decoder).
+    pub(crate) fn next_checked_value(&mut self) -> Option<Value<'a>> {
+        let chunk = self.chunk;
+        loop {
+            let mut pos = self.pos + self.pos % 2;
+            let code = loop {
+                match u16_at(chunk, pos)? {
+                    param::PADDING => pos += 2,
+                    code => break code,
+                }
+            };
+            let end = pos + usize::from(u16_at(chunk, pos + 2)?);
+            let body = chunk.get(pos + 4..end)?;
+            self.pos = end;
+            match code {
+                param::VALUE => return Some(Value::Untyped(body)),
+                param::VALUE_TYPED => {
+                    return Some(Value::Typed {
+                        type_id: u16_at(body, 0)?,
+                        bytes: body.get(2..)?,
+                    })
+                }
+                param::VALUE_DATA => return Some(Value::Data(u16_at(body, 0)?)),
+                _ => {}
+            }
+        }
+    }
+}
+
 impl<'a> Iterator for ParamReader<'a> {
     type Item = Result<Param<'a>, FatalError>;
 

@@ -66,7 +66,18 @@ pub fn parse_legacy_reply<'a>(values: &Values<'a>) -> Option<LegacyReply<'a>> {
             _ => None,
         }
     };
-    if stringz(tag)?? != LEGACY_TAG {
+    // The tag of a received reply is checked on its bytes (no decoding).
+    let tagged = match tag {
+        Value::Typed {
+            type_id: type_id::STRINGZ,
+            bytes,
+        } => {
+            let n = LEGACY_TAG.len();
+            bytes.get(..n) == Some(LEGACY_TAG.as_bytes()) && bytes.get(n).is_none_or(|&b| b == 0)
+        }
+        other => stringz(other)?? == LEGACY_TAG,
+    };
+    if !tagged {
         return None;
     }
     Some(LegacyReply {

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::str::Utf8Error;
 
-use crate::decode::{Param, ParamReader};
+use crate::decode::ParamReader;
 use crate::types::{type_id, TypedValue, ValueError};
 use crate::wire::param;
 
@@ -497,15 +497,17 @@ impl<'a> Iterator for ValuesIter<'a> {
                 if *remaining == 0 {
                     return None;
                 }
-                // The decoder checked these parameters: no error can come up here.
-                for item in params.by_ref() {
-                    if let Ok(Param::Value(v)) = item {
+                // The decoder checked these parameters: they are read without checks.
+                match params.next_checked_value() {
+                    Some(v) => {
                         *remaining -= 1;
-                        return Some(v);
+                        Some(v)
+                    }
+                    None => {
+                        *remaining = 0;
+                        None
                     }
                 }
-                *remaining = 0;
-                None
             }
         }
     }

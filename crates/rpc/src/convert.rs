@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use afb_core::status as core_status;
 use afb_core::typed::{names, TypedList, TypedValue as CoreTyped};
 use afb_core::{Args, Reply};
-use afb_rpc_codec::legacy::legacy_status;
+use afb_rpc_codec::legacy::{legacy_status, LegacyReply};
 use afb_rpc_codec::types::{type_id, TypedValue, AFB_TYPE_NAMES, TYPE_NAME_UUID};
 use afb_rpc_codec::{legacy_reply_values, parse_legacy_reply, status, Text, Value, Values};
 use serde_json::value::RawValue;
@@ -191,6 +191,12 @@ pub(crate) fn args_of<'n>(
     type_name: &impl Fn(u16) -> Option<&'static str>,
     any_name: &impl Fn(u16) -> Option<&'n str>,
 ) -> Result<Args, String> {
+    // The common case, one JSON value: one look at the values.
+    if values.len() == 1 {
+        if let Some(v) = values.first().filter(|v| json_like(v)) {
+            return value_raw(v, type_name).map(Args::from_raw);
+        }
+    }
     if needs_typed(values) {
         let (typed, json) = typed_and_json(values, type_name, any_name)?;
         return Ok(Args::from_typed(typed, json));
@@ -206,9 +212,11 @@ pub(crate) fn args_of<'n>(
 /// Whether received values are kept typed: one of them is neither JSON nor
 /// STRINGZ (JSON says all of these; checking the type ids costs little).
 pub fn needs_typed(values: &Values<'_>) -> bool {
-    values
-        .iter()
-        .any(|v| !matches!(v.type_id(), Some(type_id::JSON | type_id::STRINGZ)))
+    values.iter().any(|v| !json_like(&v))
+}
+
+fn json_like(v: &Value<'_>) -> bool {
+    matches!(v.type_id(), Some(type_id::JSON | type_id::STRINGZ))
 }
 
 /// The typed values of received values and their JSON rendering (the rules
@@ -330,8 +338,11 @@ pub fn reply_of_typed<'n>(
     type_name: &impl Fn(u16) -> Option<&'static str>,
     any_name: &impl Fn(u16) -> Option<&'n str>,
 ) -> Result<Reply, String> {
-    if !needs_typed(values) || parse_legacy_reply(values).is_some() {
-        return reply_of(status, values, type_name);
+    if let Some(l) = parse_legacy_reply(values) {
+        return legacy_reply(l, type_name);
+    }
+    if !needs_typed(values) {
+        return plain_reply(status, values, type_name);
     }
     let (typed, json) = typed_and_json(values, type_name, any_name)?;
     if status >= 0 {
@@ -380,15 +391,28 @@ pub fn reply_of(
     values: &Values<'_>,
     type_name: &impl Fn(u16) -> Option<&'static str>,
 ) -> Result<Reply, String> {
-    if let Some(l) = parse_legacy_reply(values) {
-        let data = value_raw(l.response, type_name)?;
-        let data = (data.get() != "null").then_some(data);
-        let info = text_of(l.info);
-        return Ok(match text_of(l.error) {
-            None => Reply::success(data, info),
-            Some(e) => Reply::error(e, info).with_data(data),
-        });
+    match parse_legacy_reply(values) {
+        Some(l) => legacy_reply(l, type_name),
+        None => plain_reply(status, values, type_name),
     }
+}
+
+fn legacy_reply(l: LegacyReply<'_>, type_name: &impl Fn(u16) -> Option<&'static str>) -> Result<Reply, String> {
+    let data = value_raw(l.response, type_name)?;
+    let data = (data.get() != "null").then_some(data);
+    let info = text_of(l.info);
+    Ok(match text_of(l.error) {
+        None => Reply::success(data, info),
+        Some(e) => Reply::error(e, info).with_data(data),
+    })
+}
+
+/// A reply that is not a legacy one, as JSON.
+fn plain_reply(
+    status: i32,
+    values: &Values<'_>,
+    type_name: &impl Fn(u16) -> Option<&'static str>,
+) -> Result<Reply, String> {
     if status >= 0 {
         return Ok(Reply::success(values_json(values, type_name)?, None).with_code(status));
     }

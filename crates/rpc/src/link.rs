@@ -328,16 +328,20 @@ impl Link {
     }
 
     fn on_push(&self, push: EventPush<'_>) -> Result<(), String> {
-        let (ev, data) = {
+        let (ev, data, typed) = {
             let st = lock(&self.st);
             let ev = st.mirrors.get(&push.eventid).cloned();
-            let data = match &ev {
-                Some(_) => convert::values_json(&push.values, &st.type_name())?,
-                None => None,
+            let (data, typed) = match &ev {
+                Some(_) if convert::needs_typed(&push.values) => {
+                    let (typed, json) = convert::typed_and_json(&push.values, &st.type_name(), &st.any_type_name())?;
+                    (json, Some(typed))
+                }
+                Some(_) => (convert::values_json(&push.values, &st.type_name())?, None),
+                None => (None, None),
             };
-            (ev, data)
+            (ev, data, typed)
         };
-        let reached = ev.map_or(0, |ev| ev.push(data.as_deref()));
+        let reached = ev.map_or(0, |ev| ev.push_typed(data.as_deref(), typed.as_ref()));
         if reached == 0 {
             // Nobody here wants it (or it is unknown): tell the owner.
             self.post(&Message::EventUnexpected { eventid: push.eventid });
@@ -346,17 +350,22 @@ impl Link {
     }
 
     fn on_broadcast(&self, b: EventBroadcast<'_>) -> Result<(), String> {
-        let data = {
+        let (data, typed) = {
             let st = lock(&self.st);
-            let data = convert::values_json(&b.values, &st.type_name())?;
-            data
+            if convert::needs_typed(&b.values) {
+                let (typed, json) = convert::typed_and_json(&b.values, &st.type_name(), &st.any_type_name())?;
+                (json, Some(typed))
+            } else {
+                (convert::values_json(&b.values, &st.type_name())?, None)
+            }
         };
         let Ok(name) = b.name.to_str() else {
             tracing::info!(link = %self.label, "broadcast with a name that is not UTF-8: ignored");
             return Ok(());
         };
         if let Some(r) = self.registry.upgrade() {
-            r.events().broadcast(name, data.as_deref(), Some((b.uuid, b.hop)));
+            r.events()
+                .broadcast_typed(name, data.as_deref(), typed.as_ref(), Some((b.uuid, b.hop)));
         }
         Ok(())
     }
@@ -824,10 +833,21 @@ impl Listener for Link {
     fn push(&self, msg: &PushMsg<'_>) {
         let st = lock(&self.st);
         if let Some(&eventid) = st.ev_ids.get(&msg.event.id()) {
-            let data = [Value::json(msg.data.get())];
+            let json = [Value::json(msg.data.get())];
+            let typed: Vec<Value<'_>>;
+            let data: &[Value<'_>] = match msg.typed {
+                Some(list) => {
+                    typed = list
+                        .iter()
+                        .map(|v| convert::wire_value(v, &mut |n| self.type_id(n)))
+                        .collect();
+                    &typed
+                }
+                None => &json,
+            };
             self.post(&Message::EventPush(EventPush {
                 eventid,
-                values: Values::new(&data),
+                values: Values::new(data),
             }));
         }
     }
@@ -837,6 +857,21 @@ impl Listener for Link {
             return;
         };
         let framing = self.framing;
+        if let Some(list) = msg.typed {
+            // Typed: the ids of named types are this link's own.
+            let name = nul_free(msg.name);
+            let data: Vec<Value<'_>> = list
+                .iter()
+                .map(|v| convert::wire_value(v, &mut |n| self.type_id(n)))
+                .collect();
+            self.post(&Message::EventBroadcast(EventBroadcast {
+                name: Text::from(&*name),
+                uuid: msg.uuid,
+                hop,
+                values: Values::new(&data),
+            }));
+            return;
+        }
         if framing == Framing::WsMasked {
             // Masked per frame: nothing to share with other links.
             let name = nul_free(msg.name);

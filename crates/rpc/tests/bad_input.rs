@@ -213,6 +213,9 @@ async fn malformed_chunks_end_their_link_only() {
     // an unknown type name, a session uuid too long
     f.closes(true, &create(ResourceKind::Type, 9, "#nosuchtype"), "unknown type")
         .await;
+    // a binding's type is taken by name, within a bound
+    f.closes(true, &create(ResourceKind::Type, 9, &"t".repeat(300)), "unknown type")
+        .await;
     f.closes(
         true,
         &create(ResourceKind::Session, 9, &"u".repeat(300)),

@@ -75,6 +75,14 @@ const PATHS: &[(&str, &str)] = &[
         "afb_rpc::encode_message (raw framing) of the hello/ping legacy CALL-REPLY into a reused buffer",
     ),
     (
+        "rest-get",
+        "GET /api/hello/ping with the session cookie, through afb-http (hyper) on an in-memory stream: request written, response read",
+    ),
+    (
+        "rest-new",
+        "the same without a cookie: every request opens a session in a full store (default --session-max 200: one eviction each)",
+    ),
+    (
         "dispatch-hello-ping",
         "Registry::dispatch of hello/ping {\"a\":1} (SDK sample) with a no-op sink",
     ),
@@ -297,6 +305,8 @@ fn run(path: &str, n: u64) -> Result<(), String> {
                 }
             }
         }
+        "rest-get" => rest(n, true)?,
+        "rest-new" => rest(n, false)?,
         "dispatch-hello-ping" => dispatch(n, Observed::Nothing)?,
         "dispatch-hello-ping-metrics" => dispatch(n, Observed::Metrics)?,
         "dispatch-hello-ping-trace" => dispatch(n, Observed::TraceMine)?,
@@ -312,6 +322,105 @@ fn check(ok: bool, what: &str) -> Result<(), String> {
     } else {
         Err(format!("self-check failed: {what}"))
     }
+}
+
+/// Reads one HTTP/1.1 response (head and `Content-Length` body) from `io` into `buf`;
+/// gives the status line's code, the `Set-Cookie` value and the body's range in `buf`.
+/// Written to cost little beside the server (no zero-filled read buffer, the head scanned
+/// line by line with `memchr`), so that the path's count is mostly the server's.
+async fn read_response<R: tokio::io::AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, Option<String>, std::ops::Range<usize>), String> {
+    use tokio::io::AsyncReadExt;
+    buf.clear();
+    let (mut code, mut len, mut cookie) = (None, 0usize, None);
+    let mut line_start = 0;
+    let body_start = 'head: loop {
+        if io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("connection closed in a head".into());
+        }
+        while let Some(nl) = buf[line_start..].iter().position(|&b| b == b'\n') {
+            let line = &buf[line_start..line_start + nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            line_start += nl + 1;
+            if line.is_empty() {
+                break 'head line_start;
+            }
+            let line = std::str::from_utf8(line).map_err(|e| e.to_string())?;
+            if code.is_none() {
+                code = line.split(' ').nth(1).and_then(|c| c.parse::<u16>().ok());
+                continue;
+            }
+            let Some((k, v)) = line.split_once(':') else { continue };
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().map_err(|_| "bad content-length")?;
+            } else if k.eq_ignore_ascii_case("set-cookie") {
+                cookie = v.trim().split(';').next().map(str::to_owned);
+            }
+        }
+    };
+    let body = body_start..body_start + len;
+    while buf.len() < body.end {
+        if io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("connection closed in a body".into());
+        }
+    }
+    Ok((code.ok_or("bad status line")?, cookie, body))
+}
+
+/// `rest-get` (`keep_cookie`) and `rest-new`: REST requests through the daemon's HTTP
+/// server (afb-http over hyper) on an in-memory stream, one at a time.
+fn rest(n: u64, keep_cookie: bool) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let reg = Registry::new(RegistryConfig::default());
+        afb_sample_hello::api().register(&reg).map_err(|e| e.to_string())?;
+        reg.start().await.map_err(|e| e.to_string())?;
+        let server =
+            afb_http::HttpServer::new(reg.clone(), afb_http::HttpConfig::default()).map_err(|e| e.to_string())?;
+        let (mut client, server_io) = tokio::io::duplex(64 * 1024);
+        server.serve_io(server_io, None);
+        let plain = b"GET /api/hello/ping HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec();
+        let mut buf = Vec::with_capacity(1024);
+        // Once, checking the reply and taking the session cookie.
+        client.write_all(&plain).await.map_err(|e| e.to_string())?;
+        let (code, cookie, body) = read_response(&mut client, &mut buf).await?;
+        let cookie = cookie.ok_or("no Set-Cookie")?;
+        let text = std::str::from_utf8(&buf[body]).map_err(|e| e.to_string())?;
+        check(
+            code == 200 && text.contains(r#""response":"Some String""#) && cookie.starts_with("x-afb-uuid-1234="),
+            "hello/ping response",
+        )?;
+        let req = if keep_cookie {
+            format!("GET /api/hello/ping HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\n\r\n").into_bytes()
+        } else {
+            // Fill the store: from then on every new session evicts one.
+            while reg.sessions().len() < reg.sessions().config().max {
+                reg.sessions().create().map_err(|e| format!("{e:?}"))?;
+            }
+            plain
+        };
+        client.write_all(&req).await.map_err(|e| e.to_string())?;
+        let (code, again, _) = read_response(&mut client, &mut buf).await?;
+        // The same session when the cookie is sent back, a new one otherwise.
+        let same = again.as_ref() == Some(&cookie);
+        check(code == 200 && again.is_some() && same == keep_cookie, "second response")?;
+        let created = reg.sessions().created();
+        for _ in 0..n {
+            client.write_all(black_box(&req)).await.map_err(|e| e.to_string())?;
+            let (code, _, _) = read_response(&mut client, &mut buf).await?;
+            if code != 200 {
+                return Err(format!("status {code}"));
+            }
+        }
+        let new = reg.sessions().created() - created;
+        check(if keep_cookie { new == 0 } else { new == n }, "sessions created")
+    })
 }
 
 fn dispatch(n: u64, observed: Observed) -> Result<(), String> {

@@ -82,18 +82,18 @@ pub(super) extern "C" fn api_settings(api: *mut ApiX3) -> *mut JsonObject {
 pub(super) unsafe extern "C" fn event_push(e: *mut CEvent, n: c_uint, params: *const *mut CData) -> c_int {
     guard("event push", INTERNAL_ERROR, || {
         // SAFETY: C gives the parameters' references (consumed) and a live event.
-        let (text, e) = unsafe { (data::take_json(n, params), event::event_of(e)) };
+        let ((text, typed), e) = unsafe { (data::take_data(n, params), event::event_of(e)) };
         let text = text.unwrap_or_else(|| "null".into());
-        e.map_or(INVALID_REQUEST, |e| event::push_text(e, &text))
+        e.map_or(INVALID_REQUEST, |e| event::push_typed(e, &text, typed.as_ref()))
     })
 }
 
 pub(super) unsafe extern "C" fn event_broadcast(e: *mut CEvent, n: c_uint, params: *const *mut CData) -> c_int {
     guard("event broadcast", INTERNAL_ERROR, || {
         // SAFETY: as in `event_push`.
-        let (text, e) = unsafe { (data::take_json(n, params), event::event_of(e)) };
+        let ((text, typed), e) = unsafe { (data::take_data(n, params), event::event_of(e)) };
         let text = text.unwrap_or_else(|| "null".into());
-        e.map_or(INVALID_REQUEST, |e| event::broadcast_text(e, &text))
+        e.map_or(INVALID_REQUEST, |e| event::broadcast_typed(e, &text, typed.as_ref()))
     })
 }
 
@@ -106,10 +106,10 @@ pub(super) unsafe extern "C" fn api_event_broadcast(
     guard("api broadcast", INTERNAL_ERROR, || {
         // SAFETY: C gives the parameters' references (consumed), its API
         // and a string.
-        let (text, a, name) = unsafe { (data::take_json(n, params), api_of(api), cstr(name)) };
+        let ((text, typed), a, name) = unsafe { (data::take_data(n, params), api_of(api), cstr(name)) };
         let text = text.unwrap_or_else(|| "null".into());
         match (a, name) {
-            (Some(a), Some(n)) => common::broadcast(a, &n, &text),
+            (Some(a), Some(n)) => common::broadcast_typed(a, &n, &text, typed.as_ref()),
             _ => INVALID_REQUEST,
         }
     })

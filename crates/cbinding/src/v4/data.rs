@@ -559,17 +559,8 @@ pub(crate) fn to_json_text(d: *mut CData) -> Option<String> {
 }
 
 /// The JSON of an array of data given by C (consumed): none, one value,
-/// or an array of values (data that do not convert give `null`).
-///
-/// # Safety
-/// `params` holds `n` live data whose references are given.
-pub(crate) unsafe fn take_json(n: u32, params: *const *mut CData) -> Option<String> {
-    // SAFETY: per the contract.
-    unsafe { take_data(n, params) }.0
-}
-
-/// The JSON of an array of data given by C (consumed), as [`take_json`],
-/// and their typed form when one of them is not JSON-like (`#bytearray`,
+/// or an array of values (data that do not convert give `null`); and their
+/// typed form when one of them is not JSON-like (`#bytearray`,
 /// numbers, `#UUID`, a named type...): see [`afb_core::typed`].
 ///
 /// # Safety

@@ -21,7 +21,7 @@ mod itf;
 mod req;
 mod timer;
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_int, c_uint, c_void};
 use std::sync::Arc;
 
 use afb_binding_so::abi::{self, Handles};
@@ -105,14 +105,26 @@ fn orphan_fn(cb: ApiCallback) -> EventFn {
     })
 }
 
-/// A v4 event handler, called with the event's data as one `#json` data.
+/// A v4 event handler, called with the event's typed data when it came
+/// typed, else with its JSON as one `#json` data.
 fn handler_fn(cb: abi::EventHandler<Binder>) -> HandlerFn {
-    Arc::new(move |api, closure, name, data| {
+    Arc::new(move |api, closure, name, data, typed| {
         let n = util::cstring(name);
-        let p = data::json(data);
-        // SAFETY: the binding's handler; the data is released after it.
-        unsafe { cb(closure.get(), n.as_ptr(), 1, &p, api.as_c()) };
-        data::unref(p);
+        let params: Vec<*mut data::CData> = match typed {
+            Some(list) => list.iter().map(data::from_typed).collect(),
+            None => vec![data::json(data)],
+        };
+        // SAFETY: the binding's handler; the data are released after it.
+        unsafe {
+            cb(
+                closure.get(),
+                n.as_ptr(),
+                params.len() as c_uint,
+                params.as_ptr(),
+                api.as_c(),
+            )
+        };
+        params.into_iter().for_each(data::unref);
     })
 }
 

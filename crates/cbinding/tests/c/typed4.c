@@ -8,6 +8,9 @@
  *   gen    : replies the list.
  *   run    : {"api": NAME} calls NAME/check with the list and NAME/gen, and compares what
  *            comes back with the list, bit-exact; replies "ok" or the first difference.
+ *   bcast  : broadcasts the list as event APINAME/tbc (api_event_broadcast).
+ *   seen   : what the handler of the broadcasts "* /tbc" found in the last one: "ok", the
+ *            first difference, or "none" when none came.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -160,6 +163,32 @@ static int call_and_compare(afb_req_t req, const char *api, const char *verb, un
 	return rc;
 }
 
+static char seen_text[300] = "none";
+
+static void on_tbc(void *closure, const char *name, unsigned n, afb_data_t const p[], afb_api_t api)
+{
+	char err[200];
+	if (compare(n, p, err, sizeof err) < 0)
+		snprintf(seen_text, sizeof seen_text, "%s: %s", name, err);
+	else
+		snprintf(seen_text, sizeof seen_text, "ok");
+}
+
+static void bcast(afb_req_t req, unsigned n, afb_data_t const p[])
+{
+	afb_data_t out[NVALUES];
+	make(out);
+	int rc = afbV4.api_event_broadcast(afbV4.req_api(req), "tbc", NVALUES, out);
+	afb_req_reply(req, rc < 0 ? rc : 0, 0, NULL);
+}
+
+static void seen(afb_req_t req, unsigned n, afb_data_t const p[])
+{
+	afb_data_t d;
+	afbV4.create_data_copy(&d, AFB_TYPE_STRINGZ, seen_text, strlen(seen_text) + 1);
+	afb_req_reply(req, 0, 1, &d);
+}
+
 static void run(afb_req_t req, unsigned n, afb_data_t const p[])
 {
 	afb_data_t jc;
@@ -189,14 +218,18 @@ static const struct afb_verb_v4 verbs[] = {
 	{ .verb = "check", .callback = check },
 	{ .verb = "gen", .callback = gen },
 	{ .verb = "run", .callback = run },
+	{ .verb = "bcast", .callback = bcast },
+	{ .verb = "seen", .callback = seen },
 	{ .verb = NULL }
 };
 
 static int mainctl(afb_api_t api, afb_ctlid_t id, afb_ctlarg_t arg, void *userdata)
 {
 	if (id == afb_ctlid_Pre_Init) {
-		if (afbV4.type_lookup(&point_type, "point") < 0)
-			return afbV4.type_register(&point_type, "point", 0);
+		if (afbV4.type_lookup(&point_type, "point") < 0
+		    && afbV4.type_register(&point_type, "point", 0) < 0)
+			return -1;
+		return afbV4.api_event_handler_add(api, "*/tbc", on_tbc, NULL);
 	}
 	return 0;
 }

@@ -53,7 +53,7 @@ const DRAIN_IDLE: Duration = Duration::from_millis(200);
 thread_local! {
     /// While a connection task dispatches a call on this thread: that
     /// connection (its address) and the task's outgoing batch.
-    static INLINE: RefCell<Option<(usize, Vec<Message>)>> = const { RefCell::new(None) };
+    static INLINE: RefCell<Option<(usize, Vec<Utf8Bytes>)>> = const { RefCell::new(None) };
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,7 +63,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The state of a connection shared with reply sinks, event sources and
 /// [`super::WsPeer`] handles.
 pub(crate) struct Conn {
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Utf8Bytes>,
     /// Most messages kept in the task's own batch during one dispatch.
     inline_max: usize,
     /// Cancelled on daemon shutdown (it is a child of `WsConfig::shutdown`)
@@ -83,7 +83,7 @@ pub(crate) struct Conn {
 impl Conn {
     /// Queues a frame; never waits. A full queue marks the client stuck and
     /// stops the connection. Returns whether the frame was queued.
-    fn send(&self, m: Message) -> bool {
+    fn send(&self, m: Utf8Bytes) -> bool {
         // Produced by the connection's own task while it dispatches a call
         // (a verb replying at once, pushing to its caller): straight into the
         // task's batch, no channel, no wake-up.
@@ -123,7 +123,7 @@ impl Conn {
     /// Queues an encoded text message (JSON written by `afb-wsj1`, always UTF-8).
     fn send_text(&self, buf: Vec<u8>) -> bool {
         match String::from_utf8(buf) {
-            Ok(s) => self.send(Message::Text(s.into())),
+            Ok(s) => self.send(s.into()),
             Err(e) => {
                 tracing::error!("WebSocket: encoder produced invalid UTF-8 ({e}); message dropped");
                 false
@@ -246,14 +246,14 @@ impl Listener for Conn {
             .cache
             .get_or_compute(|| EncodedEvent::new(msg.event.name(), msg.data));
         if let Some(t) = ev.0 {
-            self.send(Message::Text(t));
+            self.send(t);
         }
     }
 
     fn broadcast(&self, msg: &BroadcastMsg<'_>) {
         let ev = msg.cache.get_or_compute(|| EncodedEvent::new(msg.name, msg.data));
         if let Some(t) = ev.0 {
-            self.send(Message::Text(t));
+            self.send(t);
         }
     }
 }
@@ -330,7 +330,7 @@ struct Ctx {
 
 impl Ctx {
     /// Handles what the stream gave; `Some` ends the connection.
-    fn on_item(&self, item: Option<Result<Message, WsError>>, out: &mut Vec<Message>) -> Option<End> {
+    fn on_item(&self, item: Option<Result<Message, WsError>>, out: &mut Vec<Utf8Bytes>) -> Option<End> {
         match item {
             None => Some(End::Closed),
             Some(Ok(Message::Text(text))) => self.on_text(text.as_str(), out),
@@ -346,7 +346,7 @@ impl Ctx {
     }
 
     /// Handles one text message; `Some` ends the connection.
-    fn on_text(&self, text: &str, out: &mut Vec<Message>) -> Option<End> {
+    fn on_text(&self, text: &str, out: &mut Vec<Utf8Bytes>) -> Option<End> {
         match afb_wsj1::decode(text) {
             Ok(afb_wsj1::Message::Call(call)) => {
                 self.on_call(call, out);
@@ -373,7 +373,7 @@ impl Ctx {
         }
     }
 
-    fn on_call(&self, call: afb_wsj1::Call<'_>, out: &mut Vec<Message>) {
+    fn on_call(&self, call: afb_wsj1::Call<'_>, out: &mut Vec<Utf8Bytes>) {
         let conn = &self.conn;
         if let Some(t) = &call.token {
             conn.set_token(Arc::from(t.as_ref()));
@@ -447,7 +447,7 @@ fn reply_from_wire(r: &afb_wsj1::Reply<'_>) -> Reply {
 /// connection's queue. Dropping it unregisters everything.
 pub(crate) struct Attached {
     conn: Arc<Conn>,
-    rx: Option<mpsc::Receiver<Message>>,
+    rx: Option<mpsc::Receiver<Utf8Bytes>>,
     listener: Arc<dyn Listener>,
     subscriber: Arc<ListenerSubscriber>,
     registry: Arc<Registry>,
@@ -547,7 +547,8 @@ where
         max_inflight: config.max_inflight.max(1),
     };
     let threshold = (capacity / 2).clamp(1, BATCH);
-    let mut batch: Vec<Message> = Vec::with_capacity(BATCH);
+    // Grows on first use (to BATCH at most, then kept): an idle connection holds none.
+    let mut batch: Vec<Utf8Bytes> = Vec::new();
     let stopped = stop.clone().cancelled_owned();
     tokio::pin!(stopped);
     let stop_end = || {
@@ -608,7 +609,9 @@ where
     // (or `disconnected`) are written before the close frame.
     if matches!(end, End::Close(CloseCode::Away, _)) {
         if let Some(until) = &config.drain_until {
-            drain_calls(&mut ws, &mut rx, &mut batch, &conn, &cancel, until).await;
+            // Boxed, as the closing futures below: the end of a connection must not
+            // enlarge the state every idle connection's task keeps.
+            Box::pin(drain_calls(&mut ws, &mut rx, &mut batch, &conn, &cancel, until)).await;
         }
     }
     // Running calls are cancelled (the core answers them `disconnected`,
@@ -620,20 +623,20 @@ where
         End::Drop(why) => tracing::debug!(session = %conn.session.uuid(), "WebSocket dropped: {why}"),
         End::Close(code, reason) => {
             tracing::debug!(session = %conn.session.uuid(), "WebSocket closing: {code} {reason}");
-            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, async {
                 if ws.close(Some(close_frame(code, reason))).await.is_ok() {
                     while let Some(Ok(_)) = ws.next().await {}
                 }
-            })
+            }))
             .await;
         }
         End::Broken(code, reason) => {
             tracing::debug!(session = %conn.session.uuid(), "WebSocket closing: {code} {reason}");
-            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, async {
                 if ws.close(Some(close_frame(code, reason))).await.is_ok() {
                     drain(ws.get_mut()).await;
                 }
-            })
+            }))
             .await;
         }
     }
@@ -650,8 +653,8 @@ fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
 /// then flushes once. `Err(None)`: the connection was stopped meanwhile.
 async fn write_out<S>(
     ws: &mut WebSocketStream<S>,
-    rx: &mut mpsc::Receiver<Message>,
-    batch: &mut Vec<Message>,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    batch: &mut Vec<Utf8Bytes>,
     stopped: Pin<&mut WaitForCancellationFutureOwned>,
 ) -> Result<(), Option<WsError>>
 where
@@ -660,7 +663,7 @@ where
     let work = async {
         for round in 0..WRITE_ROUNDS {
             for m in batch.drain(..) {
-                ws.feed(m).await?;
+                ws.feed(Message::Text(m)).await?;
             }
             if round + 1 == WRITE_ROUNDS || rx.is_empty() {
                 break;
@@ -679,8 +682,8 @@ where
 /// Writes what is queued, then flushes.
 async fn write_queued<S>(
     ws: &mut WebSocketStream<S>,
-    rx: &mut mpsc::Receiver<Message>,
-    batch: &mut Vec<Message>,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    batch: &mut Vec<Utf8Bytes>,
 ) -> Result<(), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -689,7 +692,7 @@ where
         batch.push(m);
     }
     for m in batch.drain(..) {
-        ws.feed(m).await?;
+        ws.feed(Message::Text(m)).await?;
     }
     ws.flush().await
 }
@@ -700,8 +703,8 @@ where
 /// those answers too (for at most [`CLOSE_WAIT`]). Nothing new is read.
 async fn drain_calls<S>(
     ws: &mut WebSocketStream<S>,
-    rx: &mut mpsc::Receiver<Message>,
-    batch: &mut Vec<Message>,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    batch: &mut Vec<Utf8Bytes>,
     conn: &Conn,
     cancel: &CancellationToken,
     until: &CancellationToken,
