@@ -550,3 +550,84 @@ fn abi_v3_auth_trees_and_has_permission() {
     assert_eq!(ws.status("access3/loa1"), "success");
     assert_eq!(ws.status("access3/denied-or-loa1"), "success");
 }
+
+#[test]
+fn tcp_clients_show_their_address_which_never_becomes_credentials() {
+    let dir = TempDir::new("access-remote");
+    let so = build(dir.path());
+    let so = so.to_str().unwrap();
+    let http = dir.path().join("http.sock");
+    let d = start(
+        &["--binding", so, "--interface", &format!("unix:{}", http.display())],
+        Some(&http),
+    );
+    // HTTP over TCP: the client's own address and port.
+    let mut c = Conn::tcp(d.addr());
+    let local = c.local.expect("a TCP connection has a local address");
+    let r = c.get("/api/access/whoami").json();
+    let who = &r["response"];
+    assert_eq!(who["remote"], local.to_string(), "{r}");
+    assert!(who.get("uid").is_none(), "a TCP peer has no process: {r}");
+    assert!(who["uuid"].is_string(), "{r}");
+    // x-afb-ws-json1 over TCP: the same, for that connection.
+    let mut ws = Ws::connect(&d);
+    let local = ws.0.local_addr().expect("local address");
+    let r = ws.call("access/whoami", Value::Null);
+    assert_eq!(r[0], 3, "{r}");
+    assert_eq!(r[2]["response"]["remote"], local.to_string(), "{r}");
+    assert!(r[2]["response"].get("uid").is_none(), "{r}");
+    // Over a unix socket: credentials, no address.
+    let r = Conn::unix(&http).get("/api/access/whoami").json();
+    assert_eq!(r["response"]["uid"], json!(id("-u")), "{r}");
+    assert!(r["response"].get("remote").is_none(), "{r}");
+
+    // Through a TCP wsapi link whose back grants on-behalf credentials: the
+    // front's TCP client's address does not travel as credentials; the
+    // back sees the link's own address.
+    let port = afb_testkit::free_port();
+    let back = start(
+        &[
+            "--binding",
+            so,
+            "--permissions",
+            "grant-all",
+            "--ws-server",
+            &format!("tcp:127.0.0.1:{port}/access"),
+        ],
+        None,
+    );
+    let front = start(&["--ws-client", &format!("tcp:127.0.0.1:{port}/access")], None);
+    let mut c = Conn::tcp(front.addr());
+    let local = c.local.expect("local address");
+    let r = c.get("/api/access/whoami").json();
+    assert_eq!(r["request"]["status"], "success", "{r}");
+    let who = &r["response"];
+    assert!(who.get("uid").is_none() && who.get("label").is_none(), "{r}");
+    let link: std::net::SocketAddr = who["remote"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("the link's address: {r}"));
+    assert_eq!(link.ip().to_string(), "127.0.0.1", "{r}");
+    assert_ne!(link, local, "the front's client address reached the back: {r}");
+
+    // Through an RPC link made by upgrading an HTTP connection of the back.
+    let front = start(
+        &[
+            "--rpc-client",
+            &format!("http://127.0.0.1:{}/api?import=access", back.addr().port()),
+        ],
+        None,
+    );
+    let mut c = Conn::tcp(front.addr());
+    let local = c.local.expect("local address");
+    let r = c.get("/api/access/whoami").json();
+    assert_eq!(r["request"]["status"], "success", "{r}");
+    let link: std::net::SocketAddr = r["response"]["remote"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("the upgraded link's address: {r}"));
+    assert_eq!(link.ip().to_string(), "127.0.0.1", "{r}");
+    assert_ne!(link, local, "{r}");
+    assert!(r["response"].get("uid").is_none(), "{r}");
+    drop(back);
+}

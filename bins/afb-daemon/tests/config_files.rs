@@ -142,3 +142,105 @@ fn bad_config_files_name_the_file_line_and_key() {
         }
     }
 }
+
+#[test]
+fn named_acls_are_usable_by_auth_entries_in_yaml_json_and_on_the_command_line() {
+    let dir = TempDir::new("cfgacls");
+    let d = dir.path();
+    // The names live in one file, the rules that use them in another.
+    std::fs::write(
+        d.join("acls.yaml"),
+        "acls:\n\
+         \x20 admin: {LOA: 2}\n\
+         \x20 either: {or: ['#admin', 'urn:x']}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("auth.yaml"),
+        "auth:\n\
+         \x20 hello/exit: '#admin'\n\
+         \x20 'hello/set-*': {and: ['#either', {token: true}]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("all.json"),
+        "{ // the same in JSON\n\
+         \"acls\": {\"admin\": {\"LOA\": 2}, \"either\": {\"or\": [\"#admin\", \"urn:x\"]}},\n\
+         /* rules by name */ \"auth\": {\"hello/exit\": \"#admin\", \"hello/set-*\": {\"and\": [\"#either\", {\"token\": true}]}}\n\
+         }\n",
+    )
+    .unwrap();
+    let p = |n: &str| d.join(n).to_str().unwrap().to_owned();
+    let yaml = final_config(&["--config", &p("acls.yaml"), "--config", &p("auth.yaml")]);
+    let json = final_config(&["--config", &p("all.json")]);
+    // The command line can use the names of a config file too.
+    let cli = final_config(&[
+        "--config",
+        &p("acls.yaml"),
+        "--auth",
+        "hello/exit=#admin",
+        "--auth",
+        r#"hello/set-*={"AllOf":[{"anyOf":[{"LOA":2},"urn:x"]},{"token":true}]}"#,
+    ]);
+    assert_eq!(yaml, json);
+    assert_eq!(yaml, cli);
+    // The names are replaced by their rules.
+    let auth: Vec<&str> = yaml["auth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(auth.len(), 2, "{yaml}");
+    assert!(auth[0].starts_with("hello/exit="), "{auth:?}");
+    let rule: Value = serde_json::from_str(auth[0].split_once('=').unwrap().1).unwrap();
+    assert_eq!(rule, serde_json::json!({"LOA": 2}), "{auth:?}");
+    assert!(!auth.iter().any(|a| a.contains('#')), "{auth:?}");
+
+    // Unknown names, bad targets and bad rules stop the start.
+    for (args, want) in [
+        (vec!["--auth", "hello/exit=#nobody"], "nobody"),
+        (vec!["--auth", "hello-exit={\"LOA\":1}"], "API/VERB"),
+        (vec!["--auth", "hello/exit={\"LOA\":\"x\"}"], "LOA"),
+    ] {
+        let mut a = vec!["-z"];
+        a.extend(args.iter().copied());
+        let (code, _, err) = run(&a);
+        assert_ne!(code, Some(0), "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn auth_rules_are_enforced_before_the_verb() {
+    let dir = TempDir::new("cfgauth");
+    let cfg = dir.path().join("auth.yaml");
+    std::fs::write(
+        &cfg,
+        "acls:\n\
+         \x20 admin: {LOA: 2}\n\
+         auth:\n\
+         \x20 'hello/ping*': '#admin'\n",
+    )
+    .unwrap();
+    let d = afb_testkit::Daemon::start(&["--config", cfg.to_str().unwrap()]);
+    let get = |target: &str| {
+        let mut s = std::net::TcpStream::connect(d.addr()).unwrap();
+        use std::io::{Read, Write};
+        write!(s, "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    // Refused as a LOA is refused (403 insufficient_scope), for every
+    // matching verb; other verbs run.
+    for verb in ["ping", "pingJson"] {
+        let r = get(&format!("/api/hello/{verb}"));
+        assert!(r.starts_with("HTTP/1.1 403"), "{verb}: {r}");
+        assert!(r.contains("insufficient-scope"), "{verb}: {r}");
+    }
+    let r = get("/api/hello/pingnull");
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    let r = get("/api/hello/info");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}

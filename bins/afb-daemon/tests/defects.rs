@@ -748,6 +748,17 @@ fn defect_14_wsapi_protocol_errors_close_the_link_and_peers_can_be_restricted() 
     let other = (me + 1).to_string();
     let (locked, sock) = back(&["--wsapi-allow", &other, "--ws-server-mode", "0600"]);
     use std::os::unix::fs::PermissionsExt;
+    // The file appears when bound; once it accepts connections it has its
+    // mode (set before it listens).
+    let deadline = std::time::Instant::now() + T;
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never listened",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o7777, 0o600);
     let mut p = WsapiPeer::connect(&sock).unwrap();
     let _ = p.send(&wire::version_offer());

@@ -895,3 +895,259 @@ fn session_traces_record_creation_and_close() {
         "{log}"
     );
 }
+
+#[test]
+fn api_and_global_trace_options_print_c_shaped_records() {
+    let d = D::start(&["-vv", "--traceapi", "all", "--traceglob", "vverbose"]);
+    let mut c = d.ws();
+    c.ok("hello/call", json!({"api": "hello", "verb": "ping", "args": {"k": 1}}));
+    c.ok("hello/eventadd", json!({"tag": "t", "name": "ev1"}));
+    c.ok("hello/broadcast", json!({"name": "flash", "data": {"n": 2}}));
+    c.ok("hello/verbose", json!("hi"));
+    let log = d.d.wait_log(T, |l| {
+        log_records(l)
+            .iter()
+            .any(|r| r["api"]["action"] == "vverbose" && r["data"]["type"] == "warning")
+    });
+    let recs = log_records(&log);
+    let api = |action: &str| -> Vec<&Value> {
+        recs.iter()
+            .filter(|r| r["type"] == "api" && r["api"]["action"] == action)
+            .collect()
+    };
+    for r in recs.iter().filter(|r| r["type"] == "api" || r["type"] == "global") {
+        check_record_shape(r, "trace", r["type"].as_str().unwrap());
+    }
+    // The start of the sample API, before and after its init.
+    assert!(
+        api("start_before")
+            .iter()
+            .any(|r| r["api"]["api"] == "hello" && r.get("data").is_none()),
+        "{log}"
+    );
+    assert!(
+        api("start_after")
+            .iter()
+            .any(|r| r["api"]["api"] == "hello" && r["data"] == json!({"result": 0})),
+        "{log}"
+    );
+    // The API's own call and its result.
+    let call = api("call");
+    assert_eq!(call.len(), 1, "{log}");
+    assert_eq!(call[0]["api"], json!({"api": "hello", "action": "call"}));
+    assert_eq!(
+        call[0]["data"],
+        json!({"api": "hello", "verb": "ping", "params": [{"k": 1}]})
+    );
+    let result = api("call_result");
+    assert_eq!(result.len(), 1, "{log}");
+    assert_eq!(result[0]["data"], json!({"status": 0, "reply": ["Some String"]}));
+    assert!(result[0]["id"].as_u64() > call[0]["id"].as_u64(), "{log}");
+    // The event made, the broadcast before and after.
+    let make = api("event_make");
+    assert!(
+        make.iter().any(|r| r["api"]["api"] == "hello"
+            && r["data"]["name"] == "ev1"
+            && r["data"]["event"] == "hello/ev1"
+            && r["data"]["id"].as_u64().is_some()),
+        "{log}"
+    );
+    assert!(
+        api("event_broadcast_before")
+            .iter()
+            .any(|r| r["data"] == json!({"name": "flash", "data": [{"n": 2}]})),
+        "{log}"
+    );
+    assert!(
+        api("event_broadcast_after")
+            .iter()
+            .any(|r| r["data"]["name"] == "flash" && r["data"]["result"].as_u64().is_some()),
+        "{log}"
+    );
+    // The API's log messages, with their level.
+    let verbose: Vec<&Value> = api("vverbose")
+        .into_iter()
+        .filter(|r| r["data"]["message"].as_str().is_some_and(|m| m.contains("hi")))
+        .collect();
+    for (level, name) in [(3, "error"), (4, "warning")] {
+        assert!(
+            verbose
+                .iter()
+                .any(|r| r["api"]["api"] == "hello" && r["data"]["level"] == level && r["data"]["type"] == name),
+            "{level} {name}: {log}"
+        );
+    }
+    // The binder's own messages are global records.
+    assert!(
+        recs.iter().any(|r| r["type"] == "global"
+            && r["global"] == json!({"action": "vverbose"})
+            && r["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("ready (APIs:"))
+            && r["data"]["type"] == "info"
+            && r["data"]["level"] == 6),
+        "{log}"
+    );
+}
+
+#[test]
+fn monitor_trace_api_and_global_need_the_wide_permission() {
+    // Without it (deny-all): refused as for a session-bound trace.
+    let d = D::start(&[]);
+    let mut a = d.ws();
+    for spec in [json!({"api": "all"}), json!({"global": "vverbose"})] {
+        let r = a.call("monitor/trace", json!({"add": spec}));
+        assert_eq!(r[2]["request"]["status"], "error-detected", "{r}");
+        assert!(
+            r[2]["request"]["info"].as_str().unwrap().contains("is forbidden"),
+            "{r}"
+        );
+    }
+    drop(d);
+
+    // With it (a policy granting it to everyone): API and global records
+    // arrive as events.
+    let dir = TempDir::new("observe-policy");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "rules:\n  - permission: urn:afb:permission:monitor:trace-all\n    decision: allow\n",
+    )
+    .unwrap();
+    let perm = format!("policy:{}", policy.display());
+    let d = D::start(&["-vv", "--permissions", &perm]);
+    let mut a = d.ws();
+    a.ok(
+        "monitor/trace",
+        json!({"add": {"tag": "wide", "apiname": "hello", "api": ["call", "event_make"], "global": "vverbose"}}),
+    );
+    a.records();
+    a.ok("hello/call", json!({"api": "hello", "verb": "pingJson", "args": null}));
+    a.ok("hello/eventadd", json!({"tag": "t", "name": "ev2"}));
+    // A message of the binder: the policy reloaded on SIGHUP.
+    d.d.signal("HUP");
+    d.d.wait_log(T, |l| l.contains("reloaded"));
+    // The global record is pushed from a task: poll until it is there.
+    let reloaded =
+        |r: &Value| r["type"] == "global" && r["data"]["message"].as_str().is_some_and(|m| m.contains("reloaded"));
+    let mut recs = Vec::new();
+    let deadline = std::time::Instant::now() + T;
+    while !recs.iter().any(reloaded) && std::time::Instant::now() < deadline {
+        a.ok("monitor/session", json!(null));
+        recs.extend(a.records());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let actions: Vec<&str> = recs
+        .iter()
+        .filter(|r| r["type"] == "api")
+        .map(|r| {
+            check_record_shape(r, "wide", "api");
+            assert_eq!(r["api"]["api"], "hello", "{r}");
+            r["api"]["action"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(actions, vec!["call", "call_result", "event_make"], "{recs:?}");
+    let call_result = recs.iter().find(|r| r["api"]["action"] == "call_result").unwrap();
+    assert_eq!(call_result["data"]["status"], 0, "{call_result}");
+    assert!(call_result["data"]["reply"][0].is_object(), "{call_result}");
+    let global: Vec<&Value> = recs.iter().filter(|r| r["type"] == "global").collect();
+    for r in &global {
+        check_record_shape(r, "wide", "global");
+        assert_eq!(r["global"], json!({"action": "vverbose"}), "{r}");
+    }
+    assert!(global.iter().any(|r| reloaded(r)), "{recs:?}");
+}
+
+/// A back binder serving `hello` to a front linked over `transport`
+/// (`wsapi` or `rpc`); the front is stopped (SIGSTOP: it never reads) while
+/// a client of the back pushes big events that the front subscribed to,
+/// until the back drops the link: one overflow of `transport`.
+fn link_overflow(transport: &str) {
+    let dir = TempDir::new("observe-overflow");
+    let sock = dir.path().join("hello");
+    let (server, client) = match transport {
+        "wsapi" => (
+            vec!["--ws-server".to_owned(), format!("unix:{}", sock.display())],
+            vec!["--ws-client".to_owned(), format!("unix:{}", sock.display())],
+        ),
+        _ => (
+            vec![
+                "--rpc-server".to_owned(),
+                format!("unix:{}?export=hello", sock.display()),
+            ],
+            vec![
+                "--rpc-client".to_owned(),
+                format!("unix:{}?import=hello", sock.display()),
+            ],
+        ),
+    };
+    let mut args: Vec<String> = vec![
+        "--metrics".into(),
+        "--samples".into(),
+        "--wsapi-send-queue".into(),
+        "65536".into(),
+    ];
+    args.extend(server);
+    let back = Daemon::start_with(afb_testkit::DaemonOpts {
+        args,
+        wait_path: Some(sock.clone()),
+        ..Default::default()
+    });
+    let client: Vec<&str> = client.iter().map(String::as_str).collect();
+    let front = D::start(&client);
+    // A client of the front subscribes (through the link) to an event of
+    // the back.
+    let mut sub = front.ws();
+    sub.ok("hello/eventadd", json!({"tag": "t", "name": "flood"}));
+    sub.ok("hello/eventsub", json!({"tag": "t"}));
+    front.d.signal("STOP");
+    // Another client, of the back, pushes on that event.
+    let addr = back.addr();
+    let c = WsConn::connect(addr, &addr.to_string(), "/api", Some("x-afb-ws-json1")).expect("WebSocket");
+    c.set_timeout(T);
+    let mut pusher = Ws {
+        c,
+        n: 0,
+        events: Vec::new(),
+    };
+    let metrics = || parse_openmetrics(&Conn::tcp(addr).get("/metrics").text());
+    let overflows = |f: &HashMap<String, Family>, t: &str| {
+        sample(
+            f,
+            "afb_send_queue_overflows",
+            "afb_send_queue_overflows_total",
+            &[("transport", t)],
+        )
+    };
+    let big = "x".repeat(16 * 1024);
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        for _ in 0..20 {
+            pusher.ok("hello/eventpush", json!({"tag": "t", "data": big}));
+        }
+        let f = metrics();
+        if overflows(&f, transport) == Some(1.0) {
+            // Only this link's transport counted.
+            for other in ["wsj1", "wsapi", "rpc"].iter().filter(|t| **t != transport) {
+                assert_eq!(overflows(&f, other), Some(0.0), "{other}");
+            }
+            break;
+        }
+        assert_eq!(overflows(&f, transport), Some(0.0));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the {transport} link was never dropped"
+        );
+    }
+    front.d.signal("CONT");
+}
+
+#[test]
+fn a_wsapi_link_that_does_not_read_counts_as_an_overflow() {
+    link_overflow("wsapi");
+}
+
+#[test]
+fn an_rpc_link_that_does_not_read_counts_as_an_overflow() {
+    link_overflow("rpc");
+}

@@ -183,7 +183,10 @@ fn wsapi_allow_list_refuses_tcp_peers() {
         .wait_log(T, |l| l.contains("TCP --ws-server exports refuse every peer"))
         .contains("refuse every peer"));
     // The warning is logged before the socket listens: wait until it does.
-    assert!(eventually(T, || afb_testkit::accepts(port)), "the export never listened");
+    assert!(
+        eventually(T, || afb_testkit::accepts(port)),
+        "the export never listened"
+    );
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(T)).unwrap();
     let _ = s.write_all(&wire::frame(&wire::version_offer()));

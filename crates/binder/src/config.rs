@@ -207,9 +207,16 @@ pub fn merge(a: &mut Map<String, Value>, b: Map<String, Value>) {
 }
 
 /// Reads a config file: its object, includes and variables resolved,
-/// `binding` objects turned into paths and settings, `acls` checked;
-/// top-level keys checked against `keys`.
-pub fn load(path: &Path, keys: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Map<String, Value>, Error> {
+/// `binding` objects turned into paths and settings, `auth` objects into
+/// `API/VERB=RULE` texts; top-level keys checked against `keys`. Its
+/// `acls` are added to `acls` (the named rules of the files read so far,
+/// which its rules may use) and checked.
+pub fn load(
+    path: &Path,
+    keys: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+    acls: &mut Map<String, Value>,
+) -> Result<Map<String, Value>, Error> {
     let mut loader = Loader { env, stack: Vec::new() };
     let v = loader.load(path)?;
     let Value::Object(mut obj) = v else {
@@ -232,11 +239,22 @@ pub fn load(path: &Path, keys: &[String], env: &dyn Fn(&str) -> Option<String>) 
             ));
         }
     }
-    if let Some(acls) = obj.remove("acls") {
-        let Value::Object(a) = acls else {
+    if let Some(mine) = obj.remove("acls") {
+        let Value::Object(a) = mine else {
             return Err(format!("{}: \"acls\" needs an object of named rules", path.display()));
         };
-        afb_core::access::parse_named(&a).map_err(|e| format!("{}: acls: {e}", path.display()))?;
+        let mut all = acls.clone();
+        all.extend(a);
+        afb_core::access::parse_named(&all).map_err(|e| format!("{}: acls: {e}", path.display()))?;
+        *acls = all;
+    }
+    if let Some(Value::Object(rules)) = obj.remove("auth") {
+        // `{"API/VERB": RULE}`: the `--auth API/VERB=RULE` texts, in order.
+        let texts = rules
+            .into_iter()
+            .map(|(k, v)| Value::String(format!("{k}={v}")))
+            .collect();
+        obj.insert("auth".into(), Value::Array(texts));
     }
     if let Some(b) = obj.remove("binding") {
         let items = match b {

@@ -430,22 +430,16 @@ fn observe(o: &crate::options::Options, registry: &Arc<Registry>) -> Result<Arc<
         req: parse("--tracereq", Kind::Request, &o.tracereq)?,
         evt: parse("--traceevt", Kind::Event, &o.traceevt)?,
         ses: parse("--traceses", Kind::Session, &o.traceses)?,
+        api: parse("--traceapi", Kind::Api, &o.traceapi)?,
+        glob: parse("--traceglob", Kind::Global, &o.traceglob)?,
     };
-    // Accepted with the C names; the model has no API or global hook point.
-    parse("--traceapi", Kind::Api, &o.traceapi)?;
-    parse("--traceglob", Kind::Global, &o.traceglob)?;
-    for (flag, v) in [("--traceapi", &o.traceapi), ("--traceglob", &o.traceglob)] {
-        if v.is_some() {
-            tracing::warn!("{flag}: API and global traces produce no records in this binder");
-        }
-    }
     if o.metrics && o.no_httpd && o.metrics_interface.is_none() {
         tracing::warn!("--metrics with --no-httpd: no listener serves /metrics (use --metrics-interface)");
     }
     let metrics = (o.metrics || o.metrics_interface.is_some()).then(|| crate::metrics::Metrics::new(registry));
     let tracer = crate::trace::Tracer::new(registry, log, metrics);
     registry.hooks().install(tracer.clone());
-    tracer.refresh();
+    tracer.receive_logs();
     Ok(tracer)
 }
 
@@ -471,6 +465,11 @@ pub(crate) async fn run(mut p: Prepared, level_source: Arc<LevelSource>, samples
     let registry = Registry::new(config);
     level_source.attach(&registry);
     let access = crate::access::install(&registry, o.permissions.as_deref())?;
+    let verb_rules = crate::options::verb_rules(o)?;
+    for r in &verb_rules {
+        tracing::info!("--auth: {}/{} requires {}", r.api, r.verb, r.rule.to_json());
+    }
+    registry.access().set_verb_rules(verb_rules);
     if p.token.is_none() {
         tracing::warn!("no --token: token checks accept any token until a verb renews it (development mode)");
     }

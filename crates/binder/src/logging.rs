@@ -181,6 +181,36 @@ impl<S: Subscriber> Layer<S> for StderrLayer {
     }
 }
 
+/// Gives the log messages to the `vverbose` traces (API and global) when
+/// a trace wants them.
+struct TraceLayer;
+
+impl<S: Subscriber> Layer<S> for TraceLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if !crate::trace::logs_armed() || event.metadata().target() == TRACE_TARGET {
+            return;
+        }
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let meta = event.metadata();
+        let level = match f.syslog {
+            Some(n) if meta.target() == "afb_api" => n,
+            _ => syslog_of(meta.level()),
+        };
+        let mut message = f.message;
+        message.push_str(&f.rest);
+        crate::trace::log_message(f.api.as_deref(), level, &message, meta.file(), meta.line());
+    }
+}
+
+/// The [`TraceLayer`], with the level filter of the other layers.
+fn trace_layer<S>(source: Arc<LevelSource>) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    TraceLayer.with_filter(dynamic_filter_fn(move |meta, _ctx| passes(meta, source.get())))
+}
+
 /// Whether stderr is the journal (`JOURNAL_STREAM` names its device and inode).
 fn stderr_is_journal() -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -218,7 +248,10 @@ pub(crate) fn init(level: LogLevel, name: Option<&str>, color: bool) -> Arc<Leve
                 Some(n) => j.with_syslog_identifier(n.to_owned()),
                 None => j,
             };
-            let _ = tracing_subscriber::registry().with(j.with_filter(filter)).try_init();
+            let _ = tracing_subscriber::registry()
+                .with(j.with_filter(filter))
+                .with(trace_layer(source.clone()))
+                .try_init();
             cap_log_crate();
             return source;
         }
@@ -229,6 +262,7 @@ pub(crate) fn init(level: LogLevel, name: Option<&str>, color: bool) -> Arc<Leve
     };
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(filter))
+        .with(trace_layer(source.clone()))
         .try_init();
     cap_log_crate();
     source

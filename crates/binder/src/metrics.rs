@@ -8,7 +8,7 @@
 //! (anything else is `other`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use afb_core::observe::{ReqInfo, ReqState};
@@ -100,6 +100,14 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 
 /// The counters of one verb.
 struct VerbStats {
+    /// The verb in lower case (the lookup key).
+    key: Box<str>,
+    /// Its [`verb_hash`] (compared before the key).
+    hash: u64,
+    /// The verb as first asked (compared byte for byte before the key,
+    /// case ignored: clients usually spell a verb one way).
+    spelling: Box<str>,
+    /// The label value.
     name: Box<str>,
     calls: [[AtomicU64; NS]; NT],
     buckets: [AtomicU64; NB],
@@ -107,9 +115,12 @@ struct VerbStats {
 }
 
 impl VerbStats {
-    fn new(name: &str) -> Self {
+    fn new(key: &str, spelling: &str) -> Self {
         VerbStats {
-            name: label(name),
+            key: key.into(),
+            hash: verb_hash(key),
+            spelling: spelling.into(),
+            name: label(key),
             calls: std::array::from_fn(|_| zeros()),
             buckets: zeros(),
             sum_ns: AtomicU64::new(0),
@@ -125,16 +136,137 @@ impl VerbStats {
     }
 }
 
+/// Slots of an API's verb table: twice [`MAX_VERBS`], so that a probe
+/// always ends on an empty slot.
+const VERB_SLOTS: usize = 2 * MAX_VERBS;
+
+/// The verb table's hash of `s`, blind to ASCII case: eight bytes at a
+/// time, each byte or-ed with 0x20 (which lower-cases ASCII letters; other
+/// bytes may collide, which the comparison sorts out).
+fn verb_hash(s: &str) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let b = s.as_bytes();
+    let mut h = b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        h = (h ^ (w | CASE)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        h = (h ^ (small_word(rest) | CASE)).wrapping_mul(K);
+    }
+    // Only the low bits index the table: fold the high ones in.
+    h ^ (h >> 29)
+}
+
+/// Whether `a` and `b` are the same bytes (a word at a time).
+#[inline]
+fn same_bytes(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if u64::from_le_bytes(x.try_into().unwrap_or([0; 8])) != u64::from_le_bytes(y.try_into().unwrap_or([0; 8])) {
+            return false;
+        }
+    }
+    // Same length: the remainders have the same length, and their words
+    // cover every byte.
+    small_word(ca.remainder()) == small_word(cb.remainder())
+}
+
+/// 1 to 7 bytes as one word, with at most two loads (the first and last
+/// four bytes, or the first, middle and last byte).
+#[inline]
+fn small_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 4 {
+        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        u64::from(lo) | (u64::from(hi) << 32)
+    } else if n > 0 {
+        u64::from(b[0]) | (u64::from(b[n / 2]) << 8) | (u64::from(b[n - 1]) << 16)
+    } else {
+        0
+    }
+}
+
 /// A link: its transport and peer.
 type LinkKey = (&'static str, String);
 /// A link's state: up, and how many times it connected.
 type LinkState = (bool, u64);
 
-/// The verbs of one API.
+/// The verbs of one API, kept in the API's entry once resolved
+/// ([`ReqInfo::api_slot`]).
+///
+/// The verbs are an open-addressed table (linear probing) of slots set
+/// once and never cleared: a lookup reads slots without a lock, an insert
+/// takes `inserting` and fills an empty slot. A lookup that misses a verb
+/// being inserted takes the insert path, which finds it.
 struct ApiStats {
     name: Box<str>,
-    verbs: RwLock<HashMap<Box<str>, Arc<VerbStats>>>,
+    verbs: Box<[OnceLock<Arc<VerbStats>>]>,
+    inserting: Mutex<usize>,
     unknown_verb: AtomicU64,
+}
+
+impl ApiStats {
+    fn new(name: &str) -> Self {
+        ApiStats {
+            name: label(name),
+            verbs: (0..VERB_SLOTS).map(|_| OnceLock::new()).collect(),
+            inserting: Mutex::new(0),
+            unknown_verb: AtomicU64::new(0),
+        }
+    }
+
+    /// The counters of `verb`, or the index of the empty slot that ends its
+    /// probe.
+    fn find(&self, verb: &str) -> Result<&VerbStats, usize> {
+        let h = verb_hash(verb);
+        let mut i = h as usize % VERB_SLOTS;
+        for _ in 0..VERB_SLOTS {
+            match self.verbs[i].get() {
+                Some(v) if v.hash == h && (same_bytes(&v.spelling, verb) || v.key.eq_ignore_ascii_case(verb)) => {
+                    return Ok(v)
+                }
+                Some(_) => i = (i + 1) % VERB_SLOTS,
+                None => return Err(i),
+            }
+        }
+        Err(VERB_SLOTS)
+    }
+
+    /// The counters of `verb`, made when missing and the API has fewer than
+    /// [`MAX_VERBS`].
+    fn find_or_insert(&self, verb: &str) -> Option<&VerbStats> {
+        if let Ok(v) = self.find(verb) {
+            return Some(v);
+        }
+        let mut count = self.inserting.lock().unwrap_or_else(|p| p.into_inner());
+        match self.find(verb) {
+            Ok(v) => Some(v),
+            Err(i) if i < VERB_SLOTS && *count < MAX_VERBS => {
+                let v = Arc::new(VerbStats::new(&verb.to_ascii_lowercase(), verb));
+                // The slot is empty and only set under `inserting`.
+                let _ = self.verbs[i].set(v);
+                *count += 1;
+                self.verbs[i].get().map(|v| &**v)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The verbs' counters, sorted by name.
+    fn verbs(&self) -> Vec<&VerbStats> {
+        let mut vs: Vec<&VerbStats> = self.verbs.iter().filter_map(|s| s.get().map(|v| &**v)).collect();
+        vs.sort_by(|x, y| x.name.cmp(&y.name));
+        vs
+    }
 }
 
 /// The metrics of a binder. See the module documentation.
@@ -201,15 +333,7 @@ impl Metrics {
         let wanted = label(req.api);
         let same_name = apis.values().find(|a| a.name.eq_ignore_ascii_case(&wanted)).cloned();
         apis.entry(req.api_id)
-            .or_insert_with(|| {
-                same_name.unwrap_or_else(|| {
-                    Arc::new(ApiStats {
-                        name: label(req.api),
-                        verbs: RwLock::new(HashMap::new()),
-                        unknown_verb: AtomicU64::new(0),
-                    })
-                })
-            })
+            .or_insert_with(|| same_name.unwrap_or_else(|| Arc::new(ApiStats::new(req.api))))
             .clone()
     }
 
@@ -237,42 +361,26 @@ impl Metrics {
 }
 
 impl Observer for Metrics {
-    fn begin(&self, req: &ReqInfo<'_>) -> Option<ReqState> {
-        let api = read(&self.apis).get(&req.api_id).cloned()?;
-        let v = read(&api.verbs).get(req.verb).cloned()?;
-        Some(v)
-    }
-
-    fn end(&self, req: &ReqInfo<'_>, state: Option<&ReqState>, reply: &Reply, elapsed: Duration) {
-        let st = status_index(&reply.status);
-        if let Some(v) = state.and_then(|s| s.downcast_ref::<VerbStats>()) {
-            v.record(req.client.transport, st, elapsed);
-            return;
-        }
-        // First answer of this verb (or an unknown verb): the slow path.
-        let api = self.api(req);
+    fn end(&self, req: &ReqInfo<'_>, _state: Option<&ReqState>, reply: &Reply, elapsed: Duration) {
+        let slot = req.api_slot.get().and_then(|s| s.downcast_ref::<ApiStats>());
+        let resolved;
+        let api = match slot {
+            Some(a) => a,
+            None => {
+                // First request of this API: find (or make) its counters and
+                // keep them in its entry.
+                let a = self.api(req);
+                let _ = req.api_slot.set(a.clone());
+                resolved = a;
+                &*resolved
+            }
+        };
         if reply.status == status::UNKNOWN_VERB {
             api.unknown_verb.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let key = req.verb.to_ascii_lowercase();
-        let v = {
-            let mut verbs = write(&api.verbs);
-            match verbs.get(key.as_str()) {
-                Some(v) => Some(v.clone()),
-                None if verbs.len() < MAX_VERBS => {
-                    let v = Arc::new(VerbStats::new(&key));
-                    verbs.insert(req.verb.into(), v.clone());
-                    if key != req.verb {
-                        verbs.insert(key.clone().into(), v.clone());
-                    }
-                    Some(v)
-                }
-                None => None,
-            }
-        };
-        match v {
-            Some(v) => v.record(req.client.transport, st, elapsed),
+        match api.find_or_insert(req.verb) {
+            Some(v) => v.record(req.client.transport, status_index(&reply.status), elapsed),
             None => {
                 api.unknown_verb.fetch_add(1, Ordering::Relaxed);
             }
@@ -347,23 +455,7 @@ impl Collector for Metrics {
             }
         }
         apis.sort_by(|a, b| a.name.cmp(&b.name));
-        let verbs_of = |a: &ApiStats| {
-            let mut vs: Vec<Arc<VerbStats>> = Vec::new();
-            for v in read(&a.verbs).values() {
-                if !vs.iter().any(|x| Arc::ptr_eq(x, v)) {
-                    vs.push(v.clone());
-                }
-            }
-            vs.sort_by(|x, y| x.name.cmp(&y.name));
-            vs
-        };
-        let all: Vec<(Arc<ApiStats>, Vec<Arc<VerbStats>>)> = apis
-            .into_iter()
-            .map(|a| {
-                let v = verbs_of(&a);
-                (a, v)
-            })
-            .collect();
+        let all: Vec<(&ApiStats, Vec<&VerbStats>)> = apis.iter().map(|a| (&**a, a.verbs())).collect();
 
         // Calls by api, verb, transport and status.
         {
@@ -584,7 +676,7 @@ mod tests {
 
     #[test]
     fn a_call_lands_in_its_bucket_and_the_sum() {
-        let v = VerbStats::new("v");
+        let v = VerbStats::new("v", "v");
         v.record(Transport::Http, 1, Duration::from_micros(300));
         v.record(Transport::Http, 1, Duration::from_micros(500));
         v.record(Transport::Http, 0, Duration::from_secs(11));
@@ -596,6 +688,39 @@ mod tests {
         assert_eq!(status_index("made-up"), 0);
         assert_eq!(&*label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(label(&"x".repeat(500)).len(), 200);
+    }
+
+    #[test]
+    fn the_verb_table_ignores_case_and_holds_max_verbs() {
+        assert_eq!(verb_hash("Ping"), verb_hash("ping"));
+        for (a, b, same) in [
+            ("ping", "ping", true),
+            ("ping", "pinG", false),
+            ("a", "b", false),
+            ("abc", "abd", false),
+            ("abcdefgh-1", "abcdefgh-1", true),
+            ("abcdefgh-1", "abcdefgX-1", false),
+            ("abcdefgh-1", "abcdefgh-2", false),
+            ("", "", true),
+            ("ab", "abc", false),
+        ] {
+            assert_eq!(same_bytes(a, b), same, "{a} {b}");
+        }
+        assert_eq!(verb_hash("A-Long_Verb.Name9"), verb_hash("a-long_verb.name9"));
+        let a = ApiStats::new("demo");
+        let names: Vec<String> = (0..MAX_VERBS).map(|i| format!("Verb{i}")).collect();
+        for n in &names {
+            let v = a.find_or_insert(n).expect("room for it");
+            assert_eq!(&*v.key, n.to_ascii_lowercase().as_str());
+        }
+        assert!(a.find_or_insert("one-too-many").is_none(), "bounded");
+        for n in &names {
+            // Found again, whatever the case, without inserting.
+            let v = a.find(&n.to_ascii_uppercase()).expect("found");
+            assert!(v.key.eq_ignore_ascii_case(n));
+        }
+        assert_eq!(a.verbs().len(), MAX_VERBS);
+        assert!(a.find("absent").is_err());
     }
 
     fn reply(status: &'static str) -> Reply {
@@ -613,10 +738,12 @@ mod tests {
         let session = reg.sessions().create().unwrap();
         let client = Client::new(session).with_transport(Transport::WsJson);
         let args = afb_core::Args::null();
+        let (slot7, slot9) = (afb_core::observe::ApiSlot::new(), afb_core::observe::ApiSlot::new());
         let info = |api_id, verb| ReqInfo {
             id: 1,
             api: "demo",
             api_id,
+            api_slot: if api_id == 7 { &slot7 } else { &slot9 },
             verb,
             args: &args,
             client: &client,

@@ -171,6 +171,10 @@ async fn session(req: Req, _: ()) -> Result<Value, Error> {
     }))
 }
 
+/// The permission that lets a `monitor/trace` client add API and global
+/// traces (which see beyond its session).
+pub const TRACE_WIDE_PERMISSION: &str = "urn:afb:permission:monitor:trace-all";
+
 /// `trace {"add": SPEC, "drop": SPEC}`: request traces bound to the
 /// caller's session, delivered as `monitor/NAME` events (see
 /// [`crate::trace`]).
@@ -190,8 +194,9 @@ async fn trace(req: Req, args: Value, tracer: Option<Arc<Tracer>>) -> Result<(),
                 "this client cannot receive events: trace over a WebSocket or a link",
             ));
         }
+        let wide = req.check_permission(TRACE_WIDE_PERMISSION).await;
         let events = tracer
-            .add(&req.core().api(), &session, spec)
+            .add(&req.core().api(), &session, spec, wide)
             .map_err(|e| Error::new("error-detected", e))?;
         for e in events {
             req.core()

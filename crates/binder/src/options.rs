@@ -339,6 +339,11 @@ pub struct Options {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<String>,
 
+    /// Access rule added to verbs of any binding: API/VERB=RULE (globs; RULE in the JSON form of docs/access-control.md, "#NAME" for a rule named under "acls" in a config file), repeatable; all the matching rules must hold, besides the verb's own
+    #[arg(long, value_name = "API/VERB=RULE", action = ArgAction::Append)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<String>,
+
     // ---- logging ------------------------------------------------------
     /// More verbose (repeatable)
     #[arg(short = 'v', long, action = ArgAction::Count)]
@@ -675,11 +680,44 @@ pub(crate) fn object_to_args(
 pub fn load(args: &[OsString]) -> Result<Options, OptionsError> {
     let keys = config_keys();
     let env = |v: &str| std::env::var(v).ok();
-    load_files(args, |file| {
+    let acls = std::cell::RefCell::new(Map::new());
+    let mut opts = load_files(args, |file| {
         let name = file.display().to_string();
-        let obj = crate::config::load(file, &keys, &env).map_err(|reason| ConfigError::File { reason })?;
+        let obj = crate::config::load(file, &keys, &env, &mut acls.borrow_mut())
+            .map_err(|reason| ConfigError::File { reason })?;
         object_to_args(obj, &name)
-    })
+    })?;
+    resolve_auth(&mut opts, &acls.borrow())?;
+    Ok(opts)
+}
+
+/// Checks the `--auth` rules and writes them in one form (`API/VERB=`
+/// then the rule's JSON, `#names` of the config files' `acls` replaced by
+/// their rules), so that a config file and the same command line give
+/// the same `-z` output.
+fn resolve_auth(opts: &mut Options, acls: &Map<String, Value>) -> Result<(), OptionsError> {
+    let bad = |reason: String| {
+        OptionsError::Config(ConfigError::BadValue {
+            file: "--auth".into(),
+            key: "auth".into(),
+            reason,
+        })
+    };
+    let named = afb_core::access::parse_named(acls).map_err(|e| bad(format!("acls: {e}")))?;
+    for text in &mut opts.auth {
+        let r = afb_core::access::parse_verb_rule(text, &named).map_err(|e| bad(e.0))?;
+        *text = format!("{}/{}={}", r.api, r.verb, r.rule.to_json());
+    }
+    Ok(())
+}
+
+/// The `--auth` rules of resolved options (see [`resolve_auth`]).
+pub fn verb_rules(opts: &Options) -> Result<Vec<afb_core::access::VerbRule>, String> {
+    let none = afb_core::access::NamedRules::new();
+    opts.auth
+        .iter()
+        .map(|t| afb_core::access::parse_verb_rule(t, &none).map_err(|e| format!("--auth {t}: {}", e.0)))
+        .collect()
 }
 
 /// [`load`] reading config files (plain JSON) through `read` (no other
@@ -688,14 +726,16 @@ pub fn load_with(
     args: &[OsString],
     read: impl Fn(&std::path::Path) -> std::io::Result<String>,
 ) -> Result<Options, OptionsError> {
-    load_files(args, |file| {
+    let mut opts = load_files(args, |file| {
         let name = file.display().to_string();
         let text = read(file).map_err(|error| ConfigError::Read {
             file: name.clone(),
             error,
         })?;
         config_to_args(&text, &name)
-    })
+    })?;
+    resolve_auth(&mut opts, &Map::new())?;
+    Ok(opts)
 }
 
 type FileArgs = (Vec<OsString>, Vec<OsString>);

@@ -79,6 +79,7 @@ impl RpcUpgrade for HttpRpc {
             session: client.session,
             token: client.token,
             creds: client.creds,
+            remote: client.remote,
         };
         Box::pin(afb_rpc::serve_upgraded(
             self.registry.clone(),

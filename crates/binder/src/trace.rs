@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use afb_core::observe::{ReqInfo, ReqState};
+use afb_core::observe::{ApiStep, ReqInfo, ReqState};
 use afb_core::{Args, Client, Event, Observer, Registry, Reply, Session, Transport};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -66,8 +66,21 @@ const SES_OTHER: u64 = 1 << 2;
 const SES_COMMON: u64 = SES_CREATE | SES_CLOSE;
 const SES_ALL: u64 = (1 << 3) - 1;
 
-const OTHER: u64 = 1;
-const ALL: u64 = 1;
+// API flags: `start` (start_before, start_after), `call` and `callsync`
+// (call, call_result), `event_make`, `event_broadcast` (before, after) and
+// `vverbose` (the API's log messages) produce records.
+const API_START: u64 = 1 << 0;
+const API_CALL: u64 = 1 << 1;
+const API_EVENT_MAKE: u64 = 1 << 2;
+const API_EVENT_BROADCAST: u64 = 1 << 3;
+const API_VVERBOSE: u64 = 1 << 4;
+const API_OTHER: u64 = 1 << 5;
+const API_ALL: u64 = (1 << 6) - 1;
+const API_COMMON: u64 = API_START | API_CALL | API_EVENT_MAKE | API_EVENT_BROADCAST;
+
+// Global flags: `vverbose` (the binder's own log messages).
+const GLOB_VVERBOSE: u64 = 1 << 0;
+const GLOB_ALL: u64 = GLOB_VVERBOSE;
 
 fn table(kind: Kind) -> &'static [(&'static str, u64)] {
     match kind {
@@ -135,43 +148,43 @@ fn table(kind: Kind) -> &'static [(&'static str, u64)] {
             ("unref", SES_OTHER),
         ],
         Kind::Api => &[
-            ("abort_job", OTHER),
-            ("add_alias", OTHER),
-            ("all", ALL),
-            ("api", OTHER),
-            ("api_add_verb", OTHER),
-            ("api_del_verb", OTHER),
-            ("api_seal", OTHER),
-            ("api_set_on_event", OTHER),
-            ("api_set_on_init", OTHER),
-            ("api_set_verbs", OTHER),
-            ("call", OTHER),
-            ("callsync", OTHER),
-            ("class_provide", OTHER),
-            ("class_require", OTHER),
-            ("common", OTHER),
-            ("delete_api", OTHER),
-            ("event", OTHER),
-            ("event_broadcast", OTHER),
-            ("event_handler_add", OTHER),
-            ("event_handler_del", OTHER),
-            ("event_make", OTHER),
-            ("extra", OTHER),
-            ("get_event_loop", OTHER),
-            ("get_system_bus", OTHER),
-            ("get_user_bus", OTHER),
-            ("new_api", OTHER),
-            ("on_event", OTHER),
-            ("on_event_handler", OTHER),
-            ("post_job", OTHER),
-            ("require_api", OTHER),
-            ("rootdir_get_fd", OTHER),
-            ("rootdir_open_locale", OTHER),
-            ("settings", OTHER),
-            ("start", OTHER),
-            ("vverbose", OTHER),
+            ("abort_job", API_OTHER),
+            ("add_alias", API_OTHER),
+            ("all", API_ALL),
+            ("api", API_OTHER),
+            ("api_add_verb", API_OTHER),
+            ("api_del_verb", API_OTHER),
+            ("api_seal", API_OTHER),
+            ("api_set_on_event", API_OTHER),
+            ("api_set_on_init", API_OTHER),
+            ("api_set_verbs", API_OTHER),
+            ("call", API_CALL),
+            ("callsync", API_CALL),
+            ("class_provide", API_OTHER),
+            ("class_require", API_OTHER),
+            ("common", API_COMMON),
+            ("delete_api", API_OTHER),
+            ("event", API_EVENT_MAKE | API_EVENT_BROADCAST),
+            ("event_broadcast", API_EVENT_BROADCAST),
+            ("event_handler_add", API_OTHER),
+            ("event_handler_del", API_OTHER),
+            ("event_make", API_EVENT_MAKE),
+            ("extra", API_ALL),
+            ("get_event_loop", API_OTHER),
+            ("get_system_bus", API_OTHER),
+            ("get_user_bus", API_OTHER),
+            ("new_api", API_OTHER),
+            ("on_event", API_OTHER),
+            ("on_event_handler", API_OTHER),
+            ("post_job", API_OTHER),
+            ("require_api", API_OTHER),
+            ("rootdir_get_fd", API_OTHER),
+            ("rootdir_open_locale", API_OTHER),
+            ("settings", API_OTHER),
+            ("start", API_START),
+            ("vverbose", API_VVERBOSE),
         ],
-        Kind::Global => &[("all", ALL), ("vverbose", OTHER)],
+        Kind::Global => &[("all", GLOB_ALL), ("vverbose", GLOB_VVERBOSE)],
     }
 }
 
@@ -210,6 +223,35 @@ pub fn flags(kind: Kind, text: &str) -> Result<u64, String> {
         .try_fold(0, |acc, f| flag(kind, f).map(|v| acc | v))
 }
 
+/// The tracer that log messages go to (`vverbose` records), and whether
+/// any trace wants them (checked first by the log layer: one load).
+static LOG_SINK: Mutex<Option<Weak<Tracer>>> = Mutex::new(None);
+static LOGS_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    /// Set while a log message is being traced (a message logged meanwhile
+    /// is not traced again).
+    static IN_LOG_TRACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether log messages are traced now.
+#[inline]
+pub(crate) fn logs_armed() -> bool {
+    LOGS_ARMED.load(Ordering::Relaxed)
+}
+
+/// A log message for the `vverbose` traces (of `api`, else global).
+pub(crate) fn log_message(api: Option<&str>, level: u8, message: &str, file: Option<&str>, line: Option<u32>) {
+    if IN_LOG_TRACE.with(|f| f.replace(true)) {
+        return;
+    }
+    let sink = lock(&LOG_SINK).as_ref().and_then(Weak::upgrade);
+    if let Some(t) = sink {
+        t.log_message(api, level, message, file, line);
+    }
+    IN_LOG_TRACE.with(|f| f.set(false));
+}
+
 /// Flags of the `--trace*` options.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogFlags {
@@ -219,6 +261,10 @@ pub struct LogFlags {
     pub evt: u64,
     /// Session flags.
     pub ses: u64,
+    /// API flags.
+    pub api: u64,
+    /// Global flags.
+    pub glob: u64,
 }
 
 /// A trace added by `monitor/trace`.
@@ -229,9 +275,17 @@ struct Hook {
     api: Option<String>,
     verb: Option<String>,
     req: u64,
+    /// API flags (only for callers allowed to trace beyond their session).
+    apif: u64,
+    /// Global flags (same).
+    glob: u64,
 }
 
 impl Hook {
+    fn matches_api(&self, api: &str, bit: u64) -> bool {
+        self.apif & bit != 0 && self.api.as_deref().is_none_or(|a| a.eq_ignore_ascii_case(api))
+    }
+
     fn matches(&self, r: &ReqInfo<'_>, bit: u64) -> bool {
         self.req & bit != 0
             && self
@@ -252,6 +306,8 @@ pub struct Tracer {
     hook_count: std::sync::atomic::AtomicUsize,
     metrics: Option<Arc<Metrics>>,
     next_id: AtomicU64,
+    /// Whether log messages make records (API or global `vverbose`).
+    logs_traced: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Tracer {
@@ -308,6 +364,7 @@ impl Tracer {
             hook_count: std::sync::atomic::AtomicUsize::new(0),
             metrics,
             next_id: AtomicU64::new(1),
+            logs_traced: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -317,7 +374,15 @@ impl Tracer {
             || self.log.req != 0
             || self.log.evt != 0
             || self.log.ses != 0
+            || self.log.api != 0
+            || self.log.glob != 0
             || !lock(&self.hooks).is_empty()
+    }
+
+    /// Makes this tracer the one that log messages go to.
+    pub fn receive_logs(self: &Arc<Self>) {
+        *lock(&LOG_SINK) = Some(Arc::downgrade(self));
+        self.refresh();
     }
 
     /// The metrics, when on.
@@ -327,8 +392,15 @@ impl Tracer {
 
     /// Turns the registry's hooks on when something needs them, off else.
     pub fn refresh(&self) {
-        let n = lock(&self.hooks).len();
+        let (n, logs) = {
+            let hooks = lock(&self.hooks);
+            let logs = hooks.iter().any(|h| h.apif & API_VVERBOSE != 0 || h.glob != 0);
+            (hooks.len(), logs)
+        };
         self.hook_count.store(n, Ordering::Release);
+        let logs = logs || self.log.api & API_VVERBOSE != 0 || self.log.glob != 0;
+        self.logs_traced.store(logs, Ordering::Release);
+        LOGS_ARMED.store(logs, Ordering::Relaxed);
         if let Some(r) = self.registry.upgrade() {
             r.hooks().set_on(self.needed());
         }
@@ -385,6 +457,95 @@ impl Tracer {
         }
     }
 
+    /// An `api` record of `api`'s `action`, logged and pushed to the hooks
+    /// that want it.
+    fn api(&self, api: &str, bit: u64, action: &str, data: impl Fn() -> Option<Value>) {
+        self.api_record(api, bit, action, data, false)
+    }
+
+    /// [`Tracer::api`]; `defer`: push the records from a task (the caller
+    /// is the log layer, which may run under any lock).
+    fn api_record(&self, api: &str, bit: u64, action: &str, data: impl Fn() -> Option<Value>, defer: bool) {
+        let to_log = self.log.api & bit != 0;
+        if !to_log && self.hook_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let events: Vec<(Arc<str>, Event)> = lock(&self.hooks)
+            .iter()
+            .filter(|h| h.matches_api(api, bit))
+            .map(|h| (h.tag.clone(), h.event.clone()))
+            .collect();
+        if !to_log && events.is_empty() {
+            return;
+        }
+        let what = json!({"api": api, "action": action});
+        let data = data();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if to_log {
+            let rec = self.record("trace", Kind::Api, id, what.clone(), data.clone());
+            tracing::info!(target: "afb_trace", kind = "api", api, action, "{rec}");
+        }
+        let recs = events
+            .into_iter()
+            .map(|(tag, ev)| (ev, self.record(&tag, Kind::Api, id, what.clone(), data.clone())))
+            .collect();
+        push_all(recs, defer);
+    }
+
+    /// A `global` record of `action` (pushed from a task: see
+    /// [`Tracer::api_record`]).
+    fn global(&self, bit: u64, action: &str, data: Option<Value>) {
+        let to_log = self.log.glob & bit != 0;
+        let events: Vec<(Arc<str>, Event)> = if self.hook_count.load(Ordering::Acquire) == 0 {
+            Vec::new()
+        } else {
+            lock(&self.hooks)
+                .iter()
+                .filter(|h| h.glob & bit != 0)
+                .map(|h| (h.tag.clone(), h.event.clone()))
+                .collect()
+        };
+        if !to_log && events.is_empty() {
+            return;
+        }
+        let what = json!({"action": action});
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if to_log {
+            let rec = self.record("trace", Kind::Global, id, what.clone(), data.clone());
+            tracing::info!(target: "afb_trace", kind = "global", action, "{rec}");
+        }
+        let recs = events
+            .into_iter()
+            .map(|(tag, ev)| (ev, self.record(&tag, Kind::Global, id, what.clone(), data.clone())))
+            .collect();
+        push_all(recs, true);
+    }
+
+    /// A log message (of `api`, or of the binder when `None`): a
+    /// `vverbose` record of the API or global kind when traced.
+    pub fn log_message(&self, api: Option<&str>, level: u8, message: &str, file: Option<&str>, line: Option<u32>) {
+        if !self.logs_traced.load(Ordering::Acquire) {
+            return;
+        }
+        let data = || {
+            let mut d = Map::new();
+            d.insert("level".into(), json!(level));
+            d.insert("type".into(), json!(afb_core::LogLevel::from_syslog(level).name()));
+            d.insert("message".into(), json!(message));
+            if let Some(f) = file {
+                let mut pos = Map::new();
+                pos.insert("file".into(), json!(f));
+                pos.insert("line".into(), json!(line.unwrap_or(0)));
+                d.insert("position".into(), Value::Object(pos));
+            }
+            Some(Value::Object(d))
+        };
+        match api {
+            Some(a) => self.api_record(a, API_VVERBOSE, "vverbose", data, true),
+            None => self.global(GLOB_VVERBOSE, "vverbose", data()),
+        }
+    }
+
     fn is_trace_event(&self, e: &Event) -> bool {
         lock(&self.hooks).iter().any(|h| h.event.id() == e.id())
     }
@@ -403,10 +564,24 @@ impl Tracer {
     /// request flags) or objects `{name, tag, apiname, verbname, uuid,
     /// pattern, request, event, session, api, global, for}`. Returns the
     /// events to subscribe the caller to.
-    pub fn add(&self, mon: &afb_core::ApiRef, session: &Arc<Session>, spec: &Value) -> Result<Vec<Event>, String> {
+    ///
+    /// `wide`: the caller may trace beyond its session (API and global
+    /// traces); else those are refused as the C binder refuses them to a
+    /// trace bound to a session.
+    pub fn add(
+        &self,
+        mon: &afb_core::ApiRef,
+        session: &Arc<Session>,
+        spec: &Value,
+        wide: bool,
+    ) -> Result<Vec<Event>, String> {
         let mut errors = Vec::new();
         let mut added = Vec::new();
-        self.add_one(mon, session, spec, &Desc::default(), &mut errors, &mut added);
+        let top = Desc {
+            wide,
+            ..Desc::default()
+        };
+        self.add_one(mon, session, spec, &top, &mut errors, &mut added);
         if !errors.is_empty() {
             return Err(errors.join("\n"));
         }
@@ -485,7 +660,8 @@ impl Tracer {
             ("global", Kind::Global),
         ] {
             if let Some(v) = obj.get(key) {
-                if kind != Kind::Request {
+                let allowed = kind == Kind::Request || (d.wide && matches!(kind, Kind::Api | Kind::Global));
+                if !allowed {
                     errors.push(format!("tracing {} is forbidden", kind.name()));
                     continue;
                 }
@@ -518,7 +694,7 @@ impl Tracer {
         errors: &mut Vec<String>,
         added: &mut Vec<Hook>,
     ) {
-        if d.req == 0 {
+        if d.req == 0 && d.apif == 0 && d.glob == 0 {
             return;
         }
         let name = d.name.clone().unwrap_or_else(|| "trace".into());
@@ -544,6 +720,8 @@ impl Tracer {
             api: d.api.clone(),
             verb: d.verb.clone(),
             req: d.req,
+            apif: d.apif,
+            glob: d.glob,
         });
     }
 
@@ -617,16 +795,46 @@ struct Desc {
     api: Option<String>,
     verb: Option<String>,
     req: u64,
+    apif: u64,
+    glob: u64,
+    /// Whether API and global traces are allowed.
+    wide: bool,
 }
 
 impl Desc {
     fn add_flags(&mut self, kind: Kind, v: &Value, errors: &mut Vec<String>) {
         match v.as_str() {
             Some(s) => match flag(kind, s) {
-                Ok(f) => self.req |= f,
+                Ok(f) => match kind {
+                    Kind::Api => self.apif |= f,
+                    Kind::Global => self.glob |= f,
+                    _ => self.req |= f,
+                },
                 Err(e) => errors.push(e),
             },
             None => errors.push(format!("unexpected {} value {v}", kind.name())),
+        }
+    }
+}
+
+/// Pushes each record on its event, from a task when `defer` and a runtime
+/// is there.
+fn push_all(recs: Vec<(Event, Value)>, defer: bool) {
+    if recs.is_empty() {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if defer => {
+            h.spawn(async move {
+                for (ev, rec) in recs {
+                    push(&ev, &rec);
+                }
+            });
+        }
+        _ => {
+            for (ev, rec) in recs {
+                push(&ev, &rec);
+            }
         }
     }
 }
@@ -645,12 +853,16 @@ impl Observer for Tracer {
         self.request(req, REQ_BEGIN, "begin", || {
             Some(json!({"params": [args_json(req.args)]}))
         });
-        self.metrics.as_ref().and_then(|m| m.begin(req))
+        // The metrics resolve their counters at the end (no state).
+        None
     }
 
     fn end(&self, req: &ReqInfo<'_>, state: Option<&ReqState>, reply: &Reply, elapsed: Duration) {
         if let Some(m) = &self.metrics {
             m.end(req, state, reply, elapsed);
+        }
+        if self.log.req & (REQ_REPLY | REQ_END) == 0 && self.hook_count.load(Ordering::Acquire) == 0 {
+            return;
         }
         self.request(req, REQ_REPLY, "reply", || {
             let data = reply.data.as_deref().map(raw_json).unwrap_or(Value::Null);
@@ -694,6 +906,25 @@ impl Observer for Tracer {
             m.event_created(event);
         }
         self.event(EVT_CREATE, event.name(), event.id(), "create", None);
+        if let Some((api, name)) = event.name().split_once('/') {
+            self.api(api, API_EVENT_MAKE, "event_make", || {
+                Some(json!({"name": name, "event": event.name(), "id": event.id()}))
+            });
+        }
+    }
+
+    fn api_step(&self, api: &str, step: ApiStep<'_>) {
+        match step {
+            ApiStep::StartBefore => self.api(api, API_START, "start_before", || None),
+            ApiStep::StartAfter(result) => self.api(api, API_START, "start_after", || Some(json!({"result": result}))),
+            ApiStep::Call { api: to, verb, args } => self.api(api, API_CALL, "call", || {
+                Some(json!({"api": to, "verb": verb, "params": [args_json(args)]}))
+            }),
+            ApiStep::CallResult(reply) => self.api(api, API_CALL, "call_result", || {
+                let data = reply.data.as_deref().map(raw_json).unwrap_or(Value::Null);
+                Some(json!({"status": reply_code(reply), "reply": [data]}))
+            }),
+        }
     }
 
     fn push(&self, event: &Event, data: &RawValue, delivered: usize) {
@@ -721,6 +952,14 @@ impl Observer for Tracer {
     fn broadcast(&self, name: &str, data: &RawValue, listeners: usize) {
         if let Some(m) = &self.metrics {
             m.broadcast(name, data, listeners);
+        }
+        if let Some((api, short)) = name.split_once('/') {
+            self.api(api, API_EVENT_BROADCAST, "event_broadcast_before", || {
+                Some(json!({"name": short, "data": [raw_json(data)]}))
+            });
+            self.api(api, API_EVENT_BROADCAST, "event_broadcast_after", || {
+                Some(json!({"name": short, "data": [raw_json(data)], "result": listeners}))
+            });
         }
         self.event(
             EVT_BROADCAST_BEFORE,

@@ -536,16 +536,31 @@ impl PermissionBackend for PolicyBackend {
     }
 }
 
+/// A rule the integrator adds to the verbs `api/verb` (globs) of any
+/// binding (`--auth`, config key `auth`): it must hold, besides the verb's
+/// own rules, before the verb runs.
+#[derive(Debug, Clone)]
+pub struct VerbRule {
+    /// API name glob (`*`, `?`, ASCII case ignored).
+    pub api: String,
+    /// Verb name glob.
+    pub verb: String,
+    /// The rule.
+    pub rule: Arc<AuthRule>,
+}
+
 /// The binder's access control: its permission backend (replaceable,
-/// e.g. on reload).
+/// e.g. on reload) and the integrator's verb rules.
 pub struct AccessControl {
     backend: RwLock<Arc<dyn PermissionBackend>>,
+    verb_rules: std::sync::OnceLock<Vec<VerbRule>>,
 }
 
 impl Default for AccessControl {
     fn default() -> Self {
         AccessControl {
             backend: RwLock::new(Arc::new(DenyAll)),
+            verb_rules: std::sync::OnceLock::new(),
         }
     }
 }
@@ -568,6 +583,52 @@ impl AccessControl {
     pub fn set_backend(&self, b: Arc<dyn PermissionBackend>) {
         *self.backend.write().unwrap_or_else(|p| p.into_inner()) = b;
     }
+
+    /// Sets the integrator's verb rules (once, before serving; later calls
+    /// return false).
+    pub fn set_verb_rules(&self, rules: Vec<VerbRule>) -> bool {
+        self.verb_rules.set(rules).is_ok()
+    }
+
+    /// The integrator's rule for `api/verb`: all the matching rules (and-ed),
+    /// `None` when none matches.
+    #[inline]
+    pub fn verb_rule(&self, api: &str, verb: &str) -> Option<Arc<AuthRule>> {
+        let rules = self.verb_rules.get()?;
+        let mut found: Option<AuthRule> = None;
+        for r in rules {
+            if crate::name::glob_match(&r.api, api) && crate::name::glob_match(&r.verb, verb) {
+                let rule = (*r.rule).clone();
+                found = Some(match found {
+                    None => rule,
+                    Some(f) => f.and(rule),
+                });
+            }
+        }
+        found.map(Arc::new)
+    }
+}
+
+/// Parses `API/VERB=RULE` (the `--auth` form; RULE in the JSON form, or a
+/// bare `#name` or permission): the globs and the rule, names resolved in
+/// `named`.
+pub fn parse_verb_rule(text: &str, named: &NamedRules) -> Result<VerbRule, RuleError> {
+    let (target, rule) = text
+        .split_once('=')
+        .ok_or_else(|| RuleError(format!("{text:?}: expected API/VERB=RULE")))?;
+    let (api, verb) = target
+        .split_once('/')
+        .ok_or_else(|| RuleError(format!("{target:?}: expected API/VERB (globs allowed)")))?;
+    if api.is_empty() || verb.is_empty() {
+        return Err(RuleError(format!("{target:?}: expected API/VERB (globs allowed)")));
+    }
+    let v: Value = serde_json::from_str(rule).unwrap_or_else(|_| Value::String(rule.to_owned()));
+    let rule = parse_rule(&v, named).map_err(|e| RuleError(format!("{target}: {}", e.0)))?;
+    Ok(VerbRule {
+        api: api.to_owned(),
+        verb: verb.to_owned(),
+        rule: Arc::new(rule),
+    })
 }
 
 // ---- evaluation ---------------------------------------------------------------
@@ -699,7 +760,8 @@ pub const NO_LABEL: &str = "NoLabel";
 /// What `afb_req_get_client_info` answers: `uid`, `gid`, `pid`, `user`
 /// (the uid in decimal), `label`, `id` (the label after its last `:`)
 /// when the peer's process is known, with `uuid` and `LOA` of the
-/// session; a TLS peer's certificate subject as `cert-subject`.
+/// session; a TLS peer's certificate subject as `cert-subject`; a TCP
+/// peer's address and port as `remote` (`"127.0.0.1:5678"`, `"[::1]:5678"`).
 pub fn client_info(req: &ReqHandle) -> Value {
     let mut v = Map::new();
     if let Some(c) = &req.client().creds {
@@ -715,6 +777,9 @@ pub fn client_info(req: &ReqHandle) -> Value {
         if let Some(cert) = &c.cert {
             v.insert("cert-subject".into(), cert.subject.clone().into());
         }
+    }
+    if let Some(a) = req.client().remote {
+        v.insert("remote".into(), a.to_string().into());
     }
     v.insert("uuid".into(), req.session().uuid().into());
     v.insert("LOA".into(), req.loa().into());
@@ -754,6 +819,42 @@ mod tests {
             parse_rule(&json!("#either"), &named),
             Ok(AuthRule::Loa(3).or(AuthRule::perm("urn:y")))
         );
+    }
+
+    #[test]
+    fn verb_rules_match_by_globs_and_combine() {
+        let named = parse_named(json!({"admin": {"LOA": 2}}).as_object().unwrap()).unwrap();
+        let r = parse_verb_rule("hello/set-*=#admin", &named).unwrap();
+        assert_eq!((r.api.as_str(), r.verb.as_str()), ("hello", "set-*"));
+        assert_eq!(*r.rule, AuthRule::Loa(2));
+        assert_eq!(
+            *parse_verb_rule("*/x=urn:p", &named).unwrap().rule,
+            AuthRule::perm("urn:p")
+        );
+        for bad in [
+            "hello",
+            "hello=true",
+            "/x=true",
+            "a/=true",
+            "a/b=#nobody",
+            "a/b={\"LOA\":\"x\"}",
+        ] {
+            assert!(parse_verb_rule(bad, &named).is_err(), "{bad}");
+        }
+        let ac = AccessControl::default();
+        assert!(ac.verb_rule("hello", "set-x").is_none(), "no rules set");
+        let rules = vec![
+            parse_verb_rule("hello/set-*=#admin", &named).unwrap(),
+            parse_verb_rule("HELLO/*={\"token\":true}", &named).unwrap(),
+        ];
+        assert!(ac.set_verb_rules(rules));
+        assert!(!ac.set_verb_rules(Vec::new()), "set once");
+        assert_eq!(
+            ac.verb_rule("hello", "Set-Loa").as_deref(),
+            Some(&AuthRule::Loa(2).and(AuthRule::Token))
+        );
+        assert_eq!(ac.verb_rule("hello", "ping").as_deref(), Some(&AuthRule::Token));
+        assert!(ac.verb_rule("other", "set-x").is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::auth::{Auth, Loa};
 use crate::event::Event;
 use crate::log::{AtomicLevel, LogLevel};
 use crate::name::{glob_match, validate_verb_name, CiKey, CiRef, NameError};
+use crate::observe::ApiStep;
 use crate::registry::{Call, Registry};
 use crate::reply::Reply;
 use crate::request::{Chain, Client, Request};
@@ -142,6 +143,9 @@ pub struct ApiEntry {
     pub(crate) own_session: OnceLock<Arc<Session>>,
     pub(crate) registry: Weak<Registry>,
     pub(crate) private: bool,
+    /// What the registry's observer keeps for this API (see
+    /// [`ReqInfo::api_slot`](crate::observe::ReqInfo::api_slot)).
+    pub(crate) observed: crate::observe::ApiSlot,
 }
 
 impl ApiEntry {
@@ -280,13 +284,22 @@ impl ApiRef {
             api: self.entry.id,
             parent: None,
         });
+        let observer = registry.as_ref().and_then(|r| r.hooks().get().cloned());
+        if let Some(o) = &observer {
+            o.api_step(&self.entry.name, ApiStep::Call { api, verb, args: &args });
+        }
         let call = Call::internal(api, verb, args, Client::new(self.own_session()), Some(chain));
         let reply = registry.map(|r| r.call(call));
+        let name = observer.as_ref().map(|_| self.entry.name.clone());
         async move {
-            match reply {
+            let r = match reply {
                 Some(reply) => reply.await,
                 None => Reply::error(status::NOT_AVAILABLE, Some("the binder is shutting down".into())),
+            };
+            if let (Some(o), Some(name)) = (observer, name) {
+                o.api_step(&name, ApiStep::CallResult(&r));
             }
+            r
         }
     }
 

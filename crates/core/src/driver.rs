@@ -46,7 +46,24 @@ pub(crate) fn run(
     let shared = Shared::new(registry, entry.clone(), verb, call.args, call.client, call.chain, sink);
     let req = Request::from_shared(shared.clone());
     let imp = entry.imp.clone();
-    let fut: BoxFuture<()> = if entry.noconcurrency {
+    let fut: BoxFuture<()> = if let Some(rule) = shared.registry.access().verb_rule(entry.name(), verb) {
+        // The integrator's rule (`--auth`) holds before the API sees the
+        // request.
+        let check = crate::access::check_rule(&req, &rule);
+        let e = entry.clone();
+        Box::pin(async move {
+            match check.await {
+                Ok(()) if e.noconcurrency => {
+                    let _one_at_a_time = e.nc_lock.lock().await;
+                    imp.process(req).await
+                }
+                Ok(()) => imp.process(req).await,
+                Err(reply) => {
+                    req.reply(reply);
+                }
+            }
+        })
+    } else if entry.noconcurrency {
         let e = entry.clone();
         Box::pin(async move {
             let _one_at_a_time = e.nc_lock.lock().await;

@@ -72,6 +72,10 @@ pub struct ReqInfo<'a> {
     pub api: &'a str,
     /// The API's id in the registry.
     pub api_id: u32,
+    /// A slot of the API's entry that belongs to the installed observer:
+    /// what it resolves once for the API (its counters, say) and finds
+    /// again on every request without a lookup.
+    pub api_slot: &'a ApiSlot,
     /// The verb as asked.
     pub verb: &'a str,
     /// The argument.
@@ -79,6 +83,29 @@ pub struct ReqInfo<'a> {
     /// Who asks.
     pub client: &'a Client,
 }
+
+/// A step of an API outside its requests (the C binders' `api` traces).
+#[derive(Clone, Copy)]
+pub enum ApiStep<'a> {
+    /// The API's start (its `init`) begins.
+    StartBefore,
+    /// The API's start ended: 0 when it worked, -1 else.
+    StartAfter(i32),
+    /// The API calls `api/verb` with `args` in its own name.
+    Call {
+        /// The API called.
+        api: &'a str,
+        /// The verb called.
+        verb: &'a str,
+        /// The argument.
+        args: &'a Args,
+    },
+    /// That call was answered.
+    CallResult(&'a Reply),
+}
+
+/// What the observer keeps in an API's entry (set once).
+pub type ApiSlot = OnceLock<Arc<dyn Any + Send + Sync>>;
 
 /// State an observer keeps with one request, from `begin` to `end`.
 pub type ReqState = Arc<dyn Any + Send + Sync>;
@@ -100,6 +127,9 @@ pub trait Observer: Send + Sync + 'static {
 
     /// The request calls `api/verb` with `args`.
     fn subcall(&self, _req: &ReqInfo<'_>, _api: &str, _verb: &str, _args: &Args) {}
+
+    /// The API `api` takes a step outside its requests.
+    fn api_step(&self, _api: &str, _step: ApiStep<'_>) {}
 
     /// The request subscribes its client to `event` (or unsubscribes);
     /// `ok` tells whether it worked.

@@ -21,7 +21,7 @@ use crate::driver::{self, panic_message, AssertUnwindSafeFuture};
 use crate::events::Events;
 use crate::log::{AtomicLevel, LogLevel};
 use crate::name::{validate_api_name, CiKey, CiRef, NameError};
-use crate::observe::Hooks;
+use crate::observe::{ApiStep, Hooks};
 use crate::reply::Reply;
 use crate::request::{Chain, Client, ReplySink};
 use crate::session::{SessionConfig, SessionStore};
@@ -279,6 +279,7 @@ impl Registry {
             own_session: std::sync::OnceLock::new(),
             registry: self.me.clone(),
             private: decl.private,
+            observed: Default::default(),
         });
         {
             let mut apis = write(&self.apis);
@@ -477,7 +478,10 @@ impl Registry {
             }
             stack.pop();
             let api = ApiRef::new(e.clone());
-            match AssertUnwindSafeFuture(e.imp.start(api)).await {
+            if let Some(o) = self.hooks().get() {
+                o.api_step(e.name(), ApiStep::StartBefore);
+            }
+            let result = match AssertUnwindSafeFuture(e.imp.start(api)).await {
                 Ok(Ok(())) => {
                     e.set_state(ApiState::Ready);
                     Ok(())
@@ -490,7 +494,11 @@ impl Registry {
                     e.set_state(ApiState::Failed);
                     Err(err(format!("init panicked: {}", panic_message(&*p))))
                 }
+            };
+            if let Some(o) = self.hooks().get() {
+                o.api_step(e.name(), ApiStep::StartAfter(if result.is_ok() { 0 } else { -1 }));
             }
+            result
         })
     }
 

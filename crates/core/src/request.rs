@@ -124,6 +124,10 @@ pub struct Client {
     pub cancel: Option<ClientCancel>,
     /// The transport the client came through.
     pub transport: Transport,
+    /// The address of the TCP connection the request came through (an
+    /// HTTP or WebSocket client, a linked binder), if any. Informative
+    /// only: never credentials, never passed on over links.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 impl Client {
@@ -136,7 +140,14 @@ impl Client {
             creds: None,
             cancel: None,
             transport: Transport::Internal,
+            remote: None,
         }
+    }
+
+    /// Sets the remote address (TCP peers).
+    pub fn with_remote(mut self, remote: Option<std::net::SocketAddr>) -> Self {
+        self.remote = remote;
+        self
     }
 
     /// Sets the transport.
@@ -273,6 +284,7 @@ impl Shared {
             id: self.id,
             api: self.api.name(),
             api_id: self.api.id(),
+            api_slot: &self.api.observed,
             verb: &self.verb,
             args: &self.args,
             client: &self.client,

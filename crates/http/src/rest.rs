@@ -260,6 +260,7 @@ pub(crate) async fn handle(state: &State, conn: &ConnCtx, req: Request<Incoming>
         creds: conn.creds.clone(),
         cancel: Some(conn.client_cancel.clone()),
         transport: afb_core::Transport::Http,
+        remote: conn.remote,
     };
     let (tx, rx) = oneshot::channel::<Reply>();
     state.registry.dispatch(

@@ -97,6 +97,8 @@ impl State {
 pub(crate) struct ConnCtx {
     /// Peer credentials (unix sockets).
     pub(crate) creds: Option<Arc<Credentials>>,
+    /// The TCP peer's address.
+    pub(crate) remote: Option<std::net::SocketAddr>,
     /// Cancelled when the connection ends or at the end of the shutdown
     /// grace period: the registry then answers its requests `disconnected`.
     /// It also watches the connection's requests answered asynchronously.
@@ -252,7 +254,7 @@ impl HttpServer {
                                 c.label = peer.label().map(str::to_owned);
                                 c
                             });
-                            me.serve_io(stream, creds);
+                            me.serve_io(stream, creds, peer.remote_addr());
                         }
                         Err(e) => accept_failed(e).await,
                     },
@@ -266,8 +268,9 @@ impl HttpServer {
         self.serve(Listener::from(listener));
     }
 
-    /// Serves one connection (any byte stream).
-    pub fn serve_io<I>(&self, io: I, creds: Option<Credentials>)
+    /// Serves one connection (any byte stream) of a peer with `creds`
+    /// (unix sockets, TLS certificates) at `remote` (TCP).
+    pub fn serve_io<I>(&self, io: I, creds: Option<Credentials>, remote: Option<std::net::SocketAddr>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -275,6 +278,7 @@ impl HttpServer {
         let cancel = inner.abort.child_token();
         let ctx = Arc::new(ConnCtx {
             creds: creds.map(Arc::new),
+            remote,
             client_cancel: afb_core::ClientCancel::new(cancel.clone()),
             tracker: inner.tracker.clone(),
         });
@@ -501,6 +505,7 @@ fn upgrade_client(
         session,
         token,
         creds: conn.creds.as_deref().cloned(),
+        remote: conn.remote,
     };
     Ok((init, cookie))
 }

@@ -91,6 +91,8 @@ pub struct WsClientInit {
     pub token: Option<Arc<str>>,
     /// Peer credentials (unix sockets).
     pub creds: Option<Credentials>,
+    /// The TCP peer's address.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 /// Answers a WebSocket upgrade request on the API root: checks version and

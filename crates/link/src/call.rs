@@ -15,6 +15,10 @@ pub trait CallSide: Send + Sync + 'static {
     fn subscribe(&self, callid: u16, event: &Event) -> Result<(), SubscribeError>;
     /// Call `callid` unsubscribes the peer's client from `event`.
     fn unsubscribe(&self, callid: u16, event: &Event) -> Result<(), SubscribeError>;
+    /// The address of the peer (TCP links), shown in the client info.
+    fn remote(&self) -> Option<std::net::SocketAddr> {
+        None
+    }
 }
 
 /// Call `callid` of the peer of `link`: the reply sink and the subscriber
@@ -65,6 +69,7 @@ impl<L: CallSide> PeerCall<L> {
             creds,
             cancel: Some(gone.clone()),
             transport: afb_core::Transport::Internal,
+            remote: link.remote(),
         };
         (client, Box::new(call()))
     }

@@ -4,7 +4,9 @@
 //! no per-message allocation). The buffer is bounded: a peer that does not
 //! read makes it overflow, and the link is then closed.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use afb_core::{Hooks, Transport};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +25,8 @@ pub struct Outbox {
     limit: usize,
     /// Names the link in logs (`wsapi link`, `RPC link`).
     label: &'static str,
+    /// Told of an overflow (the `afb_send_queue_overflows_total` series).
+    observed: Option<(Arc<Hooks>, Transport)>,
 }
 
 /// Why the outbox refused bytes.
@@ -46,7 +50,14 @@ impl Outbox {
             close,
             limit,
             label,
+            observed: None,
         }
+    }
+
+    /// Reports overflows to `hooks`' observer as links of `transport`.
+    pub fn observed(mut self, hooks: Arc<Hooks>, transport: Transport) -> Self {
+        self.observed = Some((hooks, transport));
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -73,6 +84,11 @@ impl Outbox {
                 "{}: the peer does not read its messages (outgoing queue full): closing the link",
                 self.label
             );
+            if let Some((h, t)) = &self.observed {
+                if let Some(o) = h.get() {
+                    o.overflow(*t);
+                }
+            }
             self.close.cancel();
             return Err(SendError::Closed);
         }

@@ -19,6 +19,8 @@ pub struct Peer {
     pub creds: Option<Arc<Credentials>>,
     /// Whether the peer may speak for its own clients.
     pub trusted: bool,
+    /// Its address (TCP): shown to the verbs, never used as credentials.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 /// The uid this process runs as (owner of `/proc/self`).
@@ -47,6 +49,7 @@ pub fn peer_of(info: &PeerInfo) -> Peer {
         label: info.to_string(),
         creds,
         trusted,
+        remote: info.remote_addr(),
     }
 }
 

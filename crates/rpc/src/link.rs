@@ -149,7 +149,8 @@ impl Link {
         Arc::new_cyclic(|me| Link {
             me: me.clone(),
             registry: Arc::downgrade(registry),
-            out: Outbox::new(opts.max_queued, close, "RPC link"),
+            out: Outbox::new(opts.max_queued, close, "RPC link")
+                .observed(registry.hooks().clone(), afb_core::Transport::Rpc),
             framing: setup.framing,
             seq: AtomicU32::new(0),
             label: setup.label,
@@ -953,6 +954,10 @@ impl Declare for Link {
 /// The calls of the peer: their replies, and RESOURCE-CREATE EVENT (the
 /// first time) then EVENT-SUBSCRIBE when they subscribe the peer's client.
 impl CallSide for Link {
+    fn remote(&self) -> Option<std::net::SocketAddr> {
+        self.peer.remote
+    }
+
     /// The reply as [`convert::reply_values`] makes it, or `internal-error`
     /// when it cannot be encoded.
     fn reply(&self, callid: u16, reply: Reply) {

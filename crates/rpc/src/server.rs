@@ -175,6 +175,8 @@ pub struct Upgraded {
     pub token: Option<Arc<str>>,
     /// The HTTP connection's peer credentials (unix sockets).
     pub creds: Option<Credentials>,
+    /// The HTTP connection's peer address (TCP).
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 /// Serves an HTTP connection upgraded to RPC (`x-afb-rpc`: [`Framing::Raw`];
@@ -204,6 +206,7 @@ pub async fn serve_upgraded<I>(
         ),
         creds,
         trusted,
+        remote: client.remote,
     };
     let setup = LinkSetup {
         label: peer.label.clone(),

@@ -173,8 +173,12 @@ impl ClientCore {
                 return Err(e);
             }
         };
+        let mut out = Outbox::new(self.opts.max_queued, CancellationToken::new(), "wsapi link");
+        if let Some(reg) = self.registry.upgrade() {
+            out = out.observed(reg.hooks().clone(), afb_core::Transport::Wsapi);
+        }
         let conn = Arc::new(ClientConn {
-            out: Outbox::new(self.opts.max_queued, CancellationToken::new(), "wsapi link"),
+            out,
             st: Mutex::new(ConnState {
                 caller: Caller::new(self.opts.call_timeout, MAX_TOKENS),
                 events: HashMap::new(),

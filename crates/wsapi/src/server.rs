@@ -402,6 +402,10 @@ impl Listener for ServerLink {
 struct BroadcastFrame(Arc<[u8]>);
 
 impl CallSide for ServerLink {
+    fn remote(&self) -> Option<std::net::SocketAddr> {
+        self.peer.remote
+    }
+
     fn reply(&self, callid: u16, reply: Reply) {
         ServerLink::reply(self, callid, reply)
     }
@@ -505,7 +509,8 @@ pub(crate) async fn serve_link<R, W>(
         me: me.clone(),
         registry: registry.clone(),
         api,
-        out: Outbox::new(opts.max_queued, stop.child_token(), "wsapi link"),
+        out: Outbox::new(opts.max_queued, stop.child_token(), "wsapi link")
+            .observed(registry.hooks().clone(), afb_core::Transport::Wsapi),
         gone: ClientCancel::new(CancellationToken::new()),
         peer,
 

@@ -384,7 +384,7 @@ fn rest(n: u64, keep_cookie: bool) -> Result<(), String> {
         let server =
             afb_http::HttpServer::new(reg.clone(), afb_http::HttpConfig::default()).map_err(|e| e.to_string())?;
         let (mut client, server_io) = tokio::io::duplex(64 * 1024);
-        server.serve_io(server_io, None);
+        server.serve_io(server_io, None, None);
         let plain = b"GET /api/hello/ping HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec();
         let mut buf = Vec::with_capacity(1024);
         // Once, checking the reply and taking the session cookie.
@@ -446,7 +446,7 @@ fn dispatch(n: u64, observed: Observed) -> Result<(), String> {
                     _ => reg.sessions().create().map_err(|e| format!("{e:?}"))?,
                 };
                 let api = reg.api_ref("hello").ok_or("no hello")?;
-                tracer.add(&api, &traced, &serde_json::json!({"request": "common"}))?;
+                tracer.add(&api, &traced, &serde_json::json!({"request": "common"}), false)?;
             }
         }
         // Once, checking the reply.

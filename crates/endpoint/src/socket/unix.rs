@@ -83,11 +83,19 @@ async fn clear_stale(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Pending connections a listening socket file keeps (the kernel caps it
+/// at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 1024;
+
 /// Listens on the socket file `path` (stale-file rule first), with
 /// permissions `mode` when given.
 pub(crate) async fn bind_path(path: &Path, mode: Option<u32>) -> io::Result<(UnixListener, SocketFile)> {
     clear_stale(path).await?;
-    let listener = UnixListener::bind(path)?;
+    // Bound, given its permissions, and only then listening: until
+    // `listen`, connecting to the file is refused, so no peer gets in
+    // while the file still has the permissions of the umask.
+    let socket = tokio::net::UnixSocket::new_stream()?;
+    socket.bind(path)?;
     let meta = std::fs::symlink_metadata(path)?;
     let file = SocketFile {
         path: path.to_path_buf(),
@@ -97,6 +105,7 @@ pub(crate) async fn bind_path(path: &Path, mode: Option<u32>) -> io::Result<(Uni
     if let Some(mode) = mode {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
+    let listener = socket.listen(LISTEN_BACKLOG)?;
     Ok((listener, file))
 }
 

@@ -535,7 +535,8 @@ where
     let mut client = Client::new(init.session.clone())
         .with_subscriber(subscriber.clone())
         .with_cancel(cancel.clone())
-        .with_transport(afb_core::Transport::WsJson);
+        .with_transport(afb_core::Transport::WsJson)
+        .with_remote(init.remote);
     if let Some(c) = init.creds {
         client = client.with_creds(c);
     }

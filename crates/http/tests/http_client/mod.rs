@@ -61,6 +61,8 @@ pub struct Conn {
     r: BufReader<Box<dyn Stream>>,
     /// The `Host` header sent.
     pub host: String,
+    /// The local address of a TCP connection.
+    pub local: Option<SocketAddr>,
 }
 
 /// A request to send.
@@ -115,9 +117,11 @@ impl Conn {
         let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.set_nodelay(true).unwrap();
+        let local = s.local_addr().ok();
         Conn {
             r: BufReader::new(Box::new(s)),
             host: addr.to_string(),
+            local,
         }
     }
 
@@ -128,6 +132,7 @@ impl Conn {
         Conn {
             r: BufReader::new(Box::new(s)),
             host: "localhost".into(),
+            local: None,
         }
     }
 

@@ -175,6 +175,7 @@ fn route(
         session,
         token,
         creds: None,
+        remote: None,
     };
     handle_upgrade(req, registry, init, config)
 }

@@ -65,6 +65,11 @@ pub struct WsConn {
 }
 
 impl WsConn {
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.reader.r.get_ref().local_addr().ok()
+    }
+
     /// Opens `ws://{addr}{path_and_query}`, offering `protocol` when given.
     /// Fails unless the answer is `101`.
     pub fn connect(addr: impl ToSocketAddrs, host: &str, path: &str, protocol: Option<&str>) -> io::Result<WsConn> {
