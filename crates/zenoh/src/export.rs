@@ -172,6 +172,7 @@ impl Export {
             creds: None,
             cancel: Some(self.gone.clone()),
             transport: afb_core::Transport::Internal,
+            remote: None,
         };
         let sink = Box::new(ZSink { query, state });
         match creds {
