@@ -29,20 +29,7 @@ fn build(dir: &Path) -> PathBuf {
 
 /// Compiles `crates/cbinding/tests/c/NAME.c` into `dir/NAME.so`.
 fn build_c(dir: &Path, name: &str) -> PathBuf {
-    let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/cbinding");
-    let so = dir.join(format!("{name}.so"));
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1"])
-        .arg("-I")
-        .arg(cb.join("include"))
-        .arg(cb.join(format!("tests/c/{name}.c")))
-        .arg("-o")
-        .arg(&so)
-        .arg("-ljson-c")
-        .status()
-        .expect("a C compiler (cc) is needed for these tests");
-    assert!(status.success(), "compiling {name}.c failed");
-    so
+    afb_testkit::c_test_binding(dir, &format!("{name}.c"), name, &[])
 }
 
 fn start(args: &[&str], wait_path: Option<&Path>) -> Daemon {

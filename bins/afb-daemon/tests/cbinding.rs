@@ -24,21 +24,7 @@ const T: Duration = Duration::from_secs(10);
 
 /// Compiles `crates/cbinding/tests/c/<src>` into `<dir>/<out>.so`.
 fn build(dir: &Path, src: &str, out: &str, defines: &[&str]) -> PathBuf {
-    let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/cbinding");
-    let so = dir.join(format!("{out}.so"));
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-Wno-unused-function"])
-        .arg("-I")
-        .arg(cb.join("include"))
-        .args(defines)
-        .arg(cb.join("tests/c").join(src))
-        .arg("-o")
-        .arg(&so)
-        .arg("-ljson-c")
-        .status()
-        .expect("a C compiler (cc) is needed for these tests");
-    assert!(status.success(), "compiling {src} failed");
-    so
+    afb_testkit::c_test_binding(dir, src, out, defines)
 }
 
 fn get(d: &Daemon, api_verb: &str, query: &str) -> Value {

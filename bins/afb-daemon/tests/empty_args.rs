@@ -8,7 +8,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use afb_testkit::cws::{CClient, CMsg};
 use afb_testkit::TempDir;
@@ -136,20 +135,7 @@ fn wsapi_passes_the_value_as_sent_and_http_gives_the_empty_object_to_the_back() 
 
 /// Compiles `crates/cbinding/tests/c/<src>` into `<dir>/<src>.so`.
 fn build(dir: &Path, src: &str) -> PathBuf {
-    let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/cbinding");
-    let so = dir.join(src.replace(".c", ".so"));
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-Wno-unused-function"])
-        .arg("-I")
-        .arg(cb.join("include"))
-        .arg(cb.join("tests/c").join(src))
-        .arg("-o")
-        .arg(&so)
-        .arg("-ljson-c")
-        .status()
-        .expect("a C compiler (cc) is needed for these tests (scripts/install-deps.sh)");
-    assert!(status.success(), "compiling {src} failed (json-c headers missing?)");
-    so
+    afb_testkit::c_test_binding(dir, src, src.trim_end_matches(".c"), &[])
 }
 
 #[test]

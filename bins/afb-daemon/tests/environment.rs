@@ -20,21 +20,7 @@ use serde_json::{json, Value};
 
 /// Compiles the C test binding `crates/cbinding/tests/c/<src>` into `<dir>/<out>.so`.
 fn build(dir: &Path, src: &str, out: &str) -> PathBuf {
-    let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/cbinding");
-    std::fs::create_dir_all(dir).unwrap();
-    let so = dir.join(format!("{out}.so"));
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-Wno-unused-function"])
-        .arg("-I")
-        .arg(cb.join("include"))
-        .arg(cb.join("tests/c").join(src))
-        .arg("-o")
-        .arg(&so)
-        .arg("-ljson-c")
-        .status()
-        .expect("a C compiler (cc) is needed for this test");
-    assert!(status.success(), "compiling {src} failed");
-    so
+    afb_testkit::c_test_binding(dir, src, out, &[])
 }
 
 fn get(d: &Daemon, target: &str) -> Value {

@@ -8,7 +8,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use afb_testkit::{free_port, TempDir};
 use serde_json::value::RawValue;
@@ -17,20 +16,7 @@ use support::*;
 
 /// Compiles `crates/cbinding/tests/c/<src>` into `<dir>/<out>.so`.
 fn build(dir: &Path, src: &str, out: &str) -> PathBuf {
-    let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/cbinding");
-    let so = dir.join(format!("{out}.so"));
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-Wno-unused-function"])
-        .arg("-I")
-        .arg(cb.join("include"))
-        .arg(cb.join("tests/c").join(src))
-        .arg("-o")
-        .arg(&so)
-        .arg("-ljson-c")
-        .status()
-        .expect("a C compiler (cc) is needed for these tests");
-    assert!(status.success(), "compiling {src} failed");
-    so
+    afb_testkit::c_test_binding(dir, src, out, &[])
 }
 
 fn status(v: &Value) -> &str {

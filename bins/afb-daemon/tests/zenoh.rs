@@ -754,19 +754,7 @@ fn through_a_zenohd_router() {
 
 /// Compiles the v4 C test binding `typed4.c` into `<dir>/typed4.so`.
 fn typed4(dir: &Path) -> PathBuf {
-    let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/cbinding");
-    let so = dir.join("typed4.so");
-    let status = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-Wno-unused-function", "-I"])
-        .arg(cb.join("include"))
-        .arg(cb.join("tests/c/typed4.c"))
-        .arg("-o")
-        .arg(&so)
-        .arg("-ljson-c")
-        .status()
-        .expect("a C compiler (cc) is needed for this test");
-    assert!(status.success(), "compiling typed4.c failed");
-    so
+    afb_testkit::c_test_binding(dir, "typed4.c", "typed4", &[])
 }
 
 #[test]

@@ -64,6 +64,29 @@ pub fn accepts(port: u16) -> bool {
     }
 }
 
+/// Compiles the C test binding `crates/cbinding/tests/c/<src>` against our
+/// headers into `<dir>/<out>.so` (with extra `-D...` `defines`), linking
+/// json-c. Panics with a clear message when `cc` or json-c is missing
+/// (`scripts/install-deps.sh` installs them).
+pub fn c_test_binding(dir: &Path, src: &str, out: &str, defines: &[&str]) -> PathBuf {
+    let cb = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cbinding");
+    std::fs::create_dir_all(dir).expect("create the directory of the C test binding");
+    let so = dir.join(format!("{out}.so"));
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wno-unused-function"])
+        .arg("-I")
+        .arg(cb.join("include"))
+        .args(defines)
+        .arg(cb.join("tests/c").join(src))
+        .arg("-o")
+        .arg(&so)
+        .arg("-ljson-c")
+        .status()
+        .expect("a C compiler (cc) is needed for these tests (scripts/install-deps.sh)");
+    assert!(status.success(), "compiling {src} failed (json-c headers missing?)");
+    so
+}
+
 /// Whether the tests run under CI (`CI=true`), where nothing may be skipped.
 pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
