@@ -638,23 +638,7 @@ mod tests {
         ];
         for r in cases {
             let back = reply_values(&r, |status, values| {
-                let mut out = Vec::new();
-                afb_rpc_codec::encode(
-                    &afb_rpc_codec::Message::CallReply(afb_rpc_codec::CallReply {
-                        callid: 1,
-                        status,
-                        values: Values::new(values),
-                    }),
-                    1,
-                    &mut out,
-                )
-                .unwrap();
-                let mut dec = afb_rpc_codec::StreamDecoder::new();
-                dec.set_phase(afb_rpc_codec::Phase::Chunks);
-                match dec.decode(&out).unwrap().message {
-                    afb_rpc_codec::Message::CallReply(c) => reply_of(c.status, &c.values, &none).unwrap(),
-                    other => panic!("{other:?}"),
-                }
+                through_the_wire(status, values, |st, vals| reply_of(st, vals, &none).unwrap())
             });
             let expected_status = if r.code <= -1000 && r.info.is_none() {
                 "error"
