@@ -83,6 +83,14 @@ const PATHS: &[(&str, &str)] = &[
         "the same without a cookie: every request opens a session in a full store (default --session-max 200: one eviction each)",
     ),
     (
+        "wsj1-ws-call",
+        "hello/ping {\"a\":1} over x-afb-ws-json1 through afb-http's WebSocket on an in-memory stream, 16 calls written at once, their 16 replies read",
+    ),
+    (
+        "wsj1-ws-call-metrics",
+        "the same with the metrics on (the daemon's --metrics observer)",
+    ),
+    (
         "dispatch-hello-ping",
         "Registry::dispatch of hello/ping {\"a\":1} (SDK sample) with a no-op sink",
     ),
@@ -307,6 +315,8 @@ fn run(path: &str, n: u64) -> Result<(), String> {
         }
         "rest-get" => rest(n, true)?,
         "rest-new" => rest(n, false)?,
+        "wsj1-ws-call" => wsj1_ws(n, false)?,
+        "wsj1-ws-call-metrics" => wsj1_ws(n, true)?,
         "dispatch-hello-ping" => dispatch(n, Observed::Nothing)?,
         "dispatch-hello-ping-metrics" => dispatch(n, Observed::Metrics)?,
         "dispatch-hello-ping-trace" => dispatch(n, Observed::TraceMine)?,
@@ -420,6 +430,119 @@ fn rest(n: u64, keep_cookie: bool) -> Result<(), String> {
         }
         let new = reg.sessions().created() - created;
         check(if keep_cookie { new == 0 } else { new == n }, "sessions created")
+    })
+}
+
+/// Calls written at once by `wsj1-ws-call` (the suite's `wsj1` keeps 16 in flight per
+/// connection).
+const WS_PIPELINE: u64 = 16;
+
+/// Installs the daemon's observer with the metrics on (as `--metrics` does).
+fn metrics_on(reg: &Arc<Registry>) -> Arc<afb_binder::metrics::Metrics> {
+    use afb_binder::trace::{LogFlags, Tracer};
+    let metrics = afb_binder::metrics::Metrics::new(reg);
+    let tracer = Tracer::new(reg, LogFlags::default(), Some(metrics.clone()));
+    reg.hooks().install(tracer.clone());
+    tracer.refresh();
+    metrics
+}
+
+/// Reads server frames (unmasked, not fragmented) from `io` until `count` text frames are
+/// in; gives how many of them are successful `hello/ping` replies. `buf` keeps the bytes
+/// of a frame not complete yet.
+async fn read_ws_replies<R: tokio::io::AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut Vec<u8>,
+    count: u64,
+    check_text: bool,
+) -> Result<u64, String> {
+    use tokio::io::AsyncReadExt;
+    let (mut seen, mut good) = (0, 0);
+    while seen < count {
+        // Complete frames at the start of the buffer.
+        let mut at = 0;
+        while seen < count && buf.len() >= at + 2 {
+            let (op, len7) = (buf[at] & 0x0f, usize::from(buf[at + 1] & 0x7f));
+            let (head, len) = match len7 {
+                126 if buf.len() >= at + 4 => (4, usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]))),
+                126 => break,
+                127 => return Err("unexpected 64-bit frame length".into()),
+                l => (2, l),
+            };
+            if buf.len() < at + head + len {
+                break;
+            }
+            if op != 1 {
+                return Err(format!("unexpected opcode {op}"));
+            }
+            let payload = &buf[at + head..at + head + len];
+            if !check_text || (payload.starts_with(b"[3,") && payload.windows(13).any(|w| w == b"\"Some String\"")) {
+                good += 1;
+            }
+            seen += 1;
+            at += head + len;
+        }
+        buf.drain(..at);
+        if seen < count && io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("connection closed".into());
+        }
+    }
+    Ok(good)
+}
+
+/// `wsj1-ws-call` and `wsj1-ws-call-metrics`: `hello/ping` calls over x-afb-ws-json1 through
+/// the daemon's HTTP server and WebSocket connection task (afb-http) on an in-memory stream,
+/// [`WS_PIPELINE`] calls written at once (unmasked frames, which the server accepts as the C
+/// clients send them) and their replies read. `n` is rounded up to a multiple of the pipeline.
+fn wsj1_ws(n: u64, metrics: bool) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let reg = Registry::new(RegistryConfig::default());
+        afb_sample_hello::api().register(&reg).map_err(|e| e.to_string())?;
+        reg.start().await.map_err(|e| e.to_string())?;
+        let metrics = metrics.then(|| metrics_on(&reg));
+        let server =
+            afb_http::HttpServer::new(reg.clone(), afb_http::HttpConfig::default()).map_err(|e| e.to_string())?;
+        let (mut client, server_io) = tokio::io::duplex(64 * 1024);
+        server.serve_io(server_io, None, None);
+        let upgrade = "GET /api HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                       Sec-WebSocket-Protocol: x-afb-ws-json1\r\n\r\n";
+        client.write_all(upgrade.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut buf = Vec::with_capacity(8 * 1024);
+        let (code, _, body) = read_response(&mut client, &mut buf).await?;
+        check(code == 101, "101 Switching Protocols")?;
+        buf.drain(..body.end);
+        // 16 calls, ids 0 to 15, as unmasked text frames in one write.
+        let mut calls = Vec::new();
+        for id in 0..WS_PIPELINE {
+            let text = format!(r#"[2,"{id}","hello/ping",{{"a":1}}]"#);
+            calls.extend_from_slice(&[0x81, u8::try_from(text.len()).map_err(|e| e.to_string())?]);
+            calls.extend_from_slice(text.as_bytes());
+        }
+        // Once, checking the replies.
+        client.write_all(&calls).await.map_err(|e| e.to_string())?;
+        let good = read_ws_replies(&mut client, &mut buf, WS_PIPELINE, true).await?;
+        check(good == WS_PIPELINE, "hello/ping replies")?;
+        for _ in 0..n.div_ceil(WS_PIPELINE) {
+            client.write_all(black_box(&calls)).await.map_err(|e| e.to_string())?;
+            read_ws_replies(&mut client, &mut buf, WS_PIPELINE, false).await?;
+        }
+        match metrics {
+            Some(m) => {
+                // Every call counted (the replies were read, so their counters are in).
+                let want = format!(
+                    r#"afb_calls_total{{api="hello",verb="ping",transport="wsj1",status="success"}} {}"#,
+                    (n.div_ceil(WS_PIPELINE) + 1) * WS_PIPELINE
+                );
+                check(m.render().lines().any(|l| l == want), "calls counted by the metrics")
+            }
+            None => Ok(()),
+        }
     })
 }
 
