@@ -311,11 +311,9 @@ fn on_reply(
         Ok(s) => s,
         Err(e) => {
             let p = e.payload().to_bytes();
-            match serde_json::from_slice::<ErrorPayload>(&p) {
-                Ok(ep) if !ep.status.is_empty() && ep.status.len() <= wire::MAX_STATUS => {
-                    req.fail(&ep.status, ep.info);
-                }
-                _ => bad_reply(req, bid, "unreadable error reply".into()),
+            match wire::parse::<ErrorPayload>(&p).and_then(|ep| ep.check().map(|()| ep)) {
+                Ok(ep) => req.fail(&ep.status, ep.info),
+                Err(e) => bad_reply(req, bid, format!("unreadable error reply: {e}")),
             }
             return;
         }

@@ -22,8 +22,7 @@
 
 mod export;
 mod import;
-pub mod keys;
-pub mod wire;
+pub use afb_zenoh_wire::{keys, wire};
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -48,7 +48,8 @@ pub fn unchunk(chunk: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = chunk.get(i + 1..i + 3)?;
+            // Exactly two hexadecimal digits (`from_str_radix` alone would take `+1`).
+            let hex = chunk.get(i + 1..i + 3).filter(|h| h.bytes().all(|d| d.is_ascii_hexdigit()))?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -178,6 +179,7 @@ mod tests {
         assert_eq!(chunk("a/b"), "a%2Fb");
         assert_eq!(unchunk("%zz"), None);
         assert_eq!(unchunk("%2"), None);
+        assert_eq!(unchunk("%+1"), None, "a sign is not a digit");
         assert_eq!(unchunk("%FF"), None, "not UTF-8");
     }
 

@@ -115,6 +115,16 @@ impl CallAtt {
     }
 }
 
+impl ErrorPayload {
+    /// Checks the bounds of what a foreign peer sent.
+    pub fn check(&self) -> Result<(), String> {
+        if self.status.is_empty() || self.status.len() > MAX_STATUS {
+            return Err(format!("status of {} bytes (1..={MAX_STATUS})", self.status.len()));
+        }
+        Ok(())
+    }
+}
+
 impl ReplyAtt {
     /// Checks the bounds of what a foreign peer sent.
     pub fn check(&self) -> Result<(), String> {
@@ -183,13 +193,19 @@ pub const TYPED: &str = "zenoh/bytes;afb-typed";
 
 /// Typed values as a payload: the count (u16, little-endian), then for each
 /// value its type name's length (u8) and name (UTF-8), its length (u32,
-/// little-endian) and bytes.
+/// little-endian) and bytes. Lists are at most [`afb_core::typed::MAX_VALUES`]
+/// long everywhere in the binder; a type name longer than 255 bytes (none of
+/// the predefined ones) is cut at the last character boundary that fits.
 pub fn encode_typed(values: &[afb_core::typed::TypedValue]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&(values.len().min(usize::from(u16::MAX)) as u16).to_le_bytes());
     for v in values.iter().take(usize::from(u16::MAX)) {
-        let name = v.type_name().as_bytes();
-        let name = &name[..name.len().min(255)];
+        let name = v.type_name();
+        let mut cut = name.len().min(255);
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let name = &name.as_bytes()[..cut];
         out.push(name.len() as u8);
         out.extend_from_slice(name);
         let b = v.bytes();
