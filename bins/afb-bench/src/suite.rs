@@ -29,6 +29,8 @@ pub const SCENARIOS: &[&str] = &[
     "handshakes",
     "wsj1",
     "wsj1-sync",
+    "rest-metrics",
+    "wsj1-metrics",
     "wsapi-front",
     "wsapi",
     "rpc-front",
@@ -986,6 +988,49 @@ impl Ctx {
         row
     }
 
+    /// `rest-metrics` and `wsj1-metrics`: the cost of `--metrics`, the daemon with the metrics
+    /// on against the same daemon without them, runs interleaved (issue 17: within 5 %).
+    fn row_metrics(&self, kind: &str) -> Row {
+        let (pa, pb) = (port(), port());
+        let rest = kind == "rest-metrics";
+        let what = if rest {
+            format!(
+                "HTTP GET /api/hello/ping, {} keep-alive conns, cookie sent back",
+                self.args.conns
+            )
+        } else {
+            format!(
+                "x-afb-ws-json1 hello/ping, {} conns x {} in flight",
+                self.args.conns, self.args.inflight
+            )
+        };
+        let mut row = Row {
+            name: kind.into(),
+            what: format!("{what}: the daemon with --metrics against itself without"),
+            target: Target::ThroughputAtLeast(0.95),
+            sides: vec![Side::new("afb-daemon --metrics"), Side::new("afb-daemon (baseline)")],
+            ratio: None,
+            verdict: String::new(),
+        };
+        let on = daemon_cmd(
+            &self.args.daemon,
+            &format!("daemon-{kind}-on"),
+            &["--port", &pa.to_string(), "--metrics"],
+        );
+        let off = daemon_cmd(
+            &self.args.daemon,
+            &format!("daemon-{kind}-off"),
+            &["--port", &pb.to_string()],
+        );
+        if rest {
+            self.compared(&mut row, on, off, (pa, pb), &self.rest_load(true));
+        } else {
+            let load = self.wsj1_load(self.args.conns, self.args.inflight);
+            self.compared(&mut row, on, off, (pa, pb), &load);
+        }
+        row
+    }
+
     /// Back daemon exporting hello on a unix socket, front daemon importing it, linked by
     /// `link`: wsapi v1 (`--ws-server` / `--ws-client`) or RPC v3 (`--rpc-server` /
     /// `--rpc-client`).
@@ -1467,6 +1512,11 @@ pub fn run_suite(args: SuiteArgs) -> Result<ExitCode, String> {
     step("handshakes", &|| ctx.row_handshakes());
     step("wsj1", &|| ctx.row_wsj1(false));
     step("wsj1-sync", &|| ctx.row_wsj1(true));
+    for kind in ["rest-metrics", "wsj1-metrics"] {
+        if want(kind) && daemon_needed(kind) {
+            step(kind, &|| ctx.row_metrics(kind));
+        }
+    }
     if want("wsapi-front") && daemon_needed("wsapi-front") {
         step("wsapi-front", &|| ctx.row_front(Link::Wsapi));
     }

@@ -13,6 +13,7 @@
 pub(crate) mod access;
 pub(crate) mod bindings;
 pub mod catalogue;
+mod clock;
 pub mod config;
 pub(crate) mod cynagora;
 pub mod daemon;
@@ -25,7 +26,8 @@ pub mod options;
 pub(crate) mod process;
 pub(crate) mod rpc;
 mod samples;
-// The one module of the daemon with unsafe code (socket activation, fatal signals).
+// The one module of the daemon with unsafe code (socket activation, fatal signals, the
+// time-stamp counter).
 #[allow(unsafe_code)]
 mod sys;
 pub mod tls;

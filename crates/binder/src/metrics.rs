@@ -7,11 +7,14 @@
 //! at most [`MAX_VERBS`] verb series. Status labels come from a fixed list
 //! (anything else is `other`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use afb_core::observe::{ReqInfo, ReqState};
+
+use crate::clock::Clock;
 use afb_core::{status, Client, Event, Observer, Registry, Reply, Session, Transport};
 use hashbrown::HashMap;
 use prometheus_client::collector::Collector;
@@ -98,7 +101,57 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
 }
 
+/// Shards of a verb's counters owned by one thread each; the threads that
+/// come later share one more shard.
+const SHARDS: usize = 32;
+
+/// Where a verb's calls are counted, by one thread (or, for the last shard,
+/// by every thread beyond [`SHARDS`]).
+struct Counters {
+    calls: [[AtomicU64; NS]; NT],
+    buckets: [AtomicU64; NB],
+    sum_ns: AtomicU64,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            calls: std::array::from_fn(|_| zeros()),
+            buckets: zeros(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The next shard to give to a thread that records its first call.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard (`usize::MAX` until its first call).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's shard: its own below [`SHARDS`] (it is the only writer of
+/// that shard, in every verb), or the shared one at [`SHARDS`].
+#[inline]
+fn shard() -> usize {
+    SHARD.with(|s| {
+        let mut i = s.get();
+        if i == usize::MAX {
+            i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed).min(SHARDS);
+            s.set(i);
+        }
+        i
+    })
+}
+
 /// The counters of one verb.
+///
+/// Every call adds to three counters. A locked read-modify-write per add
+/// cost `wsj1` 7 % of its throughput (issue 17): a thread that owns its
+/// shard adds with a plain load and store instead (no other thread writes
+/// there, so no add is lost), and only the threads sharing the last shard
+/// pay for `fetch_add`. A scrape sums the shards.
 struct VerbStats {
     /// The verb in lower case (the lookup key).
     key: Box<str>,
@@ -109,9 +162,8 @@ struct VerbStats {
     spelling: Box<str>,
     /// The label value.
     name: Box<str>,
-    calls: [[AtomicU64; NS]; NT],
-    buckets: [AtomicU64; NB],
-    sum_ns: AtomicU64,
+    /// [`SHARDS`] + 1 shards, each made by its first call.
+    shards: Box<[OnceLock<Box<Counters>>]>,
 }
 
 impl VerbStats {
@@ -121,18 +173,47 @@ impl VerbStats {
             hash: verb_hash(key),
             spelling: spelling.into(),
             name: label(key),
-            calls: std::array::from_fn(|_| zeros()),
-            buckets: zeros(),
-            sum_ns: AtomicU64::new(0),
+            shards: (0..=SHARDS).map(|_| OnceLock::new()).collect(),
         }
     }
 
     fn record(&self, t: Transport, st: usize, elapsed: Duration) {
-        self.calls[t.index()][st].fetch_add(1, Ordering::Relaxed);
+        let i = shard();
+        let Some(slot) = self.shards.get(i) else { return };
+        let c = slot.get_or_init(|| Box::new(Counters::new()));
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         let b = BUCKETS_NS.iter().position(|&ub| ns <= ub).unwrap_or(BUCKETS_NS.len());
-        self.buckets[b].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        let counters = [(&c.calls[t.index()][st], 1), (&c.buckets[b], 1), (&c.sum_ns, ns)];
+        if i < SHARDS {
+            // This thread is the only writer of shard `i`.
+            for (a, n) in counters {
+                a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+            }
+        } else {
+            for (a, n) in counters {
+                a.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The sum over the shards of the counter `f` picks.
+    fn total(&self, f: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|s| s.get())
+            .fold(0u64, |acc, c| acc.wrapping_add(get(f(c))))
+    }
+
+    fn calls(&self, t: Transport, st: usize) -> u64 {
+        self.total(|c| &c.calls[t.index()][st])
+    }
+
+    fn bucket(&self, b: usize) -> u64 {
+        self.total(|c| &c.buckets[b])
+    }
+
+    fn sum_ns(&self) -> u64 {
+        self.total(|c| &c.sum_ns)
     }
 }
 
@@ -212,6 +293,8 @@ struct ApiStats {
     verbs: Box<[OnceLock<Arc<VerbStats>>]>,
     inserting: Mutex<usize>,
     unknown_verb: AtomicU64,
+    /// The slot of the verb found last, plus one (0: none).
+    hot: AtomicUsize,
 }
 
 impl ApiStats {
@@ -221,18 +304,31 @@ impl ApiStats {
             verbs: (0..VERB_SLOTS).map(|_| OnceLock::new()).collect(),
             inserting: Mutex::new(0),
             unknown_verb: AtomicU64::new(0),
+            hot: AtomicUsize::new(0),
         }
     }
 
     /// The counters of `verb`, or the index of the empty slot that ends its
     /// probe.
     fn find(&self, verb: &str) -> Result<&VerbStats, usize> {
+        // The verb found last, spelled the same: no hash.
+        let hot = self.hot.load(Ordering::Relaxed);
+        if let Some(v) = hot.checked_sub(1).and_then(|i| self.verbs.get(i)).and_then(|s| s.get()) {
+            if same_bytes(&v.spelling, verb) {
+                return Ok(v);
+            }
+        }
         let h = verb_hash(verb);
         let mut i = h as usize % VERB_SLOTS;
         for _ in 0..VERB_SLOTS {
             match self.verbs[i].get() {
                 Some(v) if v.hash == h && (same_bytes(&v.spelling, verb) || v.key.eq_ignore_ascii_case(verb)) => {
-                    return Ok(v)
+                    // Written only when it changes (the line stays shared
+                    // between the cores that call the same verb).
+                    if hot != i + 1 {
+                        self.hot.store(i + 1, Ordering::Relaxed);
+                    }
+                    return Ok(v);
                 }
                 Some(_) => i = (i + 1) % VERB_SLOTS,
                 None => return Err(i),
@@ -284,6 +380,8 @@ pub struct Metrics {
     overflows: [AtomicU64; NT],
     /// Links to other binders by transport and peer: up, times connected.
     links: std::sync::Mutex<std::collections::BTreeMap<LinkKey, LinkState>>,
+    /// What requests are timed with.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -320,7 +418,20 @@ impl Metrics {
             connections_open: zeros(),
             overflows: zeros(),
             links: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            clock: Clock::new(),
         })
+    }
+
+    /// A reading of the clock requests are timed with.
+    #[inline]
+    pub fn ticks(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// The time since `began`, an earlier [`Metrics::ticks`].
+    #[inline]
+    pub fn since(&self, began: u64) -> Duration {
+        self.clock.since(began)
     }
 
     fn api(&self, req: &ReqInfo<'_>) -> Arc<ApiStats> {
@@ -361,6 +472,14 @@ impl Metrics {
 }
 
 impl Observer for Metrics {
+    fn ticks(&self) -> Option<u64> {
+        Some(self.ticks())
+    }
+
+    fn since(&self, began: u64) -> Duration {
+        Metrics::since(self, began)
+    }
+
     fn end(&self, req: &ReqInfo<'_>, _state: Option<&ReqState>, reply: &Reply, elapsed: Duration) {
         let slot = req.api_slot.get().and_then(|s| s.downcast_ref::<ApiStats>());
         let resolved;
@@ -469,7 +588,7 @@ impl Collector for Metrics {
                 for v in vs {
                     for t in Transport::ALL {
                         for (si, s) in STATUSES.iter().enumerate() {
-                            let n = get(&v.calls[t.index()][si]);
+                            let n = v.calls(t, si);
                             if n == 0 {
                                 continue;
                             }
@@ -495,14 +614,11 @@ impl Collector for Metrics {
             )?;
             for (a, vs) in &all {
                 for v in vs {
-                    let mut buckets: Vec<(f64, u64)> = BUCKETS
-                        .iter()
-                        .enumerate()
-                        .map(|(i, ub)| (*ub, get(&v.buckets[i])))
-                        .collect();
-                    buckets.push((f64::MAX, get(&v.buckets[BUCKETS.len()])));
+                    let mut buckets: Vec<(f64, u64)> =
+                        BUCKETS.iter().enumerate().map(|(i, ub)| (*ub, v.bucket(i))).collect();
+                    buckets.push((f64::MAX, v.bucket(BUCKETS.len())));
                     let count: u64 = buckets.iter().map(|b| b.1).sum();
-                    let sum = get(&v.sum_ns) as f64 / 1e9;
+                    let sum = v.sum_ns() as f64 / 1e9;
                     let labels = [("api", &*a.name), ("verb", &*v.name)];
                     me.encode_family(&labels)?
                         .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)?;
@@ -680,14 +796,40 @@ mod tests {
         v.record(Transport::Http, 1, Duration::from_micros(300));
         v.record(Transport::Http, 1, Duration::from_micros(500));
         v.record(Transport::Http, 0, Duration::from_secs(11));
-        assert_eq!(get(&v.buckets[2]), 2, "(250 µs, 500 µs]");
-        assert_eq!(get(&v.buckets[NB - 1]), 1, "+Inf");
-        assert_eq!(get(&v.sum_ns), 11_000_800_000);
-        assert_eq!(get(&v.calls[Transport::Http.index()][1]), 2);
+        assert_eq!(v.bucket(2), 2, "(250 µs, 500 µs]");
+        assert_eq!(v.bucket(NB - 1), 1, "+Inf");
+        assert_eq!(v.sum_ns(), 11_000_800_000);
+        assert_eq!(v.calls(Transport::Http, 1), 2);
         assert_eq!(status_index("success"), 1);
         assert_eq!(status_index("made-up"), 0);
         assert_eq!(&*label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(label(&"x".repeat(500)).len(), 200);
+    }
+
+    #[test]
+    fn calls_from_more_threads_than_shards_are_all_counted() {
+        // Threads beyond SHARDS (this test's and the other tests' threads
+        // all take shards) share the last shard: no add may be lost on
+        // either kind of shard.
+        let v = Arc::new(VerbStats::new("v", "v"));
+        let threads: Vec<_> = (0..SHARDS + 8)
+            .map(|_| {
+                let v = v.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        v.record(Transport::WsJson, 1, Duration::from_micros(50));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("recording thread");
+        }
+        let n = (SHARDS as u64 + 8) * 1000;
+        assert_eq!(v.calls(Transport::WsJson, 1), n);
+        assert_eq!(v.bucket(0), n, "(0, 100 µs]");
+        assert_eq!(v.sum_ns(), n * 50_000);
+        assert!(v.shards[SHARDS].get().is_some(), "the shared shard was used");
     }
 
     #[test]
@@ -721,6 +863,13 @@ mod tests {
         }
         assert_eq!(a.verbs().len(), MAX_VERBS);
         assert!(a.find("absent").is_err());
+        // The verb found last is found again first, and only when spelled
+        // the same: another verb or spelling goes through the table.
+        let seven: *const VerbStats = a.find("Verb7").expect("found");
+        assert!(std::ptr::eq(a.find("Verb7").expect("hot"), seven));
+        assert!(std::ptr::eq(a.find("VERB7").expect("by case"), seven));
+        assert!(a.find("Verb8").is_ok_and(|v| !std::ptr::eq(v, seven)));
+        assert!(a.find("Verb77x").is_err());
     }
 
     fn reply(status: &'static str) -> Reply {

@@ -849,6 +849,14 @@ fn push(ev: &Event, rec: &Value) {
 }
 
 impl Observer for Tracer {
+    fn ticks(&self) -> Option<u64> {
+        self.metrics.as_ref().map(|m| m.ticks())
+    }
+
+    fn since(&self, began: u64) -> Duration {
+        self.metrics.as_ref().map_or(Duration::ZERO, |m| m.since(began))
+    }
+
     fn begin(&self, req: &ReqInfo<'_>) -> Option<ReqState> {
         self.request(req, REQ_BEGIN, "begin", || {
             Some(json!({"params": [args_json(req.args)]}))

@@ -118,6 +118,19 @@ pub trait Observer: Send + Sync + 'static {
         None
     }
 
+    /// A reading of a clock of the observer's, cheaper to read than the
+    /// monotonic clock (a cycle counter), that requests are timed with; with
+    /// `None` (the default) they are timed with tokio's monotonic clock
+    /// (which tests may pause).
+    fn ticks(&self) -> Option<u64> {
+        None
+    }
+
+    /// The time since `began`, an earlier reading of [`Observer::ticks`].
+    fn since(&self, _began: u64) -> Duration {
+        Duration::ZERO
+    }
+
     /// The request is answered with `reply`, `elapsed` after it began.
     fn end(&self, _req: &ReqInfo<'_>, _state: Option<&ReqState>, _reply: &Reply, _elapsed: Duration) {}
 

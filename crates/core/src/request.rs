@@ -229,6 +229,13 @@ pub(crate) struct ReplyState {
 
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
+/// When an observed request began: a reading of the observer's clock
+/// ([`crate::Observer::ticks`]) or of the monotonic clock.
+pub(crate) enum Began {
+    Ticks(u64),
+    Clock(tokio::time::Instant),
+}
+
 pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) registry: Arc<Registry>,
@@ -242,7 +249,7 @@ pub(crate) struct Shared {
     close_after: AtomicBool,
     extension: Mutex<Option<Box<dyn Any + Send>>>,
     /// When observed: when it began and the observer's state.
-    pub(crate) observed: Option<(tokio::time::Instant, Option<ReqState>)>,
+    pub(crate) observed: Option<(Began, Option<ReqState>)>,
 }
 
 impl Shared {
@@ -273,7 +280,13 @@ impl Shared {
             extension: Mutex::new(None),
             observed: None,
         };
-        let observed = (shared.registry.hooks().get()).map(|o| (tokio::time::Instant::now(), o.begin(&shared.info())));
+        let observed = (shared.registry.hooks().get()).map(|o| {
+            let began = match o.ticks() {
+                Some(t) => Began::Ticks(t),
+                None => Began::Clock(tokio::time::Instant::now()),
+            };
+            (began, o.begin(&shared.info()))
+        });
         shared.observed = observed;
         Arc::new(shared)
     }
@@ -315,7 +328,11 @@ impl Shared {
         }
         if let Some((began, st)) = &self.observed {
             if let Some(o) = self.registry.hooks().get() {
-                o.end(&self.info(), st.as_ref(), &reply, began.elapsed());
+                let elapsed = match began {
+                    Began::Ticks(t) => o.since(*t),
+                    Began::Clock(i) => i.elapsed(),
+                };
+                o.end(&self.info(), st.as_ref(), &reply, elapsed);
             }
         }
         let sink = lock(&self.reply.sink).take();

@@ -49,7 +49,9 @@ pub fn unchunk(chunk: &str) -> Option<String> {
     while i < b.len() {
         if b[i] == b'%' {
             // Exactly two hexadecimal digits (`from_str_radix` alone would take `+1`).
-            let hex = chunk.get(i + 1..i + 3).filter(|h| h.bytes().all(|d| d.is_ascii_hexdigit()))?;
+            let hex = chunk
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|d| d.is_ascii_hexdigit()))?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {

@@ -122,7 +122,15 @@ fn attachments_beyond_the_bound_are_refused_before_parsing() {
     let big = format!("{{\"status\":\"{}\"}}", "x".repeat(wire::MAX_ATTACHMENT));
     let e = wire::parse::<ErrorPayload>(big.as_bytes()).unwrap_err();
     assert!(e.contains("at most"), "{e}");
-    let long_status = ErrorPayload { status: "x".repeat(wire::MAX_STATUS + 1), info: None };
+    let long_status = ErrorPayload {
+        status: "x".repeat(wire::MAX_STATUS + 1),
+        info: None,
+    };
     assert!(long_status.check().is_err());
-    assert!(ErrorPayload { status: String::new(), info: None }.check().is_err());
+    assert!(ErrorPayload {
+        status: String::new(),
+        info: None
+    }
+    .check()
+    .is_err());
 }

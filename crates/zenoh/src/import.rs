@@ -312,7 +312,9 @@ fn on_reply(
         Err(e) => {
             let p = e.payload().to_bytes();
             match wire::parse::<ErrorPayload>(&p).and_then(|ep| ep.check().map(|()| ep)) {
-                Ok(ep) => req.fail(&ep.status, ep.info),
+                Ok(ep) => {
+                    req.fail(&ep.status, ep.info);
+                }
                 Err(e) => bad_reply(req, bid, format!("unreadable error reply: {e}")),
             }
             return;
