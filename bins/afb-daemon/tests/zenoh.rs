@@ -4,7 +4,7 @@
 //! by `*`, clients over HTTP and x-afb-ws-json1 on the fronts; a replica
 //! killed under load; a foreign Zenoh peer sending malformed queries and
 //! replies; the Python `eclipse-zenoh` client of docs/scale-out.md; a real
-//! `zenohd` router.
+//! `zenohd` router; Zenoh's mutual TLS between binders.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -797,4 +797,117 @@ fn typed_data_crosses_zenoh_bit_exact() {
     let r = post(f.port, "/api/t_z/check", None, "null").unwrap();
     assert_ne!(r.status(), "success", "{:?}", r.body);
     assert!(r.body.to_string().contains("values instead of 10"), "{:?}", r.body);
+}
+
+// ---- Zenoh's own mutual TLS ------------------------------------------------------
+
+/// A peer configuration with Zenoh's TLS set: trust `ca`, listen with the
+/// server certificate, present `client` when connecting, mutual TLS on.
+fn tls_config(
+    dir: &Path,
+    name: &str,
+    ca: &Path,
+    server: &afb_testkit::certs::Issued,
+    client: &afb_testkit::certs::Issued,
+) -> PathBuf {
+    let p = dir.join(format!("{name}.json5"));
+    let s = |p: &Path| p.display().to_string();
+    std::fs::write(
+        &p,
+        format!(
+            r#"{{
+  mode: "peer",
+  scouting: {{ multicast: {{ enabled: false }}, gossip: {{ enabled: true }} }},
+  transport: {{ link: {{ tls: {{
+    root_ca_certificate: "{}",
+    listen_certificate: "{}",
+    listen_private_key: "{}",
+    connect_certificate: "{}",
+    connect_private_key: "{}",
+    enable_mtls: true,
+  }} }} }},
+}}"#,
+            s(ca),
+            s(&server.cert),
+            s(&server.key),
+            s(&client.cert),
+            s(&client.key),
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// A front importing `hello` over `tls/127.0.0.1:port` with the configuration `cfg`.
+fn tls_front(cfg: &Path, port: u16) -> Daemon {
+    daemon(
+        [
+            "--zenoh-config",
+            &cfg.display().to_string(),
+            "--zenoh-connect",
+            &format!("tls/127.0.0.1:{port}"),
+            "--zenoh-import",
+            "hello",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+}
+
+/// Binders linked by Zenoh's mutual TLS (set in the Zenoh configuration
+/// file, as docs/scale-out.md shows): a front with a certificate of the
+/// trusted CA reaches the back's API; a front whose certificate comes from
+/// another CA, and one speaking plain TCP to the TLS port, never do.
+#[test]
+fn mutual_tls_between_binders() {
+    let pki = afb_testkit::certs::TestPki::new("zenoh-mtls");
+    let good = tls_config(pki.dir(), "good", &pki.ca.cert, &pki.server, &pki.client);
+    // Trusts the right CA but presents a certificate the back does not trust.
+    let stranger = tls_config(pki.dir(), "stranger", &pki.ca.cert, &pki.untrusted, &pki.untrusted);
+    let port = free_port();
+    let b = daemon(
+        [
+            "--zenoh-config",
+            &good.display().to_string(),
+            "--zenoh-listen",
+            &format!("tls/127.0.0.1:{port}"),
+            "--zenoh-export",
+            "hello",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    let f = tls_front(&good, port);
+    wait_served(f.port, "hello/ping", &f);
+    let mut c = Client::new(f.port);
+    let r = c.call("hello/ping", json!(null));
+    assert_eq!(r.status(), "success", "{:?}", r.body);
+    // The call ran on the back: its session is the front's.
+    let r = c.call("hello/info", json!(null));
+    assert_eq!(r.body["response"]["uuid"].as_str(), c.uuid.as_deref(), "{:?}", r.body);
+
+    let s = tls_front(&stranger, port);
+    let dir = TempDir::new("zenoh-tcp");
+    let plain = front(&config_file(&dir), &[port], "hello", &[]);
+    // Both would learn `hello` within a second or two if their link were
+    // accepted (the good front above did): give them several seconds.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < deadline {
+        for (who, d) in [("untrusted client certificate", &s), ("plain TCP", &plain)] {
+            let r = post(d.port, "/api/hello/ping", None, "null").expect("HTTP");
+            assert_ne!(
+                r.status(),
+                "success",
+                "{who}: reached the back: {:?}\n{}",
+                r.body,
+                d.log()
+            );
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    // And the trusted front is still served.
+    assert_eq!(c.call("hello/ping", json!(null)).status(), "success");
+    drop(b);
 }
