@@ -6,8 +6,11 @@
 //! `afb_core::log`) were already filtered by their API's level: they always
 //! pass and are printed with `[api]`; so do the trace records (target
 //! `afb_trace`, printed at the notice level). Other events pass when their level is
-//! within the binder's level, read at each event from the registry once it
-//! exists (so `monitor/set` changes it at run time).
+//! within the binder's level, the registry's once it exists. Whether a
+//! callsite passes is decided once and cached by `tracing` (a disabled
+//! callsite, such as Zenoh's or tokio's trace spans, then costs a load and
+//! a branch); `monitor/set` changes the level at run time and calls
+//! [`levels_changed`], which makes `tracing` ask again.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -17,9 +20,9 @@ use std::sync::{Arc, OnceLock, Weak};
 use afb_core::log::BadLevel;
 use afb_core::{LogLevel, Registry};
 use tracing::field::{Field, Visit};
+use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::filter::dynamic_filter_fn;
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::layer::{Context, Filter, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The binder's level as the log filter reads it.
@@ -40,6 +43,7 @@ impl LevelSource {
     /// From now on, the level is the registry's.
     pub fn attach(&self, registry: &Arc<Registry>) {
         let _ = self.registry.set(Arc::downgrade(registry));
+        levels_changed();
     }
 
     /// The current level.
@@ -69,6 +73,30 @@ pub const TRACE_TARGET: &str = "afb_trace";
 /// others within the binder's level.
 pub(crate) fn passes(meta: &Metadata<'_>, level: LogLevel) -> bool {
     meta.target() == "afb_api" || meta.target() == TRACE_TARGET || syslog_of(meta.level()) <= level.syslog()
+}
+
+/// To call after the binder's level changed: the callsites' cached
+/// decisions ([`Gate`]) are made again.
+pub(crate) fn levels_changed() {
+    tracing::callsite::rebuild_interest_cache();
+}
+
+/// The filter of every layer: [`passes`] at the binder's current level,
+/// decided once per callsite (until [`levels_changed`]).
+struct Gate(Arc<LevelSource>);
+
+impl<S> Filter<S> for Gate {
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        passes(meta, self.0.get())
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if passes(meta, self.0.get()) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
 }
 
 #[derive(Default)]
@@ -208,7 +236,7 @@ fn trace_layer<S>(source: Arc<LevelSource>) -> impl Layer<S>
 where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    TraceLayer.with_filter(dynamic_filter_fn(move |meta, _ctx| passes(meta, source.get())))
+    TraceLayer.with_filter(Gate(source))
 }
 
 /// Whether stderr is the journal (`JOURNAL_STREAM` names its device and inode).
@@ -230,8 +258,7 @@ fn stderr_is_journal() -> bool {
 /// the registry.
 pub(crate) fn init(level: LogLevel, name: Option<&str>, color: bool) -> Arc<LevelSource> {
     let source = LevelSource::new(level);
-    let s = source.clone();
-    let filter = dynamic_filter_fn(move |meta, _ctx| passes(meta, s.get()));
+    let filter = Gate(source.clone());
     if stderr_is_journal() {
         if let Ok(j) = tracing_journald::layer() {
             // The same priorities as the `<N>` of stderr lines (the

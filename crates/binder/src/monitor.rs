@@ -153,10 +153,12 @@ async fn set(req: Req, _: ()) -> Result<(), Error> {
             for (e, l) in apis {
                 e.set_log_level(l);
             }
+            crate::logging::levels_changed();
             Ok(())
         }
         v => {
             reg.set_log_level(level(&v)?);
+            crate::logging::levels_changed();
             Ok(())
         }
     }

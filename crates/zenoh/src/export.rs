@@ -53,25 +53,28 @@ pub(crate) async fn serve(
     events: Arc<EventPublisher>,
     stop: CancellationToken,
 ) -> Result<(), String> {
-    let q = shared
-        .session
-        .declare_queryable(shared.keys.queryable(api))
-        .await
-        .map_err(|e| e.to_string())?;
     let exp = Arc::new(Export {
         shared: shared.clone(),
         api: api.into(),
         events,
         gone: ClientCancel::new(stop.child_token()),
     });
-    tokio::spawn(async move {
-        loop {
-            let query = tokio::select! {
-                _ = stop.cancelled() => break,
-                q = q.recv_async() => match q { Ok(q) => q, Err(_) => break },
-            };
+    // Queries are taken on the Zenoh thread that received them (no hop to
+    // another thread and back: that hand-over cost more than the call),
+    // inside this runtime so that what the call spawns runs here.
+    let runtime = tokio::runtime::Handle::current();
+    let q = shared
+        .session
+        .declare_queryable(shared.keys.queryable(api))
+        .callback(move |query| {
+            let _here = runtime.enter();
             exp.on_query(query);
-        }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        drop(q);
     });
     Ok(())
 }
