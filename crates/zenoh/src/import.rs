@@ -31,6 +31,57 @@ pub(crate) struct Replica {
     pub(crate) bid: Arc<str>,
     /// Cancelled when its liveliness token goes.
     pub(crate) gone: CancellationToken,
+    /// Its calls waiting for their reply (answered `disconnected` when it goes).
+    inflight: Arc<Inflight>,
+}
+
+/// The calls in flight on one replica.
+#[derive(Default)]
+struct Inflight {
+    next: std::sync::atomic::AtomicU64,
+    calls: Mutex<HashMap<u64, Arc<Pending>>>,
+}
+
+/// A call sent, until its reply, its query's end, or its replica's.
+struct Pending {
+    req: Mutex<Option<Request>>,
+}
+
+impl Pending {
+    fn take(&self) -> Option<Request> {
+        lock(&self.req).take()
+    }
+}
+
+/// Owned by the query's reply callback: when Zenoh drops the callback (the
+/// query is over) without a reply having come, the call fails.
+struct QueryEnd {
+    pending: Arc<Pending>,
+    inflight: Arc<Inflight>,
+    id: u64,
+    bid: Arc<str>,
+    started: tokio::time::Instant,
+    timeout: Duration,
+    /// The binder's runtime: what the reply spawns runs there, not in
+    /// Zenoh's (the callback and this drop run on Zenoh's threads).
+    runtime: tokio::runtime::Handle,
+}
+
+impl Drop for QueryEnd {
+    fn drop(&mut self) {
+        let _here = self.runtime.enter();
+        lock(&self.inflight.calls).remove(&self.id);
+        if let Some(req) = self.pending.take() {
+            if self.started.elapsed() >= self.timeout {
+                req.fail(status::TIMEOUT, Some("the remote API did not answer in time".into()));
+            } else {
+                req.fail(
+                    status::DISCONNECTED,
+                    Some(format!("binder {} did not answer", self.bid)),
+                );
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -58,6 +109,7 @@ impl Replicas {
             r.live.push(Replica {
                 bid: bid.into(),
                 gone: CancellationToken::new(),
+                inflight: Arc::default(),
             });
         }
         drop(apis);
@@ -65,16 +117,31 @@ impl Replicas {
     }
 
     fn disappeared(&self, api: &str, bid: &str) {
+        let mut gone = Vec::new();
         let mut apis = lock(&self.apis);
         if let Some(r) = apis.get_mut(&api.to_ascii_lowercase()) {
             r.live.retain(|x| {
                 if &*x.bid == bid {
                     x.gone.cancel();
+                    gone.push(x.clone());
                     false
                 } else {
                     true
                 }
             });
+        }
+        drop(apis);
+        // Cancelled first: a call registering after this drain sees it.
+        for x in gone {
+            let calls: Vec<_> = lock(&x.inflight.calls).drain().map(|(_, p)| p).collect();
+            for p in calls {
+                if let Some(req) = p.take() {
+                    req.fail(
+                        status::DISCONNECTED,
+                        Some(format!("binder {} serving {api} left", x.bid)),
+                    );
+                }
+            }
         }
     }
 
@@ -248,9 +315,36 @@ async fn call(shared: Arc<Shared>, api: Arc<str>, req: Request) {
     let att = serde_json::to_vec(&att).unwrap_or_default();
     let key = shared.keys.call(&api, &replica.bid, req.verb());
     let timeout = shared.opts.call_timeout.unwrap_or(NO_TIMEOUT);
-    let started = tokio::time::Instant::now();
     let (payload, encoding) = crate::payload_of(Some(req.args().json_text()), req.args().typed());
-    let replies = shared
+    // The reply is handled on the Zenoh thread that receives it (a callback,
+    // not a channel to this task: one thread hand-over less per call).
+    let pending = Arc::new(Pending {
+        req: Mutex::new(Some(req)),
+    });
+    let inflight = replica.inflight.clone();
+    let id = inflight.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    lock(&inflight.calls).insert(id, pending.clone());
+    if replica.gone.is_cancelled() {
+        lock(&inflight.calls).remove(&id);
+        if let Some(req) = pending.take() {
+            req.fail(
+                status::DISCONNECTED,
+                Some(format!("binder {} serving {api} left", replica.bid)),
+            );
+        }
+        return;
+    }
+    let end = QueryEnd {
+        pending: pending.clone(),
+        inflight,
+        id,
+        bid: replica.bid.clone(),
+        started: tokio::time::Instant::now(),
+        timeout,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let (bid, on_shared) = (replica.bid.clone(), shared.clone());
+    let sent = shared
         .session
         .get(key)
         .payload(payload)
@@ -259,34 +353,16 @@ async fn call(shared: Arc<Shared>, api: Arc<str>, req: Request) {
         .target(QueryTarget::All)
         .consolidation(ConsolidationMode::None)
         .timeout(timeout)
-        .await;
-    let replies = match replies {
-        Ok(r) => r,
-        Err(e) => {
+        .callback(move |reply| {
+            let _here = end.runtime.enter();
+            if let Some(req) = end.pending.take() {
+                on_reply(&on_shared, &bid, &session, api_id, req, &reply);
+            }
+        })
+        .wait();
+    if let Err(e) = sent {
+        if let Some(req) = pending.take() {
             req.fail(status::NOT_AVAILABLE, Some(format!("the call cannot be sent: {e}")));
-            return;
-        }
-    };
-    let reply = tokio::select! {
-        r = replies.recv_async() => r,
-        _ = replica.gone.cancelled() => {
-            req.fail(
-                status::DISCONNECTED,
-                Some(format!("binder {} serving {api} left", replica.bid)),
-            );
-            return;
-        }
-    };
-    match reply {
-        Ok(reply) => on_reply(&shared, &replica.bid, &session, api_id, req, &reply),
-        Err(_) if started.elapsed() >= timeout => {
-            req.fail(status::TIMEOUT, Some("the remote API did not answer in time".into()));
-        }
-        Err(_) => {
-            req.fail(
-                status::DISCONNECTED,
-                Some(format!("binder {} serving {api} did not answer", replica.bid)),
-            );
         }
     }
 }
