@@ -210,6 +210,9 @@ pub struct RestOpts {
     pub cookie: bool,
     /// HTTPS: the TLS client (trusting the server's CA).
     pub tls: Option<Arc<TlsClient>>,
+    /// Also count as failed a 200 whose afb reply has another status than
+    /// `success` (the binders answer `disconnected`, `timeout`... with 200).
+    pub afb_status: bool,
 }
 
 /// REST load: `conns` keep-alive connections, each sending `GET path` and reading the whole
@@ -236,6 +239,7 @@ pub fn rest(opts: RestOpts, timing: Timing, server_pids: &[u32]) -> Result<LoadR
 }
 
 async fn rest_conn(mut conn: HttpConn, ctl: &Ctl, opts: &RestOpts, host: &str) {
+    conn.afb_status = opts.afb_status;
     let mut cookie: Option<String> = None;
     let mut req = net::get_request(&opts.path, host, None);
     while !ctl.stop.get() {
@@ -248,10 +252,10 @@ async fn rest_conn(mut conn: HttpConn, ctl: &Ctl, opts: &RestOpts, host: &str) {
         let t1 = Instant::now();
         let reconnect = match r {
             Ok(resp) => {
-                if resp.status == 200 {
-                    ctl.done(t0, t1);
-                } else {
-                    ctl.failed(|| format!("HTTP status {}", resp.status));
+                match (resp.status, resp.afb_error) {
+                    (200, None) => ctl.done(t0, t1),
+                    (200, Some(st)) => ctl.failed(|| format!("afb reply status {st}")),
+                    (code, _) => ctl.failed(|| format!("HTTP status {code}")),
                 }
                 if let Some(c) = resp.cookie {
                     req = net::get_request(&opts.path, host, Some(&c));
@@ -267,7 +271,10 @@ async fn rest_conn(mut conn: HttpConn, ctl: &Ctl, opts: &RestOpts, host: &str) {
         if reconnect && !ctl.stop.get() {
             ctl.count("reconnects", 1.0);
             match net::connect_http(opts.addr, opts.tls.as_deref()).await {
-                Ok(s) => conn = HttpConn::from_stream(s),
+                Ok(s) => {
+                    conn = HttpConn::from_stream(s);
+                    conn.afb_status = opts.afb_status;
+                }
                 Err(e) => {
                     ctl.note_error(|| format!("reconnect: {e}"));
                     return;

@@ -344,6 +344,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 conns,
                 cookie: !no_cookie,
                 tls: cacert.map(|c| tls_client(&c, true)).transpose()?,
+                afb_status: false,
             };
             report(&load::rest(opts, common.timing()?, &common.server_pids)?, common.json);
         }

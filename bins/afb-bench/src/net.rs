@@ -62,6 +62,9 @@ pub struct Response {
     pub cookie: Option<String>,
     /// The server will close the connection after this response.
     pub close: bool,
+    /// With [`HttpConn::afb_status`]: the status of an afb reply other than
+    /// `success` (`None` for a success or a body that is no afb reply).
+    pub afb_error: Option<String>,
 }
 
 /// Connects to `addr` with `TCP_NODELAY`, then does the TLS handshake of `tls` if given.
@@ -80,6 +83,8 @@ pub struct HttpConn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Read the afb status of each response body ([`Response::afb_error`]).
+    pub afb_status: bool,
 }
 
 impl HttpConn {
@@ -95,6 +100,7 @@ impl HttpConn {
             buf: vec![0; 16 * 1024],
             start: 0,
             end: 0,
+            afb_status: false,
         }
     }
 
@@ -228,11 +234,17 @@ impl HttpConn {
                     break;
                 }
                 self.need(size + 2).await?;
+                if self.afb_status && resp.afb_error.is_none() {
+                    resp.afb_error = afb_error(&self.buf[self.start..self.start + size]);
+                }
                 self.start += size + 2;
                 resp.body_len += size;
             }
         } else if let Some(n) = content_length {
             self.need(n).await?;
+            if self.afb_status {
+                resp.afb_error = afb_error(&self.buf[self.start..self.start + n]);
+            }
             self.start += n;
             resp.body_len = n;
         } else if resp.status >= 200 && resp.status != 204 && resp.status != 304 {
@@ -255,6 +267,16 @@ impl HttpConn {
         }
         Ok(resp)
     }
+}
+
+/// The `"status"` of an afb reply body when it is not `success`.
+fn afb_error(body: &[u8]) -> Option<String> {
+    let key = b"\"status\":\"";
+    let at = find(body, key)? + key.len();
+    let rest = &body[at..];
+    let len = rest.iter().position(|&b| b == b'"')?;
+    let st = &rest[..len];
+    (st != b"success").then(|| String::from_utf8_lossy(st).into_owned())
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
@@ -406,6 +428,16 @@ pub fn http_ping(addr: SocketAddr, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn afb_error_reads_the_status_of_an_afb_reply() {
+        let ok = br#"{"jtype":"afb-reply","request":{"status":"success","code":0}}"#;
+        assert_eq!(afb_error(ok), None);
+        let gone = br#"{"jtype":"afb-reply","request":{"status":"disconnected","info":"binder b1 left"}}"#;
+        assert_eq!(afb_error(gone).as_deref(), Some("disconnected"));
+        assert_eq!(afb_error(b"hello"), None, "not an afb reply");
+        assert_eq!(afb_error(br#"{"status":"unterminated"#), None);
+    }
 
     /// Serves `chunks` (with a pause between them) on a loopback socket and reads responses.
     async fn read_all(chunks: Vec<&'static [u8]>, n: usize) -> Vec<Response> {

@@ -108,6 +108,7 @@ impl Plan {
                         conns: 4,
                         cookie: true,
                         tls: None,
+                        afb_status: false,
                     };
                     load::rest(o, t, &[])
                 }),
@@ -121,6 +122,7 @@ impl Plan {
                         conns: 2,
                         cookie: false,
                         tls: None,
+                        afb_status: false,
                     };
                     load::rest(o, t, &[])
                 }),
