@@ -10,7 +10,7 @@
 //! callsite passes is decided once and cached by `tracing` (a disabled
 //! callsite, such as Zenoh's or tokio's trace spans, then costs a load and
 //! a branch); `monitor/set` changes the level at run time and calls
-//! [`levels_changed`], which makes `tracing` ask again.
+//! `levels_changed`, which makes `tracing` ask again.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
