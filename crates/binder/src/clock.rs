@@ -26,6 +26,26 @@ const NANOS: u64 = 1 << 63;
 /// Fixed-point shift of the scale (nanoseconds per tick times 2^32).
 const SHIFT: u32 = 32;
 
+/// How close together a counter reading and a monotonic-clock reading must
+/// be to pair them (a thread preempted between the two would skew the scale).
+const PAIR_WINDOW: Duration = Duration::from_micros(20);
+
+/// The monotonic clock and the counter read at about the same instant: the
+/// counter between two clock readings at most [`PAIR_WINDOW`] apart (a few
+/// tries), or `None`.
+fn pair() -> Option<(Instant, u64)> {
+    for _ in 0..8 {
+        let before = Instant::now();
+        let ticks = crate::sys::cycles()?;
+        let after = Instant::now();
+        let gap = after.duration_since(before);
+        if gap <= PAIR_WINDOW {
+            return Some((before + gap / 2, ticks));
+        }
+    }
+    None
+}
+
 /// A request clock: see the module documentation.
 #[derive(Debug)]
 pub struct Clock {
@@ -48,11 +68,12 @@ impl Clock {
 
     /// A clock that uses the counter when `tsc` is true and the CPU has one.
     pub fn with_counter(tsc: bool) -> Self {
-        let start_ticks = crate::sys::cycles();
+        let paired = if tsc { pair() } else { None };
+        let (start, start_ticks) = paired.unwrap_or_else(|| (Instant::now(), 0));
         Clock {
-            tsc: tsc && start_ticks.is_some(),
-            start: Instant::now(),
-            start_ticks: start_ticks.unwrap_or(0),
+            tsc: paired.is_some(),
+            start,
+            start_ticks,
             scale: AtomicU64::new(0),
         }
     }
@@ -68,8 +89,12 @@ impl Clock {
         if s != 0 {
             return Some(s);
         }
-        let ticks = crate::sys::cycles()?.wrapping_sub(self.start_ticks);
-        let ns = self.start.elapsed();
+        if self.start.elapsed() < CALIBRATION {
+            return None;
+        }
+        let (at, now) = pair()?;
+        let ticks = now.wrapping_sub(self.start_ticks);
+        let ns = at.saturating_duration_since(self.start);
         if ns < CALIBRATION || ticks == 0 {
             return None;
         }
