@@ -153,8 +153,8 @@ pub fn cycles() -> Option<u64> {
         // SAFETY: `rdtsc` reads a register and touches no memory; every
         // x86-64 CPU has it, and user space may run it unless the kernel set
         // CR4.TSD, which Linux does only for seccomp-strict processes, which
-        // cannot run the daemon at all (and where the kernel's own
-        // `clocksource` check below would not report `tsc` usable).
+        // cannot run the daemon at all. Whether its value is usable as a
+        // clock is `clock::Clock`'s business (the kernel's clock source).
         Some(unsafe { std::arch::x86_64::_rdtsc() })
     }
     #[cfg(not(target_arch = "x86_64"))]
