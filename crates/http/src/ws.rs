@@ -27,6 +27,7 @@
 
 mod conn;
 mod handshake;
+mod outbox;
 
 use std::collections::HashMap;
 use std::future::Future;

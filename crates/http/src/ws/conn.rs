@@ -23,7 +23,7 @@ use afb_wsj1::envelope::ReplyEnvelope;
 use afb_wsj1::{RawValue, WriteJson};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -31,6 +31,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::outbox::{Outbox, PushError};
 use super::{WsClientInit, WsConfig};
 
 /// Most server-to-client calls waiting for their answer on one connection.
@@ -41,10 +42,12 @@ const BATCH: usize = 64;
 const READ_BATCH: usize = 64;
 /// Rounds of "take, write" before flushing and reading again.
 const WRITE_ROUNDS: usize = 8;
-/// Bytes read from the socket at once. tungstenite zero-fills this much
-/// before every read attempt: at 8 KiB that was ~45 % of the instructions
-/// of a `hello/ping` round trip; 2 KiB still holds 16 pipelined calls.
-const READ_BUFFER: usize = 2 * 1024;
+/// Bytes read from the socket at once, and what an idle connection keeps
+/// allocated for reading. tungstenite zero-fills this much before every
+/// read attempt: at 8 KiB that was ~45 % of the instructions of a
+/// `hello/ping` round trip. 1 KiB still holds 16 pipelined `hello/ping`
+/// calls (~40 bytes each); a larger frame grows the buffer for itself.
+const READ_BUFFER: usize = 1024;
 /// How long a closing handshake may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// After closing on a broken stream, stop draining input after this much silence.
@@ -63,7 +66,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The state of a connection shared with reply sinks, event sources and
 /// [`super::WsPeer`] handles.
 pub(crate) struct Conn {
-    tx: mpsc::Sender<Utf8Bytes>,
+    /// The outgoing queue, emptied by the connection's task.
+    outbox: Outbox<Utf8Bytes>,
     /// Most messages kept in the task's own batch during one dispatch.
     inline_max: usize,
     /// Cancelled on daemon shutdown (it is a child of `WsConfig::shutdown`)
@@ -101,9 +105,9 @@ impl Conn {
             None => return true,
             Some(m) => m,
         };
-        match self.tx.try_send(m) {
+        match self.outbox.try_push(m) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 if !self.stuck.swap(true, Ordering::AcqRel) {
                     tracing::warn!(
                         session = %self.session.uuid(),
@@ -116,7 +120,7 @@ impl Conn {
                 self.stop.cancel();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(PushError::Closed) => false,
         }
     }
 
@@ -447,7 +451,6 @@ fn reply_from_wire(r: &afb_wsj1::Reply<'_>) -> Reply {
 /// connection's queue. Dropping it unregisters everything.
 pub(crate) struct Attached {
     conn: Arc<Conn>,
-    rx: Option<mpsc::Receiver<Utf8Bytes>>,
     listener: Arc<dyn Listener>,
     subscriber: Arc<ListenerSubscriber>,
     registry: Arc<Registry>,
@@ -461,9 +464,8 @@ impl Attached {
     /// Creates the connection's state and registers it.
     pub(crate) fn new(registry: Arc<Registry>, init: WsClientInit, config: WsConfig) -> Attached {
         let capacity = config.send_queue.max(1);
-        let (tx, rx) = mpsc::channel(capacity);
         let conn = Arc::new(Conn {
-            tx,
+            outbox: Outbox::new(capacity),
             inline_max: capacity,
             stop: config.shutdown.child_token(),
             stuck: AtomicBool::new(false),
@@ -483,7 +485,6 @@ impl Attached {
         let _observed = registry.hooks().connection(afb_core::Transport::WsJson);
         Attached {
             conn,
-            rx: Some(rx),
             listener,
             subscriber,
             registry,
@@ -498,6 +499,7 @@ impl Attached {
 impl Drop for Attached {
     fn drop(&mut self) {
         self.conn.close_calls();
+        self.conn.outbox.close();
         super::peers::unregister(&self.conn);
         self.registry.events().remove_listener(&self.listener);
         self.subscriber.unsubscribe_all();
@@ -510,10 +512,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = attached.config.clone();
-    let registry = attached.registry.clone();
     let conn = attached.conn.clone();
-    let subscriber = attached.subscriber.clone();
-    let init = attached.init.clone();
+    let rx = &conn.outbox;
     // tungstenite zero-fills its whole read buffer before every read
     // attempt (128 KiB by default, a measurable share of a round trip).
     // The C client library (libafbwsc: AGL afb-client-demo, redpesk
@@ -527,22 +527,19 @@ where
         .max_frame_size(Some(config.max_message));
     let mut ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(wsconf)).await;
     let capacity = conn.inline_max;
-    let Some(mut rx) = attached.rx.take() else {
-        return;
-    };
     let stop = conn.stop.clone();
     let cancel = CancellationToken::new();
-    let mut client = Client::new(init.session.clone())
-        .with_subscriber(subscriber.clone())
+    let mut client = Client::new(attached.init.session.clone())
+        .with_subscriber(attached.subscriber.clone())
         .with_cancel(cancel.clone())
         .with_transport(afb_core::Transport::WsJson)
-        .with_remote(init.remote);
-    if let Some(c) = init.creds {
+        .with_remote(attached.init.remote);
+    if let Some(c) = attached.init.creds.take() {
         client = client.with_creds(c);
     }
     let ctx = Ctx {
         conn: conn.clone(),
-        registry: registry.clone(),
+        registry: attached.registry.clone(),
         client,
         max_inflight: config.max_inflight.max(1),
     };
@@ -588,7 +585,7 @@ where
                     break end;
                 }
                 if !batch.is_empty() || !rx.is_empty() {
-                    match write_out(&mut ws, &mut rx, &mut batch, stopped.as_mut()).await {
+                    match write_out(&mut ws, rx, &mut batch, stopped.as_mut()).await {
                         Ok(()) => {}
                         Err(None) => break stop_end(),
                         Err(Some(e)) => break end_of_error(e),
@@ -596,7 +593,7 @@ where
                 }
             },
             _ = rx.recv_many(&mut batch, BATCH) => {
-                match write_out(&mut ws, &mut rx, &mut batch, stopped.as_mut()).await {
+                match write_out(&mut ws, rx, &mut batch, stopped.as_mut()).await {
                     Ok(()) => {}
                     Err(None) => break stop_end(),
                     Err(Some(e)) => break end_of_error(e),
@@ -611,7 +608,7 @@ where
         if let Some(until) = &config.drain_until {
             // Boxed, as the closing futures below: the end of a connection must not
             // enlarge the state every idle connection's task keeps.
-            Box::pin(drain_calls(&mut ws, &mut rx, &mut batch, &conn, &cancel, until)).await;
+            Box::pin(drain_calls(&mut ws, rx, &mut batch, &conn, &cancel, until)).await;
         }
     }
     // Running calls are cancelled (the core answers them `disconnected`,
@@ -653,7 +650,7 @@ fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
 /// then flushes once. `Err(None)`: the connection was stopped meanwhile.
 async fn write_out<S>(
     ws: &mut WebSocketStream<S>,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    rx: &Outbox<Utf8Bytes>,
     batch: &mut Vec<Utf8Bytes>,
     stopped: Pin<&mut WaitForCancellationFutureOwned>,
 ) -> Result<(), Option<WsError>>
@@ -682,15 +679,13 @@ where
 /// Writes what is queued, then flushes.
 async fn write_queued<S>(
     ws: &mut WebSocketStream<S>,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    rx: &Outbox<Utf8Bytes>,
     batch: &mut Vec<Utf8Bytes>,
 ) -> Result<(), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Ok(m) = rx.try_recv() {
-        batch.push(m);
-    }
+    rx.take(batch, usize::MAX);
     for m in batch.drain(..) {
         ws.feed(Message::Text(m)).await?;
     }
@@ -703,7 +698,7 @@ where
 /// those answers too (for at most [`CLOSE_WAIT`]). Nothing new is read.
 async fn drain_calls<S>(
     ws: &mut WebSocketStream<S>,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    rx: &Outbox<Utf8Bytes>,
     batch: &mut Vec<Utf8Bytes>,
     conn: &Conn,
     cancel: &CancellationToken,
