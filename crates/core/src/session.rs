@@ -2,8 +2,8 @@
 //! context values, and a bounded store that evicts the least-recently-used
 //! idle session when full.
 
+use hashbrown::HashMap;
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -326,9 +326,220 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// No node (end of the recency list, or an empty free list).
+const NIL: u32 = u32::MAX;
+
+/// One session of the store, in the recency list.
+struct Node {
+    /// `None` while the node is free.
+    session: Option<Arc<Session>>,
+    /// When the session was last used as far as the list knows: its last
+    /// use through the store, or the last time the store found it busy. The
+    /// list is kept in the order of these stamps, oldest first.
+    stamp: u64,
+    prev: u32,
+    next: u32,
+}
+
+/// The store's table: a map from uuid to node, and the nodes in a slab
+/// linked into a recency list (least recently used first), so that
+/// finding the session to evict takes O(1) instead of a scan.
+///
+/// A session can be used without the store knowing (its connections open
+/// and close): the list then holds it with an older stamp than its
+/// `last_access_ms`, which is noticed when it reaches the front, and it
+/// moves back to its place. Busy sessions (a connection open, a request in
+/// flight) found at the front move to the back as used now. Each node is
+/// visited at most twice per eviction; busy sessions make an eviction cost
+/// O(busy / idle) amortised.
+struct Table {
+    map: HashMap<Arc<str>, u32>,
+    nodes: Vec<Node>,
+    free: u32,
+    head: u32,
+    tail: u32,
+}
+
+impl Table {
+    fn new() -> Self {
+        Table {
+            map: HashMap::new(),
+            nodes: Vec::new(),
+            free: NIL,
+            head: NIL,
+            tail: NIL,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn node(&self, i: u32) -> &Node {
+        &self.nodes[i as usize]
+    }
+
+    fn node_mut(&mut self, i: u32) -> &mut Node {
+        &mut self.nodes[i as usize]
+    }
+
+    fn session(&self, i: u32) -> &Arc<Session> {
+        match &self.node(i).session {
+            Some(s) => s,
+            None => unreachable!("a linked node holds a session"),
+        }
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = {
+            let n = self.node(i);
+            (n.prev, n.next)
+        };
+        match prev {
+            NIL => self.head = next,
+            p => self.node_mut(p).next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.node_mut(n).prev = prev,
+        }
+    }
+
+    /// Links node `i` after `prev` (`NIL`: first).
+    fn link_after(&mut self, i: u32, prev: u32) {
+        let next = match prev {
+            NIL => self.head,
+            p => self.node(p).next,
+        };
+        {
+            let n = self.node_mut(i);
+            n.prev = prev;
+            n.next = next;
+        }
+        match prev {
+            NIL => self.head = i,
+            p => self.node_mut(p).next = i,
+        }
+        match next {
+            NIL => self.tail = i,
+            n => self.node_mut(n).prev = i,
+        }
+    }
+
+    /// Moves node `i` to the back, stamped `now` (no stamp is later).
+    fn to_back(&mut self, i: u32, now: u64) {
+        self.unlink(i);
+        self.node_mut(i).stamp = now;
+        let tail = self.tail;
+        self.link_after(i, tail);
+    }
+
+    /// Moves node `i` to its place for `stamp`, searching from the back.
+    fn to_place(&mut self, i: u32, stamp: u64) {
+        self.unlink(i);
+        self.node_mut(i).stamp = stamp;
+        let mut after = self.tail;
+        while after != NIL && self.node(after).stamp > stamp {
+            after = self.node(after).prev;
+        }
+        self.link_after(i, after);
+    }
+
+    /// Adds a session at the back, stamped `now`; a session already held
+    /// under the same uuid is replaced and returned.
+    fn insert(&mut self, uuid: Arc<str>, session: Arc<Session>, now: u64) -> Option<Arc<Session>> {
+        if let Some(&i) = self.map.get(&uuid) {
+            let old = self.node_mut(i).session.replace(session);
+            self.to_back(i, now);
+            return old;
+        }
+        let node = Node {
+            session: Some(session),
+            stamp: now,
+            prev: NIL,
+            next: NIL,
+        };
+        let i = match self.free {
+            NIL => {
+                let i = u32::try_from(self.nodes.len()).unwrap_or(NIL);
+                assert!(i != NIL, "more than u32::MAX - 1 sessions");
+                self.nodes.push(node);
+                i
+            }
+            i => {
+                self.free = self.node(i).next;
+                *self.node_mut(i) = node;
+                i
+            }
+        };
+        let tail = self.tail;
+        self.link_after(i, tail);
+        self.map.insert(uuid, i);
+        None
+    }
+
+    /// Removes node `i` from the list and the map; returns its session.
+    fn remove_node(&mut self, i: u32) -> Arc<Session> {
+        self.unlink(i);
+        let free = self.free;
+        let n = self.node_mut(i);
+        n.next = free;
+        n.prev = NIL;
+        let s = match n.session.take() {
+            Some(s) => s,
+            None => unreachable!("a linked node holds a session"),
+        };
+        self.free = i;
+        self.map.remove(s.uuid());
+        s
+    }
+
+    /// Makes room for one session in a table holding `max` or more: removes
+    /// the expired idle sessions at the front, then, when still full, the
+    /// least recently used idle one (pushed to `dropped` either way).
+    /// Returns whether one was evicted; `None`: full and nothing idle.
+    fn make_room(&mut self, max: usize, now: u64, dropped: &mut Vec<Arc<Session>>) -> Option<bool> {
+        // Each node is looked at twice at most: once moved to its place or
+        // to the back, it is found again only with its stamp up to date.
+        let mut budget = 2 * self.len() + 1;
+        loop {
+            let i = self.head;
+            if i == NIL || budget == 0 {
+                return (self.len() < max).then_some(false);
+            }
+            budget -= 1;
+            let (stamp, busy, last, expired) = {
+                let s = self.session(i);
+                (
+                    self.node(i).stamp,
+                    Arc::strong_count(s) > 1 || s.connections() > 0,
+                    s.last_access_ms.load(Ordering::Relaxed),
+                    s.expired_at(now),
+                )
+            };
+            if busy {
+                // In use now: out of the way, as used now.
+                self.to_back(i, now);
+            } else if last > stamp {
+                // Used since the list last saw it: back to its place.
+                self.to_place(i, last);
+            } else if expired {
+                dropped.push(self.remove_node(i));
+            } else if self.len() < max {
+                // The front is idle, live and in its place: every session
+                // behind it was used later, so none of them expired.
+                return Some(false);
+            } else {
+                dropped.push(self.remove_node(i));
+                return Some(true);
+            }
+        }
+    }
+}
+
 /// The set of live sessions.
 pub struct SessionStore {
-    map: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    table: Mutex<Table>,
     config: SessionConfig,
     epoch: Instant,
     evictions: AtomicU64,
@@ -340,7 +551,7 @@ impl SessionStore {
     /// An empty store.
     pub fn new(config: SessionConfig) -> Self {
         SessionStore {
-            map: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::new()),
             config,
             epoch: Instant::now(),
             evictions: AtomicU64::new(0),
@@ -378,7 +589,7 @@ impl SessionStore {
 
     /// Number of sessions held.
     pub fn len(&self) -> usize {
-        lock(&self.map).len()
+        lock(&self.table).len()
     }
 
     /// Whether the store is empty.
@@ -394,15 +605,18 @@ impl SessionStore {
     /// Finds a live session by uuid and marks it used. An expired session
     /// is closed and removed, and `None` is returned.
     pub fn get(&self, uuid: &str) -> Option<Arc<Session>> {
-        let mut map = lock(&self.map);
-        let s = map.get(uuid)?.clone();
-        if s.is_expired() {
-            map.remove(uuid);
-            drop(map);
+        let now = self.now_ms();
+        let mut table = lock(&self.table);
+        let i = *table.map.get(uuid)?;
+        if table.session(i).expired_at(now) {
+            let s = table.remove_node(i);
+            drop(table);
             self.closed(&s);
             return None;
         }
-        s.touch();
+        let s = table.session(i).clone();
+        s.last_access_ms.store(now, Ordering::Relaxed);
+        table.to_back(i, now);
         Some(s)
     }
 
@@ -425,40 +639,29 @@ impl SessionStore {
     fn insert_new(&self, uuid: Arc<str>) -> Result<Arc<Session>, SessionError> {
         let token = self.config.initial_token.as_deref().map(Arc::<str>::from);
         let session = Arc::new(Session::new(uuid.clone(), token, self.epoch, self.config.timeout));
+        let now = session.last_access_ms.load(Ordering::Relaxed);
         let mut dropped = Vec::new();
         {
-            let mut map = lock(&self.map);
-            if map.len() >= self.config.max {
-                // One pass over the full table: drop the expired sessions and note the
-                // least recently used of the sessions kept that nobody else holds (no
-                // connection, no request in flight), the first one found among equals.
-                let now = self.now_ms();
-                let mut victim: Option<(u64, Arc<str>)> = None;
-                map.retain(|k, s| {
-                    if s.expired_at(now) {
-                        dropped.push(s.clone());
-                        return false;
-                    }
-                    if Arc::strong_count(s) == 1 {
-                        let t = s.last_access_ms.load(Ordering::Relaxed);
-                        if victim.as_ref().is_none_or(|(best, _)| t < *best) {
-                            victim = Some((t, k.clone()));
-                        }
-                    }
-                    true
-                });
-                if map.len() >= self.config.max {
-                    match victim.and_then(|(_, k)| map.remove(&k)) {
-                        Some(v) => {
-                            let n = self.evictions.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut table = lock(&self.table);
+            if table.len() >= self.config.max {
+                match table.make_room(self.config.max, now, &mut dropped) {
+                    Some(true) => {
+                        let n = self.evictions.fetch_add(1, Ordering::Relaxed) + 1;
+                        if let Some(v) = dropped.last() {
                             tracing::info!(evicted = %v.uuid(), total_evictions = n, "session table full: evicted least recently used idle session");
-                            dropped.push(v);
                         }
-                        None => return Err(SessionError::Full { max: self.config.max }),
+                    }
+                    Some(false) => {}
+                    None => {
+                        drop(table);
+                        for s in dropped {
+                            self.closed(&s);
+                        }
+                        return Err(SessionError::Full { max: self.config.max });
                     }
                 }
             }
-            if let Some(old) = map.insert(uuid, session.clone()) {
+            if let Some(old) = table.insert(uuid, session.clone(), now) {
                 dropped.push(old);
             }
         }
@@ -474,7 +677,13 @@ impl SessionStore {
 
     /// Closes and removes a session.
     pub fn remove(&self, uuid: &str) {
-        let s = lock(&self.map).remove(uuid);
+        let s = {
+            let mut table = lock(&self.table);
+            match table.map.get(uuid) {
+                Some(&i) => Some(table.remove_node(i)),
+                None => None,
+            }
+        };
         if let Some(s) = s {
             self.closed(&s);
         }
@@ -482,20 +691,40 @@ impl SessionStore {
 
     /// Closes and removes every expired session; returns how many.
     pub fn purge_expired(&self) -> usize {
-        let mut dropped = Vec::new();
         let now = self.now_ms();
-        lock(&self.map).retain(|_, s| {
-            let keep = !s.expired_at(now) || Arc::strong_count(s) > 1;
-            if !keep {
-                dropped.push(s.clone());
+        let mut dropped = Vec::new();
+        {
+            let mut table = lock(&self.table);
+            let mut i = table.head;
+            while i != NIL {
+                let next = table.node(i).next;
+                let s = table.session(i);
+                if s.expired_at(now) && Arc::strong_count(s) == 1 {
+                    dropped.push(table.remove_node(i));
+                }
+                i = next;
             }
-            keep
-        });
+        }
         let n = dropped.len();
         for s in dropped {
             self.closed(&s);
         }
         n
+    }
+}
+
+#[cfg(test)]
+impl SessionStore {
+    /// The uuids held, least recently used first, without touching them.
+    fn uuids(&self) -> Vec<String> {
+        let table = lock(&self.table);
+        let mut v = Vec::new();
+        let mut i = table.head;
+        while i != NIL {
+            v.push(table.session(i).uuid().to_owned());
+            i = table.node(i).next;
+        }
+        v
     }
 }
 
@@ -594,6 +823,187 @@ mod tests {
         assert!(st.get(&a).is_some());
         assert!(st.get(&b_uuid).is_some());
         assert!(st.get(&d).is_some());
+    }
+
+    /// A session used without the store knowing (its connection closed)
+    /// is not evicted before a session used less recently.
+    #[tokio::test(start_paused = true)]
+    async fn eviction_sees_a_connection_closed_since() {
+        let st = store(2, 1000, None);
+        let a = st.create().unwrap();
+        let a_conn = a.connect();
+        let a_uuid = a.uuid_arc();
+        drop(a);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let b = st.create().unwrap().uuid_arc();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        drop(a_conn); // a used at 2 s, after b (1 s)
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let c = st.create().unwrap().uuid_arc();
+        assert_eq!(st.evictions(), 1);
+        assert_eq!(st.uuids(), vec![a_uuid.to_string(), c.to_string()], "b evicted");
+        assert!(!st.uuids().contains(&b.to_string()));
+    }
+
+    /// A full store whose oldest sessions expired drops them all and
+    /// evicts nothing.
+    #[tokio::test(start_paused = true)]
+    async fn full_store_drops_its_expired_sessions_first() {
+        let st = store(3, 10, None);
+        let a = st.create().unwrap().uuid_arc();
+        let b = st.create().unwrap().uuid_arc();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let c = st.create().unwrap().uuid_arc();
+        tokio::time::advance(Duration::from_secs(6)).await;
+        let d = st.create().unwrap().uuid_arc();
+        assert_eq!(st.evictions(), 0);
+        assert_eq!(st.uuids(), vec![c.to_string(), d.to_string()]);
+        assert!(st.get(&a).is_none() && st.get(&b).is_none());
+    }
+
+    /// The store against a model of its rule (the scan it replaced): when
+    /// full, drop every expired idle session, then evict the idle session
+    /// least recently used. Operations on a paused clock, one millisecond
+    /// apart at least so that no two uses tie.
+    #[test]
+    fn store_evicts_as_the_scan_did() {
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Create,
+            Get(usize),
+            Connect(usize),
+            Disconnect(usize),
+            Remove(usize),
+            Advance(u64),
+        }
+        let op = prop_oneof![
+            3 => Just(Op::Create),
+            2 => any::<usize>().prop_map(Op::Get),
+            1 => any::<usize>().prop_map(Op::Connect),
+            1 => any::<usize>().prop_map(Op::Disconnect),
+            1 => any::<usize>().prop_map(Op::Remove),
+            2 => (1u64..40).prop_map(Op::Advance),
+        ];
+        const MAX: usize = 5;
+        const TIMEOUT_MS: u64 = 60;
+        proptest!(ProptestConfig::with_cases(200), |(ops in proptest::collection::vec(op, 1..120))| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let st = SessionStore::new(SessionConfig {
+                    timeout: Duration::from_millis(TIMEOUT_MS),
+                    max: MAX,
+                    initial_token: None,
+                });
+                // The model: uuid -> (last use in ms, open connections).
+                let mut model: Vec<(String, u64, usize)> = Vec::new();
+                let mut known: Vec<String> = Vec::new();
+                let mut guards: Vec<(String, ConnectionGuard)> = Vec::new();
+                let mut now = 0u64;
+                for op in ops {
+                    tokio::time::advance(Duration::from_millis(1)).await;
+                    now += 1;
+                    let live = |m: &(String, u64, usize), now: u64| m.2 > 0 || now < m.1 + TIMEOUT_MS;
+                    match op {
+                        Op::Advance(ms) => {
+                            tokio::time::advance(Duration::from_millis(ms)).await;
+                            now += ms;
+                        }
+                        Op::Create => {
+                            let mut expect_full = false;
+                            if model.len() >= MAX {
+                                model.retain(|m| live(m, now));
+                                if model.len() >= MAX {
+                                    let victim = model
+                                        .iter()
+                                        .enumerate()
+                                        .filter(|(_, m)| m.2 == 0)
+                                        .min_by_key(|(_, m)| m.1)
+                                        .map(|(i, _)| i);
+                                    match victim {
+                                        Some(i) => {
+                                            model.remove(i);
+                                        }
+                                        None => expect_full = true,
+                                    }
+                                }
+                            }
+                            match st.create() {
+                                Ok(s) => {
+                                    prop_assert!(!expect_full);
+                                    model.push((s.uuid().to_owned(), now, 0));
+                                    known.push(s.uuid().to_owned());
+                                }
+                                Err(e) => {
+                                    prop_assert!(expect_full, "{e}");
+                                }
+                            }
+                        }
+                        Op::Get(k) if !known.is_empty() => {
+                            let u = &known[k % known.len()];
+                            let got = st.get(u).is_some();
+                            let i = model.iter().position(|m| &m.0 == u);
+                            let expect = match i {
+                                Some(i) if live(&model[i], now) => {
+                                    model[i].1 = now;
+                                    true
+                                }
+                                Some(i) => {
+                                    model.remove(i);
+                                    false
+                                }
+                                None => false,
+                            };
+                            prop_assert_eq!(got, expect);
+                        }
+                        Op::Connect(k) if !known.is_empty() => {
+                            let u = known[k % known.len()].clone();
+                            let got = st.get(&u);
+                            let i = model.iter().position(|m| m.0 == u);
+                            match i {
+                                Some(i) if live(&model[i], now) => {
+                                    model[i].1 = now;
+                                    model[i].2 += 1;
+                                }
+                                Some(i) => {
+                                    model.remove(i);
+                                }
+                                None => {}
+                            }
+                            prop_assert_eq!(got.is_some(), i.is_some_and(|i| model.get(i).is_some_and(|m| m.0 == u)));
+                            if let Some(s) = got {
+                                guards.push((u, s.connect()));
+                            }
+                        }
+                        Op::Disconnect(k) if !guards.is_empty() => {
+                            let (u, g) = guards.remove(k % guards.len());
+                            drop(g);
+                            if let Some(m) = model.iter_mut().find(|m| m.0 == u) {
+                                m.1 = now;
+                                m.2 -= 1;
+                            }
+                        }
+                        Op::Remove(k) if !known.is_empty() => {
+                            let u = known[k % known.len()].clone();
+                            st.remove(&u);
+                            model.retain(|m| m.0 != u);
+                        }
+                        _ => {}
+                    }
+                    let mut held = st.uuids();
+                    held.sort();
+                    let mut expected: Vec<String> = model.iter().map(|m| m.0.clone()).collect();
+                    expected.sort();
+                    prop_assert_eq!(held, expected);
+                }
+                Ok(())
+            })?;
+        });
     }
 
     #[test]
