@@ -427,7 +427,7 @@ impl Table {
     }
 
     /// Moves node `i` to the back, stamped `now` (no stamp is later).
-    fn to_back(&mut self, i: u32, now: u64) {
+    fn move_to_back(&mut self, i: u32, now: u64) {
         self.unlink(i);
         self.node_mut(i).stamp = now;
         let tail = self.tail;
@@ -435,7 +435,7 @@ impl Table {
     }
 
     /// Moves node `i` to its place for `stamp`, searching from the back.
-    fn to_place(&mut self, i: u32, stamp: u64) {
+    fn move_to_place(&mut self, i: u32, stamp: u64) {
         self.unlink(i);
         self.node_mut(i).stamp = stamp;
         let mut after = self.tail;
@@ -450,7 +450,7 @@ impl Table {
     fn insert(&mut self, uuid: Arc<str>, session: Arc<Session>, now: u64) -> Option<Arc<Session>> {
         if let Some(&i) = self.map.get(&uuid) {
             let old = self.node_mut(i).session.replace(session);
-            self.to_back(i, now);
+            self.move_to_back(i, now);
             return old;
         }
         let node = Node {
@@ -519,10 +519,10 @@ impl Table {
             };
             if busy {
                 // In use now: out of the way, as used now.
-                self.to_back(i, now);
+                self.move_to_back(i, now);
             } else if last > stamp {
                 // Used since the list last saw it: back to its place.
-                self.to_place(i, last);
+                self.move_to_place(i, last);
             } else if expired {
                 dropped.push(self.remove_node(i));
             } else if self.len() < max {
@@ -616,7 +616,7 @@ impl SessionStore {
         }
         let s = table.session(i).clone();
         s.last_access_ms.store(now, Ordering::Relaxed);
-        table.to_back(i, now);
+        table.move_to_back(i, now);
         Some(s)
     }
 
@@ -679,10 +679,8 @@ impl SessionStore {
     pub fn remove(&self, uuid: &str) {
         let s = {
             let mut table = lock(&self.table);
-            match table.map.get(uuid) {
-                Some(&i) => Some(table.remove_node(i)),
-                None => None,
-            }
+            let i = table.map.get(uuid).copied();
+            i.map(|i| table.remove_node(i))
         };
         if let Some(s) = s {
             self.closed(&s);
