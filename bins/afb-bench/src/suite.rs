@@ -641,6 +641,11 @@ impl Ctx {
         if kind == "serve-echo" && self.args.echo_batch {
             args.push("--batch".into());
         }
+        if self.args.no_pin {
+            // Unpinned, the daemon runs a worker per CPU: so does the baseline.
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            args.extend(["--workers".to_owned(), cpus.to_string()]);
+        }
         ServerCmd {
             name: name.to_owned(),
             program: self.me.clone(),
