@@ -1718,14 +1718,16 @@ fn markdown(ctx: &Ctx, started: &Value, ended: &Value, rows: &[Row], scalars: &[
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "Machine: {} x {}, kernel {}, {}. Servers pinned to CPU {}, load to CPU {}{}; warm-up {} s, {} s measured, {} runs per side interleaved. Load average before: {}; after: {}.\n",
+        "Machine: {} x {}, kernel {}, {}. {}; warm-up {} s, {} s measured, {} runs per side interleaved. Load average before: {}; after: {}.\n",
         started["cpus"],
         started["cpu"].as_str().unwrap_or("?"),
         started["kernel"].as_str().unwrap_or("?"),
         started["rustc"].as_str().unwrap_or("?"),
-        a.daemon.server_cpu,
-        a.load_cpu,
-        if a.no_pin { " (NOT pinned)" } else { "" },
+        if a.no_pin {
+            "Nothing pinned (servers and baselines with a worker per CPU)".to_owned()
+        } else {
+            format!("Servers pinned to CPU {}, load to CPU {}", a.daemon.server_cpu, a.load_cpu)
+        },
         a.warmup,
         a.duration,
         a.runs,
