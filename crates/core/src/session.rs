@@ -328,6 +328,8 @@ impl Drop for ConnectionGuard {
 
 /// No node (end of the recency list, or an empty free list).
 const NIL: u32 = u32::MAX;
+/// Most sessions a store holds, whatever its configured maximum.
+const MAX_NODES: usize = NIL as usize;
 
 /// One session of the store, in the recency list.
 struct Node {
@@ -461,8 +463,10 @@ impl Table {
         };
         let i = match self.free {
             NIL => {
+                // The store holds at most MAX_NODES sessions, and the slab
+                // only grows when no node is free: its length stays below NIL.
                 let i = u32::try_from(self.nodes.len()).unwrap_or(NIL);
-                assert!(i != NIL, "more than u32::MAX - 1 sessions");
+                debug_assert!(i != NIL, "more than MAX_NODES sessions");
                 self.nodes.push(node);
                 i
             }
@@ -643,8 +647,10 @@ impl SessionStore {
         let mut dropped = Vec::new();
         {
             let mut table = lock(&self.table);
-            if table.len() >= self.config.max {
-                match table.make_room(self.config.max, now, &mut dropped) {
+            // The slab indexes its nodes with `u32` (`NIL` excluded).
+            let max = self.config.max.min(MAX_NODES);
+            if table.len() >= max {
+                match table.make_room(max, now, &mut dropped) {
                     Some(true) => {
                         let n = self.evictions.fetch_add(1, Ordering::Relaxed) + 1;
                         if let Some(v) = dropped.last() {
@@ -657,7 +663,7 @@ impl SessionStore {
                         for s in dropped {
                             self.closed(&s);
                         }
-                        return Err(SessionError::Full { max: self.config.max });
+                        return Err(SessionError::Full { max });
                     }
                 }
             }
