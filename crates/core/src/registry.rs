@@ -421,6 +421,15 @@ impl Registry {
             self.start_one(e, &mut Vec::new()).await?;
         }
         self.started.store(true, Ordering::Release);
+        // An API added while the ones above started (by an init, or an
+        // import found on the network meanwhile) saw `started` false and
+        // stayed declared; one added from now on is served at once. The
+        // list is read under its lock after the store: it holds them all.
+        for e in self.apis() {
+            if e.state() == ApiState::Declared {
+                self.start_one(&e, &mut Vec::new()).await?;
+            }
+        }
         Ok(())
     }
 

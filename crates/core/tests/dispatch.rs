@@ -879,3 +879,29 @@ async fn watcher_of_a_connection_times_out_and_cancels_parked_requests() {
     assert_eq!(&*r.status, "disconnected");
     assert_eq!(reg.inflight(), 0);
 }
+
+/// An API declared while the registry starts (here by another API's init;
+/// in the daemon, an import discovered on the network meanwhile) is started
+/// too, not left declared and refusing every call.
+#[tokio::test]
+async fn an_api_declared_while_the_registry_starts_is_started() {
+    struct DeclaresAnother;
+    impl afb_core::ApiImpl for DeclaresAnother {
+        fn process(&self, req: Request) -> afb_core::BoxFuture<()> {
+            req.success(None, None);
+            Box::pin(async {})
+        }
+        fn start(&self, api: afb_core::ApiRef) -> afb_core::BoxFuture<Result<(), String>> {
+            let r = api.registry().ok_or_else(|| "no registry".to_owned()).and_then(|r| {
+                r.add_api(ApiDecl::new("late", Arc::new(echo_api())))
+                    .map_err(|e| e.to_string())
+            });
+            Box::pin(async move { r.map(|_| ()) })
+        }
+    }
+    let reg = Registry::new(config());
+    reg.add_api(ApiDecl::new("first", Arc::new(DeclaresAnother))).unwrap();
+    reg.start().await.unwrap();
+    let late = reg.get_api("late").expect("declared during start");
+    assert_eq!(late.state(), afb_core::ApiState::Ready);
+}
