@@ -152,6 +152,22 @@ impl Session {
         self.last_access_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
+    /// Marks the session as used now when it is still live (not closed, not
+    /// expired); false otherwise. For holders that keep a session without
+    /// looking it up in the store each time (the sessions a linked binder
+    /// declared): the store then sees it used, as [`SessionStore::get`] does.
+    pub fn touch_live(&self) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let now = self.now_ms();
+        if self.expired_at(now) {
+            return false;
+        }
+        self.last_access_ms.store(now, Ordering::Relaxed);
+        true
+    }
+
     fn expires_at_ms(&self) -> u64 {
         self.last_access_ms
             .load(Ordering::Relaxed)

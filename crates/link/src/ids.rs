@@ -156,12 +156,22 @@ pub enum Unusable {
     Unknown,
 }
 
+/// A session the peer declared: its uuid, and the local session of that
+/// uuid while it lives. The table does not keep the session alive: an idle
+/// one can be evicted or expire like any other, and the next call naming it
+/// finds or makes the session of that uuid again. (A link pinning every
+/// session its peer ever declared would let one front fill the store with
+/// sessions nothing can evict, and then refuse every new client.)
+struct Mirror {
+    uuid: Arc<str>,
+    session: Weak<Session>,
+}
+
 /// Sessions and tokens the peer declared on a link, by the peer's ids, and
 /// the link's default session (made at first need). The bytes of the uuids
 /// and tokens held are bounded.
 pub struct Declared {
-    /// `None`: a declaration the session store refused (calls naming it fail).
-    sessions: HashMap<u16, Option<ConnectionGuard>>,
+    sessions: HashMap<u16, Mirror>,
     tokens: HashMap<u16, Arc<str>>,
     anonymous: Option<ConnectionGuard>,
     bytes: usize,
@@ -180,14 +190,11 @@ impl Declared {
         }
     }
 
-    fn uuid_len(g: &Option<ConnectionGuard>) -> usize {
-        g.as_ref().map_or(0, |g| g.session().uuid().len())
-    }
-
     /// Declares session `id` as `uuid`: found in the registry's store or
     /// made with that uuid. A live `id` is replaced when `replace`, else it
-    /// is [`DeclareError::Duplicate`]. `Ok(Err(_))`: the store refused the
-    /// uuid; `id` then names no session (calls with it fail).
+    /// is [`DeclareError::Duplicate`]. `Ok(Err(_))`: the store could not make
+    /// the session now (it is full of sessions in use); `id` is declared all
+    /// the same, and each call naming it tries again.
     pub fn declare_session(
         &mut self,
         registry: &Registry,
@@ -198,17 +205,22 @@ impl Declared {
         if !replace && self.sessions.contains_key(&id) {
             return Err(DeclareError::Duplicate);
         }
-        if self.bytes + uuid.len() > self.max_bytes {
+        let old = self.sessions.get(&id).map_or(0, |m| m.uuid.len());
+        if (self.bytes - old) + uuid.len() > self.max_bytes {
             return Err(DeclareError::TooMuch);
         }
-        let (entry, result) = match registry.sessions().get_or_create(uuid) {
-            Ok((s, _created)) => (Some(s.connect()), Ok(())),
-            Err(e) => (None, Err(e)),
+        let (session, result) = match registry.sessions().get_or_create(uuid) {
+            Ok((s, _created)) => (Arc::downgrade(&s), Ok(())),
+            Err(e) => (Weak::new(), Err(e)),
         };
-        self.bytes += Self::uuid_len(&entry);
-        if let Some(old) = self.sessions.insert(id, entry) {
-            self.bytes = self.bytes.saturating_sub(Self::uuid_len(&old));
-        }
+        self.bytes = self.bytes - old + uuid.len();
+        self.sessions.insert(
+            id,
+            Mirror {
+                uuid: uuid.into(),
+                session,
+            },
+        );
         Ok(result)
     }
 
@@ -216,26 +228,34 @@ impl Declared {
     pub fn forget_session(&mut self, id: u16) -> bool {
         match self.sessions.remove(&id) {
             Some(old) => {
-                self.bytes = self.bytes.saturating_sub(Self::uuid_len(&old));
+                self.bytes = self.bytes.saturating_sub(old.uuid.len());
                 true
             }
             None => false,
         }
     }
 
-    /// Session `id`: `None` when not declared, `Some(None)` when its
-    /// declaration was refused.
-    pub fn session(&self, id: u16) -> Option<Option<&Arc<Session>>> {
-        self.sessions.get(&id).map(|g| g.as_ref().map(ConnectionGuard::session))
+    /// Whether session `id` is declared.
+    pub fn has_session(&self, id: u16) -> bool {
+        self.sessions.contains_key(&id)
     }
 
     /// The session of a call naming session `id` (0: the link's default,
-    /// made at first need).
+    /// made at first need), marked used. A declared session that was
+    /// evicted, expired or closed since is found or made again with its uuid.
     pub fn session_for(&mut self, registry: &Registry, id: u16) -> Result<Arc<Session>, Unusable> {
         if id == 0 {
             return self.anonymous(registry).map_err(Unusable::Store);
         }
-        self.session(id).flatten().cloned().ok_or(Unusable::Unknown)
+        let m = self.sessions.get_mut(&id).ok_or(Unusable::Unknown)?;
+        if let Some(s) = m.session.upgrade() {
+            if s.touch_live() {
+                return Ok(s);
+            }
+        }
+        let (s, _created) = registry.sessions().get_or_create(&m.uuid).map_err(Unusable::Store)?;
+        m.session = Arc::downgrade(&s);
+        Ok(s)
     }
 
     /// The link's default session, made at first need.
@@ -362,11 +382,71 @@ mod tests {
         assert!(d.forget_token(1) && !d.forget_token(1));
         assert!(d.declare_token(2, &"t".repeat(20), false).is_ok());
         assert_eq!(
-            d.session(1).flatten().map(|s| s.uuid().to_owned()).as_deref(),
+            d.session_for(&registry, 1).map(|s| s.uuid().to_owned()).ok().as_deref(),
             Some("uuid-number-one")
         );
-        assert!(d.session(2).is_none());
+        assert!(!d.has_session(2));
+        assert!(matches!(d.session_for(&registry, 2), Err(Unusable::Unknown)));
         d.clear();
         assert_eq!(d.count(), 0);
+    }
+
+    fn store_of(max: usize) -> Arc<Registry> {
+        Registry::new(RegistryConfig {
+            sessions: afb_core::SessionConfig {
+                max,
+                ..afb_core::SessionConfig::default()
+            },
+            ..RegistryConfig::default()
+        })
+    }
+
+    #[test]
+    fn declared_sessions_do_not_pin_the_store() {
+        // Regression: a front declaring more sessions than the back's store
+        // holds filled it with sessions nothing could evict, and every new
+        // client of the back was refused from then on.
+        let registry = store_of(2);
+        let mut d = Declared::new(4096);
+        for (id, uuid) in [(1, "front-a"), (2, "front-b"), (3, "front-c")] {
+            assert!(d.declare_session(&registry, id, uuid, false).unwrap().is_ok(), "{uuid}");
+        }
+        assert_eq!(registry.sessions().len(), 2, "the oldest idle one was evicted");
+        let direct = registry.sessions().create().expect("room for a direct client");
+        assert_eq!(registry.sessions().len(), 2);
+        // A call naming an evicted session gets the session of its uuid again.
+        let a = d.session_for(&registry, 1).expect("made again");
+        assert_eq!(a.uuid(), "front-a");
+        assert!(registry.sessions().get("front-a").is_some());
+        drop((a, direct));
+    }
+
+    #[test]
+    fn a_declared_session_is_the_same_while_it_lives_and_made_again_once_closed() {
+        let registry = store_of(8);
+        let mut d = Declared::new(4096);
+        d.declare_session(&registry, 7, "mirror", false).unwrap().unwrap();
+        let first = d.session_for(&registry, 7).unwrap();
+        assert!(Arc::ptr_eq(&first, &d.session_for(&registry, 7).unwrap()));
+        assert_eq!(first.connections(), 0, "the table holds no connection on it");
+        registry.sessions().remove("mirror");
+        assert!(first.is_closed());
+        let second = d.session_for(&registry, 7).unwrap();
+        assert!(!Arc::ptr_eq(&first, &second) && !second.is_closed());
+        assert_eq!(second.uuid(), "mirror");
+    }
+
+    #[test]
+    fn a_declaration_the_full_store_refused_is_tried_again_at_each_call() {
+        let registry = store_of(1);
+        let busy = registry.sessions().create().unwrap();
+        let _in_use = busy.connect();
+        let mut d = Declared::new(4096);
+        assert!(d.declare_session(&registry, 1, "later", false).unwrap().is_err());
+        assert!(d.has_session(1));
+        assert!(matches!(d.session_for(&registry, 1), Err(Unusable::Store(_))));
+        drop(_in_use);
+        drop(busy);
+        assert_eq!(d.session_for(&registry, 1).unwrap().uuid(), "later");
     }
 }

@@ -399,9 +399,11 @@ impl Link {
                 match st.declared().declare_session(&registry, id, text, false) {
                     Err(DeclareError::Duplicate) => return Err(format!("session {id} declared twice")),
                     Err(DeclareError::TooMuch) => return Err("too many sessions and tokens declared".into()),
-                    Ok(Err(e)) => {
-                        tracing::warn!(link = %self.label, id, "session declared by the peer refused: {e}")
-                    }
+                    Ok(Err(e)) => tracing::warn!(
+                        link = %self.label,
+                        id,
+                        "session declared by the peer not made yet ({e}): each call naming it tries again"
+                    ),
                     Ok(Ok(())) => {}
                 }
             }

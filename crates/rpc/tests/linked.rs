@@ -111,6 +111,34 @@ async fn sessions_loa_and_tokens_reach_the_back() {
     assert_eq!(&*a.call("hello", "checktok", &()).await.status, "invalid-token");
 }
 
+/// Regression: the back pinned every session the front declared, so a
+/// front with more live sessions than the back's `--session-max` wedged it
+/// (`unknown session id` for the front's new clients, 503 for its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_front_with_more_sessions_than_the_back_holds_does_not_wedge_it() {
+    let dir = TempDir::new("rpc-wedge");
+    let spec = unix_spec(&dir, "hello");
+    let small = afb_core::RegistryConfig {
+        sessions: afb_core::SessionConfig {
+            max: 4,
+            ..afb_core::SessionConfig::default()
+        },
+        ..afb_core::RegistryConfig::default()
+    };
+    let back = Back::start_with(&spec, small, RpcOptions::default()).await;
+    let f = front(&spec).await;
+    let clients: Vec<_> = (0..12).map(|_| f.client()).collect();
+    for c in &clients {
+        let r = c.call("hello", "info", &()).await;
+        assert_eq!(data(&r)["uuid"], json!(c.session_uuid()), "{r:?}");
+    }
+    let sessions = back.binder.registry().sessions();
+    assert!(sessions.len() <= 4, "{} sessions on the back", sessions.len());
+    drop(sessions.create().expect("room for a client of the back itself"));
+    let r = clients[0].call("hello", "info", &()).await;
+    assert_eq!(data(&r)["uuid"], json!(clients[0].session_uuid()), "made again: {r:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_and_broadcasts_across_the_link() {
     let (_dir, back, f) = linked("rpc-events", "hello").await;

@@ -124,7 +124,7 @@ impl ServerLink {
             return Err(format!("session uuid of {} bytes (1..={MAX_SESSION_UUID})", uuid.len()));
         }
         let mut st = lock(&self.st);
-        let replaced = st.declared.session(id).is_some();
+        let replaced = st.declared.has_session(id);
         match st.declared.declare_session(&self.registry, id, uuid, true) {
             Err(DeclareError::TooMuch) => return Err("too many sessions and tokens declared".into()),
             Err(DeclareError::Duplicate) => {}
@@ -133,8 +133,7 @@ impl ServerLink {
             }
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                st.declared.forget_session(id);
-                tracing::warn!(api = %self.api, peer = %self.peer.label, id, "session declared by a linked binder refused: {e}");
+                tracing::warn!(api = %self.api, peer = %self.peer.label, id, "session declared by a linked binder not made yet ({e}): each call naming it tries again");
             }
         }
         Ok(())

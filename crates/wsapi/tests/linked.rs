@@ -304,32 +304,43 @@ async fn serve_and_import_errors() {
     assert!(e.to_string().contains("already"), "{e}");
 }
 
+/// Regression: the back pinned every session a front declared (until the
+/// front forgot it), so a front with more live sessions than the back's
+/// `--session-max` filled the back's store with sessions nothing could
+/// evict; from then on the back refused the front's new clients
+/// (`unknown-session`) and its own (503).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forgotten_sessions_are_released_on_the_back() {
-    let dir = TempDir::new("forget");
-    let back = Back::start(&unix_uri(&dir, "hello")).await;
-    let front = front_with(
-        &unix_uri(&dir, "hello"),
-        RegistryConfig::default(),
-        WsapiOptions {
-            call_timeout: Some(Duration::from_millis(200)),
-            ..opts()
+async fn a_front_with_more_sessions_than_the_back_holds_does_not_wedge_it() {
+    let dir = TempDir::new("wedge");
+    let small = RegistryConfig {
+        sessions: SessionConfig {
+            max: 4,
+            ..SessionConfig::default()
         },
-    )
-    .await;
-    let c = front.client();
-    assert!(c.call("hello", "ping", &()).await.is_success());
-    let uuid = c.session_uuid();
-    let on_back = back.registry().sessions().get(&uuid).expect("declared session");
-    assert_eq!(on_back.connections(), 1, "held while declared");
-    front.registry().sessions().remove(&uuid);
-    for _ in 0..100 {
-        if on_back.connections() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        ..RegistryConfig::default()
+    };
+    let back = Back::start_with(&unix_uri(&dir, "hello"), small, opts()).await;
+    let front = front(&unix_uri(&dir, "hello")).await;
+    let clients: Vec<_> = (0..12).map(|_| front.client()).collect();
+    for c in &clients {
+        let r = c.call("hello", "info", &()).await;
+        assert!(r.is_success(), "{r:?}");
+        assert_eq!(data(&r)["uuid"], json!(c.session_uuid()), "same uuid on the back");
     }
-    assert_eq!(on_back.connections(), 0, "released after `s`");
+    let sessions = back.registry().sessions();
+    assert!(sessions.len() <= 4, "{} sessions on the back", sessions.len());
+    let last = sessions
+        .get(&clients[11].session_uuid())
+        .expect("the last one is there");
+    assert_eq!(last.connections(), 0, "a declared session is not held by the link");
+    drop(last);
+    let direct = sessions.create().expect("room for a client of the back itself");
+    drop(direct);
+    // The first client's session was evicted on the back: its next call
+    // gets a session of the same uuid there again.
+    let r = clients[0].call("hello", "info", &()).await;
+    assert!(r.is_success(), "{r:?}");
+    assert_eq!(data(&r)["uuid"], json!(clients[0].session_uuid()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
