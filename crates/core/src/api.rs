@@ -139,6 +139,9 @@ pub struct ApiEntry {
     pub(crate) provides_classes: Vec<String>,
     pub(crate) requires_classes: Vec<String>,
     pub(crate) state: AtomicU8,
+    /// Woken when the state leaves `Starting` (for a caller that found
+    /// another one running the init).
+    pub(crate) start_done: tokio::sync::Notify,
     pub(crate) level: AtomicLevel,
     pub(crate) own_session: OnceLock<Arc<Session>>,
     pub(crate) registry: Weak<Registry>,
@@ -180,7 +183,37 @@ impl ApiEntry {
     }
 
     pub(crate) fn set_state(&self, s: ApiState) {
-        self.state.store(s as u8, Ordering::Release)
+        self.state.store(s as u8, Ordering::Release);
+        if matches!(s, ApiState::Ready | ApiState::Failed) {
+            self.start_done.notify_waiters();
+        }
+    }
+
+    /// Moves the state from `Declared` to `Starting`: whoever does runs the
+    /// init. Otherwise, the state found.
+    pub(crate) fn begin_start(&self) -> Result<(), ApiState> {
+        self.state
+            .compare_exchange(
+                ApiState::Declared as u8,
+                ApiState::Starting as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map(drop)
+            .map_err(ApiState::from_u8)
+    }
+
+    /// Waits until the state is no longer `Starting`; returns it.
+    pub(crate) async fn started(&self) -> ApiState {
+        loop {
+            let done = self.start_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            match self.state() {
+                ApiState::Starting => done.await,
+                s => return s,
+            }
+        }
     }
 
     /// The implementation.

@@ -260,6 +260,12 @@ impl Registry {
     /// started, the API is served at once without running its `init`; use
     /// [`Registry::add_and_start`] to run it.
     pub fn add_api(&self, decl: ApiDecl) -> Result<Arc<ApiEntry>, RegisterError> {
+        self.register(decl, true)
+    }
+
+    /// Registers an API; it is served at once when `serve_if_started` and
+    /// the registry is started, else it stays declared.
+    fn register(&self, decl: ApiDecl, serve_if_started: bool) -> Result<Arc<ApiEntry>, RegisterError> {
         validate_api_name(&decl.name).map_err(RegisterError::Name)?;
         for a in &decl.aliases {
             validate_api_name(a).map_err(RegisterError::Name)?;
@@ -275,6 +281,7 @@ impl Registry {
             provides_classes: decl.provides_classes,
             requires_classes: decl.requires_classes,
             state: std::sync::atomic::AtomicU8::new(ApiState::Declared as u8),
+            start_done: tokio::sync::Notify::new(),
             level: AtomicLevel::new(self.level.get()),
             own_session: std::sync::OnceLock::new(),
             registry: self.me.clone(),
@@ -293,7 +300,7 @@ impl Registry {
             }
         }
         write(&self.order).push(entry.clone());
-        if self.started.load(Ordering::Acquire) {
+        if serve_if_started && self.started.load(Ordering::Acquire) {
             entry.set_state(ApiState::Ready);
         }
         Ok(entry)
@@ -302,13 +309,19 @@ impl Registry {
     /// Registers an API and runs its `init` (for APIs added after start).
     pub async fn add_and_start(&self, decl: ApiDecl) -> Result<Arc<ApiEntry>, StartError> {
         let name = decl.name.clone();
-        let entry = self.add_api(decl).map_err(|e| StartError {
+        let entry = self.register(decl, false).map_err(|e| StartError {
             api: name,
             reason: e.to_string(),
         })?;
-        entry.set_state(ApiState::Declared);
         self.start_one(&entry, &mut Vec::new()).await?;
-        Ok(entry)
+        // A `start` running meanwhile may have taken the init first.
+        match entry.started().await {
+            ApiState::Failed => Err(StartError {
+                api: entry.name().to_owned(),
+                reason: "its init failed".into(),
+            }),
+            _ => Ok(entry),
+        }
     }
 
     /// Adds another name for an existing API.
@@ -443,16 +456,20 @@ impl Registry {
                 api: e.name().to_owned(),
                 reason,
             };
-            match e.state() {
-                ApiState::Ready => return Ok(()),
-                ApiState::Failed => return Err(err("its init failed earlier".into())),
-                ApiState::Starting => {
+            // Only the caller that moves it out of `Declared` runs the init.
+            match e.begin_start() {
+                Ok(()) => {}
+                Err(ApiState::Ready) => return Ok(()),
+                Err(ApiState::Failed) => return Err(err("its init failed earlier".into())),
+                // Started by another top-level caller at the same time
+                // (`start` and `add_and_start` from another task): that
+                // one runs the init and reports how it went.
+                Err(_) if stack.is_empty() => return Ok(()),
+                Err(_) => {
                     stack.push(e.name().to_owned());
                     return Err(err(format!("circular requirement: {}", stack.join(" -> "))));
                 }
-                ApiState::Declared => {}
             }
-            e.set_state(ApiState::Starting);
             stack.push(e.name().to_owned());
             for req in &e.requires {
                 let dep = self

@@ -905,3 +905,119 @@ async fn an_api_declared_while_the_registry_starts_is_started() {
     let late = reg.get_api("late").expect("declared during start");
     assert_eq!(late.state(), afb_core::ApiState::Ready);
 }
+
+/// An API whose init waits for `go`.
+struct SlowInit {
+    go: Arc<tokio::sync::Notify>,
+    inits: Arc<AtomicUsize>,
+}
+
+impl afb_core::ApiImpl for SlowInit {
+    fn process(&self, req: Request) -> afb_core::BoxFuture<()> {
+        req.success(None, None);
+        Box::pin(async {})
+    }
+    fn start(&self, _api: afb_core::ApiRef) -> afb_core::BoxFuture<Result<(), String>> {
+        let (go, inits) = (self.go.clone(), self.inits.clone());
+        Box::pin(async move {
+            inits.fetch_add(1, Ordering::SeqCst);
+            go.notified().await;
+            Ok(())
+        })
+    }
+}
+
+/// `add_and_start` from another task while `start` runs: `start` succeeds,
+/// the API has one init and is not served before that init ends.
+#[tokio::test]
+async fn add_and_start_from_another_task_during_start_is_not_a_cycle() {
+    struct SpawnsSlow {
+        go: Arc<tokio::sync::Notify>,
+        inits: Arc<AtomicUsize>,
+        task: Mutex<Option<tokio::task::JoinHandle<Result<(), String>>>>,
+    }
+    impl afb_core::ApiImpl for SpawnsSlow {
+        fn process(&self, req: Request) -> afb_core::BoxFuture<()> {
+            req.success(None, None);
+            Box::pin(async {})
+        }
+        fn start(&self, api: afb_core::ApiRef) -> afb_core::BoxFuture<Result<(), String>> {
+            let Some(reg) = api.registry() else {
+                return Box::pin(async { Err("no registry".to_owned()) });
+            };
+            let slow = SlowInit {
+                go: self.go.clone(),
+                inits: self.inits.clone(),
+            };
+            let task = tokio::spawn({
+                let reg = reg.clone();
+                async move {
+                    reg.add_and_start(ApiDecl::new("slow", Arc::new(slow)))
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                }
+            });
+            *self.task.lock().unwrap() = Some(task);
+            Box::pin(async move {
+                // Return once the other task is inside slow's init.
+                while reg.get_api("slow").map(|e| e.state()) != Some(afb_core::ApiState::Starting) {
+                    tokio::task::yield_now().await;
+                }
+                Ok(())
+            })
+        }
+    }
+    let go = Arc::new(tokio::sync::Notify::new());
+    let inits = Arc::new(AtomicUsize::new(0));
+    let spawner = Arc::new(SpawnsSlow {
+        go: go.clone(),
+        inits: inits.clone(),
+        task: Mutex::new(None),
+    });
+    let reg = Registry::new(config());
+    reg.add_api(ApiDecl::new("first", spawner.clone())).unwrap();
+    reg.start().await.expect("no false cycle");
+    let slow = reg.get_api("slow").expect("declared");
+    assert_eq!(
+        slow.state(),
+        afb_core::ApiState::Starting,
+        "not served before its init ends"
+    );
+    let r = call(&reg, &client(&reg), "slow", "any", "null").await;
+    assert!(!r.is_success(), "{r:?}");
+    go.notify_one();
+    let task = spawner.task.lock().unwrap().take().expect("spawned");
+    task.await.unwrap().expect("add_and_start succeeds");
+    assert_eq!(slow.state(), afb_core::ApiState::Ready);
+    assert_eq!(inits.load(Ordering::SeqCst), 1, "one init");
+}
+
+/// Regression: a `start` finding an API whose init another caller runs
+/// (`add_and_start` from another task) reported a false "circular
+/// requirement"; it now leaves that init to its owner (one init).
+#[tokio::test]
+async fn start_leaves_an_init_running_elsewhere_to_its_owner() {
+    let go = Arc::new(tokio::sync::Notify::new());
+    let inits = Arc::new(AtomicUsize::new(0));
+    let reg = Registry::new(config());
+    reg.start().await.unwrap();
+    let slow = Arc::new(SlowInit {
+        go: go.clone(),
+        inits: inits.clone(),
+    });
+    let adding = tokio::spawn({
+        let reg = reg.clone();
+        async move { reg.add_and_start(ApiDecl::new("slow", slow)).await.map(drop) }
+    });
+    while inits.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // A second top-level start finds it starting and leaves it to its owner.
+    reg.start().await.expect("no false cycle");
+    assert!(!adding.is_finished());
+    go.notify_one();
+    adding.await.unwrap().expect("started");
+    assert_eq!(reg.get_api("slow").unwrap().state(), afb_core::ApiState::Ready);
+    assert_eq!(inits.load(Ordering::SeqCst), 1);
+}
