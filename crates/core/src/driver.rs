@@ -23,7 +23,6 @@ use crate::api::{ApiEntry, BoxFuture};
 use crate::reply::Reply;
 use crate::request::{ReplySink, Request, Shared};
 use crate::status;
-use crate::watch::ClientCancel;
 
 use crate::registry::{Call, Registry};
 
@@ -41,16 +40,17 @@ pub(crate) fn run(
     sink: Box<dyn ReplySink>,
     deadline: Option<Instant>,
 ) {
-    let cancel = call.client.cancel.clone();
     let verb = call.verb;
     let shared = Shared::new(registry, entry.clone(), verb, call.args, call.client, call.chain, sink);
     let req = Request::from_shared(shared.clone());
-    let imp = entry.imp.clone();
+    // The common case below borrows what the slower ones clone: each clone
+    // of an `Arc` is a locked instruction per request.
     let fut: BoxFuture<()> = if let Some(rule) = shared.registry.access().verb_rule(entry.name(), verb) {
         // The integrator's rule (`--auth`) holds before the API sees the
         // request.
         let check = crate::access::check_rule(&req, &rule);
         let e = entry.clone();
+        let imp = entry.imp.clone();
         Box::pin(async move {
             match check.await {
                 Ok(()) if e.noconcurrency => {
@@ -65,12 +65,13 @@ pub(crate) fn run(
         })
     } else if entry.noconcurrency {
         let e = entry.clone();
+        let imp = entry.imp.clone();
         Box::pin(async move {
             let _one_at_a_time = e.nc_lock.lock().await;
             imp.process(req).await
         })
     } else {
-        match catch_unwind(AssertUnwindSafe(|| imp.process(req))) {
+        match catch_unwind(AssertUnwindSafe(|| entry.imp.process(req))) {
             Ok(f) => f,
             Err(p) => {
                 shared.finish(Reply::error(status::INTERNAL_ERROR, Some("the verb panicked".into())));
@@ -79,7 +80,7 @@ pub(crate) fn run(
             }
         }
     };
-    drive(shared, fut, deadline, cancel);
+    drive(shared, fut, deadline);
 }
 
 /// Text of a panic payload.
@@ -122,14 +123,14 @@ fn on_panic(shared: &Shared, p: Box<dyn Any + Send>) {
 /// Whenever the driver answers in the verb's place (panic, timeout, client
 /// gone), it replies *before* dropping the verb's future, so that the
 /// request dropped with the future finds the reply given.
-fn drive(shared: Arc<Shared>, mut fut: BoxFuture<()>, deadline: Option<Instant>, cancel: Option<ClientCancel>) {
+fn drive(shared: Arc<Shared>, mut fut: BoxFuture<()>, deadline: Option<Instant>) {
     let mut cx = Context::from_waker(Waker::noop());
     match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
         Ok(Poll::Ready(())) => {
             drop(fut);
             if !shared.is_done() {
                 // Replied later: the client's watcher keeps it (no task per request).
-                match cancel {
+                match &shared.client.cancel {
                     Some(c) => c.watch(&shared, deadline),
                     None => {
                         tokio::spawn(async move { wait_reply(&shared, deadline, None).await });
@@ -138,7 +139,7 @@ fn drive(shared: Arc<Shared>, mut fut: BoxFuture<()>, deadline: Option<Instant>,
             }
         }
         Ok(Poll::Pending) => {
-            let cancel = cancel.map(|c| c.token().clone());
+            let cancel = shared.client.cancel.as_ref().map(|c| c.token().clone());
             tokio::spawn(async move {
                 let mut guarded = AssertUnwindSafeFuture(fut);
                 let outcome = tokio::select! {

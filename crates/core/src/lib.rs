@@ -14,6 +14,7 @@ pub mod access;
 pub mod api;
 pub mod args;
 pub mod auth;
+pub mod clock;
 mod driver;
 pub mod event;
 pub mod events;

@@ -13,7 +13,6 @@ use std::time::Duration;
 use hashbrown::HashMap;
 use serde_json::{Map, Value};
 use tokio::sync::{oneshot, watch};
-use tokio::time::Instant;
 
 use crate::api::{ApiDecl, ApiEntry, ApiRef, ApiState};
 use crate::args::Args;
@@ -582,7 +581,7 @@ impl Registry {
             self.inflight.fetch_sub(1, Ordering::AcqRel);
             return refuse(sink, status::NOT_AVAILABLE, "the binder is shutting down".into());
         };
-        let deadline = self.config.api_timeout.map(|t| Instant::now() + t);
+        let deadline = self.config.api_timeout.map(|t| crate::clock::now() + t);
         driver::run(me, entry, call, sink, deadline);
     }
 

@@ -160,7 +160,9 @@ impl Session {
         if self.is_closed() {
             return false;
         }
-        let now = self.now_ms();
+        // The time of the batch of messages this call came with.
+        let at = crate::clock::now();
+        let now = u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
         if self.expired_at(now) {
             return false;
         }

@@ -126,7 +126,7 @@ impl<D> Caller<D> {
 
     /// Records that call `id` was sent and waits for `waiting`.
     pub fn insert(&mut self, id: u16, waiting: Waiting<D>) {
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let deadline = self.timeout.map(|t| afb_core::clock::now() + t);
         self.calls.insert(id, Pending { waiting, deadline });
     }
 

@@ -139,7 +139,10 @@ where
             Step::Read(Ok(0)) => break End::Eof,
             Step::Read(Err(e)) => break End::Io(e),
             Step::Read(Ok(n)) => {
-                if let Err(end) = driver.input(rbuf.get(..n).unwrap_or_default(), out) {
+                // What one read gave arrived together: one clock reading
+                // serves its calls' deadlines and sessions.
+                let input = rbuf.get(..n).unwrap_or_default();
+                if let Err(end) = afb_core::clock::batch(|| driver.input(input, out)) {
                     break end;
                 }
                 if n == rbuf.len() && rbuf.len() < READ_MAX {

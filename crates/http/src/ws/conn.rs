@@ -561,26 +561,29 @@ where
             biased;
             () = &mut stopped => break stop_end(),
             item = ws.next() => {
-                if let Some(end) = ctx.on_item(item, &mut batch) {
-                    break end;
-                }
                 // Handle what else has already arrived (no waiting), then
-                // write the replies produced meanwhile with one flush.
-                let mut more = 0;
-                let end = loop {
-                    if more == READ_BATCH || rx.len() + batch.len() >= threshold {
-                        break None;
+                // write the replies produced meanwhile with one flush. The
+                // messages of one pass share one clock reading.
+                let end = afb_core::clock::batch(|| {
+                    if let Some(end) = ctx.on_item(item, &mut batch) {
+                        return Some(end);
                     }
-                    match ws.next().now_or_never() {
-                        Some(item) => {
-                            if let Some(end) = ctx.on_item(item, &mut batch) {
-                                break Some(end);
-                            }
-                            more += 1;
+                    let mut more = 0;
+                    loop {
+                        if more == READ_BATCH || rx.len() + batch.len() >= threshold {
+                            break None;
                         }
-                        None => break None,
+                        match ws.next().now_or_never() {
+                            Some(item) => {
+                                if let Some(end) = ctx.on_item(item, &mut batch) {
+                                    break Some(end);
+                                }
+                                more += 1;
+                            }
+                            None => break None,
+                        }
                     }
-                };
+                });
                 if let Some(end) = end {
                     break end;
                 }
