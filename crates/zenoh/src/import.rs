@@ -11,6 +11,7 @@ use afb_core::{status, ApiDecl, ApiImpl, BoxFuture, Event, Registry, Reply, Requ
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use zenoh::key_expr::KeyExpr;
 use zenoh::query::{ConsolidationMode, QueryTarget};
 use zenoh::sample::SampleKind;
 use zenoh::Wait;
@@ -35,11 +36,45 @@ pub(crate) struct Replica {
     inflight: Arc<Inflight>,
 }
 
-/// The calls in flight on one replica.
+/// The calls in flight on one replica, and the call keys declared for it.
 #[derive(Default)]
 struct Inflight {
     next: std::sync::atomic::AtomicU64,
     calls: Mutex<HashMap<u64, Arc<Pending>>>,
+    /// Verb -> its call key, declared to Zenoh (which then keeps the key's
+    /// query route instead of parsing and matching the text at each call).
+    keys: Mutex<HashMap<Box<str>, KeyExpr<'static>>>,
+}
+
+/// Verbs per replica whose call key is declared; the calls of others use the
+/// key's text (the verbs come from clients: the table stays bounded).
+const MAX_DECLARED_VERBS: usize = 128;
+
+impl Inflight {
+    /// The call key of `verb` of `api` on replica `bid`.
+    fn key(&self, shared: &Shared, api: &str, bid: &str, verb: &str) -> zenoh::Result<KeyExpr<'static>> {
+        let mut keys = lock(&self.keys);
+        if let Some(k) = keys.get(verb) {
+            return Ok(k.clone());
+        }
+        let text = shared.keys.call(api, bid, verb);
+        if keys.len() >= MAX_DECLARED_VERBS {
+            return KeyExpr::try_from(text);
+        }
+        let k = shared.session.declare_keyexpr(text).wait()?;
+        keys.insert(verb.into(), k.clone());
+        Ok(k)
+    }
+
+    /// Undeclares the keys of a replica that left.
+    fn undeclare(&self, session: &zenoh::Session) {
+        let keys: Vec<_> = lock(&self.keys).drain().map(|(_, k)| k).collect();
+        for k in keys {
+            if let Err(e) = session.undeclare(k).wait() {
+                tracing::debug!("undeclaring a call key: {e}");
+            }
+        }
+    }
 }
 
 /// A call sent, until its reply, its query's end, or its replica's.
@@ -116,7 +151,7 @@ impl Replicas {
         self.changed.notify_waiters();
     }
 
-    fn disappeared(&self, api: &str, bid: &str) {
+    fn disappeared(&self, api: &str, bid: &str, session: &zenoh::Session) {
         let mut gone = Vec::new();
         let mut apis = lock(&self.apis);
         if let Some(r) = apis.get_mut(&api.to_ascii_lowercase()) {
@@ -133,6 +168,7 @@ impl Replicas {
         drop(apis);
         // Cancelled first: a call registering after this drain sees it.
         for x in gone {
+            x.inflight.undeclare(session);
             let calls: Vec<_> = lock(&x.inflight.calls).drain().map(|(_, p)| p).collect();
             for p in calls {
                 if let Some(req) = p.take() {
@@ -241,7 +277,7 @@ pub(crate) async fn watch(shared: &Arc<Shared>, stop: CancellationToken) -> zeno
                 }
                 SampleKind::Delete => {
                     tracing::info!(api = %api, binder = %bid, "API replica disappeared from Zenoh");
-                    shared.replicas.disappeared(&api, &bid);
+                    shared.replicas.disappeared(&api, &bid, &shared.session);
                 }
             }
         }
@@ -313,7 +349,13 @@ async fn call(shared: Arc<Shared>, api: Arc<str>, req: Request) {
         creds: req.client().creds.as_deref().map(afb_link::export_creds),
     };
     let att = serde_json::to_vec(&att).unwrap_or_default();
-    let key = shared.keys.call(&api, &replica.bid, req.verb());
+    let key = match replica.inflight.key(&shared, &api, &replica.bid, req.verb()) {
+        Ok(k) => k,
+        Err(e) => {
+            req.fail(status::NOT_AVAILABLE, Some(format!("the call cannot be sent: {e}")));
+            return;
+        }
+    };
     let timeout = shared.opts.call_timeout.unwrap_or(NO_TIMEOUT);
     let (payload, encoding) = crate::payload_of(Some(req.args().json_text()), req.args().typed());
     // The reply is handled on the Zenoh thread that receives it (a callback,
