@@ -206,14 +206,14 @@ impl Declared {
             return Err(DeclareError::Duplicate);
         }
         let old = self.sessions.get(&id).map_or(0, |m| m.uuid.len());
-        if (self.bytes - old) + uuid.len() > self.max_bytes {
+        if self.bytes.saturating_sub(old) + uuid.len() > self.max_bytes {
             return Err(DeclareError::TooMuch);
         }
         let (session, result) = match registry.sessions().get_or_create(uuid) {
             Ok((s, _created)) => (Arc::downgrade(&s), Ok(())),
             Err(e) => (Weak::new(), Err(e)),
         };
-        self.bytes = self.bytes - old + uuid.len();
+        self.bytes = self.bytes.saturating_sub(old) + uuid.len();
         self.sessions.insert(
             id,
             Mirror {
