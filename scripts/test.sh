@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # No test may pass by being skipped: a missing tool fails the test (afb_testkit::skip_or_fail).
 export CI="${CI:-true}"
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step prints the seconds elapsed since the start (to see where the time goes).
+started=$SECONDS
+step() { printf '\n=== %s (at %d s)\n' "$*" "$((SECONDS - started))"; }
 
 step "dependencies"
 scripts/install-deps.sh
@@ -45,4 +47,4 @@ step "fuzz (short runs)"
 scripts/fuzz.sh short
 
 echo
-echo "all checks passed"
+echo "all checks passed in $((SECONDS - started)) s"
