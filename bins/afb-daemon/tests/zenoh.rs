@@ -235,6 +235,15 @@ fn three_daemons_calls_sessions_events_broadcasts() {
     );
     let r = c.call("hello/nosuchverb", json!(null));
     assert_eq!(r.status(), "unknown-verb");
+    // More verbs than a replica declares call keys for (128): the others
+    // use the key's text, and the declared ones still serve.
+    for i in 0..140 {
+        assert_eq!(
+            c.call(&format!("hello/noverb{i}"), json!(null)).status(),
+            "unknown-verb"
+        );
+    }
+    assert_eq!(c.call("hello/ping", json!(null)).status(), "success");
     // The session is the same on the back: same uuid, LOA kept.
     let r = c.call("hello/info", json!(null));
     assert_eq!(r.body["response"]["uuid"].as_str(), c.uuid.as_deref());

@@ -144,7 +144,12 @@ impl Session {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(Instant::now().saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+        self.ms_at(Instant::now())
+    }
+
+    /// Milliseconds from the store's epoch to `at`.
+    fn ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Marks the session as used now (sliding expiry).
@@ -161,8 +166,7 @@ impl Session {
             return false;
         }
         // The time of the batch of messages this call came with.
-        let at = crate::clock::now();
-        let now = u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
+        let now = self.ms_at(crate::clock::now());
         if self.expired_at(now) {
             return false;
         }
