@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 mode="${1:-short}"
 targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^afb-fuzz$')
+# One build of every target first: one cargo invocation compiles the shared
+# dependencies once and keeps both CPUs busy (each `cargo fuzz run` below then
+# finds its target built).
+RUSTC_BOOTSTRAP=1 cargo fuzz build
 for t in $targets; do
     mkdir -p "corpus/$t"
     if [ "$mode" = long ]; then

@@ -13,6 +13,15 @@ shift || true
 profile="${PROFILE:-debug}"
 flag=""
 [ "$profile" = release ] && flag="--release"
-cargo build $flag --locked --quiet -p afb-daemon -p afb-bench
+# Alone, only the two binaries are built. Right after `cargo test --workspace`
+# (scripts/test.sh sets SOAK_AFTER_TESTS=1), the same set of targets is asked
+# for: the binaries the tests built are then up to date, where building two
+# packages alone would unify features differently and compile most of the
+# workspace again (~100 s on the CI machine).
+if [ -n "${SOAK_AFTER_TESTS:-}" ]; then
+    cargo build $flag --locked --quiet --workspace --all-targets
+else
+    cargo build $flag --locked --quiet -p afb-daemon -p afb-bench
+fi
 bin="${CARGO_TARGET_DIR:-target}/$profile"
 exec "$bin/afb-bench" soak --daemon "$bin/afb-daemon" --duration "$secs" "$@"

@@ -37,7 +37,7 @@ step "instruction counts (scripts/callgrind.sh, fails above +10 % of the baselin
 scripts/callgrind.sh
 
 step "soak (60 s: memory and file descriptors back to baseline)"
-scripts/soak.sh 60
+SOAK_AFTER_TESTS=1 scripts/soak.sh 60
 
 # After the soak: this rebuilds target/debug/afb-daemon with the feature.
 step "cargo test --features http2 (an h2c request with prior knowledge)"
