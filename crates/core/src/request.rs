@@ -246,6 +246,9 @@ pub(crate) struct Shared {
     pub(crate) chain: Option<Arc<Chain>>,
     pub(crate) reply: ReplyState,
     renewed: Mutex<Option<Arc<str>>>,
+    /// Set once `renewed` holds a token: the reply does not lock `renewed`
+    /// when no verb renewed the token (the common case).
+    has_renewed: AtomicBool,
     close_after: AtomicBool,
     extension: Mutex<Option<Box<dyn Any + Send>>>,
     /// When observed: when it began and the observer's state.
@@ -276,6 +279,7 @@ impl Shared {
                 notify: Notify::new(),
             },
             renewed: Mutex::new(None),
+            has_renewed: AtomicBool::new(false),
             close_after: AtomicBool::new(false),
             extension: Mutex::new(None),
             observed: None,
@@ -318,8 +322,10 @@ impl Shared {
         if self.reply.done.swap(true, Ordering::AcqRel) {
             return Err(reply);
         }
-        if let Some(t) = lock(&self.renewed).take() {
-            reply.token = Some(t);
+        if self.has_renewed.load(Ordering::Acquire) {
+            if let Some(t) = lock(&self.renewed).take() {
+                reply.token = Some(t);
+            }
         }
         // The session's state for the API ends before the client can see
         // the reply (and send its next request).
@@ -528,6 +534,7 @@ impl ReqHandle {
         }
         if auth.renew {
             *lock(&s.renewed) = Some(session.renew_token());
+            s.has_renewed.store(true, Ordering::Release);
         }
         if auth.close {
             s.close_after.store(true, Ordering::Release);

@@ -62,7 +62,17 @@ fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 }
 
 fn pending(w: &Weak<Shared>) -> Option<Arc<Shared>> {
+    if gone(w) {
+        return None;
+    }
     w.upgrade().filter(|s| !s.is_done())
+}
+
+/// Whether the request of `w` is gone: answered and dropped, the usual state
+/// of an entry once its reply went out. A plain load, where an upgrade is a
+/// locked compare-and-swap.
+fn gone(w: &Weak<Shared>) -> bool {
+    w.strong_count() == 0
 }
 
 impl ClientCancel {
@@ -80,6 +90,13 @@ impl ClientCancel {
         &self.0.token
     }
 
+    /// How many requests the watcher holds, the answered ones it has not
+    /// dropped yet included (a measure of its memory).
+    pub fn held(&self) -> usize {
+        let inner = lock(&self.0.inner);
+        inner.timed.len() + inner.untimed.len()
+    }
+
     /// Keeps `shared`, whose verb returned without replying, until it is
     /// answered, its `deadline` passes (`timeout`) or the client goes away
     /// (`disconnected`). Must be called within a tokio runtime.
@@ -90,6 +107,12 @@ impl ClientCancel {
             return;
         }
         let mut inner = lock(&w.inner);
+        // Replies mostly come in the order of the calls: the oldest entries
+        // are usually gone by now. Dropping them here keeps the list near
+        // the number of requests waiting, so that the scan below is rare.
+        while inner.timed.front().is_some_and(|(_, s)| gone(s)) {
+            inner.timed.pop_front();
+        }
         let entry = Arc::downgrade(shared);
         match deadline {
             Some(d) => {

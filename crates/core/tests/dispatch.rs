@@ -880,6 +880,36 @@ async fn watcher_of_a_connection_times_out_and_cancels_parked_requests() {
     assert_eq!(reg.inflight(), 0);
 }
 
+/// Replies that come in the order of their calls (the usual case, e.g. a
+/// linked binder answering) leave the watcher holding about the requests
+/// still waiting, not hundreds of answered ones until its next clean-up.
+#[tokio::test(start_paused = true)]
+async fn watcher_drops_answered_requests_as_new_ones_come() {
+    let (reg, parked) = with_park_verb(LocalApi::new()).await;
+    let cancel = afb_core::ClientCancel::new(tokio_util::sync::CancellationToken::new());
+    let c = client(&reg).with_client_cancel(cancel.clone());
+    let mut most = 0;
+    for i in 0..2000 {
+        let (tx, rx) = oneshot::channel();
+        reg.dispatch(
+            Call::external("t", "park", Args::null(), c.clone()),
+            Box::new(move |r: Reply| drop(tx.send(r))),
+        );
+        most = most.max(cancel.held());
+        // Four calls in flight: the oldest is answered as a new one comes.
+        let mut p = parked.lock().unwrap();
+        if p.len() == 4 || i == 1999 {
+            for req in p.drain(..) {
+                assert!(req.success(None, None));
+            }
+        }
+        drop(p);
+        drop(rx);
+    }
+    assert!(most <= 8, "the watcher held up to {most} requests for 4 in flight");
+    assert_eq!(reg.inflight(), 0);
+}
+
 /// An API declared while the registry starts (here by another API's init;
 /// in the daemon, an import discovered on the network meanwhile) is started
 /// too, not left declared and refusing every call.
