@@ -313,8 +313,12 @@ impl<'a> Value<'a> {
 
 /// The text of `bytes` up to the first NUL (all of them when there is none).
 pub(crate) fn text_prefix(bytes: &[u8]) -> Text<'_> {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    Text(bytes.get(..end).unwrap_or(bytes))
+    // `CStr` finds the NUL with the standard library's word-at-a-time
+    // `memchr`, where a `position` loop reads a byte at a time.
+    match std::ffi::CStr::from_bytes_until_nul(bytes) {
+        Ok(text) => Text(text.to_bytes()),
+        Err(_) => Text(bytes),
+    }
 }
 
 impl<'a> From<Scalar> for Value<'a> {
@@ -516,6 +520,29 @@ impl<'a> Iterator for ValuesIter<'a> {
         match &self.0 {
             IterRepr::List(it) => it.size_hint(),
             IterRepr::Wire { remaining, .. } => (0, Some(usize::from(*remaining))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_text_ends_at_its_first_nul() {
+        assert_eq!(text_prefix(b"ping\0"), Text::from("ping"));
+        assert_eq!(text_prefix(b"a\0b\0"), Text::from("a"));
+        assert_eq!(text_prefix(b"\0"), Text::from(""));
+        assert_eq!(text_prefix(b"no nul"), Text::from("no nul"));
+        assert_eq!(text_prefix(b""), Text::from(""));
+    }
+
+    proptest! {
+        #[test]
+        fn the_prefix_is_what_a_byte_by_byte_search_finds(bytes in proptest::collection::vec(prop_oneof![Just(0u8), any::<u8>()], 0..80)) {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            prop_assert_eq!(text_prefix(&bytes).as_bytes(), &bytes[..end]);
         }
     }
 }
