@@ -64,6 +64,38 @@ pub fn accepts(port: u16) -> bool {
     }
 }
 
+/// Whether process `pid` holds a listening TCP socket on `port`: the
+/// inodes of the sockets listening on the port (`/proc/net/tcp`, `tcp6`)
+/// against the process's file descriptors. `None` when `/proc` cannot tell.
+pub fn listens_on(pid: u32, port: u16) -> Option<bool> {
+    let mut sockets = Vec::new();
+    let mut read_any = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        read_any = true;
+        // sl local_address rem_address st ... uid timeout inode
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) = (fields.get(1), fields.get(3), fields.get(9)) else {
+                continue;
+            };
+            let local_port = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+            if *state == "0A" && local_port == Some(port) {
+                sockets.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if !read_any {
+        return None;
+    }
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+    }))
+}
+
 /// Compiles the C test binding `crates/cbinding/tests/c/<src>` against our
 /// headers into `<dir>/<out>.so` (with extra `-D...` `defines`), linking
 /// json-c. Panics with a clear message when `cc` or json-c is missing
@@ -253,7 +285,10 @@ impl Daemon {
                 thread::sleep(Duration::from_millis(50));
                 return Err(format!("exited with {status} before serving\n{}", d.log()));
             }
-            let http_ok = opts.no_port || accepts(port);
+            // Another test's server may hold the port for a moment (two
+            // `free_port` calls can return the same port): the listener
+            // must be this daemon's.
+            let http_ok = opts.no_port || (accepts(port) && d.child_listens(port));
             let path_ok = opts.wait_path.as_ref().is_none_or(|p| p.exists());
             if http_ok && path_ok {
                 return Ok(d);
@@ -301,6 +336,14 @@ impl Daemon {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Whether the daemon itself listens on `port` (true when `/proc`
+    /// cannot tell).
+    fn child_listens(&self, port: u16) -> bool {
+        self.child
+            .as_ref()
+            .is_none_or(|c| listens_on(c.id(), port).unwrap_or(true))
     }
 
     /// Exit status if it has exited.
@@ -410,4 +453,20 @@ fn all_threads_stopped(pid: u32) -> bool {
             .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| rest.starts_with(['T', 't'])))
             .unwrap_or(false)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_is_found_in_its_own_process_only() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(listens_on(std::process::id(), port), Some(true));
+        // pid 1 does not hold our socket.
+        assert_ne!(listens_on(1, port), Some(true));
+        drop(l);
+        assert_eq!(listens_on(std::process::id(), port), Some(false));
+    }
 }
