@@ -111,6 +111,19 @@ impl Args {
         })
     }
 
+    /// The whole argument as an owned JSON value, as [`Args::value`] gives
+    /// it: cloned when it was parsed already, else parsed from the raw text
+    /// for the caller alone (no cached copy to clone and drop beside it).
+    pub fn to_value(&self) -> Value {
+        if let Some(v) = self.parsed.get() {
+            return v.clone();
+        }
+        match &self.raw {
+            Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+            None => Value::Null,
+        }
+    }
+
     /// Deserialises the whole argument into `T` straight from the raw text.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_str(self.json_text())
@@ -233,6 +246,20 @@ mod tests {
             n: u32,
         }
         assert_eq!(a.deserialize::<B>().unwrap().n, 3);
+    }
+
+    #[test]
+    fn an_owned_value_is_the_value() {
+        let text = r#"{"a":[1,2.5,"x"],"b":null}"#;
+        // Parsed for the caller alone, or cloned from the parsed one.
+        let fresh = Args::from_json_str(text).unwrap();
+        let parsed = Args::from_json_str(text).unwrap();
+        let expected = parsed.value().clone();
+        assert_eq!(fresh.to_value(), expected);
+        assert_eq!(parsed.to_value(), expected);
+        assert!(fresh.parsed.get().is_none(), "nothing cached by to_value");
+        assert_eq!(Args::null().to_value(), Value::Null);
+        assert_eq!(Args::from_value(json!({"v": 1})).to_value(), json!({"v": 1}));
     }
 
     #[test]

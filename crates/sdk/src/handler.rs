@@ -113,7 +113,7 @@ impl FromRequest for Api {
 /// The whole argument as a JSON value (`null` when there is none).
 impl FromRequest for Value {
     fn from_request(req: &Request, _: &ApiState) -> Result<Self, Error> {
-        Ok(req.args().value().clone())
+        Ok(req.args().to_value())
     }
 }
 
