@@ -48,6 +48,15 @@ impl Args {
         }
     }
 
+    /// The empty object `{}`.
+    pub fn empty_object() -> Self {
+        match RawValue::from_string("{}".to_owned()) {
+            Ok(raw) => Self::from_raw(raw),
+            // Not reached: `{}` is JSON.
+            Err(_) => Self::from_value(Value::Object(Map::new())),
+        }
+    }
+
     /// An argument given as JSON text; fails when the text is not JSON.
     pub fn from_json_str(text: &str) -> Result<Self, serde_json::Error> {
         Ok(Self::from_raw(RawValue::from_string(text.to_owned())?))
@@ -259,6 +268,8 @@ mod tests {
         assert_eq!(parsed.to_value(), expected);
         assert!(fresh.parsed.get().is_none(), "nothing cached by to_value");
         assert_eq!(Args::null().to_value(), Value::Null);
+        let empty = Args::empty_object();
+        assert_eq!((empty.json_text(), empty.value()), ("{}", &json!({})));
         assert_eq!(Args::from_value(json!({"v": 1})).to_value(), json!({"v": 1}));
     }
 
