@@ -119,7 +119,6 @@ fn with_fallback(args: Args, query: Option<Map<String, Value>>) -> Args {
     }
 }
 
-/// Reads the argument of a request: query and body.
 /// The arguments of a request without a body: its query as an object, or
 /// the empty object. The empty one is given as its text, which costs less
 /// than serialising an empty map (the common `GET /api/API/VERB`).
@@ -130,6 +129,7 @@ fn query_args(query: Option<Map<String, Value>>) -> Args {
     }
 }
 
+/// Reads the argument of a request: query and body.
 async fn read_args(
     state: &State,
     parts: &http::request::Parts,
