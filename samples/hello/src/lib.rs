@@ -173,8 +173,8 @@ fn write_jsonc_string(s: &str, out: &mut String) {
             0..0x20 => "",
             _ => continue,
         };
-        // Everything before `i` is ASCII-delimited: a char boundary.
-        out.push_str(&s[run..i]);
+        // `run` and `i` are next to ASCII bytes: char boundaries.
+        out.push_str(s.get(run..i).unwrap_or_default());
         run = i + 1;
         if escape.is_empty() {
             let _ = write!(out, "\\u{b:04x}");
@@ -182,7 +182,7 @@ fn write_jsonc_string(s: &str, out: &mut String) {
             out.push_str(escape);
         }
     }
-    out.push_str(&s[run..]);
+    out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
 }
 
