@@ -114,22 +114,24 @@ impl Args {
 
     /// The whole argument as a JSON value (parsed once, on first use).
     pub fn value(&self) -> &Value {
-        self.parsed.get_or_init(|| match &self.raw {
+        self.parsed.get_or_init(|| self.parse())
+    }
+
+    /// The raw text parsed (`null` without an argument).
+    fn parse(&self) -> Value {
+        match &self.raw {
             Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
             None => Value::Null,
-        })
+        }
     }
 
     /// The whole argument as an owned JSON value, as [`Args::value`] gives
     /// it: cloned when it was parsed already, else parsed from the raw text
     /// for the caller alone (no cached copy to clone and drop beside it).
     pub fn to_value(&self) -> Value {
-        if let Some(v) = self.parsed.get() {
-            return v.clone();
-        }
-        match &self.raw {
-            Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
-            None => Value::Null,
+        match self.parsed.get() {
+            Some(v) => v.clone(),
+            None => self.parse(),
         }
     }
 
