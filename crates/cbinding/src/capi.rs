@@ -17,7 +17,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
-use afb_core::api::{permissions_json, ApiDecl, ApiImpl, ApiRef, ApiState, BoxFuture};
+use afb_core::api::{done, permissions_json, ApiDecl, ApiImpl, ApiRef, ApiState, BoxFuture};
 use afb_core::info::{AuthRule, VerbInfo};
 use afb_core::name::glob_match;
 use afb_core::{status, Auth, LogLevel, Registry, Reply, Request};
@@ -580,10 +580,6 @@ unsafe fn auth_rule(auth: *const AfbAuth, depth: u32) -> Option<AuthRule> {
 /// The registry-facing side of a [`CApi`].
 pub(crate) struct CApiImpl(pub &'static CApi);
 
-fn ready() -> BoxFuture<()> {
-    Box::pin(std::future::ready(()))
-}
-
 impl ApiImpl for CApiImpl {
     fn process(&self, req: Request) -> BoxFuture<()> {
         let api = self.0;
@@ -598,15 +594,15 @@ impl ApiImpl for CApiImpl {
                 let info = format!("verb {} unknown within api {}", name, req.api_name());
                 req.reply(Reply::error(status::UNKNOWN_VERB, Some(info)));
             }
-            return ready();
+            return done();
         };
         if let Err(reply) = req.apply_auth(&verb.auth) {
             req.reply(reply);
-            return ready();
+            return done();
         }
         let Some(rt) = util::runtime() else {
             req.reply(Reply::error(status::INTERNAL_ERROR, Some("no runtime".into())));
-            return ready();
+            return done();
         };
         let Some(rule) = verb.rule.clone() else {
             let job = rt.spawn_blocking(move || call_verb(api, verb, req));

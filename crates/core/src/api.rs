@@ -28,6 +28,25 @@ use crate::typed::TypedList;
 /// A boxed future, as the seams between crates use.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// A future already complete, of size zero: boxing it allocates nothing
+/// (`std::future::ready(())` and `async {}` are one byte, so one allocation).
+struct Done;
+
+impl Future for Done {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
+    }
+}
+
+/// A boxed future that is already complete, made without allocating: what
+/// [`ApiImpl::process`] returns when it replied (or handed the request on)
+/// before returning.
+pub fn done() -> BoxFuture<()> {
+    Box::pin(Done)
+}
+
 /// What an API does with requests. Implemented by [`LocalApi`] (verb
 /// tables of bindings), by imported APIs (wsapi client) and by C bindings.
 pub trait ApiImpl: Send + Sync + 'static {
@@ -621,10 +640,6 @@ pub fn permissions_json(auth: &Auth) -> Option<Value> {
     (!p.is_empty()).then_some(Value::Object(p))
 }
 
-fn ready() -> BoxFuture<()> {
-    Box::pin(std::future::ready(()))
-}
-
 impl ApiImpl for LocalApi {
     fn process(&self, req: Request) -> BoxFuture<()> {
         let verb = match self.verb(req.verb()) {
@@ -641,12 +656,12 @@ impl ApiImpl for LocalApi {
                     let info = format!("verb {} unknown within api {}", name, req.api_name());
                     req.reply(Reply::error(status::UNKNOWN_VERB, Some(info)));
                 }
-                return ready();
+                return done();
             }
         };
         if let Err(reply) = req.apply_auth(&verb.auth) {
             req.reply(reply);
-            return ready();
+            return done();
         }
         match &verb.rule {
             None => verb.handler.call(req),
@@ -689,5 +704,21 @@ impl ApiImpl for LocalApi {
         for f in matching {
             f(api, event, data);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn done_is_complete_and_boxes_without_allocating() {
+        // A zero-sized value is boxed without a call to the allocator.
+        assert_eq!(std::mem::size_of::<Done>(), 0);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = done();
+        assert!(f.as_mut().poll(&mut cx).is_ready());
+        assert!(f.as_mut().poll(&mut cx).is_ready(), "polled again, still complete");
     }
 }

@@ -119,7 +119,7 @@ pub fn call_through<C: Connects, A: Clone + Send + Sync + 'static>(
 ) -> BoxFuture<()> {
     let req = match core.lazy().current() {
         Some(link) => match send(&link, arg, req) {
-            Ok(()) => return Box::pin(std::future::ready(())),
+            Ok(()) => return afb_core::api::done(),
             Err(req) => req,
         },
         None => req,

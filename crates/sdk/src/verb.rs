@@ -150,8 +150,7 @@ impl<H: Handler<T>, T: FromRequest> VerbHandler for Typed<H, T> {
             Ok(args) => self.handler.call(args),
             Err(e) => {
                 req.reply(e.into_reply());
-                // A future of size zero: no allocation.
-                return Box::pin(async {});
+                return afb_core::api::done();
             }
         };
         Box::pin(async move {
