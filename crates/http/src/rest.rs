@@ -213,10 +213,51 @@ async fn read_args(
     }
 }
 
-/// Handles a REST call; `req`'s path starts with the API root followed by `/`.
-pub(crate) async fn handle(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    if parts.method != Method::GET && parts.method != Method::POST {
+/// How far a REST call went without waiting.
+pub(crate) enum Started {
+    /// Answered (a refusal, or a verb that replied before returning).
+    Now(Response<Body>),
+    /// Dispatched; its reply comes later.
+    Pending(Pending),
+    /// It has a body to read first: see [`handle_body`].
+    Body(Request<Incoming>),
+}
+
+/// A REST call dispatched and not answered yet. It holds nothing of the
+/// request's head (whose bytes share hyper's read buffer).
+pub(crate) struct Pending {
+    rx: oneshot::Receiver<Reply>,
+    call: CallState,
+}
+
+/// What the response of a dispatched call needs besides the reply.
+struct CallState {
+    reqid: Option<String>,
+    session: Arc<afb_core::Session>,
+    created: bool,
+    /// Removes the uploaded files once the call is answered, however it ends.
+    guard: UploadGuard,
+}
+
+impl Pending {
+    /// Waits for the reply and makes the response.
+    pub(crate) async fn finish(self, state: &State) -> Response<Body> {
+        let reply = self
+            .rx
+            .await
+            .unwrap_or_else(|_| Reply::error(st::INTERNAL_ERROR, Some("the reply was lost".into())));
+        self.call.response(state, &reply)
+    }
+}
+
+/// Starts a REST call; `req`'s path starts with the API root followed by `/`.
+///
+/// A call without a body is dispatched here, before anything waits, and
+/// the request's head is dropped on return: hyper reads the connection
+/// again while a response is pending, and its read buffer, which the head
+/// shares, is then reused instead of replaced by a new 8 KiB one.
+pub(crate) fn start(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Started {
+    if req.method() != Method::GET && req.method() != Method::POST {
         let mut r = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             st::INVALID_REQUEST,
@@ -224,23 +265,73 @@ pub(crate) async fn handle(state: &State, conn: &ConnCtx, req: Request<Incoming>
             None,
         );
         r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, POST"));
+        return Started::Now(r);
+    }
+    if !req.body().is_end_stream() {
+        return Started::Body(req);
+    }
+    let (parts, _) = req.into_parts();
+    let query = parts.uri.query().filter(|q| !q.is_empty()).map(query::parse);
+    match call_verb(state, conn, &parts, query_args(query), UploadGuard::new()) {
+        Dispatched::Waiting(pending) => Started::Pending(pending),
+        Dispatched::Answered(response) => Started::Now(response),
+    }
+}
+
+/// Handles a REST call with a body (read first, then dispatched).
+pub(crate) async fn handle_body(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    if let Err(r) = api_verb(state, &parts.uri) {
         return r;
     }
-    let tail = parts.uri.path().get(state.rootapi.len()..).unwrap_or("");
-    let (api_raw, verb_raw) = split_api_verb(tail);
-    let (Some(api), Some(verb)) = (query::decode_path(api_raw), query::decode_path(verb_raw)) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            st::INVALID_REQUEST,
-            "bad encoding of API or verb",
-            None,
-        );
-    };
     // Removes the uploaded files when this future ends, however it ends.
     let mut guard = UploadGuard::new();
     let args = match read_args(state, &parts, body, &mut guard).await {
         Ok(a) => a,
         Err(r) => return r,
+    };
+    match call_verb(state, conn, &parts, args, guard) {
+        Dispatched::Waiting(pending) => pending.finish(state).await,
+        Dispatched::Answered(response) => response,
+    }
+}
+
+/// The API and the verb named by `uri` (percent-decoded); an error
+/// response when they are badly encoded.
+#[allow(clippy::result_large_err)] // the response is moved once, on a rare path
+fn api_verb<'u>(state: &State, uri: &'u http::Uri) -> Result<(Cow<'u, str>, Cow<'u, str>), Response<Body>> {
+    let tail = uri.path().get(state.rootapi.len()..).unwrap_or("");
+    let (api_raw, verb_raw) = split_api_verb(tail);
+    match (query::decode_path(api_raw), query::decode_path(verb_raw)) {
+        (Some(api), Some(verb)) => Ok((api, verb)),
+        _ => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            st::INVALID_REQUEST,
+            "bad encoding of API or verb",
+            None,
+        )),
+    }
+}
+
+/// A call dispatched by [`call_verb`].
+enum Dispatched {
+    /// Answered (refused, or replied at once).
+    Answered(Response<Body>),
+    /// Its reply comes later.
+    Waiting(Pending),
+}
+
+/// Dispatches the call of `parts`' API and verb with `args`.
+fn call_verb(
+    state: &State,
+    conn: &ConnCtx,
+    parts: &http::request::Parts,
+    args: Args,
+    guard: UploadGuard,
+) -> Dispatched {
+    let (api, verb) = match api_verb(state, &parts.uri) {
+        Ok(names) => names,
+        Err(r) => return Dispatched::Answered(r),
     };
     let reqid = lookup::reqid(&parts.headers, &args).map(Cow::into_owned);
     let token: Option<Arc<str>> = lookup::token(&parts.headers, &args).map(|t| Arc::from(&*t));
@@ -251,15 +342,15 @@ pub(crate) async fn handle(state: &State, conn: &ConnCtx, req: Request<Incoming>
             let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, st::NOT_AVAILABLE, &e.to_string(), None);
             r.headers_mut()
                 .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return r;
+            return Dispatched::Answered(r);
         }
         Err(e) => {
-            return error_response(
+            return Dispatched::Answered(error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 st::INTERNAL_ERROR,
                 &e.to_string(),
                 None,
-            )
+            ))
         }
     };
     drop(found);
@@ -272,39 +363,58 @@ pub(crate) async fn handle(state: &State, conn: &ConnCtx, req: Request<Incoming>
         transport: afb_core::Transport::Http,
         remote: conn.remote,
     };
-    let (tx, rx) = oneshot::channel::<Reply>();
+    let (tx, mut rx) = oneshot::channel::<Reply>();
     state.registry.dispatch(
         Call::external(&api, &verb, args, client),
         Box::new(move |r: Reply| {
             let _ = tx.send(r);
         }),
     );
-    let reply = rx
-        .await
-        .unwrap_or_else(|_| Reply::error(st::INTERNAL_ERROR, Some("the reply was lost".into())));
-    let uuid = session.uuid();
-    let env = ReplyEnvelope {
-        status: &reply.status,
-        code: reply.code,
-        info: reply.info.as_deref(),
-        reqid: reqid.as_deref(),
-        uuid: created.then_some(uuid),
-        token: reply.token.as_deref(),
-        response: reply.data.as_ref().map(|d| d as &dyn WriteJson),
+    let call = CallState {
+        reqid,
+        session,
+        created,
+        guard,
     };
-    let capacity = 112
-        + reply.status.len()
-        + reply.info.as_ref().map_or(0, String::len)
-        + reply.data_json().map_or(0, str::len)
-        + reqid.as_ref().map_or(0, String::len)
-        + reply.token.as_ref().map_or(0, |t| t.len() + 10)
-        + if created { uuid.len() + 10 } else { 0 };
-    let mut r = envelope_response(&env, capacity);
-    if let Some(cookie) = state.session_cookie(uuid) {
-        r.headers_mut().insert(SET_COOKIE, cookie);
+    match rx.try_recv() {
+        Ok(reply) => Dispatched::Answered(call.response(state, &reply)),
+        Err(_) => Dispatched::Waiting(Pending { rx, call }),
     }
-    drop(guard);
-    r
+}
+
+impl CallState {
+    /// The response carrying `reply`.
+    fn response(self, state: &State, reply: &Reply) -> Response<Body> {
+        let CallState {
+            reqid,
+            session,
+            created,
+            guard,
+        } = self;
+        let uuid = session.uuid();
+        let env = ReplyEnvelope {
+            status: &reply.status,
+            code: reply.code,
+            info: reply.info.as_deref(),
+            reqid: reqid.as_deref(),
+            uuid: created.then_some(uuid),
+            token: reply.token.as_deref(),
+            response: reply.data.as_ref().map(|d| d as &dyn WriteJson),
+        };
+        let capacity = 112
+            + reply.status.len()
+            + reply.info.as_ref().map_or(0, String::len)
+            + reply.data_json().map_or(0, str::len)
+            + reqid.as_ref().map_or(0, String::len)
+            + reply.token.as_ref().map_or(0, |t| t.len() + 10)
+            + if created { uuid.len() + 10 } else { 0 };
+        let mut r = envelope_response(&env, capacity);
+        if let Some(cookie) = state.session_cookie(uuid) {
+            r.headers_mut().insert(SET_COOKIE, cookie);
+        }
+        drop(guard);
+        r
+    }
 }
 
 /// `Set-Cookie` value for a session uuid.

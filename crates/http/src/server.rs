@@ -286,9 +286,11 @@ impl HttpServer {
             let _cancel_requests_on_close = cancel.drop_guard();
             let state = inner.state.clone();
             let svc = service_fn(move |req| {
+                // Routed in hyper's call, before anything waits: see `route`.
+                let routed = route(&state, &ctx, req);
                 let state = state.clone();
                 let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(route(&state, &ctx, req).await) }
+                async move { Ok::<_, Infallible>(finish(&state, &ctx, routed).await) }
             });
             #[cfg(not(feature = "http2"))]
             let conn = inner.builder.serve_connection(TokioIo::new(io), svc).with_upgrades();
@@ -379,29 +381,40 @@ fn head_len<B>(req: &Request<B>, target: usize) -> usize {
         .fold(request_line + 2, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
 }
 
-/// Routes one request. See the module documentation.
-pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Response<Body> {
+/// Where [`route`] sent a request.
+pub(crate) enum Routed {
+    /// Answered.
+    Now(Response<Body>),
+    /// A REST call dispatched, its reply to wait for.
+    Reply(rest::Pending),
+    /// A REST call with a body to read.
+    RestBody(Request<Incoming>),
+    /// A generated document being made.
+    Document(std::pin::Pin<Box<dyn std::future::Future<Output = Document> + Send>>),
+    /// A static file (or a 404).
+    Statics(Request<Incoming>),
+}
+
+/// Routes one request (see the module documentation) as far as it goes
+/// without waiting. It runs in hyper's call of the service, so that a REST
+/// call without a body is dispatched, and its request head dropped, before
+/// hyper reads the connection again (see [`rest::start`]).
+pub(crate) fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>) -> Routed {
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > state.limits.max_url {
-        return plain(StatusCode::URI_TOO_LONG, "URI too long\n");
+        return Routed::Now(plain(StatusCode::URI_TOO_LONG, "URI too long\n"));
     }
     // hyper bounds its read buffer with `max_header`, but a head that
     // arrives in a few large reads can exceed it: measure the parsed head.
     if head_len(&req, target) > state.limits.max_header {
-        return plain(
+        return Routed::Now(plain(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request header too large\n",
-        );
+        ));
     }
     if req.method() == http::Method::GET {
         if let Some(doc) = state.documents.get().and_then(|d| d.get(req.uri().path())) {
-            let (ctype, body) = doc.await;
-            let mut r = Response::new(full(body));
-            r.headers_mut()
-                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-            r.headers_mut()
-                .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            return r;
+            return Routed::Document(doc);
         }
     }
     let under_api = req
@@ -413,25 +426,53 @@ pub(crate) async fn route(state: &State, conn: &ConnCtx, req: Request<Incoming>)
         if api {
             if let Err(why) = state.origins.check(req.headers(), req.uri()) {
                 tracing::info!("{why}");
-                return rest::error_response(StatusCode::FORBIDDEN, afb_core::status::FORBIDDEN, &why, None);
+                return Routed::Now(rest::error_response(
+                    StatusCode::FORBIDDEN,
+                    afb_core::status::FORBIDDEN,
+                    &why,
+                    None,
+                ));
             }
         }
         let req = match state.rpc.get().filter(|_| exact) {
             Some(handler) => match rpc_upgrade(state, conn, req, handler) {
-                Ok(upgraded) => return upgraded,
+                Ok(upgraded) => return Routed::Now(upgraded),
                 Err(req) => req,
             },
             None => req,
         };
         if (exact || slash) && is_websocket_upgrade(&req) {
-            return websocket(state, conn, req, &conn.tracker);
+            return Routed::Now(websocket(state, conn, req, &conn.tracker));
         }
         if api {
-            return rest::handle(state, conn, req).await;
+            return match rest::start(state, conn, req) {
+                rest::Started::Now(r) => Routed::Now(r),
+                rest::Started::Pending(p) => Routed::Reply(p),
+                rest::Started::Body(req) => Routed::RestBody(req),
+            };
         }
-        return state.statics.handle(req).await;
+        return Routed::Statics(req);
     }
-    state.statics.handle(req).await
+    Routed::Statics(req)
+}
+
+/// Answers what [`route`] routed.
+pub(crate) async fn finish(state: &State, conn: &ConnCtx, routed: Routed) -> Response<Body> {
+    match routed {
+        Routed::Now(r) => r,
+        Routed::Reply(pending) => pending.finish(state).await,
+        Routed::RestBody(req) => rest::handle_body(state, conn, req).await,
+        Routed::Document(doc) => {
+            let (ctype, body) = doc.await;
+            let mut r = Response::new(full(body));
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+            r.headers_mut()
+                .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Routed::Statics(req) => state.statics.handle(req).await,
+    }
 }
 
 /// Answers an RPC upgrade request on the API root (`x-afb-rpc`, or a
