@@ -47,6 +47,13 @@ impl<T> Lazy<T> {
         self.slot().clone().filter(|c| (self.alive)(c))
     }
 
+    /// The connection last made, alive or not: for a caller whose use of it
+    /// fails on a dead connection anyway (a call given back by `send`), which
+    /// saves the liveness check.
+    fn latest(&self) -> Option<Arc<T>> {
+        self.slot().clone()
+    }
+
     /// The live connection, made with `make` when there is none. Callers
     /// that waited while another one tried and failed get that failure.
     pub async fn connect<F>(&self, make: impl FnOnce() -> F) -> Result<Arc<T>, String>
@@ -117,7 +124,8 @@ pub fn call_through<C: Connects, A: Clone + Send + Sync + 'static>(
     send: fn(&C::Link, &A, Request) -> Result<(), Request>,
     unreachable: &'static str,
 ) -> BoxFuture<()> {
-    let req = match core.lazy().current() {
+    // A dead connection gives the request back: `connect` then makes a new one.
+    let req = match core.lazy().latest() {
         Some(link) => match send(&link, arg, req) {
             Ok(()) => return afb_core::api::done(),
             Err(req) => req,
