@@ -1,7 +1,6 @@
 //! End-to-end checks of the load generator against the built-in baselines: the real
 //! `afb-bench` binary serves, loads and reports, on loopback, for a fraction of a second.
 
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -20,27 +19,39 @@ impl Drop for Served {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
+/// Starts the baseline `kind` on a free port. The port is found free, then
+/// released, so another test may take it first: the baseline then exits
+/// (address in use) and is started again on another port. Readiness is the
+/// child's own listener, not any answer on the port (another test's server
+/// would answer there).
 fn serve(kind: &str) -> (Served, u16) {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args([kind, "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the baseline");
-    let served = Served(child);
-    let t0 = Instant::now();
-    // (A connect that lands on its own socket, TCP simultaneous open on an
-    // ephemeral port nobody listens on, is not the server.)
-    let listening = || TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok());
-    while !listening() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "{kind} does not listen");
-        sleep(Duration::from_millis(10));
+    for _ in 0..5 {
+        let port = afb_testkit::free_port();
+        let child = Command::new(BIN)
+            .args([kind, "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the baseline");
+        let mut served = Served(child);
+        let pid = served.0.id();
+        let t0 = Instant::now();
+        loop {
+            if served.0.try_wait().expect("the baseline's status").is_some() {
+                break; // lost the port: try another one
+            }
+            let ours = match afb_testkit::listens_on(pid, port) {
+                Some(ours) => ours,
+                None => afb_testkit::accepts(port),
+            };
+            if ours {
+                return (served, port);
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "{kind} does not listen");
+            sleep(Duration::from_millis(10));
+        }
     }
-    (served, port)
+    panic!("{kind} could not listen on any of 5 free ports");
 }
 
 fn run_json(args: &[&str]) -> Value {
