@@ -6,16 +6,17 @@
 //! answered on a Zenoh thread) empties one thread's cache and fills
 //! another's, and most allocations then take the arena's slow path.
 //! Measured in BENCHMARKS.md ("mimalloc as the allocator"): `wsj1` +16 %,
-//! `zenoh-front` +70 %, the other scenarios within their noise.
+//! `zenoh-front` +64 %, the other scenarios within a few percent.
 //!
 //! Why the settings: with mimalloc's defaults the daemon held 8.7 MiB of
 //! anonymous memory idle (0.8 with glibc's malloc) and 1,258 bytes per
-//! session (298). Its arenas were backed by transparent huge pages (2 MiB
-//! each, touched or not), and freed pages were kept for a second. Without
+//! session (298). Each 2 MiB of its arenas that it touched became a
+//! transparent huge page, and freed pages were kept for a second. Without
 //! huge pages and with freed pages returned at once, the daemon holds
 //! 1.1 MiB idle and 300 bytes per session, with the same throughput. A user
 //! who sets `MIMALLOC_ALLOW_THP` or `MIMALLOC_PURGE_DELAY` keeps their
-//! choice.
+//! choice. The kernel passes the huge-page setting on to the programs the
+//! daemon starts (`--exec`).
 
 use libmimalloc_sys as ffi;
 

@@ -3,6 +3,7 @@
 //! (the default), and mimalloc as its allocator with the `mimalloc` feature
 //! (the default; see `allocator`).
 
+#![cfg_attr(not(feature = "mimalloc"), forbid(unsafe_code))]
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 // The one module with unsafe code: mimalloc's options.
