@@ -875,8 +875,13 @@ fn session_traces_record_creation_and_close() {
     let first = session_of_a_call();
     let second = session_of_a_call();
     assert_ne!(first, second);
-    let log =
-        d.d.wait_log(T, |l| log_records(l).iter().any(|r| r["session"]["action"] == "close"));
+    // The log is written on its own: the reply of the second call can come
+    // before its session's record. Wait for the last record expected.
+    let log = d.d.wait_log(T, |l| {
+        log_records(l)
+            .iter()
+            .any(|r| r["session"]["action"] == "create" && r["session"]["uuid"] == second.as_str())
+    });
     let ses: Vec<Value> = log_records(&log)
         .into_iter()
         .filter(|r| r["type"] == "session")
